@@ -1,0 +1,43 @@
+"""weavegraph: concurrent, stateful, graph-driven workflows.
+
+The public API is re-exported here; everything else lives in private modules.
+"""
+
+from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
+from .errors import __all__ as _error_names
+from .partial import FrontierCommand as FrontierCommand
+from .partial import NodePartial as NodePartial
+from .reducers import ReducerRegistry as ReducerRegistry
+from .retry import RetryPolicy as RetryPolicy
+from .state import ChannelType as ChannelType
+from .state import ErrorEvent as ErrorEvent
+from .state import Message as Message
+from .state import Role as Role
+from .state import StateKey as StateKey
+from .state import StateSnapshot as StateSnapshot
+from .state import VersionedState as VersionedState
+from .types import END as END
+from .types import START as START
+from .types import Node as Node
+from .types import NodeKind as NodeKind
+
+__all__ = [
+    # nodes and graphs
+    "START",
+    "END",
+    "Node",
+    "NodeKind",
+    "NodePartial",
+    "FrontierCommand",
+    "RetryPolicy",
+    # state
+    "ChannelType",
+    "ErrorEvent",
+    "Message",
+    "Role",
+    "StateKey",
+    "StateSnapshot",
+    "VersionedState",
+    "ReducerRegistry",
+    *_error_names,
+]

@@ -1,0 +1,81 @@
+"""What a checkpointer stores: one record per committed superstep, and the protocol to store it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from ..state import FrozenDict, VersionedState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """The session after ``step`` (0 = the initial state, before any step).
+
+    ``cursor`` is the runner's scheduling data (frontier details, versions seen, join progress,
+    pending interrupts, event sequence): JSON the backend stores without interpreting.
+    """
+
+    session_id: str
+    step: int
+    state: VersionedState
+    frontier: tuple[str, ...]
+    ran_nodes: tuple[str, ...] = ()
+    skipped_nodes: tuple[str, ...] = ()
+    updated_channels: tuple[str, ...] = ()
+    cursor: Mapping[str, Any] = field(default_factory=FrozenDict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepInfo:
+    """One entry of a session's history (no state: cheap to list)."""
+
+    step: int
+    created_at: datetime
+    ran_nodes: tuple[str, ...]
+    skipped_nodes: tuple[str, ...]
+    updated_channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionInfo:
+    """One session as ``list_sessions`` shows it."""
+
+    session_id: str
+    created_at: datetime
+    updated_at: datetime
+    latest_step: int
+
+
+@runtime_checkable
+class Checkpointer(Protocol):
+    """Async storage of checkpoints. Every backend passes ``weavegraph.testing.conformance``.
+
+    ``save`` never moves a session's latest pointer backwards (a save of an older step than the
+    latest is stored in history, but ``load_latest`` keeps returning the newest).
+    """
+
+    async def save(self, checkpoint: Checkpoint) -> None: ...
+
+    async def load_latest(self, session_id: str) -> Checkpoint | None: ...
+
+    async def load(self, session_id: str, step: int) -> Checkpoint | None: ...
+
+    async def list_sessions(self) -> list[SessionInfo]: ...
+
+    async def history(self, session_id: str) -> list[StepInfo]: ...
+
+    async def delete_session(self, session_id: str) -> bool: ...
+
+    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
+        """Store events (their JSON form, each with an int ``seq``) with the session."""
+        ...
+
+    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+        """Stored events with ``seq > after_seq``, in seq order."""
+        ...
+
+    async def close(self) -> None: ...

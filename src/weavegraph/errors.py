@@ -1,0 +1,388 @@
+"""One error tree for everything weavegraph raises.
+
+::
+
+    WeavegraphError
+    ├── GraphCompileError (ValueError)      compile() found a mistake in the graph
+    │   ├── MissingEntry                    nothing leaves START
+    │   ├── UnknownNode                     an edge names a node that was never added
+    │   ├── EdgeFromEnd                     an edge leaves END
+    │   ├── CycleDetected                   a cycle made only of unconditional edges
+    │   ├── UnreachableNodes                nodes no path from START reaches
+    │   ├── NoPathToEnd                     nodes from which END cannot be reached
+    │   ├── DuplicateEdge                   the same edge added twice
+    │   └── DuplicateNode                   the same node id added twice
+    ├── RunError                            a run stopped
+    │   ├── NodeRunError                    a node raised (after retries); __cause__ is the original
+    │   ├── RoutingError                    a router raised or routed to an unknown node
+    │   └── StepLimitExceeded               max_steps reached
+    ├── StateError (ValueError)             state that cannot be stored or read
+    │   ├── NonJsonValue (TypeError)        an `extra` value that is not JSON
+    │   └── TypedSlotError                  a typed slot failed validation or has another schema version
+    ├── NodeError                           raised or recorded by nodes for common problems
+    │   ├── MissingInput
+    │   ├── ProviderError
+    │   └── ValidationFailed
+    ├── CheckpointError                     persistence failed; never swallowed
+    │   ├── DatabaseSchemaTooNew            the database was written by a newer weavegraph
+    │   ├── NotAWeavegraphDatabase          a garbage or foreign database file
+    │   └── SessionNotFound (KeyError)
+    ├── SessionError (ValueError)           a session cannot do what was asked
+    │   └── InvalidSessionId
+    └── ConfigError (ValueError)            bad configuration: URLs, options, MODULE:ATTR
+
+Every error has a stable ``code`` and a ``help`` text; ``weavegraph.diagnostics.render`` shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "WeavegraphError",
+    "GraphCompileError",
+    "MissingEntry",
+    "UnknownNode",
+    "EdgeFromEnd",
+    "CycleDetected",
+    "UnreachableNodes",
+    "NoPathToEnd",
+    "DuplicateEdge",
+    "DuplicateNode",
+    "RunError",
+    "NodeRunError",
+    "RoutingError",
+    "StepLimitExceeded",
+    "StateError",
+    "NonJsonValue",
+    "TypedSlotError",
+    "NodeError",
+    "MissingInput",
+    "ProviderError",
+    "ValidationFailed",
+    "CheckpointError",
+    "DatabaseSchemaTooNew",
+    "NotAWeavegraphDatabase",
+    "SessionNotFound",
+    "SessionError",
+    "InvalidSessionId",
+    "ConfigError",
+]
+
+
+class WeavegraphError(Exception):
+    """Root of every error weavegraph raises."""
+
+    code: str = "weavegraph::error"
+    help: str = ""
+
+    def __init__(self, message: str, *, help: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if help is not None:
+            self.help = help
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The graph nodes this error is about (shown by diagnostics)."""
+        return ()
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- graph compilation -------------------------------------------------------------------------
+
+
+class GraphCompileError(WeavegraphError, ValueError):
+    """``GraphBuilder.compile()`` found a problem. ``problems`` lists every problem found."""
+
+    code = "weavegraph::graph::invalid"
+
+    def __init__(self, message: str, *, help: str | None = None) -> None:
+        super().__init__(message, help=help)
+        self.problems: list[GraphCompileError] = [self]
+
+    def with_problems(self, problems: Sequence[GraphCompileError]) -> GraphCompileError:
+        """Attach the full list of problems found (this error first) and return self."""
+        self.problems = list(problems)
+        return self
+
+
+class MissingEntry(GraphCompileError):
+    code = "weavegraph::graph::missing_entry"
+    help = "Add an edge from START, e.g. builder.add_edge(wg.START, 'first_node')."
+
+    def __init__(self) -> None:
+        super().__init__("the graph has no entry: no edge leaves START")
+
+
+class UnknownNode(GraphCompileError):
+    code = "weavegraph::graph::unknown_node"
+    help = "Add the node with builder.add_node(...) or fix the spelling of the edge."
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"an edge references the unknown node {node!r}")
+        self.node = node
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,)
+
+
+class EdgeFromEnd(GraphCompileError):
+    code = "weavegraph::graph::edge_from_end"
+    help = "END is terminal: remove the edge that leaves it."
+
+    def __init__(self, target: str = "") -> None:
+        suffix = f" (to {target!r})" if target else ""
+        super().__init__(f"an edge leaves END{suffix}")
+        self.target = target
+
+
+class CycleDetected(GraphCompileError):
+    code = "weavegraph::graph::cycle"
+    help = (
+        "Unconditional edges may not form a cycle; loop through a conditional edge "
+        "(add_conditional_edge) or a frontier command instead."
+    )
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        path = " -> ".join([*self.cycle, self.cycle[0]]) if self.cycle else ""
+        super().__init__(f"unconditional cycle: {path}")
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.cycle
+
+
+class UnreachableNodes(GraphCompileError):
+    code = "weavegraph::graph::unreachable"
+    help = (
+        "Connect these nodes to START, or declare a router's possible targets with "
+        "add_conditional_edge(src, router, targets=[...])."
+    )
+
+    def __init__(self, nodes: Sequence[str]) -> None:
+        self.unreachable = tuple(nodes)
+        super().__init__(f"nodes unreachable from START: {', '.join(self.unreachable)}")
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.unreachable
+
+
+class NoPathToEnd(GraphCompileError):
+    code = "weavegraph::graph::no_path_to_end"
+    help = "Every node needs a way to END: add an edge, or declare its router's targets."
+
+    def __init__(self, nodes: Sequence[str]) -> None:
+        self.stuck = tuple(nodes)
+        super().__init__(f"nodes with no path to END: {', '.join(self.stuck)}")
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.stuck
+
+
+class DuplicateEdge(GraphCompileError):
+    code = "weavegraph::graph::duplicate_edge"
+    help = "Remove the second add_edge call."
+
+    def __init__(self, source: str, target: str) -> None:
+        super().__init__(f"the edge {source!r} -> {target!r} was added twice")
+        self.source = source
+        self.target = target
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.source, self.target)
+
+
+class DuplicateNode(GraphCompileError):
+    code = "weavegraph::graph::duplicate_node"
+    help = "Node ids must be unique: rename one of the nodes."
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"the node {node!r} was added twice")
+        self.node = node
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,)
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+class RunError(WeavegraphError):
+    """A run stopped before completing."""
+
+    code = "weavegraph::run::failed"
+
+
+class NodeRunError(RunError):
+    """A node raised (after its retries). ``__cause__`` is the original exception."""
+
+    code = "weavegraph::run::node_failed"
+    help = (
+        "The step was not merged and the checkpoint keeps its frontier, so resuming the session "
+        "retries it. Record recoverable problems in NodePartial.errors instead of raising."
+    )
+
+    def __init__(self, node: str, step: int, message: str) -> None:
+        super().__init__(f"node {node!r} failed at step {step}: {message}")
+        self.node = node
+        self.step = step
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,)
+
+
+class RoutingError(RunError):
+    """A router raised, or routed to a node the graph does not have."""
+
+    code = "weavegraph::run::routing"
+    help = "Routers must return ids of nodes added to the graph (or END)."
+
+    def __init__(self, node: str, step: int, message: str) -> None:
+        super().__init__(f"routing after {node!r} at step {step} failed: {message}")
+        self.node = node
+        self.step = step
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,)
+
+
+class StepLimitExceeded(RunError):
+    code = "weavegraph::run::step_limit"
+    help = "Raise the limit with GraphBuilder.with_max_steps(n), or fix the loop's exit condition."
+
+    def __init__(self, session_id: str, step: int) -> None:
+        super().__init__(f"session {session_id!r} exceeded the step limit at step {step}")
+        self.session_id = session_id
+        self.step = step
+
+
+# --- state -------------------------------------------------------------------------------------
+
+
+class StateError(WeavegraphError, ValueError):
+    code = "weavegraph::state::invalid"
+
+
+class NonJsonValue(StateError, TypeError):
+    code = "weavegraph::state::non_json"
+    help = "Values in `extra` must be JSON: dict, list, str, int, float, bool or None."
+
+    def __init__(self, key: str, detail: str, node: str | None = None) -> None:
+        by = f" written by node {node!r}" if node else ""
+        super().__init__(f"extra[{key!r}]{by} is not a JSON value: {detail}")
+        self.key = key
+        self.node = node
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,) if self.node else ()
+
+
+class TypedSlotError(StateError):
+    code = "weavegraph::state::typed_slot"
+    help = "Check the StateKey's type and schema version against what was written."
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"typed slot {key!r}: {message}")
+        self.key = key
+
+
+# --- errors nodes raise or record --------------------------------------------------------------
+
+
+class NodeError(WeavegraphError):
+    """Common problems a node reports (raise it, or record it in NodePartial.errors)."""
+
+    code = "weavegraph::node::error"
+
+
+class MissingInput(NodeError):
+    code = "weavegraph::node::missing_input"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"missing input: {what}")
+        self.what = what
+
+
+class ProviderError(NodeError):
+    code = "weavegraph::node::provider"
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"provider {provider!r} failed: {message}")
+        self.provider = provider
+
+
+class ValidationFailed(NodeError):
+    code = "weavegraph::node::validation"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"validation failed: {message}")
+
+
+# --- persistence -------------------------------------------------------------------------------
+
+
+class CheckpointError(WeavegraphError):
+    """Saving or loading a checkpoint failed. The run stops; nothing is swallowed."""
+
+    code = "weavegraph::checkpoint::failed"
+
+
+class DatabaseSchemaTooNew(CheckpointError):
+    code = "weavegraph::checkpoint::schema_too_new"
+    help = "Upgrade weavegraph to open this database; it was left untouched."
+
+    def __init__(self, location: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"{location} has schema version {found}, this weavegraph supports up to {supported}"
+        )
+        self.found = found
+        self.supported = supported
+
+
+class NotAWeavegraphDatabase(CheckpointError):
+    code = "weavegraph::checkpoint::foreign_database"
+    help = "Point --db / WEAVEGRAPH_SQLITE_URL at a weavegraph database or a new file; the file was left untouched."
+
+    def __init__(self, location: str, reason: str) -> None:
+        super().__init__(f"{location} is not a weavegraph database: {reason}")
+        self.location = location
+
+
+class SessionNotFound(CheckpointError, KeyError):
+    code = "weavegraph::checkpoint::session_not_found"
+    help = "List sessions with `weavegraph sessions list`."
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r}")
+        self.session_id = session_id
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SessionError(WeavegraphError, ValueError):
+    code = "weavegraph::session::invalid"
+
+
+class InvalidSessionId(SessionError):
+    code = "weavegraph::session::invalid_id"
+    help = "Session ids are 1-128 characters of letters, digits, '.', '_', ':' and '-'."
+
+    def __init__(self, session_id: object) -> None:
+        super().__init__(f"invalid session id {session_id!r}")
+
+
+class ConfigError(WeavegraphError, ValueError):
+    code = "weavegraph::config::invalid"

@@ -1,0 +1,81 @@
+"""The compiled graph as the scheduler and runner see it: frozen, validated, with no behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from ..reducers import Reducer, ReducerRegistry
+from ..retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..context import NodeContext
+    from ..partial import NodePartial
+    from ..state import StateSnapshot
+
+NodeFn: TypeAlias = "Callable[[StateSnapshot, NodeContext], Awaitable[NodePartial | None] | NodePartial | None]"
+RouterFn: TypeAlias = "Callable[[StateSnapshot], Awaitable[str | list[str]] | str | list[str]]"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One user node. ``call`` is the function (or bound ``run``); ``is_async`` says how to call it."""
+
+    id: str
+    call: NodeFn
+    is_async: bool
+    timeout: float | None = None
+    retry: RetryPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSpec:
+    """A conditional edge: ``route(snapshot)`` picks the next node(s) after ``source``."""
+
+    source: str
+    route: RouterFn
+    is_async: bool
+    targets: tuple[str, ...] | None = None  # declared possible targets, when given
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinSpec:
+    """``target`` runs once every node of ``sources`` has completed since it last ran."""
+
+    sources: tuple[str, ...]
+    target: str
+
+    @property
+    def key(self) -> str:
+        return f"{'+'.join(self.sources)}->{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    """Everything ``compile()`` validated. Mappings keep insertion order (the user's order)."""
+
+    nodes: Mapping[str, NodeSpec]
+    edges: Mapping[str, tuple[str, ...]]  # unconditional edges, START included as a source
+    routers: Mapping[str, tuple[RouterSpec, ...]]  # conditional edges by source, START included
+    joins: tuple[JoinSpec, ...]
+    reducers: ReducerRegistry
+    extra_reducers: Mapping[str, Reducer]
+    max_concurrency: int
+    max_steps: int
+
+    def joins_from(self, source: str) -> tuple[JoinSpec, ...]:
+        return tuple(join for join in self.joins if source in join.sources)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON description (for metadata, hashes and the web view)."""
+        return {
+            "nodes": list(self.nodes),
+            "edges": {src: list(dst) for src, dst in self.edges.items()},
+            "conditional": {
+                src: [list(r.targets) if r.targets is not None else None for r in routers]
+                for src, routers in self.routers.items()
+            },
+            "joins": [{"sources": list(j.sources), "target": j.target} for j in self.joins],
+        }

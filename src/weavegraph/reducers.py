@@ -1,0 +1,119 @@
+"""Reducers: plain functions ``(current, update) -> new`` that merge node updates into a channel.
+
+Channel reducers run at the barrier, once per partial, in frontier order. Per-key reducers for
+``extra`` (``GraphBuilder.with_extra_reducer``) combine concurrent writes to one key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from .state import ChannelType, ErrorEvent, FrozenDict, FrozenList, Message, freeze_json
+from .state._frozen import frozen_dict_from
+
+Reducer: TypeAlias = Callable[[Any, Any], Any]
+"""A channel or per-key reducer: ``(current, update) -> new``. It must not mutate its inputs."""
+
+__all__ = [
+    "Reducer",
+    "ReducerRegistry",
+    "add_errors",
+    "add_messages",
+    "append",
+    "map_merge",
+    "replace",
+    "sum_numbers",
+    "merge_objects",
+]
+
+
+def add_messages(current: tuple[Message, ...], update: Sequence[Message]) -> tuple[Message, ...]:
+    """Append the update's messages."""
+    if not update:
+        return current
+    return (*current, *update)
+
+
+def add_errors(current: tuple[ErrorEvent, ...], update: Sequence[ErrorEvent]) -> tuple[ErrorEvent, ...]:
+    """Append the update's errors."""
+    if not update:
+        return current
+    return (*current, *update)
+
+
+def map_merge(current: FrozenDict, update: Mapping[str, Any] | None) -> FrozenDict:
+    """Shallow merge (RFC 7396 at the top level): later values win, ``None`` deletes the key."""
+    if not update:
+        return current
+    merged = dict(current)
+    for key, value in update.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = freeze_json(value)
+    return frozen_dict_from(merged.items())
+
+
+def append(current: Any, update: Any) -> FrozenList:
+    """Per-key reducer: concatenate lists (a non-list update is appended as one item)."""
+    items = list(current) if isinstance(current, list) else ([] if current is None else [current])
+    if isinstance(update, list):
+        items.extend(update)  # pyright: ignore[reportUnknownArgumentType]
+    else:
+        items.append(update)
+    return freeze_json(items)
+
+
+def replace(current: Any, update: Any) -> Any:
+    """Per-key reducer: the update wins (the default behaviour, spelled out)."""
+    return update
+
+
+def sum_numbers(current: Any, update: Any) -> Any:
+    """Per-key reducer: add numbers (a missing current value counts as 0)."""
+    return (current or 0) + update
+
+
+def merge_objects(current: Any, update: Any) -> FrozenDict:
+    """Per-key reducer: shallow-merge JSON objects."""
+    base: Mapping[str, Any] = current if isinstance(current, Mapping) else {}
+    return freeze_json({**base, **update})
+
+
+def _default_channel_reducers() -> dict[ChannelType, tuple[Reducer, ...]]:
+    return {
+        ChannelType.MESSAGES: (add_messages,),
+        ChannelType.EXTRA: (map_merge,),
+        ChannelType.ERRORS: (add_errors,),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ReducerRegistry:
+    """Channel reducers, applied in registration order. Defaults: append, merge, append."""
+
+    channels: Mapping[ChannelType, tuple[Reducer, ...]] = field(
+        default_factory=_default_channel_reducers
+    )
+
+    def __post_init__(self) -> None:
+        normalized = {ChannelType(ch): tuple(fns) for ch, fns in self.channels.items()}
+        for channel in ChannelType:
+            normalized.setdefault(channel, ())
+        object.__setattr__(self, "channels", normalized)
+
+    @classmethod
+    def empty(cls) -> ReducerRegistry:
+        return cls({})
+
+    def with_reducer(self, channel: ChannelType | str, reducer: Reducer) -> ReducerRegistry:
+        """A new registry with ``reducer`` appended to ``channel``'s reducers."""
+        key = ChannelType(channel)
+        channels = dict(self.channels)
+        channels[key] = (*channels.get(key, ()), reducer)
+        return ReducerRegistry(channels)
+
+    def for_channel(self, channel: ChannelType) -> tuple[Reducer, ...]:
+        return self.channels.get(channel, ())

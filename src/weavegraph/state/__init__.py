@@ -1,0 +1,31 @@
+"""State: the messages, extra and errors channels, their versions, snapshots and typed slots."""
+
+from ._error_event import ErrorEvent as ErrorEvent
+from ._frozen import FrozenDict as FrozenDict
+from ._frozen import FrozenList as FrozenList
+from ._frozen import freeze_json as freeze_json
+from ._message import Message as Message
+from ._message import Role as Role
+from ._typed import StateKey as StateKey
+from ._versioned import ChannelType as ChannelType
+from ._versioned import StateSnapshot as StateSnapshot
+from ._versioned import VersionedState as VersionedState
+from ._versioned import VersionedStateBuilder as VersionedStateBuilder
+from ._versioned import freeze_extra as freeze_extra
+from ._versioned import make_versions as make_versions
+
+__all__ = [
+    "ChannelType",
+    "ErrorEvent",
+    "FrozenDict",
+    "FrozenList",
+    "Message",
+    "Role",
+    "StateKey",
+    "StateSnapshot",
+    "VersionedState",
+    "VersionedStateBuilder",
+    "freeze_extra",
+    "freeze_json",
+    "make_versions",
+]

@@ -1,0 +1,72 @@
+"""Entries of the ``errors`` channel: recoverable problems and the record of fatal ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._frozen import EMPTY_DICT, FrozenDict, freeze_mapping
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorEvent:
+    """One error: where it happened (scope, node, step), what it says, and what raised it."""
+
+    message: str
+    scope: str = "node"
+    node_id: str | None = None
+    step: int | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    tags: tuple[str, ...] = ()
+    context: FrozenDict = field(default=EMPTY_DICT)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+        context: Mapping[str, object] | None = self.context  # pyright: ignore[reportAssignmentType]
+        object.__setattr__(self, "context", freeze_mapping(context) if context else EMPTY_DICT)
+
+    @classmethod
+    def from_exception(
+        cls, exc: BaseException, *, scope: str = "node", node_id: str | None = None,
+        step: int | None = None, traceback: str | None = None,
+    ) -> ErrorEvent:
+        """Describe an exception as an error entry."""
+        return cls(
+            message=str(exc) or type(exc).__name__,
+            scope=scope,
+            node_id=node_id,
+            step=step,
+            error_type=type(exc).__qualname__,
+            traceback=traceback,
+        )
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        """A total, deterministic order for errors merged at the same barrier."""
+        return (self.step or 0, self.node_id or "", self.scope, self.message)
+
+    def to_json_value(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"message": self.message, "scope": self.scope}
+        for name in ("node_id", "step", "error_type", "traceback"):
+            item = getattr(self, name)
+            if item is not None:
+                value[name] = item
+        if self.tags:
+            value["tags"] = list(self.tags)
+        if self.context:
+            value["context"] = self.context
+        return value
+
+    @classmethod
+    def from_json_value(cls, value: Mapping[str, Any]) -> ErrorEvent:
+        return cls(
+            message=value["message"],
+            scope=value.get("scope", "node"),
+            node_id=value.get("node_id"),
+            step=value.get("step"),
+            error_type=value.get("error_type"),
+            traceback=value.get("traceback"),
+            tags=tuple(value.get("tags") or ()),
+            context=value.get("context") or EMPTY_DICT,
+        )

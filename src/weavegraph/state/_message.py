@@ -1,0 +1,86 @@
+"""Chat messages: the ``messages`` channel's items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ._frozen import EMPTY_DICT, FrozenDict, freeze_mapping
+
+
+class Role(StrEnum):
+    """Well-known message roles. Custom role strings are allowed wherever a role is expected."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+def _normalize_role(role: str) -> str:
+    try:
+        return Role(role)
+    except ValueError:
+        return str(role)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message: a role, its content, and optional id, name and JSON metadata."""
+
+    role: str
+    content: str
+    id: str | None = None
+    name: str | None = None
+    metadata: FrozenDict = field(default=EMPTY_DICT)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.role, str) or not self.role:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Message.role must be a non-empty string, got {self.role!r}")
+        if not isinstance(self.content, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Message.content must be a string, got {type(self.content).__name__}")
+        object.__setattr__(self, "role", _normalize_role(self.role))
+        metadata: Mapping[str, object] | None = self.metadata  # pyright: ignore[reportAssignmentType]
+        object.__setattr__(self, "metadata", freeze_mapping(metadata) if metadata else EMPTY_DICT)
+
+    @classmethod
+    def with_role(cls, role: str, content: str) -> Message:
+        return cls(role, content)
+
+    @classmethod
+    def user(cls, content: str) -> Message:
+        return cls(Role.USER, content)
+
+    @classmethod
+    def assistant(cls, content: str) -> Message:
+        return cls(Role.ASSISTANT, content)
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        return cls(Role.SYSTEM, content)
+
+    @classmethod
+    def tool(cls, content: str) -> Message:
+        return cls(Role.TOOL, content)
+
+    def to_json_value(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"role": str(self.role), "content": self.content}
+        if self.id is not None:
+            value["id"] = self.id
+        if self.name is not None:
+            value["name"] = self.name
+        if self.metadata:
+            value["metadata"] = self.metadata
+        return value
+
+    @classmethod
+    def from_json_value(cls, value: Mapping[str, Any]) -> Message:
+        return cls(
+            role=value["role"],
+            content=value["content"],
+            id=value.get("id"),
+            name=value.get("name"),
+            metadata=value.get("metadata") or EMPTY_DICT,
+        )

@@ -1,0 +1,183 @@
+"""Versioned state: the three channels, their versions, read-only snapshots, JSON round-trip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from ..errors import NonJsonValue, StateError, TypedSlotError
+from ._error_event import ErrorEvent
+from ._frozen import EMPTY_DICT, FrozenDict, NotJson, freeze_mapping, frozen_dict_from
+from ._message import Message
+from ._typed import StateKey
+
+T = TypeVar("T")
+
+
+class ChannelType(StrEnum):
+    """The three state channels."""
+
+    MESSAGES = "messages"
+    EXTRA = "extra"
+    ERRORS = "errors"
+
+
+INITIAL_VERSIONS = frozen_dict_from((("messages", 1), ("extra", 1), ("errors", 1)))
+
+
+def make_versions(messages: int, extra: int, errors: int) -> FrozenDict:
+    return frozen_dict_from((("messages", messages), ("extra", extra), ("errors", errors)))
+
+
+def freeze_extra(extra: Mapping[str, object]) -> FrozenDict:
+    """Validate and freeze an ``extra`` mapping, naming the key of a non-JSON value."""
+    try:
+        return freeze_mapping(extra)
+    except NotJson as exc:
+        key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
+        raise NonJsonValue(key, f"{exc.detail} (at {exc.path})" if exc.path != key else exc.detail) from None
+
+
+class _StateView:
+    """Read access shared by VersionedState and StateSnapshot."""
+
+    __slots__ = ()
+    extra: FrozenDict
+
+    def get_typed(self, key: StateKey[T]) -> T | None:
+        """The typed slot's value, or None when it was never written."""
+        return key.read(self.extra)
+
+    def require_typed(self, key: StateKey[T]) -> T:
+        """The typed slot's value; a TypedSlotError when it is missing."""
+        value = key.read(self.extra)
+        if value is None:
+            raise TypedSlotError(key.storage_key, "required but not present in extra")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot(_StateView):
+    """An immutable view of the state that nodes and routers read. Sharing it costs nothing."""
+
+    messages: tuple[Message, ...]
+    extra: FrozenDict
+    errors: tuple[ErrorEvent, ...]
+    versions: FrozenDict
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedState(_StateView):
+    """The workflow state: ``messages``, ``extra`` and ``errors`` channels, each with a version."""
+
+    messages: tuple[Message, ...] = ()
+    extra: FrozenDict = field(default=EMPTY_DICT)
+    errors: tuple[ErrorEvent, ...] = ()
+    versions: FrozenDict = field(default=INITIAL_VERSIONS)
+
+    def __post_init__(self) -> None:
+        messages: Iterable[Message] = self.messages
+        if not isinstance(messages, tuple):
+            object.__setattr__(self, "messages", tuple(messages))
+        for message in self.messages:
+            if not isinstance(message, Message):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise StateError(f"messages must be Message objects, got {type(message).__name__}")
+        if not isinstance(self.errors, tuple):
+            object.__setattr__(self, "errors", tuple(self.errors))
+        object.__setattr__(self, "extra", freeze_extra(self.extra))
+        versions = self.versions
+        if not isinstance(versions, FrozenDict):
+            versions = frozen_dict_from((str(k), int(v)) for k, v in versions.items())
+            object.__setattr__(self, "versions", versions)
+        if set(versions) != {"messages", "extra", "errors"}:
+            raise StateError(f"versions must name messages, extra and errors, got {sorted(versions)}")
+
+    # --- constructors ----------------------------------------------------------------------
+
+    @classmethod
+    def new_with_user_message(cls, text: str) -> VersionedState:
+        return cls(messages=(Message.user(text),))
+
+    @classmethod
+    def new_with_messages(cls, messages: Sequence[Message]) -> VersionedState:
+        return cls(messages=tuple(messages))
+
+    @staticmethod
+    def builder() -> VersionedStateBuilder:
+        return VersionedStateBuilder()
+
+    # --- views -----------------------------------------------------------------------------
+
+    def snapshot(self) -> StateSnapshot:
+        """A read-only view sharing this state's (immutable) values: O(1)."""
+        return StateSnapshot(self.messages, self.extra, self.errors, self.versions)
+
+    # --- JSON ------------------------------------------------------------------------------
+
+    def to_json_value(self) -> dict[str, Any]:
+        return {
+            "messages": [message.to_json_value() for message in self.messages],
+            "extra": self.extra,
+            "errors": [error.to_json_value() for error in self.errors],
+            "versions": self.versions,
+        }
+
+    @classmethod
+    def from_json_value(cls, value: Mapping[str, Any]) -> VersionedState:
+        """Rebuild a state from :meth:`to_json_value` output; a StateError names what is wrong."""
+        if not isinstance(value, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise StateError(f"state JSON must be an object, got {type(value).__name__}")
+        try:
+            messages = tuple(Message.from_json_value(m) for m in value.get("messages") or ())
+            errors = tuple(ErrorEvent.from_json_value(e) for e in value.get("errors") or ())
+            extra = value.get("extra") or {}
+            versions = value.get("versions") or INITIAL_VERSIONS
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"malformed state JSON: {exc!r}") from exc
+        return cls(messages=messages, extra=extra, errors=errors, versions=versions)
+
+
+class VersionedStateBuilder:
+    """Fluent construction of an initial state."""
+
+    def __init__(self) -> None:
+        self._messages: list[Message] = []
+        self._extra: dict[str, object] = {}
+        self._errors: list[ErrorEvent] = []
+
+    def with_user_message(self, text: str) -> VersionedStateBuilder:
+        self._messages.append(Message.user(text))
+        return self
+
+    def with_assistant_message(self, text: str) -> VersionedStateBuilder:
+        self._messages.append(Message.assistant(text))
+        return self
+
+    def with_system_message(self, text: str) -> VersionedStateBuilder:
+        self._messages.append(Message.system(text))
+        return self
+
+    def with_message(self, message: Message) -> VersionedStateBuilder:
+        self._messages.append(message)
+        return self
+
+    def with_extra(self, key: str, value: object) -> VersionedStateBuilder:
+        self._extra[key] = value
+        return self
+
+    def with_typed_extra(self, key: StateKey[T], value: T) -> VersionedStateBuilder:
+        self._extra[key.storage_key] = key.encode(value)
+        return self
+
+    def with_error(self, error: ErrorEvent) -> VersionedStateBuilder:
+        self._errors.append(error)
+        return self
+
+    def build(self) -> VersionedState:
+        return VersionedState(
+            messages=tuple(self._messages),
+            extra=freeze_extra(self._extra),
+            errors=tuple(self._errors),
+        )
