@@ -39,10 +39,10 @@ class NodePartial:
 
     def __post_init__(self) -> None:
         messages: Iterable[Message] = self.messages
-        if not isinstance(messages, tuple):
+        if not isinstance(messages, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
             object.__setattr__(self, "messages", tuple(messages))
         errors: Iterable[ErrorEvent] = self.errors
-        if not isinstance(errors, tuple):
+        if not isinstance(errors, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
             object.__setattr__(self, "errors", tuple(errors))
 
     def with_messages(self, messages: Sequence[Message]) -> NodePartial:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from .state import ChannelType, ErrorEvent, FrozenDict, FrozenList, Message, freeze_json
 from .state._frozen import frozen_dict_from
@@ -36,14 +36,16 @@ def add_messages(current: tuple[Message, ...], update: Sequence[Message]) -> tup
     return (*current, *update)
 
 
-def add_errors(current: tuple[ErrorEvent, ...], update: Sequence[ErrorEvent]) -> tuple[ErrorEvent, ...]:
+def add_errors(
+    current: tuple[ErrorEvent, ...], update: Sequence[ErrorEvent]
+) -> tuple[ErrorEvent, ...]:
     """Append the update's errors."""
     if not update:
         return current
     return (*current, *update)
 
 
-def map_merge(current: FrozenDict, update: Mapping[str, Any] | None) -> FrozenDict:
+def map_merge(current: Mapping[str, Any], update: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """Shallow merge (RFC 7396 at the top level): later values win, ``None`` deletes the key."""
     if not update:
         return current
@@ -58,9 +60,13 @@ def map_merge(current: FrozenDict, update: Mapping[str, Any] | None) -> FrozenDi
 
 def append(current: Any, update: Any) -> FrozenList:
     """Per-key reducer: concatenate lists (a non-list update is appended as one item)."""
-    items = list(current) if isinstance(current, list) else ([] if current is None else [current])
+    items: list[Any] = []
+    if isinstance(current, list):
+        items.extend(cast("list[Any]", current))
+    elif current is not None:
+        items.append(current)
     if isinstance(update, list):
-        items.extend(update)  # pyright: ignore[reportUnknownArgumentType]
+        items.extend(cast("list[Any]", update))
     else:
         items.append(update)
     return freeze_json(items)
@@ -78,7 +84,9 @@ def sum_numbers(current: Any, update: Any) -> Any:
 
 def merge_objects(current: Any, update: Any) -> FrozenDict:
     """Per-key reducer: shallow-merge JSON objects."""
-    base: Mapping[str, Any] = current if isinstance(current, Mapping) else {}
+    base: Mapping[str, Any] = (
+        cast("Mapping[str, Any]", current) if isinstance(current, Mapping) else {}
+    )
     return freeze_json({**base, **update})
 
 

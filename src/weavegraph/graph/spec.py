@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from ..partial import NodePartial
     from ..state import StateSnapshot
 
-NodeFn: TypeAlias = "Callable[[StateSnapshot, NodeContext], Awaitable[NodePartial | None] | NodePartial | None]"
+NodeFn: TypeAlias = (
+    "Callable[[StateSnapshot, NodeContext], Awaitable[NodePartial | None] | NodePartial | None]"
+)
 RouterFn: TypeAlias = "Callable[[StateSnapshot], Awaitable[str | list[str]] | str | list[str]]"
 
 

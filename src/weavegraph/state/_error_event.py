@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._frozen import EMPTY_DICT, FrozenDict, freeze_mapping
+from ._frozen import EMPTY_DICT, freeze_mapping
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,17 +20,22 @@ class ErrorEvent:
     error_type: str | None = None
     traceback: str | None = None
     tags: tuple[str, ...] = ()
-    context: FrozenDict = field(default=EMPTY_DICT)
+    context: Mapping[str, Any] = field(default=EMPTY_DICT)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
-        context: Mapping[str, object] | None = self.context  # pyright: ignore[reportAssignmentType]
-        object.__setattr__(self, "context", freeze_mapping(context) if context else EMPTY_DICT)
+        context = freeze_mapping(self.context) if self.context else EMPTY_DICT
+        object.__setattr__(self, "context", context)
 
     @classmethod
     def from_exception(
-        cls, exc: BaseException, *, scope: str = "node", node_id: str | None = None,
-        step: int | None = None, traceback: str | None = None,
+        cls,
+        exc: BaseException,
+        *,
+        scope: str = "node",
+        node_id: str | None = None,
+        step: int | None = None,
+        traceback: str | None = None,
     ) -> ErrorEvent:
         """Describe an exception as an error entry."""
         return cls(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn, SupportsIndex, TypeAlias
+from typing import Any, NoReturn, SupportsIndex, TypeAlias, cast
 
-JsonValue: TypeAlias = "None | bool | int | float | str | FrozenList | FrozenDict"
+JsonValue: TypeAlias = "bool | int | float | str | FrozenList | FrozenDict | None"
 
 
 def _refuse(*_args: object, **_kwargs: object) -> NoReturn:
@@ -36,7 +36,7 @@ class FrozenDict(dict[str, Any]):
         return self
 
     def __repr__(self) -> str:
-        return f"FrozenDict({dict.__repr__(self)})"
+        return f"FrozenDict({dict(self)!r})"
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
@@ -71,13 +71,18 @@ class FrozenList(list[Any]):
         return self
 
     def __repr__(self) -> str:
-        return f"FrozenList({list.__repr__(self)})"
+        return f"FrozenList({list(self)!r})"
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self))
 
 
 EMPTY_DICT = FrozenDict()
+
+
+def _dict_set(target: FrozenDict, key: str, value: Any) -> None:
+    """Set an item while a FrozenDict is being built (bypasses its refusal of mutation)."""
+    dict[str, Any].__setitem__(target, key, value)
 
 
 class NotJson(ValueError):
@@ -100,7 +105,7 @@ def freeze_json(value: object, path: str = "") -> Any:
     if isinstance(value, Mapping):
         return _freeze_mapping(value, path)  # pyright: ignore[reportUnknownArgumentType]
     if isinstance(value, (list, tuple)):
-        items: Iterable[object] = value  # pyright: ignore[reportUnknownVariableType]
+        items = cast("Iterable[object]", value)
         return FrozenList(freeze_json(item, f"{path}[{index}]") for index, item in enumerate(items))
     raise NotJson(path, f"{type(value).__name__} is not a JSON type")
 
@@ -110,7 +115,7 @@ def _freeze_mapping(value: Mapping[object, object], path: str) -> FrozenDict:
     for key, item in value.items():
         if not isinstance(key, str):
             raise NotJson(path, f"object key {key!r} is not a string")
-        dict.__setitem__(frozen, key, freeze_json(item, f"{path}.{key}" if path else key))
+        _dict_set(frozen, key, freeze_json(item, f"{path}.{key}" if path else key))
     return frozen
 
 
@@ -125,5 +130,5 @@ def frozen_dict_from(items: Iterable[tuple[str, Any]]) -> FrozenDict:
     """Build a FrozenDict from values that are already frozen (no validation)."""
     frozen = FrozenDict()
     for key, item in items:
-        dict.__setitem__(frozen, key, item)
+        _dict_set(frozen, key, item)
     return frozen

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ._frozen import EMPTY_DICT, FrozenDict, freeze_mapping
+from ._frozen import EMPTY_DICT, freeze_mapping
 
 
 class Role(StrEnum):
@@ -34,7 +34,7 @@ class Message:
     content: str
     id: str | None = None
     name: str | None = None
-    metadata: FrozenDict = field(default=EMPTY_DICT)
+    metadata: Mapping[str, Any] = field(default=EMPTY_DICT)
 
     def __post_init__(self) -> None:
         if not isinstance(self.role, str) or not self.role:  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -42,8 +42,8 @@ class Message:
         if not isinstance(self.content, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"Message.content must be a string, got {type(self.content).__name__}")
         object.__setattr__(self, "role", _normalize_role(self.role))
-        metadata: Mapping[str, object] | None = self.metadata  # pyright: ignore[reportAssignmentType]
-        object.__setattr__(self, "metadata", freeze_mapping(metadata) if metadata else EMPTY_DICT)
+        metadata = freeze_mapping(self.metadata) if self.metadata else EMPTY_DICT
+        object.__setattr__(self, "metadata", metadata)
 
     @classmethod
     def with_role(cls, role: str, content: str) -> Message:

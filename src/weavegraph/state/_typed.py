@@ -54,7 +54,9 @@ class StateKey(Generic[T]):
         try:
             return self._adapter.validate_python(raw)
         except ValidationError as exc:
-            raise TypedSlotError(self.storage_key, f"stored value does not validate: {exc}") from exc
+            raise TypedSlotError(
+                self.storage_key, f"stored value does not validate: {exc}"
+            ) from exc
 
     def read(self, extra: Mapping[str, Any]) -> T | None:
         """The slot's value in ``extra``, or None when absent. Another schema version is an error."""

@@ -37,14 +37,16 @@ def freeze_extra(extra: Mapping[str, object]) -> FrozenDict:
         return freeze_mapping(extra)
     except NotJson as exc:
         key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
-        raise NonJsonValue(key, f"{exc.detail} (at {exc.path})" if exc.path != key else exc.detail) from None
+        raise NonJsonValue(
+            key, f"{exc.detail} (at {exc.path})" if exc.path != key else exc.detail
+        ) from None
 
 
 class _StateView:
     """Read access shared by VersionedState and StateSnapshot."""
 
     __slots__ = ()
-    extra: FrozenDict
+    extra: Mapping[str, Any]
 
     def get_typed(self, key: StateKey[T]) -> T | None:
         """The typed slot's value, or None when it was never written."""
@@ -63,9 +65,9 @@ class StateSnapshot(_StateView):
     """An immutable view of the state that nodes and routers read. Sharing it costs nothing."""
 
     messages: tuple[Message, ...]
-    extra: FrozenDict
+    extra: Mapping[str, Any]
     errors: tuple[ErrorEvent, ...]
-    versions: FrozenDict
+    versions: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,26 +75,28 @@ class VersionedState(_StateView):
     """The workflow state: ``messages``, ``extra`` and ``errors`` channels, each with a version."""
 
     messages: tuple[Message, ...] = ()
-    extra: FrozenDict = field(default=EMPTY_DICT)
+    extra: Mapping[str, Any] = field(default=EMPTY_DICT)
     errors: tuple[ErrorEvent, ...] = ()
-    versions: FrozenDict = field(default=INITIAL_VERSIONS)
+    versions: Mapping[str, int] = field(default=INITIAL_VERSIONS)
 
     def __post_init__(self) -> None:
         messages: Iterable[Message] = self.messages
-        if not isinstance(messages, tuple):
+        if not isinstance(messages, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
             object.__setattr__(self, "messages", tuple(messages))
         for message in self.messages:
             if not isinstance(message, Message):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise StateError(f"messages must be Message objects, got {type(message).__name__}")
-        if not isinstance(self.errors, tuple):
-            object.__setattr__(self, "errors", tuple(self.errors))
+        errors: Iterable[ErrorEvent] = self.errors
+        if not isinstance(errors, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
+            object.__setattr__(self, "errors", tuple(errors))
         object.__setattr__(self, "extra", freeze_extra(self.extra))
-        versions = self.versions
-        if not isinstance(versions, FrozenDict):
-            versions = frozen_dict_from((str(k), int(v)) for k, v in versions.items())
-            object.__setattr__(self, "versions", versions)
+        raw_versions: Mapping[str, int] = self.versions
+        versions = frozen_dict_from((str(k), int(v)) for k, v in raw_versions.items())
+        object.__setattr__(self, "versions", versions)
         if set(versions) != {"messages", "extra", "errors"}:
-            raise StateError(f"versions must name messages, extra and errors, got {sorted(versions)}")
+            raise StateError(
+                f"versions must name messages, extra and errors, got {sorted(versions)}"
+            )
 
     # --- constructors ----------------------------------------------------------------------
 
@@ -132,8 +136,8 @@ class VersionedState(_StateView):
         try:
             messages = tuple(Message.from_json_value(m) for m in value.get("messages") or ())
             errors = tuple(ErrorEvent.from_json_value(e) for e in value.get("errors") or ())
-            extra = value.get("extra") or {}
-            versions = value.get("versions") or INITIAL_VERSIONS
+            extra = freeze_extra(value.get("extra") or {})
+            versions: Mapping[str, int] = value.get("versions") or INITIAL_VERSIONS
         except (KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"malformed state JSON: {exc!r}") from exc
         return cls(messages=messages, extra=extra, errors=errors, versions=versions)

@@ -1,0 +1,42 @@
+import pytest
+
+from weavegraph import Message, NonJsonValue, StateError, VersionedState
+
+
+def test_constructors_start_every_channel_at_version_one() -> None:
+    state = VersionedState.new_with_user_message("hi")
+    assert state.messages == (Message.user("hi"),)
+    assert dict(state.versions) == {"messages": 1, "extra": 1, "errors": 1}
+    built = (
+        VersionedState.builder()
+        .with_system_message("sys")
+        .with_user_message("u")
+        .with_extra("k", {"v": [1]})
+        .build()
+    )
+    assert [m.role for m in built.messages] == ["system", "user"]
+    assert built.extra == {"k": {"v": [1]}}
+    assert VersionedState.new_with_messages([Message.user("a")]).messages[0].content == "a"
+
+
+def test_snapshot_shares_values_without_copying() -> None:
+    state = VersionedState.builder().with_extra("big", list(range(1000))).build()
+    snapshot = state.snapshot()
+    assert snapshot.extra is state.extra
+    assert snapshot.messages is state.messages
+    with pytest.raises(TypeError):
+        snapshot.extra["big"].append(1)
+
+
+def test_non_json_extra_is_refused_naming_the_key() -> None:
+    with pytest.raises(NonJsonValue, match="'when'"):
+        VersionedState.builder().with_extra("when", {1, 2}).build()
+
+
+def test_from_json_value_names_malformed_input() -> None:
+    with pytest.raises(StateError):
+        VersionedState.from_json_value({"messages": [{"content": "no role"}]})
+    with pytest.raises(StateError):
+        VersionedState.from_json_value([])  # type: ignore[arg-type]
+    with pytest.raises(StateError, match="versions"):
+        VersionedState(versions={"messages": 1})
