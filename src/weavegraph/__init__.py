@@ -3,8 +3,10 @@
 The public API is re-exported here; everything else lives in private modules.
 """
 
+from .app import App as App
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
+from .graph import GraphBuilder as GraphBuilder
 from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
 from .reducers import ReducerRegistry as ReducerRegistry
@@ -23,6 +25,8 @@ from .types import NodeKind as NodeKind
 
 __all__ = [
     # nodes and graphs
+    "GraphBuilder",
+    "App",
     "START",
     "END",
     "Node",

@@ -1,0 +1,211 @@
+"""Pure views of a compiled graph: metadata with a stable hash, Mermaid, Graphviz DOT, topo order.
+
+``App`` delegates to these functions; they read a ``GraphSpec`` and never touch node functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from ..types import END, START
+from .spec import GraphSpec
+
+__all__ = ["graph_hash", "graph_metadata", "to_dot", "to_mermaid", "topological_sort"]
+
+
+def _canonical(spec: GraphSpec) -> dict[str, Any]:
+    """The graph's structure with every list sorted, so the order of builder calls does not matter."""
+    return {
+        "nodes": sorted(spec.nodes),
+        "edges": sorted([src, dst] for src, targets in spec.edges.items() for dst in targets),
+        "conditional": sorted(
+            (
+                [src, sorted(r.targets) if r.targets is not None else None]
+                for src, routers in spec.routers.items()
+                for r in routers
+            ),
+            key=_json_key,  # None and lists do not compare, their JSON spellings do
+        ),
+        "joins": sorted([sorted(j.sources), j.target] for j in spec.joins),
+    }
+
+
+def _json_key(item: Any) -> bytes:
+    return orjson.dumps(item)
+
+
+def graph_hash(spec: GraphSpec) -> str:
+    """A sha256 hex digest of the graph's structure (node ids, edges, routers' targets, joins).
+
+    Building the same graph with the calls in another order gives the same hash; node functions,
+    router names and options (timeouts, limits) are not part of it.
+    """
+    data = orjson.dumps(_canonical(spec), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()
+
+
+def graph_metadata(spec: GraphSpec) -> dict[str, Any]:
+    """A JSON-ready description: nodes, edges, conditional edges, joins, counts and ``graph_hash``."""
+    return {
+        "nodes": [
+            {
+                "id": node.id,
+                "is_async": node.is_async,
+                "timeout": node.timeout,
+                "retry": node.retry is not None,
+            }
+            for node in spec.nodes.values()
+        ],
+        "edges": [
+            {"source": src, "target": dst} for src, targets in spec.edges.items() for dst in targets
+        ],
+        "conditional_edges": [
+            {
+                "source": router.source,
+                "router": router.name,
+                "targets": list(router.targets) if router.targets is not None else None,
+            }
+            for routers in spec.routers.values()
+            for router in routers
+        ],
+        "joins": [{"sources": list(join.sources), "target": join.target} for join in spec.joins],
+        "counts": {
+            "nodes": len(spec.nodes),
+            "edges": sum(len(targets) for targets in spec.edges.values()),
+            "conditional_edges": sum(len(routers) for routers in spec.routers.values()),
+            "joins": len(spec.joins),
+        },
+        "max_concurrency": spec.max_concurrency,
+        "max_steps": spec.max_steps,
+        "graph_hash": graph_hash(spec),
+    }
+
+
+def topological_sort(spec: GraphSpec) -> list[str]:
+    """User nodes ordered so that unconditional and join edges point forward.
+
+    Ties are broken by the order nodes were added (Kahn's algorithm with an insertion-ordered
+    ready list). START and END are virtual and left out. Validation guarantees there is no
+    unconditional cycle, so every node appears exactly once.
+    """
+    order = {node: index for index, node in enumerate(spec.nodes)}
+    succ: dict[str, list[str]] = {node: [] for node in spec.nodes}
+    indegree = dict.fromkeys(spec.nodes, 0)
+    for src, dst in _forward_pairs(spec):
+        if src in succ and dst in indegree:
+            succ[src].append(dst)
+            indegree[dst] += 1
+    ready = [node for node in spec.nodes if indegree[node] == 0]
+    result: list[str] = []
+    while ready:
+        ready.sort(key=order.__getitem__, reverse=True)  # pop() takes the earliest-added node
+        node = ready.pop()
+        result.append(node)
+        for nxt in succ[node]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                ready.append(nxt)
+    return result
+
+
+def _forward_pairs(spec: GraphSpec) -> Iterator[tuple[str, str]]:
+    for src, targets in spec.edges.items():
+        for dst in targets:
+            yield src, dst
+    for join in spec.joins:
+        for src in join.sources:
+            yield src, join.target
+
+
+# --- Mermaid -----------------------------------------------------------------------------------
+
+
+def to_mermaid(spec: GraphSpec) -> str:
+    """A Mermaid flowchart. Conditional edges are dashed and labelled with the router's name; a
+    router without declared targets points at a ``?`` box; joins are drawn as a small circle."""
+    ids = _short_ids(spec, start="__start__", end="__end__", prefix="n")
+    lines = ["flowchart TD"]
+    lines.append(f'    {ids[START]}(["{_mermaid_text(START)}"])')
+    lines += [f'    {ids[node]}["{_mermaid_text(node)}"]' for node in spec.nodes]
+    lines.append(f'    {ids[END]}(["{_mermaid_text(END)}"])')
+    for src, dst in _plain_pairs(spec):
+        lines.append(f"    {ids[src]} --> {ids[dst]}")
+    for index, join in enumerate(spec.joins):
+        hub = f"join{index}"
+        lines.append(f'    {hub}(("&"))')
+        lines += [f"    {ids[src]} --> {hub}" for src in join.sources]
+        lines.append(f"    {hub} --> {ids[join.target]}")
+    for index, (source, name, targets) in enumerate(_routers(spec)):
+        label = _mermaid_text(name)
+        if targets is None:
+            unknown = f"route{index}"
+            lines.append(f'    {unknown}{{"?"}}')
+            lines.append(f'    {ids[source]} -.->|"{label}"| {unknown}')
+        else:
+            lines += [f'    {ids[source]} -.->|"{label}"| {ids[dst]}' for dst in targets]
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+# --- Graphviz DOT ------------------------------------------------------------------------------
+
+
+def to_dot(spec: GraphSpec) -> str:
+    """A Graphviz digraph. Conditional edges are dashed and labelled with the router's name; joins
+    go through a small point node; a router without declared targets points at a ``?`` node."""
+    lines = ["digraph weavegraph {", "    rankdir=TB;", "    node [shape=box];"]
+    lines.append(f"    {_dot_id(START)} [shape=oval];")
+    lines += [f"    {_dot_id(node)};" for node in spec.nodes]
+    lines.append(f"    {_dot_id(END)} [shape=oval];")
+    for src, dst in _plain_pairs(spec):
+        lines.append(f"    {_dot_id(src)} -> {_dot_id(dst)};")
+    for index, join in enumerate(spec.joins):
+        hub = _dot_id(f"__join{index}__")
+        lines.append(f'    {hub} [shape=point, xlabel="join"];')
+        lines += [f"    {_dot_id(src)} -> {hub};" for src in join.sources]
+        lines.append(f"    {hub} -> {_dot_id(join.target)};")
+    for index, (source, name, targets) in enumerate(_routers(spec)):
+        style = f"style=dashed, label={_dot_id(name)}"
+        if targets is None:
+            unknown = _dot_id(f"__route{index}__")
+            lines.append(f'    {unknown} [shape=diamond, label="?"];')
+            lines.append(f"    {_dot_id(source)} -> {unknown} [{style}];")
+        else:
+            lines += [f"    {_dot_id(source)} -> {_dot_id(dst)} [{style}];" for dst in targets]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_id(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _plain_pairs(spec: GraphSpec) -> Iterator[tuple[str, str]]:
+    for src, targets in spec.edges.items():
+        for dst in targets:
+            yield src, dst
+
+
+def _routers(spec: GraphSpec) -> Iterator[tuple[str, str, tuple[str, ...] | None]]:
+    for routers in spec.routers.values():
+        for router in routers:
+            yield router.source, router.name or "route", router.targets
+
+
+def _short_ids(spec: GraphSpec, *, start: str, end: str, prefix: str) -> dict[str, str]:
+    """Mermaid-safe ids: node ids may contain spaces or clash with keywords such as ``end``."""
+    ids = {START: start, END: end}
+    for index, node in enumerate(spec.nodes):
+        ids[node] = f"{prefix}{index}"
+    return ids
