@@ -3,6 +3,7 @@
 The public API is re-exported here; everything else lives in private modules.
 """
 
+from . import diagnostics as diagnostics
 from .app import App as App
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
