@@ -5,6 +5,11 @@ The public API is re-exported here; everything else lives in private modules.
 
 from . import diagnostics as diagnostics
 from .app import App as App
+from .checkpoint import Checkpoint as Checkpoint
+from .checkpoint import Checkpointer as Checkpointer
+from .checkpoint import InMemoryCheckpointer as InMemoryCheckpointer
+from .checkpoint import SessionInfo as SessionInfo
+from .checkpoint import StepInfo as StepInfo
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
 from .graph import GraphBuilder as GraphBuilder
@@ -44,5 +49,11 @@ __all__ = [
     "StateSnapshot",
     "VersionedState",
     "ReducerRegistry",
+    # persistence
+    "Checkpoint",
+    "Checkpointer",
+    "InMemoryCheckpointer",
+    "SessionInfo",
+    "StepInfo",
     *_error_names,
 ]

@@ -1,0 +1,15 @@
+"""Checkpointers: the protocol and its in-memory, SQLite and PostgreSQL backends."""
+
+from ._model import Checkpoint as Checkpoint
+from ._model import Checkpointer as Checkpointer
+from ._model import SessionInfo as SessionInfo
+from ._model import StepInfo as StepInfo
+from .memory import InMemoryCheckpointer as InMemoryCheckpointer
+
+__all__ = [
+    "Checkpoint",
+    "Checkpointer",
+    "InMemoryCheckpointer",
+    "SessionInfo",
+    "StepInfo",
+]
