@@ -1,0 +1,119 @@
+"""What both workload scripts share: the workload table, the command line, RSS and the JSON line.
+
+Each workload script is run as ``python bench/<fw>_workloads.py WORKLOAD --size N`` in a fresh
+process and prints exactly one JSON line on stdout. Keeping the measured graphs identical on both
+sides is the point: the node bodies are trivial, so framework overhead is what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One row of SPEC section 8: its default and quick sizes and how its main number reads."""
+
+    name: str
+    size: int
+    quick_size: int
+    metric: str
+    unit: str
+    higher_is_better: bool = False
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        Workload("chain100", 100, 10, "per_node", "us/node"),
+        Workload("fanout1000", 1000, 20, "per_task", "us/task"),
+        Workload("loop1000", 1000, 20, "per_step", "us/step"),
+        Workload("chain100_sqlite", 100, 10, "per_checkpoint", "us/ckpt"),
+        Workload("stream_updates", 20000, 200, "events_per_s", "ev/s", higher_is_better=True),
+        Workload("stream_steps", 1000, 20, "events_per_s", "ev/s", higher_is_better=True),
+        Workload("state_growth", 1000, 30, "per_step", "us/step"),
+    )
+}
+
+PAYLOAD_BYTES = 1024
+"""What one state_growth step appends."""
+STREAM_YIELD_EVERY = 100
+"""stream_updates nodes give the event loop a turn this often, on both sides alike."""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``WORKLOAD --size N [--workdir DIR]``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="where SQLite files go")
+    args = parser.parse_args(argv)
+    if args.size is None:
+        args.size = WORKLOADS[args.workload].size
+    if args.workdir is None:
+        args.workdir = Path.cwd()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def max_rss_kb() -> int:
+    """Peak resident set size of this process so far, in KiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def files_size(paths: Sequence[Path]) -> int:
+    """Total bytes of the files that exist (a SQLite database plus its -wal and -shm)."""
+    return sum(p.stat().st_size for p in paths if p.exists())
+
+
+def sqlite_files(db: Path) -> list[Path]:
+    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+
+
+def step_window_stats(stamps: Sequence[float], window: int = 100) -> dict[str, float]:
+    """Mean step time (us) of the first and last ``window`` steps, from node-entry timestamps.
+
+    A step's time is the gap between two consecutive entries into the looping node, so it covers
+    everything the framework does between them (merge, checkpoint, routing), measured identically
+    on both sides.
+    """
+    gaps = [(b - a) * 1e6 for a, b in itertools.pairwise(stamps)]
+    if not gaps:
+        return {"first_us": 0.0, "last_us": 0.0, "growth": 0.0}
+    window = max(1, min(window, len(gaps) // 3 or 1))
+    first = statistics.fmean(gaps[:window])
+    last = statistics.fmean(gaps[-window:])
+    return {"first_us": first, "last_us": last, "growth": last / first if first else 0.0}
+
+
+def emit(framework: str, workload: str, size: int, **fields: Any) -> None:
+    """Print the one JSON result line (the harness reads only the last stdout line)."""
+    spec = WORKLOADS[workload]
+    record = {
+        "framework": framework,
+        "workload": workload,
+        "size": size,
+        "metric": spec.metric,
+        "unit": spec.unit,
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "rss_peak_kb": max_rss_kb(),
+        **fields,
+    }
+    sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+    sys.stdout.flush()

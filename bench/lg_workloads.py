@@ -1,0 +1,267 @@
+"""The SPEC section 8 workloads on LangGraph (run inside .bench-venv, where langgraph is installed).
+
+``python bench/lg_workloads.py WORKLOAD --size N`` prints one JSON line. The graphs mirror
+``wg_workloads.py`` node for node; every node is ``async`` and the graph runs with ``ainvoke`` /
+``astream``, the same execution mode weavegraph uses.
+"""
+# pyright: reportMissingImports=false, reportUnknownMemberType=false, reportAttributeAccessIssue=false
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import operator
+import sqlite3
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypedDict
+
+from _common import (
+    PAYLOAD_BYTES,
+    STREAM_YIELD_EVERY,
+    emit,
+    files_size,
+    max_rss_kb,
+    now,
+    parse_args,
+    sqlite_files,
+    step_window_stats,
+)
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+FRAMEWORK = "langgraph"
+RSS_IMPORT_KB = max_rss_kb()
+DURABILITY = "sync"
+"""Commit each checkpoint before the next step starts: the guarantee weavegraph always gives
+(LangGraph's default, "async", writes checkpoints in the background while the next step runs)."""
+
+
+class ChainState(TypedDict):
+    last: int
+
+
+class LoopState(TypedDict):
+    count: int
+
+
+class LogState(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def _writer(index: int) -> Callable[[ChainState], Coroutine[Any, Any, ChainState]]:
+    async def node(state: ChainState) -> ChainState:
+        return {"last": index}
+
+    return node
+
+
+def build_chain(size: int) -> Any:
+    graph = StateGraph(ChainState)
+    names = [f"n{i}" for i in range(size)]
+    for i, name in enumerate(names):
+        graph.add_node(name, _writer(i))
+    graph.add_edge(START, names[0])
+    for a, b in itertools.pairwise(names):
+        graph.add_edge(a, b)
+    graph.add_edge(names[-1], END)
+    return graph
+
+
+async def chain100(size: int, workdir: Any) -> dict[str, Any]:
+    t0 = now()
+    app = build_chain(size).compile()
+    compile_s = now() - t0
+    await app.ainvoke({"last": -1})  # warm-up: first-call caches on both sides
+    t0 = now()
+    out = await app.ainvoke({"last": -1})
+    total = now() - t0
+    assert out["last"] == size - 1, out
+    return {"value": total / size * 1e6, "total_s": total, "compile_s": compile_s}
+
+
+async def fanout1000(size: int, workdir: Any) -> dict[str, Any]:
+    async def source(state: ChainState) -> None:
+        return None
+
+    async def worker(state: ChainState) -> None:
+        return None
+
+    async def join(state: ChainState) -> ChainState:
+        return {"last": size}
+
+    t0 = now()
+    graph = StateGraph(ChainState)
+    graph.add_node("source", source)
+    graph.add_node("join", join)
+    graph.add_edge(START, "source")
+    for i in range(size):
+        name = f"w{i}"
+        graph.add_node(name, worker)
+        graph.add_edge("source", name)
+        graph.add_edge(name, "join")
+    graph.add_edge("join", END)
+    app = graph.compile()
+    compile_s = now() - t0
+    rss_before = max_rss_kb()
+    t0 = now()
+    out = await app.ainvoke({"last": -1})
+    total = now() - t0
+    assert out["last"] == size, out
+    return {
+        "value": total / size * 1e6,
+        "total_s": total,
+        "compile_s": compile_s,
+        "rss_before_run_kb": rss_before,
+    }
+
+
+def build_loop(size: int) -> Any:
+    async def step(state: LoopState) -> LoopState:
+        return {"count": state["count"] + 1}
+
+    def route(state: LoopState) -> str:
+        return "step" if state["count"] < size else END
+
+    graph = StateGraph(LoopState)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", route, ["step", END])
+    return graph
+
+
+async def loop1000(size: int, workdir: Any) -> dict[str, Any]:
+    t0 = now()
+    app = build_loop(size).compile()
+    compile_s = now() - t0
+    config = {"recursion_limit": size + 10}
+    t0 = now()
+    out = await app.ainvoke({"count": 0}, config)
+    total = now() - t0
+    assert out["count"] == size, out
+    return {"value": total / size * 1e6, "total_s": total, "compile_s": compile_s}
+
+
+def _count_checkpoints(db: Any, thread_id: str) -> int:
+    with sqlite3.connect(db) as conn:
+        sql = "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?"
+        return int(conn.execute(sql, (thread_id,)).fetchone()[0])
+
+
+async def chain100_sqlite(size: int, workdir: Any) -> dict[str, Any]:
+    db = workdir / "lg_chain.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        await saver.setup()
+        app = build_chain(size).compile(checkpointer=saver)
+        await app.ainvoke({"last": -1}, {"configurable": {"thread_id": "warmup"}})
+        t0 = now()
+        out = await app.ainvoke({"last": -1}, {"configurable": {"thread_id": "bench"}})
+        total = now() - t0
+    assert out["last"] == size - 1, out
+    return {
+        "value": total / size * 1e6,
+        "total_s": total,
+        "checkpoints": _count_checkpoints(db, "bench"),
+        "durability": DURABILITY,
+        "db_bytes": files_size(sqlite_files(db)),
+    }
+
+
+async def stream_updates(size: int, workdir: Any) -> dict[str, Any]:
+    async def talker(state: ChainState) -> ChainState:
+        write = get_stream_writer()
+        for i in range(size):
+            write({"i": i})
+            if i % STREAM_YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return {"last": size}
+
+    graph = StateGraph(ChainState)
+    graph.add_node("talker", talker)
+    graph.add_edge(START, "talker")
+    graph.add_edge("talker", END)
+    app = graph.compile()
+    received = 0
+    t0 = now()
+    async for _chunk in app.astream({"last": -1}, stream_mode="custom"):
+        received += 1
+    total = now() - t0
+    assert received == size, (received, size)
+    return {"value": received / total, "total_s": total, "received": received, "dropped": 0}
+
+
+async def stream_steps(size: int, workdir: Any) -> dict[str, Any]:
+    app = build_loop(size).compile()
+    config = {"recursion_limit": size + 10}
+    received = 0
+    t0 = now()
+    async for _chunk in app.astream({"count": 0}, config, stream_mode="updates"):
+        received += 1
+    total = now() - t0
+    assert received == size, (received, size)
+    return {"value": received / total, "total_s": total, "received": received, "dropped": 0}
+
+
+async def state_growth(size: int, workdir: Any) -> dict[str, Any]:
+    db = workdir / "lg_growth.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    stamps: list[float] = []
+    chunk = "x" * PAYLOAD_BYTES
+
+    async def step(state: LogState) -> LogState:
+        stamps.append(now())
+        return {"log": [chunk]}
+
+    def route(state: LogState) -> str:
+        return "step" if len(state["log"]) < size else END
+
+    graph = StateGraph(LogState)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", route, ["step", END])
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        await saver.setup()
+        app = graph.compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "growth"}, "recursion_limit": size + 10}
+        t0 = now()
+        out = await app.ainvoke({"log": []}, config, durability=DURABILITY)
+        total = now() - t0
+    assert len(out["log"]) == size, len(out["log"])
+    disk = files_size(sqlite_files(db))
+    payload = size * PAYLOAD_BYTES
+    return {
+        "value": total / size * 1e6,
+        "total_s": total,
+        "db_bytes": disk,
+        "payload_bytes": payload,
+        "disk_ratio": disk / payload,
+        "durability": DURABILITY,
+        **step_window_stats(stamps),
+    }
+
+
+WORKLOAD_FUNCS = {
+    f.__name__: f
+    for f in (
+        chain100,
+        fanout1000,
+        loop1000,
+        chain100_sqlite,
+        stream_updates,
+        stream_steps,
+        state_growth,
+    )
+}
+
+
+def main() -> None:
+    args = parse_args()
+    result = asyncio.run(WORKLOAD_FUNCS[args.workload](args.size, args.workdir))
+    emit(FRAMEWORK, args.workload, args.size, rss_import_kb=RSS_IMPORT_KB, **result)
+
+
+if __name__ == "__main__":
+    main()
