@@ -269,7 +269,22 @@ def framework_versions() -> dict[str, str]:
     return found
 
 
-def build_report(args: argparse.Namespace, runs: Sequence[Run]) -> dict[str, Any]:
+def measure_floor() -> dict[str, float]:
+    """Bare asyncio task and SQLite commit cost here (bench/floor.py), for scale; {} on failure."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "floor.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = proc.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if proc.returncode == 0 and lines else {}
+
+
+def build_report(
+    args: argparse.Namespace, runs: Sequence[Run], floor: dict[str, float]
+) -> dict[str, Any]:
     workloads: dict[str, Any] = {}
     for name in args.workloads:
         row: dict[str, Any] = {fw: summarize(runs, name, fw) for fw in args.frameworks}
@@ -284,6 +299,7 @@ def build_report(args: argparse.Namespace, runs: Sequence[Run]) -> dict[str, Any
         "quick": args.quick,
         "machine": machine_info(),
         "versions": framework_versions(),
+        "floor": floor,
         "workloads": workloads,
         "runs": [asdict(r) for r in runs],
     }
@@ -292,8 +308,9 @@ def build_report(args: argparse.Namespace, runs: Sequence[Run]) -> dict[str, Any
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
+    floor = {} if args.quick else measure_floor()
     runs = run_all(args, console)
-    report = build_report(args, runs)
+    report = build_report(args, runs, floor)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -306,6 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{machine['cpu']}, {machine['nproc']} CPUs, Python {machine['python']}; "
             f"versions {report['versions']}"
         )
+        if floor:
+            out.print(
+                f"floor here: bare asyncio task {floor['asyncio_task_us']:.1f} us, "
+                f"SQLite WAL commit {floor['sqlite_wal_commit_us']:.1f} us"
+            )
     print(f"results: {path}")
     return 0 if all(r.ok for r in runs) else 1
 
