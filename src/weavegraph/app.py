@@ -1,36 +1,113 @@
-"""The compiled, immutable graph a user runs (minimal placeholder by the graph engineer; H1b owns
-this file and merges the running API in)."""
+"""``App``: the compiled, immutable graph and the one-shot way to run it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .graph import render
+from .checkpoint._model import Checkpointer
+from .context import as_clock
+from .events.model import EventEmitter
 from .graph.spec import GraphSpec
+from .runner import Executor, new_session_id, validate_session_id
+from .scheduler import Cursor
+from .state import VersionedState
 
-__all__ = ["App"]
+__all__ = ["App", "coerce_state"]
+
+
+def coerce_state(state: VersionedState | str) -> VersionedState:
+    """Accept a VersionedState, or a str as the text of one user message."""
+    if isinstance(state, VersionedState):
+        return state
+    if isinstance(state, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        return VersionedState.new_with_user_message(state)
+    raise TypeError(f"expected a VersionedState or a str, got {type(state).__name__}")
 
 
 class App:
-    """A validated graph, ready to run. Built by ``GraphBuilder.compile()``."""
+    """A compiled graph. Immutable: build a new one with ``GraphBuilder`` to change it.
+
+    Run it once with :meth:`invoke`, or with sessions, checkpoints and interrupts through
+    ``wg.AppRunner``.
+    """
 
     __slots__ = ("spec",)
 
     def __init__(self, spec: GraphSpec) -> None:
         self.spec = spec
 
+    def __repr__(self) -> str:
+        return f"App(nodes={list(self.spec.nodes)!r})"
+
+    async def invoke(
+        self,
+        state: VersionedState | str,
+        *,
+        session_id: str | None = None,
+        event_bus: EventEmitter | None = None,
+        max_steps: int | None = None,
+        checkpointer: Checkpointer | None = None,
+        clock: object | None = None,
+    ) -> VersionedState:
+        """Run the graph from START to completion and return the final state.
+
+        Quiet unless ``event_bus`` is given. ``max_steps`` overrides the graph's limit for this
+        run; ``checkpointer`` (optional) receives a checkpoint after every superstep; ``clock``
+        (a callable or an object with ``now()``) stamps events. A node failure raises
+        ``NodeRunError`` after the failed step is checkpointed (SPEC §3.4).
+        """
+        executor = self.executor(
+            state,
+            session_id=session_id,
+            event_bus=event_bus,
+            checkpointer=checkpointer,
+            clock=clock,
+        )
+        await executor.execute(max_steps=max_steps)
+        return executor.state
+
+    def executor(
+        self,
+        state: VersionedState | str,
+        *,
+        session_id: str | None = None,
+        event_bus: EventEmitter | None = None,
+        checkpointer: Checkpointer | None = None,
+        clock: object | None = None,
+    ) -> Executor:
+        """A fresh run of this graph, not started (the seam streaming helpers build on)."""
+        return Executor(
+            self.spec,
+            session_id=validate_session_id(session_id) if session_id else new_session_id(),
+            state=coerce_state(state),
+            cursor=Cursor(),
+            clock=as_clock(clock),
+            emitter=event_bus,
+            checkpointer=checkpointer,
+        )
+
+    # --- introspection (delegates to graph/render.py) ---------------------------------------
+
     def graph_metadata(self) -> dict[str, Any]:
-        """Nodes, edges, routers, joins, counts and the order-insensitive ``graph_hash``."""
+        """Nodes, edges and a stable, order-insensitive ``graph_hash``."""
+        from .graph import render
+
         return render.graph_metadata(self.spec)
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
+        from .graph import render
+
         return render.to_mermaid(self.spec)
 
     def to_dot(self) -> str:
-        """The graph as a Graphviz digraph."""
+        """The graph in Graphviz DOT."""
+        from .graph import render
+
         return render.to_dot(self.spec)
 
     def topological_sort(self) -> list[str]:
-        """User nodes in an order where unconditional and join edges point forward."""
+        """Node ids in an order compatible with the unconditional edges."""
+        from .graph import render
+
         return render.topological_sort(self.spec)

@@ -1,0 +1,173 @@
+"""What a node gets besides the snapshot: who and where it is, how to emit events, the clock.
+
+``EventStamper`` is the one place events get their ``seq``, ``session_id`` and timestamp, so the
+sequence stays gap-free and ordered even when sync nodes emit from worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from .events.model import LLM_FINAL_SCOPE, Event, EventEmitter, EventType
+from .state import freeze_json
+
+__all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
+
+Clock = Callable[[], datetime]
+"""A clock: returns the current time (aware, UTC). ``wg.testing.FakeClock`` is one."""
+
+_log = logging.getLogger("weavegraph.events")
+
+LLM_CHUNK_SCOPE: Final = "chunk"
+LLM_ERROR_SCOPE: Final = "error"
+
+
+def system_clock() -> datetime:
+    """The real clock (UTC)."""
+    return datetime.now(UTC)
+
+
+def as_clock(clock: object | None) -> Clock:
+    """Accept a callable clock or an object with a ``now()`` method; None is the system clock."""
+    if clock is None:
+        return system_clock
+    now: object = getattr(clock, "now", None)
+    if callable(now):
+        return now  # pyright: ignore[reportReturnType]
+    if callable(clock):
+        return clock  # pyright: ignore[reportReturnType]
+    raise TypeError(f"a clock must be callable or have a now() method, got {clock!r}")
+
+
+class EventStamper:
+    """Stamps and publishes one session's events: ``seq`` +1 per event, session id, timestamp.
+
+    Thread-safe (sync nodes emit from worker threads); publishing never raises into the caller.
+    """
+
+    __slots__ = ("_emitter", "_lock", "clock", "lifecycle", "next_seq", "session_id")
+
+    def __init__(
+        self, emitter: EventEmitter, session_id: str, clock: Clock, next_seq: int = 0
+    ) -> None:
+        self._emitter = emitter
+        self._lock = threading.Lock()
+        self.session_id = session_id
+        self.clock = clock
+        self.next_seq = next_seq
+        self.lifecycle: bool = bool(emitter.lifecycle)
+
+    def publish(self, type_: str, scope: str, message: str, metadata: dict[str, Any]) -> None:
+        """Stamp and hand over one event. Failures of the emitter are logged, never raised."""
+        # The lock keeps seq order equal to publish order, which consumers (SSE ids) rely on.
+        with self._lock:
+            event = Event(
+                type=type_,
+                scope=scope,
+                message=message,
+                timestamp=self.clock(),
+                metadata=metadata,
+                seq=self.next_seq,
+                session_id=self.session_id,
+            )
+            self.next_seq += 1
+            try:
+                self._emitter.publish(event)
+            except Exception:  # an emitter must not break the run
+                _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
+
+    def lifecycle_event(self, scope: str, message: str, **metadata: Any) -> None:
+        """A framework event; call only when ``self.lifecycle`` is true (callers check, for speed)."""
+        self.publish(EventType.LIFECYCLE, scope, message, metadata)
+
+
+class Interrupt(BaseException):
+    """Raised by ``ctx.interrupt`` to pause the session; the runner catches it.
+
+    A BaseException so that a node's ``except Exception`` cannot swallow the pause.
+    """
+
+    def __init__(self, node: str, value: Any) -> None:
+        super().__init__(f"node {node!r} asked for input")
+        self.node = node
+        self.value = value
+
+
+_NO_RESUME: Final = object()
+
+
+class NodeContext:
+    """Given to every node: its id, the superstep, the session, event emission and the clock.
+
+    Emitting never blocks and never fails because nobody listens; it is safe from worker threads.
+    """
+
+    __slots__ = ("_resume", "_stamper", "node_id", "session_id", "step")
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        step: int,
+        session_id: str,
+        stamper: EventStamper,
+        resume: object = _NO_RESUME,
+    ) -> None:
+        self.node_id = node_id
+        self.step = step
+        self.session_id = session_id
+        self._stamper = stamper
+        self._resume = resume
+
+    def __repr__(self) -> str:
+        return (
+            f"NodeContext(node_id={self.node_id!r}, step={self.step}, session={self.session_id!r})"
+        )
+
+    def _meta(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        metadata["node_id"] = self.node_id
+        metadata["step"] = self.step
+        return metadata
+
+    def emit(self, scope: str, message: str, **metadata: Any) -> None:
+        """Emit a ``node`` event (metadata gets ``node_id`` and ``step``)."""
+        self._stamper.publish(EventType.NODE, scope, message, self._meta(metadata))
+
+    def emit_diagnostic(self, scope: str, message: str) -> None:
+        """Emit a ``diagnostic`` event."""
+        self._stamper.publish(EventType.DIAGNOSTIC, scope, message, self._meta({}))
+
+    def emit_llm_chunk(self, chunk: str, stream_id: str | None = None, **metadata: Any) -> None:
+        """Emit one streamed LLM chunk (scope ``chunk``)."""
+        self._llm(LLM_CHUNK_SCOPE, chunk, stream_id, metadata)
+
+    def emit_llm_final(self, chunk: str, stream_id: str | None = None, **metadata: Any) -> None:
+        """Emit the final LLM chunk (scope ``final``; never the stream-end scope)."""
+        self._llm(LLM_FINAL_SCOPE, chunk, stream_id, metadata)
+
+    def emit_llm_error(self, message: str, stream_id: str | None = None) -> None:
+        """Emit an LLM streaming error (scope ``error``)."""
+        self._llm(LLM_ERROR_SCOPE, message, stream_id, {})
+
+    def _llm(self, scope: str, text: str, stream_id: str | None, metadata: dict[str, Any]) -> None:
+        if stream_id is not None:
+            metadata["stream_id"] = stream_id
+        self._stamper.publish(EventType.LLM, scope, text, self._meta(metadata))
+
+    def now(self) -> datetime:
+        """The run's clock (injectable, e.g. ``wg.testing.FakeClock``)."""
+        return self._stamper.clock()
+
+    def interrupt(self, value: Any) -> Any:
+        """Pause the session asking ``value`` (JSON); returns the answer once resumed.
+
+        On the first run this raises a control-flow signal the runner turns into a pause; after
+        ``runner.resume(session_id, answer)`` the node runs again and this returns ``answer``.
+        """
+        if self._resume is not _NO_RESUME:
+            return self._resume
+        raise Interrupt(self.node_id, freeze_json(value))

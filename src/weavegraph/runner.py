@@ -1,0 +1,432 @@
+"""The async executor: runs planned supersteps, with bounded concurrency, timeouts and retries.
+
+Decisions (what runs, how partials merge, what runs next) come from ``scheduler.py``; this module
+only does the I/O around them: calling nodes and routers, saving checkpoints, emitting events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal, NoReturn
+
+from .checkpoint._model import Checkpoint, Checkpointer
+from .context import Clock, EventStamper, Interrupt, NodeContext
+from .errors import (
+    CheckpointError,
+    InvalidSessionId,
+    NodeRunError,
+    NonJsonValue,
+    RoutingError,
+    StepLimitExceeded,
+)
+from .events.model import STREAM_END_SCOPE, EventEmitter, EventType, NullEmitter
+from .graph.spec import GraphSpec, NodeSpec, RouterSpec
+from .partial import NodePartial
+from .scheduler import (
+    Cursor,
+    StepPlan,
+    advance,
+    freeze_partial,
+    initial_cursor,
+    merge_barrier,
+    next_frontier,
+    normalize_route,
+    plan_step,
+    record_failure,
+    routers_to_call,
+)
+from .state import ErrorEvent, StateSnapshot, VersionedState
+from .types import START
+
+__all__ = [
+    "Executor",
+    "PausedReason",
+    "RunStatus",
+    "StepReport",
+    "new_session_id",
+    "validate_session_id",
+]
+
+RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_NULL_EMITTER: Final = NullEmitter()
+
+
+def validate_session_id(session_id: object) -> str:
+    """``session_id`` if it is 1-128 letters, digits, '.', '_', ':' or '-'; else InvalidSessionId."""
+    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
+        raise InvalidSessionId(session_id)
+    return session_id
+
+
+def new_session_id() -> str:
+    """A fresh random session id."""
+    return f"run-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepReport:
+    """What one superstep did."""
+
+    step: int
+    ran_nodes: tuple[str, ...]
+    skipped_nodes: tuple[str, ...]
+    updated_channels: tuple[str, ...]
+    next_frontier: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PausedReason:
+    """Why a session paused: ``kind`` is ``before``/``after`` (static interrupts), ``step``
+    (interrupt_each_step) or ``interrupt`` (a node called ``ctx.interrupt(value)``)."""
+
+    kind: Literal["before", "after", "step", "interrupt"]
+    step: int
+    nodes: tuple[str, ...] = ()
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: BaseException
+
+
+_Outcome = NodePartial | _Failure | None
+
+
+class Executor:
+    """Runs one session's supersteps and owns its state, cursor and event sequencing.
+
+    ``state`` and ``cursor`` always describe the last recorded step, also after a failure, so the
+    caller can report where the run stopped.
+    """
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        *,
+        session_id: str,
+        state: VersionedState,
+        cursor: Cursor,
+        clock: Clock,
+        emitter: EventEmitter | None = None,
+        checkpointer: Checkpointer | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.session_id = session_id
+        self.state = state
+        self.cursor = cursor
+        self.checkpointer = checkpointer
+        self.stamper = EventStamper(
+            emitter or _NULL_EMITTER, session_id, clock, next_seq=cursor.next_seq
+        )
+        self.max_concurrency = max(1, max_concurrency or spec.max_concurrency)
+        # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
+        # their seqs are reserved in the saved cursor so a resumed run continues without reuse.
+        self.closing_events = 3 if self.stamper.lifecycle else 1
+
+    # --- whole runs ------------------------------------------------------------------------
+
+    async def begin(self) -> None:
+        """Decide the first frontier (START's edges and routers) and save step 0."""
+        routes: tuple[str, ...] = ()
+        snapshot = self.state.snapshot()
+        for router in self.spec.routers.get(START, ()):
+            routes += await self._call_router(router, snapshot, 0)
+        self.cursor = initial_cursor(self.spec, routes, next_seq=self.stamper.next_seq)
+        await self._save((), (), ())
+
+    async def run(self, max_steps: int | None = None) -> PausedReason | None:
+        """Run supersteps until the frontier is empty (or a node interrupts: the pause is returned).
+
+        More than ``max_steps`` steps (default: the graph's) raise StepLimitExceeded, after the
+        last step's checkpoint.
+        """
+        limit = self.spec.max_steps if max_steps is None else max_steps
+        done = 0
+        while self.cursor.frontier:
+            if done >= limit:
+                raise StepLimitExceeded(self.session_id, self.cursor.step)
+            outcome = await self.step()
+            if isinstance(outcome, PausedReason):
+                return outcome
+            done += 1
+        return None
+
+    async def execute(self, *, max_steps: int | None = None, begin: bool = True) -> RunStatus:
+        """A whole run with its framing events: run start/end and, always last, the stream end."""
+        status: RunStatus = "error"
+        if self.stamper.lifecycle:
+            self.stamper.lifecycle_event("run_start", f"session={self.session_id}")
+        try:
+            if begin:
+                await self.begin()
+            paused = await self.run(max_steps)
+            status = "interrupted" if paused is not None else "completed"
+            return status
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            self.close(status)
+
+    def close(self, status: RunStatus) -> None:
+        """Emit the closing events; the stream-end diagnostic is always the run's last event."""
+        step = self.cursor.step
+        if self.stamper.lifecycle:
+            self.stamper.lifecycle_event("run_end", f"status={status}", status=status, step=step)
+        self.stamper.publish(
+            EventType.DIAGNOSTIC,
+            STREAM_END_SCOPE,
+            f"session={self.session_id} status={status} step={step}",
+            {},
+        )
+
+    # --- one superstep ---------------------------------------------------------------------
+
+    async def step(self) -> StepReport | PausedReason:
+        """Run the frontier once: nodes, barrier, routers, checkpoint. Failures raise (§3.4)."""
+        plan = plan_step(self.cursor, self.state)
+        lifecycle = self.stamper.lifecycle
+        if lifecycle:
+            self.stamper.lifecycle_event(
+                "step_start", f"step {plan.step}", step=plan.step, frontier=list(plan.run)
+            )
+        snapshot = self.state.snapshot()
+        outcomes = await self._run_nodes(plan, snapshot)
+        results: list[tuple[str, NodePartial]] = []
+        for node, outcome in zip(plan.run, outcomes, strict=True):
+            if isinstance(outcome, _Failure):
+                if isinstance(outcome.error, Interrupt):
+                    return await self._pause(plan, outcome.error)
+                await self._fail(plan, node, outcome.error)
+            elif outcome is not None:
+                results.append((node, outcome))
+        try:
+            barrier = merge_barrier(self.spec, self.state, plan.step, results)
+        except NonJsonValue as exc:  # a per-key reducer produced a non-JSON value
+            await self._fail(plan, exc.node or "", exc)
+        partials = dict(results)
+        try:
+            routes = await self._routes(plan, partials, barrier.state.snapshot())
+            frontier, progress = next_frontier(
+                self.spec, plan.step, plan.run, partials, routes, self.cursor.join_progress
+            )
+        except RoutingError as exc:
+            await self._fail(plan, exc.node, exc)
+        self.state = barrier.state
+        self.cursor = advance(self.cursor, plan, snapshot.versions, frontier, progress, next_seq=0)
+        if lifecycle:
+            self.stamper.lifecycle_event(
+                "step_end",
+                f"step {plan.step}",
+                step=plan.step,
+                ran=list(plan.run),
+                skipped=list(plan.skipped),
+                updated=list(barrier.updated_channels),
+            )
+        await self._save(plan.run, plan.skipped, barrier.updated_channels)
+        return StepReport(
+            step=plan.step,
+            ran_nodes=plan.run,
+            skipped_nodes=plan.skipped,
+            updated_channels=barrier.updated_channels,
+            next_frontier=frontier,
+        )
+
+    async def _run_nodes(self, plan: StepPlan, snapshot: StateSnapshot) -> list[_Outcome]:
+        ids = plan.run
+        if len(ids) <= 1:
+            # One node needs no task: run it inline (the common case of a chain).
+            return [await self._guarded(node, snapshot, plan.step) for node in ids]
+        results: list[_Outcome] = [None] * len(ids)
+        indexes = iter(range(len(ids)))
+
+        async def worker() -> None:
+            for index in indexes:  # shared iterator: each index is taken by exactly one worker
+                results[index] = await self._guarded(ids[index], snapshot, plan.step)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(len(ids), self.max_concurrency)):
+                group.create_task(worker())
+        return results
+
+    async def _guarded(self, node_id: str, snapshot: StateSnapshot, step: int) -> _Outcome:
+        """Run one node with retries and timeout; failures are returned, never raised."""
+        node = self.spec.nodes[node_id]
+        resume = self.cursor.resume
+        if node_id in resume:
+            ctx = NodeContext(
+                node_id=node_id,
+                step=step,
+                session_id=self.session_id,
+                stamper=self.stamper,
+                resume=resume[node_id],
+            )
+        else:
+            ctx = NodeContext(
+                node_id=node_id, step=step, session_id=self.session_id, stamper=self.stamper
+            )
+        lifecycle = self.stamper.lifecycle
+        started = time.perf_counter() if lifecycle else 0.0
+        if lifecycle:
+            self.stamper.lifecycle_event("node_start", node_id, node_id=node_id, step=step)
+        outcome: _Outcome
+        try:
+            result = await _attempts(node, snapshot, ctx)
+            if result is not None and not isinstance(result, NodePartial):
+                raise TypeError(
+                    f"a node must return NodePartial or None, got {type(result).__name__}"
+                )
+            outcome = freeze_partial(node_id, result) if result is not None else None
+        except (Exception, Interrupt) as exc:
+            outcome = _Failure(exc)
+        if lifecycle:
+            self.stamper.lifecycle_event(
+                "node_finish",
+                node_id,
+                node_id=node_id,
+                step=step,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                status="error" if isinstance(outcome, _Failure) else "ok",
+            )
+        return outcome
+
+    async def _routes(
+        self, plan: StepPlan, partials: Mapping[str, NodePartial], snapshot: StateSnapshot
+    ) -> dict[str, tuple[str, ...]]:
+        routes: dict[str, tuple[str, ...]] = {}
+        for router in routers_to_call(self.spec, plan.run, partials):
+            targets = await self._call_router(router, snapshot, plan.step)
+            routes[router.source] = routes.get(router.source, ()) + targets
+        return routes
+
+    async def _call_router(
+        self, router: RouterSpec, snapshot: StateSnapshot, step: int
+    ) -> tuple[str, ...]:
+        try:
+            if router.is_async:
+                result: Any = router.route(snapshot)
+                if inspect.isawaitable(result):
+                    result = await result
+            else:
+                result = await asyncio.to_thread(router.route, snapshot)
+        except Exception as exc:
+            raise RoutingError(
+                router.source, step, f"router raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return normalize_route(router.source, step, result)
+
+    # --- failure, pause, persistence -------------------------------------------------------
+
+    async def _fail(self, plan: StepPlan, node: str, error: BaseException) -> NoReturn:
+        """Record a failed step (nothing merged, frontier unchanged), checkpoint it, raise."""
+        cause = error.__cause__ if isinstance(error, RoutingError) else error
+        original = cause if cause is not None else error
+        scope = "router" if isinstance(error, RoutingError) else "node"
+        event = ErrorEvent.from_exception(
+            original,
+            scope=scope,
+            node_id=node,
+            step=plan.step,
+            traceback="".join(traceback.format_exception(original, limit=-3)),
+        )
+        self.state = record_failure(self.spec, self.state, plan.step, event)
+        self.cursor = replace(self.cursor, step=plan.step)
+        await self._save((), (), ("errors",))
+        if isinstance(error, (RoutingError, NonJsonValue)):
+            raise error
+        raise NodeRunError(node, plan.step, f"{type(error).__name__}: {error}") from error
+
+    async def _pause(self, plan: StepPlan, signal: Interrupt) -> PausedReason:
+        """A node asked for input: keep the frontier, remember the question, checkpoint."""
+        self.cursor = replace(
+            self.cursor,
+            step=plan.step,
+            interrupt={"node": signal.node, "value": signal.value},
+        )
+        if self.stamper.lifecycle:
+            self.stamper.lifecycle_event(
+                "interrupt", signal.node, node_id=signal.node, step=plan.step, value=signal.value
+            )
+        await self._save((), (), ())
+        return PausedReason(
+            kind="interrupt", step=plan.step, nodes=(signal.node,), value=signal.value
+        )
+
+    async def _save(
+        self, ran: Sequence[str], skipped: Sequence[str], updated: Sequence[str]
+    ) -> None:
+        """Checkpoint the current state and cursor; any failure is a CheckpointError."""
+        self.cursor = replace(self.cursor, next_seq=self.stamper.next_seq + self.closing_events)
+        if self.checkpointer is None:
+            return
+        checkpoint = Checkpoint(
+            session_id=self.session_id,
+            step=self.cursor.step,
+            state=self.state,
+            frontier=self.cursor.frontier,
+            ran_nodes=tuple(ran),
+            skipped_nodes=tuple(skipped),
+            updated_channels=tuple(updated),
+            cursor=self.cursor.to_json_value(),
+            created_at=self.stamper.clock(),
+        )
+        try:
+            await self.checkpointer.save(checkpoint)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(
+                f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
+            ) from exc
+        if self.stamper.lifecycle:
+            self.stamper.lifecycle_event(
+                "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step
+            )
+
+
+async def _attempts(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
+    """Call the node, retrying per its RetryPolicy (each attempt gets the full timeout)."""
+    attempt = 1
+    while True:
+        try:
+            return await _call(node, snapshot, ctx)
+        except Exception as exc:
+            policy = node.retry
+            if policy is None or not policy.should_retry(exc, attempt):
+                raise
+            attempt += 1
+            await asyncio.sleep(policy.delay_before(attempt))
+
+
+async def _call(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
+    if node.timeout is None:
+        return await _invoke(node, snapshot, ctx)
+    deadline = asyncio.timeout(node.timeout)
+    try:
+        async with deadline:
+            return await _invoke(node, snapshot, ctx)
+    except TimeoutError:
+        if deadline.expired():
+            raise TimeoutError(f"node {node.id!r} timed out after {node.timeout}s") from None
+        raise
+
+
+async def _invoke(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
+    if node.is_async:
+        result: Any = node.call(snapshot, ctx)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    # Sync nodes run in a worker thread so they cannot block the event loop.
+    return await asyncio.to_thread(node.call, snapshot, ctx)

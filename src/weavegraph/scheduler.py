@@ -1,0 +1,416 @@
+"""Sans-I/O superstep planning: version gating, the barrier merge, and the next frontier.
+
+Everything here is a pure function of its inputs (no asyncio, no clocks, no storage), so the
+decisions that make runs deterministic can be tested without an event loop. The executor
+(``runner.py``) runs what :func:`plan_step` says, calls the routers :func:`routers_to_call` names, and
+feeds the results back to :func:`merge_barrier` and :func:`advance`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from .errors import NonJsonValue, RoutingError, StateError
+from .graph.spec import GraphSpec, RouterSpec
+from .partial import NodePartial
+from .reducers import Reducer, add_errors, add_messages, map_merge
+from .state import ChannelType, ErrorEvent, VersionedState, freeze_json, make_versions
+from .state._frozen import EMPTY_DICT, FrozenDict, NotJson, freeze_mapping, frozen_dict_from
+from .types import END, START
+
+__all__ = [
+    "Barrier",
+    "Cursor",
+    "StepPlan",
+    "advance",
+    "freeze_partial",
+    "initial_cursor",
+    "merge_barrier",
+    "next_frontier",
+    "normalize_route",
+    "plan_step",
+    "record_failure",
+    "routers_to_call",
+]
+
+_CHANNELS = ("messages", "extra", "errors")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cursor:
+    """Where a session stands between supersteps; stored as JSON in ``Checkpoint.cursor``.
+
+    ``step`` is the last recorded superstep (0 before any), ``frontier`` what runs next,
+    ``versions_seen`` the channel versions each node last ran on (version gating), ``join_progress``
+    the join sources completed since each join's target last ran, ``next_seq`` the next event
+    sequence number, ``interrupt`` a pending dynamic interrupt (``{"node", "value"}``) and ``resume``
+    the values resumed nodes receive from ``ctx.interrupt``.
+    """
+
+    step: int = 0
+    frontier: tuple[str, ...] = ()
+    versions_seen: Mapping[str, Mapping[str, int]] = EMPTY_DICT
+    join_progress: Mapping[str, tuple[str, ...]] = EMPTY_DICT
+    next_seq: int = 0
+    interrupt: Mapping[str, Any] | None = None
+    resume: Mapping[str, Any] = EMPTY_DICT
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.frontier
+
+    def to_json_value(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "frontier": list(self.frontier),
+            "versions_seen": {
+                node: [seen[ch] for ch in _CHANNELS] for node, seen in self.versions_seen.items()
+            },
+            "join_progress": {key: list(done) for key, done in self.join_progress.items()},
+            "next_seq": self.next_seq,
+            "interrupt": dict(self.interrupt) if self.interrupt is not None else None,
+            "resume": dict(self.resume),
+        }
+
+    @classmethod
+    def from_json_value(cls, value: Mapping[str, Any]) -> Cursor:
+        """Rebuild a cursor from :meth:`to_json_value` output; a StateError says what is wrong."""
+        try:
+            seen: Mapping[str, Sequence[int]] = value.get("versions_seen") or {}
+            joins: Mapping[str, Sequence[str]] = value.get("join_progress") or {}
+            interrupt: Mapping[str, Any] | None = value.get("interrupt")
+            return cls(
+                step=int(value.get("step", 0)),
+                frontier=tuple(str(node) for node in value.get("frontier") or ()),
+                versions_seen={node: make_versions(*map(int, v)) for node, v in seen.items()},
+                join_progress={key: tuple(done) for key, done in joins.items()},
+                next_seq=int(value.get("next_seq", 0)),
+                interrupt=freeze_mapping(interrupt) if interrupt is not None else None,
+                resume=freeze_mapping(value.get("resume") or {}),
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"malformed scheduling cursor: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    """What superstep ``step`` does: ``run`` these nodes, ``skipped`` these (version-gated)."""
+
+    step: int
+    run: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """The merged state after a barrier and the channels whose content changed."""
+
+    state: VersionedState
+    updated_channels: tuple[str, ...]
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def initial_cursor(
+    spec: GraphSpec, start_routes: Sequence[str] = (), *, next_seq: int = 0
+) -> Cursor:
+    """The cursor before step 1: the first frontier is START's edges, then its routers' results.
+
+    ``start_routes`` are the (normalized) results of START's routers on the initial snapshot.
+    """
+    frontier, progress = next_frontier(spec, 0, (START,), {}, {START: tuple(start_routes)}, {})
+    return Cursor(frontier=frontier, join_progress=progress, next_seq=next_seq)
+
+
+def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
+    """Split the frontier into nodes to run and nodes to skip.
+
+    A node is skipped when the versions it last ran on equal the current versions (it already ran
+    on this exact state); a node's first run is never gated.
+    """
+    versions = state.versions
+    run: list[str] = []
+    skipped: list[str] = []
+    for node in cursor.frontier:
+        seen = cursor.versions_seen.get(node)
+        if seen is not None and (seen is versions or seen == versions):
+            skipped.append(node)
+        else:
+            run.append(node)
+    return StepPlan(cursor.step + 1, tuple(run), tuple(skipped))
+
+
+def routers_to_call(
+    spec: GraphSpec, ran: Sequence[str], partials: Mapping[str, NodePartial | None]
+) -> list[RouterSpec]:
+    """The routers whose results the next frontier needs, in order (a ``replace`` skips them)."""
+    if not spec.routers:
+        return []
+    calls: list[RouterSpec] = []
+    for node in ran:
+        routers = spec.routers.get(node)
+        if not routers:
+            continue
+        partial = partials.get(node)
+        command = partial.frontier if partial is not None else None
+        if command is not None and command.kind == "replace":
+            continue
+        calls.extend(routers)
+    return calls
+
+
+def normalize_route(source: str, step: int, result: object) -> tuple[str, ...]:
+    """A router's result as a tuple of ids; anything but a str or a list of str is a RoutingError."""
+    if isinstance(result, str):
+        return (result,)
+    if isinstance(result, (list, tuple)):
+        items = cast("Sequence[object]", result)
+        if all(isinstance(item, str) for item in items):
+            return tuple(str(item) for item in items)
+    raise RoutingError(
+        source, step, f"a router must return a node id or a list of ids, got {result!r}"
+    )
+
+
+def next_frontier(
+    spec: GraphSpec,
+    step: int,
+    ran: Sequence[str],
+    partials: Mapping[str, NodePartial | None],
+    routes: Mapping[str, Sequence[str]],
+    join_progress: Mapping[str, tuple[str, ...]],
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """The next frontier (SPEC §3.1 step 6) and the updated join progress.
+
+    Per ran node, in order: its ``replace`` command's targets, else its unconditional edges then
+    its routers' results (``routes[node]``); then its ``append`` targets; then the targets of joins
+    it completes. Deduplicated with order kept, END dropped. Unknown ids raise RoutingError.
+    """
+    frontier: dict[str, None] = {}
+    progress = dict(join_progress)
+    if spec.joins:
+        # A join counts sources completed since its target last ran: running the target resets it.
+        for join in spec.joins:
+            if join.target in ran:
+                progress.pop(join.key, None)
+    for node in ran:
+        partial = partials.get(node)
+        command = partial.frontier if partial is not None else None
+        if command is not None and command.kind == "replace":
+            _add_targets(spec, frontier, node, step, command.targets, "frontier command")
+        else:
+            for target in spec.edges.get(node, ()):
+                frontier[target] = None
+            routed = routes.get(node)
+            if routed:
+                _add_targets(spec, frontier, node, step, routed, "router")
+        if command is not None and command.kind == "append":
+            _add_targets(spec, frontier, node, step, command.targets, "frontier command")
+        if spec.joins:
+            _complete_joins(spec, node, progress, frontier)
+    frontier.pop(END, None)
+    return tuple(frontier), progress
+
+
+def _add_targets(
+    spec: GraphSpec,
+    frontier: dict[str, None],
+    source: str,
+    step: int,
+    targets: Sequence[str],
+    what: str,
+) -> None:
+    for target in targets:
+        if target != END and target not in spec.nodes:
+            raise RoutingError(source, step, f"{what} named the unknown node {target!r}")
+        frontier[target] = None
+
+
+def _complete_joins(
+    spec: GraphSpec, node: str, progress: dict[str, tuple[str, ...]], frontier: dict[str, None]
+) -> None:
+    for join in spec.joins:
+        if node not in join.sources:
+            continue
+        done = progress.get(join.key, ())
+        if node not in done:
+            done = tuple(src for src in join.sources if src in done or src == node)
+        if len(done) == len(join.sources):
+            frontier[join.target] = None
+            progress.pop(join.key, None)
+        else:
+            progress[join.key] = done
+
+
+def advance(
+    cursor: Cursor,
+    plan: StepPlan,
+    seen: Mapping[str, int],
+    frontier: tuple[str, ...],
+    join_progress: Mapping[str, tuple[str, ...]],
+    *,
+    next_seq: int,
+) -> Cursor:
+    """The cursor after ``plan`` completed: ran nodes remember ``seen`` (the versions they ran on)."""
+    versions_seen = dict(cursor.versions_seen)
+    for node in plan.run:
+        versions_seen[node] = seen
+    resume = cursor.resume
+    if resume:
+        resume = {node: value for node, value in resume.items() if node not in plan.run}
+    return replace(
+        cursor,
+        step=plan.step,
+        frontier=frontier,
+        versions_seen=versions_seen,
+        join_progress=dict(join_progress),
+        next_seq=next_seq,
+        interrupt=None,
+        resume=resume,
+    )
+
+
+# --- the barrier -------------------------------------------------------------------------------
+
+
+def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
+    """``partial`` with its ``extra`` validated and frozen; NonJsonValue names the key and node."""
+    extra = partial.extra
+    if not extra or isinstance(extra, FrozenDict):
+        return partial
+    try:
+        frozen = freeze_mapping(extra)
+    except NotJson as exc:
+        key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
+        detail = exc.detail if exc.path == key else f"{exc.detail} (at {exc.path})"
+        raise NonJsonValue(key, detail, node) from None
+    return replace(partial, extra=frozen)
+
+
+def merge_barrier(
+    spec: GraphSpec, state: VersionedState, step: int, results: Sequence[tuple[str, NodePartial]]
+) -> Barrier:
+    """Merge partials **in the given (frontier) order** into ``state``.
+
+    Channel reducers run once per partial that writes the channel, in registration order; per-key
+    ``extra`` reducers combine writes to their key (a ``None`` value deletes the key); errors get
+    their node and step filled in. A channel's version increases by one iff its content changed.
+    """
+    partials = [(node, freeze_partial(node, partial)) for node, partial in results]
+    reducers = spec.reducers
+    messages = _merge_sequence(
+        reducers.for_channel(ChannelType.MESSAGES),
+        add_messages,
+        state.messages,
+        [p.messages for _, p in partials if p.messages],
+    )
+    errors = _merge_sequence(
+        reducers.for_channel(ChannelType.ERRORS),
+        add_errors,
+        state.errors,
+        [_stamp_errors(node, step, p.errors) for node, p in partials if p.errors],
+    )
+    extra = _merge_extra(spec, state.extra, partials)
+    changed = (
+        _changed(state.messages, messages),
+        _changed(state.extra, extra),
+        _changed(state.errors, errors),
+    )
+    if not any(changed):
+        return Barrier(state, ())
+    old = state.versions
+    versions = make_versions(
+        *(old[ch] + 1 if bump else old[ch] for ch, bump in zip(_CHANNELS, changed, strict=True))
+    )
+    merged = VersionedState(messages=messages, extra=extra, errors=errors, versions=versions)
+    updated = tuple(ch for ch, bump in zip(_CHANNELS, changed, strict=True) if bump)
+    return Barrier(merged, updated)
+
+
+def record_failure(
+    spec: GraphSpec, state: VersionedState, step: int, error: ErrorEvent
+) -> VersionedState:
+    """``state`` with a fatal error appended (nothing else of the failed step is merged)."""
+    return merge_barrier(
+        spec, state, step, [(error.node_id or "", NodePartial(errors=(error,)))]
+    ).state
+
+
+def _changed(old: object, new: object) -> bool:
+    return new is not old and new != old
+
+
+def _stamp_errors(node: str, step: int, errors: tuple[ErrorEvent, ...]) -> tuple[ErrorEvent, ...]:
+    if all(e.node_id is not None and e.step is not None for e in errors):
+        return errors
+    return tuple(
+        replace(
+            e,
+            node_id=e.node_id if e.node_id is not None else node,
+            step=e.step if e.step is not None else step,
+        )
+        for e in errors
+    )
+
+
+def _merge_sequence(
+    fns: tuple[Reducer, ...],
+    default: Reducer,
+    current: tuple[Any, ...],
+    updates: list[tuple[Any, ...]],
+) -> tuple[Any, ...]:
+    if not updates:
+        return current
+    if fns == (default,):
+        # Appending every update once is the same as appending them one by one, without the
+        # quadratic copying.
+        combined: tuple[Any, ...] = tuple(item for update in updates for item in update)
+        return default(current, combined)
+    for update in updates:
+        for fn in fns:
+            current = fn(current, update)
+    return tuple(current)
+
+
+def _merge_extra(
+    spec: GraphSpec, current: Mapping[str, Any], partials: Sequence[tuple[str, NodePartial]]
+) -> Mapping[str, Any]:
+    fns = spec.reducers.for_channel(ChannelType.EXTRA)
+    writes = [(node, p.extra) for node, p in partials if p.extra]
+    if not writes:
+        return current
+    keyed = spec.extra_reducers
+    if fns == (map_merge,):
+        merged = dict(current)
+        for node, update in writes:
+            for key, value in update.items():
+                if value is None:
+                    merged.pop(key, None)
+                    continue
+                reducer = keyed.get(key) if keyed else None
+                if reducer is not None:
+                    value = _reduce_key(reducer, merged.get(key), value, key, node)
+                merged[key] = value
+        return frozen_dict_from(merged.items())
+    merged_map: Mapping[str, Any] = current
+    for node, update in writes:
+        if keyed:
+            update = {
+                key: _reduce_key(keyed[key], merged_map.get(key), value, key, node)
+                if key in keyed and value is not None
+                else value
+                for key, value in update.items()
+            }
+        for fn in fns:
+            merged_map = fn(merged_map, update)
+    return merged_map if isinstance(merged_map, FrozenDict) else freeze_mapping(merged_map)
+
+
+def _reduce_key(reducer: Reducer, current: Any, value: Any, key: str, node: str) -> Any:
+    try:
+        return freeze_json(reducer(current, value), key)
+    except NotJson as exc:
+        raise NonJsonValue(key, f"the per-key reducer returned {exc.detail}", node) from None
