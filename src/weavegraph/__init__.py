@@ -10,6 +10,7 @@ from .checkpoint import Checkpointer as Checkpointer
 from .checkpoint import InMemoryCheckpointer as InMemoryCheckpointer
 from .checkpoint import SessionInfo as SessionInfo
 from .checkpoint import StepInfo as StepInfo
+from .context import NodeContext as NodeContext
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
 from .graph import GraphBuilder as GraphBuilder
@@ -33,6 +34,7 @@ __all__ = [
     # nodes and graphs
     "GraphBuilder",
     "App",
+    "NodeContext",
     "START",
     "END",
     "Node",
