@@ -1,0 +1,231 @@
+"""The ``weavegraph`` command line: every command, option and help text."""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import PackageNotFoundError, version
+
+_EPILOG = """\
+examples:
+  weavegraph demo                              run the bundled workflow (weavegraph.db)
+  weavegraph run my_flows:app --input "hi"     run your graph, streaming events
+  weavegraph sessions list                     what is stored
+  weavegraph db prune --older-than 30d --keep-last 100
+  weavegraph serve my_flows:app                web view at http://127.0.0.1:8000
+
+Databases: --db URL, else WEAVEGRAPH_SQLITE_URL / SQLITE_DB_NAME / sqlite://weavegraph.db
+(Postgres: WEAVEGRAPH_POSTGRES_URL / DATABASE_URL). A .env file in this folder is read.
+Logging: WEAVEGRAPH_LOG=debug or WEAVEGRAPH_LOG=error,weavegraph=debug.
+Exit codes: 0 success, 1 the run or operation failed, 2 usage error."""
+
+TARGET_HELP = (
+    "MODULE:ATTR naming a compiled App, a GraphBuilder, or a zero-argument function returning "
+    "either (e.g. weavegraph.demo:demo_app)"
+)
+
+
+def _version() -> str:
+    try:
+        return version("weavegraph")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _common() -> argparse.ArgumentParser:
+    # Lets --debug follow the subcommand too; SUPPRESS keeps the top-level value when absent.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
+    )
+    return common
+
+
+def _storage_options(
+    parser: argparse.ArgumentParser, *, default_kind: str | None = "sqlite"
+) -> None:
+    group = parser.add_argument_group("storage")
+    group.add_argument(
+        "--checkpointer",
+        choices=("sqlite", "postgres", "memory"),
+        default=default_kind,
+        help="where checkpoints live (default: sqlite; a postgres:// --db implies postgres)",
+    )
+    group.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL, e.g. sqlite://runs.db or postgresql://host/db (overrides the "
+        "resolution order only where the SPEC allows: WEAVEGRAPH_*_URL still wins)",
+    )
+
+
+def _event_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("events")
+    group.add_argument(
+        "--events",
+        choices=("pretty", "jsonl", "none"),
+        default="pretty",
+        help="how events are shown while running: readable lines, JSON lines on stdout, or nothing",
+    )
+    group.add_argument(
+        "--trace",
+        action="store_true",
+        help="also show lifecycle events (steps, node start/finish with durations, checkpoints)",
+    )
+    group.add_argument(
+        "--interrupt-before",
+        metavar="NODE",
+        action="append",
+        default=[],
+        help="pause the session before NODE runs (repeatable); continue with `weavegraph resume`",
+    )
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        parents=[_common()],
+        help="run the bundled research-assistant workflow",
+        description="Run the bundled workflow: fan-out to parallel researchers, a join, a "
+        "streaming fake model, a bounded review loop and a recoverable error. Stored in the "
+        "embedded SQLite database (weavegraph.db) unless --db says otherwise.",
+    )
+    demo.add_argument("--session", metavar="ID", help="session id; an existing session is resumed")
+    demo.add_argument("--question", help="the question the demo researches")
+    demo.add_argument(
+        "--delay",
+        type=float,
+        default=0.03,
+        metavar="SECONDS",
+        help="pause per token of the fake model, so the stream is watchable (default 0.03)",
+    )
+    _storage_options(demo)
+    _event_options(demo)
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        parents=[_common()],
+        help="run a graph from MODULE:ATTR",
+        description="Run a graph to completion, checkpointing every step and streaming events.",
+    )
+    run.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--input", metavar="TEXT", help="start from one user message")
+    source.add_argument(
+        "--state", metavar="FILE", help="start from a VersionedState JSON file ('-' reads stdin)"
+    )
+    run.add_argument("--session", metavar="ID", help="session id (default: a new one)")
+    _storage_options(run)
+    _event_options(run)
+
+    resume = commands.add_parser(
+        "resume",
+        parents=[_common()],
+        help="continue a stored session",
+        description="Continue a session from its latest checkpoint (after an interrupt, a "
+        "failure or a Ctrl-C).",
+    )
+    resume.add_argument("session", metavar="SESSION", help="the session id")
+    resume.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    _storage_options(resume)
+    _event_options(resume)
+
+    graph = commands.add_parser(
+        "graph",
+        parents=[_common()],
+        help="print a graph as mermaid or dot",
+        description="Compile a graph (reporting every problem) and print it.",
+    )
+    graph.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+
+
+def _add_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sessions = commands.add_parser(
+        "sessions",
+        parents=[_common()],
+        help="list, inspect and delete stored sessions",
+        description="Stored sessions.",
+    )
+    actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list", parents=[_common()], help="every session with its latest step"
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _storage_options(listing)
+    for name, text in (
+        ("show", "a session's latest state"),
+        ("history", "a session's steps, oldest first"),
+        ("delete", "delete a session and all its steps"),
+    ):
+        action = actions.add_parser(
+            name, parents=[_common()], help=text, description=text[0].upper() + text[1:] + "."
+        )
+        action.add_argument("session", metavar="SESSION")
+        if name != "delete":
+            action.add_argument("--json", action="store_true", help="print JSON")
+        _storage_options(action)
+
+
+def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = commands.add_parser(
+        "db",
+        parents=[_common()],
+        help="storage management: stats, prune, vacuum, migrate",
+        description="Storage.",
+    )
+    actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    stats = actions.add_parser(
+        "stats", parents=[_common()], help="size, sessions and steps per session"
+    )
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    prune = actions.add_parser(
+        "prune",
+        parents=[_common()],
+        help="delete old steps (never a session's latest checkpoint)",
+        description="Delete steps older than --older-than and/or beyond the newest --keep-last "
+        "steps of each session. A session's latest checkpoint is always kept, so every session "
+        "stays resumable.",
+    )
+    prune.add_argument("--older-than", metavar="AGE", help="e.g. 30d, 12h, 90m, 3600s")
+    prune.add_argument("--keep-last", type=int, metavar="N", help="newest steps kept per session")
+    actions.add_parser(
+        "vacuum", parents=[_common()], help="reclaim free space (SQLite VACUUM / Postgres VACUUM)"
+    )
+    actions.add_parser("migrate", parents=[_common()], help="apply pending schema migrations")
+    for action in actions.choices.values():
+        _storage_options(action)
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        parents=[_common()],
+        help="web server: start runs, stream events (SSE), browse sessions",
+        description="Serve a graph over HTTP with live Server-Sent Events and an HTML page. "
+        "Set WEAVEGRAPH_API_TOKEN to require 'Authorization: Bearer <token>' on /api/*.",
+    )
+    serve.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
+    _storage_options(serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (exits with status 2 on usage errors, as argparse does)."""
+    parser = argparse.ArgumentParser(
+        prog="weavegraph",
+        description="Concurrent, stateful, graph-driven workflows: run, resume, inspect, serve.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"weavegraph {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo(commands)
+    _add_run(commands)
+    _add_sessions(commands)
+    _add_db(commands)
+    _add_serve(commands)
+    return parser

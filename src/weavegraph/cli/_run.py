@@ -1,0 +1,212 @@
+"""``weavegraph demo``, ``run`` and ``resume``: drive a session with live events and progress."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.text import Text
+
+from ..app import App
+from ..errors import ConfigError, StateError
+from ..events import EventBus, JsonLinesSink, StdOutSink
+from ..events.sinks import EventSink
+from ..sessions import StepResult
+from ..state import VersionedState
+from ._driver import DriveResult, RunControl, drive_session
+from ._output import state_panel, stderr_console, stdout_console
+from ._storage import open_from_args
+from ._target import load_app
+
+EXIT_INTERRUPTED = 130
+"""Exit status after a Ctrl-C / SIGTERM stop (the shell convention for SIGINT)."""
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def read_state(path: str) -> VersionedState:
+    """A VersionedState from a JSON file (``-`` is stdin); a ConfigError says what is wrong."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --state file {path!r}: {exc.strerror}") from None
+    try:
+        return VersionedState.from_json_value(orjson.loads(raw))
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"--state file {path!r} is not JSON: {exc}") from None
+    except StateError as exc:
+        raise ConfigError(f"--state file {path!r} is not a VersionedState: {exc}") from None
+
+
+def _sinks(mode: str) -> list[EventSink]:
+    if mode == "pretty":
+        return [StdOutSink()]
+    if mode == "jsonl":
+        return [JsonLinesSink(sys.stdout)]
+    return []
+
+
+def _progress(result: StepResult) -> None:
+    report = result.report
+    if report is None:
+        return
+    line = Text.assemble(
+        ("  ✓ ", "green"),
+        (f"step {report.step}", "bold"),
+        f"  ran {', '.join(report.ran_nodes) or '-'}",
+    )
+    if report.skipped_nodes:
+        line.append(f"  skipped {', '.join(report.skipped_nodes)}", style="dim")
+    nxt = ", ".join(report.next_frontier) or "done"
+    line.append(f"  → {nxt}", style="cyan")
+    stderr_console().print(line)
+
+
+async def drive(
+    app: App,
+    args: argparse.Namespace,
+    session_id: str,
+    state: VersionedState | None,
+) -> DriveResult:
+    """Run with the options of ``args`` (storage, events, interrupts), stopping on signals."""
+    control = RunControl()
+    _install_signal_handlers(control)
+    checkpointer = await open_from_args(args)
+    try:
+        bus = EventBus.with_sinks(_sinks(args.events), lifecycle=args.trace)
+        return await drive_session(
+            app,
+            checkpointer,
+            session_id,
+            state,
+            bus=bus,
+            control=control,
+            interrupt_before=args.interrupt_before,
+            on_step=_progress,
+        )
+    finally:
+        _remove_signal_handlers()
+        await checkpointer.close()
+
+
+def _install_signal_handlers(control: RunControl) -> None:
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def stop(signame: str) -> None:
+        if control.stop_requested and main is not None:
+            main.cancel()  # a second signal: stop now (the step in flight is not committed)
+            return
+        control.request_stop()
+        stderr_console().print(
+            f"[yellow]{signame}: stopping after the current step (again to stop now)…[/]"
+        )
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig.name)
+
+
+def _remove_signal_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+
+
+def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> int:
+    """Print the outcome; return the exit status."""
+    out = stdout_console() if args.events != "jsonl" else stderr_console()
+    err = stderr_console()
+    if result.status == "completed":
+        out.print(state_panel(result.state))
+        out.print(
+            Text.assemble(
+                ("session ", "bold"),
+                (result.session_id, "bold green"),
+                f"  (completed at step {result.step})",
+            )
+        )
+        return 0
+    out.print(state_panel(result.state, title=f"state at step {result.step}"))
+    what = "paused" if result.status == "paused" else "stopped"
+    err.print(
+        Text.assemble(
+            ("session ", "bold"),
+            (result.session_id, "bold yellow"),
+            f" {what} at step {result.step}, checkpointed. Continue with:\n  ",
+            (resume_hint, "bold"),
+        )
+    )
+    return 0 if result.status == "paused" else EXIT_INTERRUPTED
+
+
+def _storage_flags(args: argparse.Namespace) -> str:
+    flags = ""
+    if args.db:
+        flags += f" --db {args.db}"
+    if args.checkpointer and args.checkpointer != "sqlite":
+        flags += f" --checkpointer {args.checkpointer}"
+    return flags
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from .. import demo
+
+    app = demo.demo_app(token_delay=max(0.0, args.delay))
+    session_id = args.session or f"demo-{new_session_id()[:8]}"
+    state = demo.initial_state(args.question or demo.DEFAULT_QUESTION)
+    console = stderr_console()
+    console.print(
+        Text.assemble(
+            ("weavegraph demo", "bold magenta"),
+            f"  session {session_id} · plan → 3 researchers in parallel → join → fake model "
+            "(streams tokens) → review loop → publish",
+        )
+    )
+    result = await drive(app, args, session_id, state)
+    if result.resumed:
+        console.print(f"[dim](resumed the stored session {session_id})[/]")
+    return report(result, args, f"weavegraph demo --session {session_id}{_storage_flags(args)}")
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    app = load_app(args.target)
+    state: VersionedState | None = None
+    if args.input is not None:
+        state = VersionedState.new_with_user_message(args.input)
+    elif args.state is not None:
+        state = read_state(args.state)
+    session_id = args.session or new_session_id()
+    result = await drive(app, args, session_id, state)
+    hint = f"weavegraph resume {session_id} {args.target}{_storage_flags(args)}"
+    return report(result, args, hint)
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    app = load_app(args.target)
+    checkpointer = await open_from_args(args)
+    try:
+        exists = await checkpointer.load_latest(args.session) is not None
+    finally:
+        await checkpointer.close()
+    if not exists:
+        from ..errors import SessionNotFound
+
+        raise SessionNotFound(args.session)
+    result = await drive(app, args, args.session, None)
+    hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
+    return report(result, args, hint)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    app = load_app(args.target)
+    text: Any = app.to_mermaid() if args.format == "mermaid" else app.to_dot()
+    sys.stdout.write(str(text).rstrip("\n") + "\n")
+    return 0

@@ -1,0 +1,314 @@
+"""The HTTP API and page: start runs, stream their events over SSE, browse sessions and the graph.
+
+Every JSON error has the form ``{"error": message, "code": code}``; no traceback ever reaches a
+client. When an API token is configured, ``/api/*`` needs ``Authorization: Bearer <token>`` (the
+events route also accepts ``?token=``, because browsers' EventSource cannot send headers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sse_starlette.sse import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..app import App
+from ..checkpoint._model import Checkpointer
+from ..errors import InvalidSessionId, StateError, WeavegraphError
+from ..runner import validate_session_id
+from ..state import VersionedState
+from ._graph import graph_json
+from ._runs import RunManager
+
+logger = logging.getLogger("weavegraph.web")
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 1_000_000
+"""Largest accepted request body (413 beyond)."""
+
+CheckpointerFactory = Callable[[], Awaitable[Checkpointer]]
+
+
+class ApiError(Exception):
+    """An error answered as JSON with a status code."""
+
+    def __init__(
+        self, status: int, message: str, code: str = "weavegraph::web::bad_request"
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def _error(status: int, message: str, code: str) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=status)
+
+
+class _TokenAuth:
+    """Requires the bearer token on ``/api/*`` (constant-time comparison)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith("/api/"):
+            request = Request(scope)
+            given = request.headers.get("authorization", "")
+            candidate = given[7:] if given.lower().startswith("bearer ") else ""
+            if not candidate and str(scope["path"]).endswith("/events"):
+                candidate = request.query_params.get("token", "")
+            if not hmac.compare_digest(candidate.encode(), self._token):
+                response = _error(
+                    401, "missing or wrong API token", "weavegraph::web::unauthorized"
+                )
+                response.headers["WWW-Authenticate"] = "Bearer"
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(
+            413, f"request body larger than {MAX_BODY_BYTES} bytes", "weavegraph::web::too_large"
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(
+                413,
+                f"request body larger than {MAX_BODY_BYTES} bytes",
+                "weavegraph::web::too_large",
+            )
+    try:
+        value = orjson.loads(bytes(body))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return value  # pyright: ignore[reportUnknownVariableType]
+
+
+def _initial_state(body: dict[str, Any]) -> VersionedState | None:
+    if "input" in body and "state" in body:
+        raise ApiError(400, 'give either "input" or "state", not both')
+    if "input" in body:
+        if not isinstance(body["input"], str):
+            raise ApiError(400, '"input" must be a string')
+        return VersionedState.new_with_user_message(body["input"])
+    if "state" in body:
+        try:
+            return VersionedState.from_json_value(body["state"])
+        except (StateError, ValueError, TypeError) as exc:
+            raise ApiError(400, f'invalid "state": {exc}') from None
+    return None
+
+
+def _session_id(value: object) -> str:
+    if value is None:
+        return uuid.uuid4().hex
+    try:
+        return validate_session_id(value)
+    except InvalidSessionId as exc:
+        raise ApiError(400, str(exc), exc.code) from None
+
+
+class WebApi:
+    """The handlers, bound to one App and (once started) one checkpointer."""
+
+    def __init__(self, app: App, open_checkpointer: CheckpointerFactory) -> None:
+        self.app = app
+        self._open = open_checkpointer
+        self._checkpointer: Checkpointer | None = None
+        self._runs: RunManager | None = None
+
+    @property
+    def runs(self) -> RunManager:
+        if self._runs is None:
+            raise ApiError(503, "the server is starting", "weavegraph::web::unavailable")
+        return self._runs
+
+    @property
+    def checkpointer(self) -> Checkpointer:
+        if self._checkpointer is None:
+            raise ApiError(503, "the server is starting", "weavegraph::web::unavailable")
+        return self._checkpointer
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self._checkpointer = await self._open()
+        self._runs = RunManager(self.app, self._checkpointer)
+        try:
+            yield
+        finally:
+            # Graceful shutdown: running sessions stop at a step boundary, checkpointed.
+            await self._runs.shutdown()
+            await self._checkpointer.close()
+
+    async def index(self, _request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    async def healthz(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def start_run(self, request: Request) -> Response:
+        body = await _read_json(request)
+        state = _initial_state(body)
+        session_id = _session_id(body.get("session_id"))
+        if self.runs.is_running(session_id):
+            raise ApiError(
+                409, f"session {session_id!r} is already running", "weavegraph::web::busy"
+            )
+        if state is None and await self.checkpointer.load_latest(session_id) is None:
+            raise ApiError(400, 'a new session needs "input" or "state"')
+        self.runs.start(session_id, state)
+        return JSONResponse(
+            {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
+            status_code=202,
+        )
+
+    async def run_events(self, request: Request) -> Response:
+        session_id = _session_id(request.path_params["session_id"])
+        last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        last_event_id: int | None = None
+        if last:
+            if not last.strip().lstrip("-").isdigit():
+                raise ApiError(400, "Last-Event-ID must be an integer event seq")
+            last_event_id = int(last)
+        if not self.runs.is_running(session_id) and not await self._known(session_id):
+            raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            async for event in self.runs.events(session_id, last_event_id):
+                yield {"id": str(event.get("seq")), "data": orjson.dumps(event).decode()}
+
+        return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+    async def _known(self, session_id: str) -> bool:
+        return await self.checkpointer.load_latest(session_id) is not None
+
+    async def sessions(self, _request: Request) -> Response:
+        infos = await self.checkpointer.list_sessions()
+        return JSONResponse(
+            {
+                "sessions": [
+                    {
+                        "session_id": info.session_id,
+                        "created_at": info.created_at.isoformat(),
+                        "updated_at": info.updated_at.isoformat(),
+                        "latest_step": info.latest_step,
+                        "running": self.runs.is_running(info.session_id),
+                    }
+                    for info in infos
+                ]
+            }
+        )
+
+    async def session(self, request: Request) -> Response:
+        session_id = _session_id(request.path_params["session_id"])
+        latest = await self.checkpointer.load_latest(session_id)
+        if latest is None:
+            raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
+        history = await self.checkpointer.history(session_id)
+        return Response(
+            orjson.dumps(
+                {
+                    "session_id": session_id,
+                    "step": latest.step,
+                    "running": self.runs.is_running(session_id),
+                    "frontier": list(latest.frontier),
+                    "state": latest.state.to_json_value(),
+                    "history": [
+                        {
+                            "step": info.step,
+                            "created_at": info.created_at.isoformat(),
+                            "ran_nodes": list(info.ran_nodes),
+                            "skipped_nodes": list(info.skipped_nodes),
+                            "updated_channels": list(info.updated_channels),
+                        }
+                        for info in history
+                    ],
+                },
+                default=str,
+            ),
+            media_type="application/json",
+        )
+
+    async def graph(self, request: Request) -> Response:
+        if request.query_params.get("format") == "json":
+            return JSONResponse(graph_json(self.app))
+        return PlainTextResponse(self.app.to_mermaid())
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _error(exc.status, exc.message, exc.code)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), "weavegraph::web::http")
+
+
+async def _weavegraph_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, WeavegraphError)
+    status = 404 if isinstance(exc, KeyError) else 400
+    return _error(status, exc.message, exc.code)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> Response:
+    logger.error("internal error while serving a request", exc_info=exc)
+    return _error(500, "internal server error", "weavegraph::web::internal")
+
+
+def create_app(
+    app: App,
+    open_checkpointer: CheckpointerFactory,
+    *,
+    api_token: str | None = None,
+) -> Starlette:
+    """The ASGI application serving ``app``. ``open_checkpointer`` runs at startup, in the server's
+    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN``."""
+    api = WebApi(app, open_checkpointer)
+    routes = [
+        Route("/", api.index),
+        Route("/healthz", api.healthz),
+        Route("/api/runs", api.start_run, methods=["POST"]),
+        Route("/api/runs/{session_id}/events", api.run_events),
+        Route("/api/sessions", api.sessions),
+        Route("/api/sessions/{session_id}", api.session),
+        Route("/api/graph", api.graph),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    web = Starlette(
+        routes=routes,
+        lifespan=api.lifespan,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            WeavegraphError: _weavegraph_error,
+            Exception: _internal_error,
+        },
+    )
+    token = api_token if api_token is not None else os.environ.get("WEAVEGRAPH_API_TOKEN")
+    if token:
+        web.add_middleware(_TokenAuth, token=token)
+    return web
