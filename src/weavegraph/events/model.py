@@ -1,7 +1,14 @@
-"""The event model: what nodes and the framework emit, and its normalized JSON form."""
+"""The event model: what nodes and the framework emit, and its normalized JSON form.
+
+Every event has the normalized shape ``{type, scope, message, timestamp, metadata, seq,
+session_id}`` (``event.schema.json`` beside this module is its JSON Schema). The constructors
+below are the one place that decides how each kind of event looks, so the runner, the node
+context and the tests agree on it.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,14 +21,50 @@ from ..state import FrozenDict
 
 STREAM_END_SCOPE: Final = "__weavegraph_stream_end__"
 """Scope of the diagnostic event that is always a run's last event."""
+LLM_CHUNK_SCOPE: Final = "chunk"
+"""Scope of a streamed LLM chunk."""
 LLM_FINAL_SCOPE: Final = "final"
+"""Scope of the final LLM chunk (never the stream-end scope)."""
+LLM_ERROR_SCOPE: Final = "error"
+"""Scope of an LLM provider error."""
 
 
 class EventType(StrEnum):
+    """The four kinds of event."""
+
     NODE = "node"
     DIAGNOSTIC = "diagnostic"
     LLM = "llm"
     LIFECYCLE = "lifecycle"
+
+
+class StreamStatus(StrEnum):
+    """How a run ended, as reported by its stream-end event."""
+
+    COMPLETED = "completed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+class LifecycleKind(StrEnum):
+    """Scopes of the opt-in framework events (``EventBus(..., lifecycle=True)``)."""
+
+    RUN_START = "run_start"
+    RUN_END = "run_end"
+    STEP_START = "step_start"
+    STEP_END = "step_end"
+    NODE_START = "node_start"
+    NODE_FINISH = "node_finish"
+    CHECKPOINT_SAVED = "checkpoint_saved"
+    INTERRUPT = "interrupt"
+
+
+_EMPTY: Final[Mapping[str, Any]] = FrozenDict()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,16 +74,42 @@ class Event:
     type: str
     scope: str
     message: str
-    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
+    timestamp: datetime = field(default_factory=_now)
     metadata: Mapping[str, Any] = field(default_factory=FrozenDict)
     seq: int | None = None
     session_id: str | None = None
 
     @property
     def is_stream_end(self) -> bool:
-        return self.type == EventType.DIAGNOSTIC and self.scope == STREAM_END_SCOPE
+        """Whether this is the run's final stream-end diagnostic."""
+        return self.scope == STREAM_END_SCOPE and self.type == EventType.DIAGNOSTIC
+
+    @property
+    def node_id(self) -> str | None:
+        """The emitting node, when there is one."""
+        value = self.metadata.get("node_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def step(self) -> int | None:
+        """The superstep the event belongs to, when there is one."""
+        value = self.metadata.get("step")
+        return value if isinstance(value, int) else None
+
+    def with_sequence(self, seq: int, session_id: str | None) -> Event:
+        """This event numbered within a session (what the runtime does before publishing)."""
+        return Event(
+            type=self.type,
+            scope=self.scope,
+            message=self.message,
+            timestamp=self.timestamp,
+            metadata=self.metadata,
+            seq=seq,
+            session_id=session_id,
+        )
 
     def to_json_value(self) -> dict[str, Any]:
+        """The normalized JSON form (validates against ``event.schema.json``)."""
         return {
             "type": str(self.type),
             "scope": self.scope,
@@ -52,22 +121,180 @@ class Event:
         }
 
     def to_json_string(self) -> str:
+        """The normalized form as compact JSON (non-JSON metadata values become strings)."""
         return orjson.dumps(self.to_json_value(), default=str).decode()
 
     def to_json_pretty(self) -> str:
+        """The normalized form as indented JSON."""
         return orjson.dumps(self.to_json_value(), default=str, option=orjson.OPT_INDENT_2).decode()
 
     @classmethod
     def from_json_value(cls, value: Mapping[str, Any]) -> Event:
+        """Rebuild an event from its normalized form."""
         return cls(
             type=value["type"],
             scope=value["scope"],
             message=value["message"],
             timestamp=datetime.fromisoformat(value["timestamp"]),
-            metadata=value.get("metadata") or {},
+            metadata=FrozenDict(value.get("metadata") or {}),
             seq=value.get("seq"),
             session_id=value.get("session_id"),
         )
+
+
+def _meta(base: dict[str, Any], extra: Mapping[str, Any] | None) -> FrozenDict:
+    if extra:
+        # Framework keys win: a node cannot fake another node's id or step.
+        merged = dict(extra)
+        merged.update(base)
+        return FrozenDict(merged)
+    return FrozenDict(base)
+
+
+def node_event(
+    node_id: str,
+    step: int,
+    scope: str,
+    message: str,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    timestamp: datetime | None = None,
+) -> Event:
+    """An event a node emits (``ctx.emit``); metadata carries ``node_id`` and ``step``."""
+    return Event(
+        type=EventType.NODE,
+        scope=scope,
+        message=message,
+        timestamp=timestamp or _now(),
+        metadata=_meta({"node_id": node_id, "step": step}, metadata),
+    )
+
+
+def diagnostic_event(
+    scope: str,
+    message: str,
+    *,
+    node_id: str | None = None,
+    step: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    timestamp: datetime | None = None,
+) -> Event:
+    """A diagnostic (``ctx.emit_diagnostic`` or the framework's own)."""
+    base: dict[str, Any] = {}
+    if node_id is not None:
+        base["node_id"] = node_id
+    if step is not None:
+        base["step"] = step
+    return Event(
+        type=EventType.DIAGNOSTIC,
+        scope=scope,
+        message=message,
+        timestamp=timestamp or _now(),
+        metadata=_meta(base, metadata) if base or metadata else _EMPTY,
+    )
+
+
+def llm_event(
+    scope: str,
+    text: str,
+    *,
+    node_id: str,
+    step: int,
+    stream_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    timestamp: datetime | None = None,
+) -> Event:
+    """An LLM chunk, final chunk or error (scope ``chunk``, ``final`` or ``error``)."""
+    if scope not in (LLM_CHUNK_SCOPE, LLM_FINAL_SCOPE, LLM_ERROR_SCOPE):
+        raise ValueError(f"LLM event scope must be chunk, final or error, got {scope!r}")
+    base: dict[str, Any] = {"node_id": node_id, "step": step}
+    if stream_id is not None:
+        base["stream_id"] = stream_id
+    return Event(
+        type=EventType.LLM,
+        scope=scope,
+        message=text,
+        timestamp=timestamp or _now(),
+        metadata=_meta(base, metadata),
+    )
+
+
+def lifecycle_event(
+    kind: LifecycleKind,
+    message: str,
+    *,
+    step: int | None = None,
+    node_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    timestamp: datetime | None = None,
+) -> Event:
+    """A framework event (run/step/node start and end, checkpoint saved, interrupt).
+
+    Durations go in metadata as ``duration_ms`` (``weavegraph.testing`` ignores that key when it
+    compares runs).
+    """
+    base: dict[str, Any] = {}
+    if node_id is not None:
+        base["node_id"] = node_id
+    if step is not None:
+        base["step"] = step
+    return Event(
+        type=EventType.LIFECYCLE,
+        scope=str(kind),
+        message=message,
+        timestamp=timestamp or _now(),
+        metadata=_meta(base, metadata),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEnd:
+    """What a stream-end event says: which session, how it ended, at which step."""
+
+    session_id: str
+    status: StreamStatus
+    step: int
+
+
+_STREAM_END_RE: Final = re.compile(
+    r"^session=(?P<session>\S*) status=(?P<status>completed|error|cancelled|interrupted)"
+    r" step=(?P<step>\d+)$"
+)
+
+
+def stream_end_event(
+    session_id: str,
+    status: StreamStatus | str,
+    step: int,
+    *,
+    seq: int | None = None,
+    timestamp: datetime | None = None,
+) -> Event:
+    """The run's last event: a diagnostic ``session=<id> status=<status> step=<n>``."""
+    status = StreamStatus(status)
+    return Event(
+        type=EventType.DIAGNOSTIC,
+        scope=STREAM_END_SCOPE,
+        message=f"session={session_id} status={status.value} step={step}",
+        timestamp=timestamp or _now(),
+        metadata=FrozenDict({"status": status.value, "step": step}),
+        seq=seq,
+        session_id=session_id,
+    )
+
+
+def parse_stream_end(event: Event) -> StreamEnd | None:
+    """Read a stream-end event's message; ``None`` for any other event."""
+    if not event.is_stream_end:
+        return None
+    match = _STREAM_END_RE.match(event.message)
+    if match is None:
+        return None
+    return StreamEnd(
+        session_id=match["session"],
+        status=StreamStatus(match["status"]),
+        step=int(match["step"]),
+    )
 
 
 class EventEmitter(Protocol):
