@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigError, WeavegraphError
-from ..logging import configure_logging
 from ._output import show_error
 from ._parser import build_parser
 
@@ -27,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 after --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    configure_logging()
+    _configure_logging()
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -43,21 +42,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    from . import _run, _serve, _storage
+def _configure_logging() -> None:
+    # WEAVEGRAPH_LOG directives (SPEC §5.3); configure_logging is provided by the runtime package.
+    import weavegraph
 
+    configure = getattr(weavegraph, "configure_logging", None)
+    if callable(configure):
+        configure()
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    # Command modules are imported on use: `graph` must not pay for the web or database stack.
     command: str = args.command
     if command == "graph":
-        return _run.cmd_graph(args)
+        from ._graph import cmd_graph
+
+        return cmd_graph(args)
     if command == "serve":
-        return _serve.cmd_serve(args)
-    handler = {
-        "demo": _run.cmd_demo,
-        "run": _run.cmd_run,
-        "resume": _run.cmd_resume,
-        "sessions": _storage.cmd_sessions,
-        "db": _storage.cmd_db,
-    }[command]
+        from ._serve import cmd_serve
+
+        return cmd_serve(args)
+    if command in ("sessions", "db"):
+        from . import _storage
+
+        return asyncio.run(
+            _storage.cmd_sessions(args) if command == "sessions" else _storage.cmd_db(args)
+        )
+    from . import _run
+
+    handler = {"demo": _run.cmd_demo, "run": _run.cmd_run, "resume": _run.cmd_resume}[command]
     return asyncio.run(handler(args))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 _EPILOG = """\
@@ -22,6 +24,20 @@ TARGET_HELP = (
     "MODULE:ATTR naming a compiled App, a GraphBuilder, or a zero-argument function returning "
     "either (e.g. weavegraph.demo:demo_app)"
 )
+
+
+_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` as a timedelta (a usage error otherwise)."""
+    match = _AGE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"--older-than expects a whole number and a unit (s, m, h, d, w), e.g. 30d; got {text!r}"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _version() -> str:
@@ -188,7 +204,9 @@ def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "steps of each session. A session's latest checkpoint is always kept, so every session "
         "stays resumable.",
     )
-    prune.add_argument("--older-than", metavar="AGE", help="e.g. 30d, 12h, 90m, 3600s")
+    prune.add_argument(
+        "--older-than", type=parse_age, metavar="AGE", help="e.g. 30d, 12h, 90m, 3600s"
+    )
     prune.add_argument("--keep-last", type=int, metavar="N", help="newest steps kept per session")
     actions.add_parser(
         "vacuum", parents=[_common()], help="reclaim free space (SQLite VACUUM / Postgres VACUUM)"

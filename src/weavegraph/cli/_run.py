@@ -8,7 +8,6 @@ import signal
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import orjson
 from rich.text import Text
@@ -203,10 +202,3 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     result = await drive(app, args, args.session, None)
     hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)
-
-
-def cmd_graph(args: argparse.Namespace) -> int:
-    app = load_app(args.target)
-    text: Any = app.to_mermaid() if args.format == "mermaid" else app.to_dot()
-    sys.stdout.write(str(text).rstrip("\n") + "\n")
-    return 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import timedelta
 from typing import Any
 
 from rich.table import Table
@@ -21,20 +19,6 @@ from ._output import (
     stderr_console,
     stdout_console,
 )
-
-_AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` as a timedelta (ConfigError otherwise)."""
-    match = _AGE.match(text)
-    if match is None:
-        raise ConfigError(
-            f"--older-than expects a number and a unit (s, m, h, d, w), got {text!r}",
-            help="For example: --older-than 30d",
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _kind(args: argparse.Namespace) -> str:
@@ -155,9 +139,8 @@ async def cmd_db(args: argparse.Namespace) -> int:
             )
         if args.keep_last is not None and args.keep_last < 1:
             raise ConfigError("--keep-last must be at least 1 (a session's latest step is kept)")
-        older = parse_age(args.older_than) if args.older_than else None
         with err.status("pruning…"):
-            removed = await config.prune(url, older_than=older, keep_last=args.keep_last)
+            removed = await config.prune(url, older_than=args.older_than, keep_last=args.keep_last)
         out.print(f"removed {removed} step(s); every session's latest checkpoint was kept")
         return 0
     if args.action == "vacuum":

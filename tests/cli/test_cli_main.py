@@ -1,0 +1,93 @@
+"""The command line in-process through ``main(argv)``: help, usage errors, graph output."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from weavegraph.cli import main
+from weavegraph.cli._parser import parse_age
+
+COMMANDS = [
+    [],
+    ["demo"],
+    ["run"],
+    ["resume"],
+    ["graph"],
+    ["serve"],
+    ["sessions"],
+    ["sessions", "list"],
+    ["sessions", "show"],
+    ["sessions", "history"],
+    ["sessions", "delete"],
+    ["db"],
+    ["db", "stats"],
+    ["db", "prune"],
+    ["db", "vacuum"],
+    ["db", "migrate"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "weavegraph")
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: weavegraph")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["run"],
+        ["run", "weavegraph.demo:demo_app", "--events", "loud"],
+        ["run", "weavegraph.demo:demo_app", "--input", "x", "--state", "f.json"],
+        ["graph", "weavegraph.demo:demo_app", "--format", "png"],
+        ["db", "prune", "--keep-last", "many"],
+        ["db", "prune", "--older-than", "a while"],
+        ["sessions", "show"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_bad_target_is_a_usage_error_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "weavegraph.demo:nothing_here"]) == 2
+    err = capsys.readouterr().err
+    assert "weavegraph::config::invalid" in err
+    assert "has no attribute 'nothing_here'" in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "weavegraph.demo:nothing_here", "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_graph_prints_mermaid_and_dot(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "weavegraph.demo:demo_app"]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.startswith("flowchart")
+    assert '"collect"' in mermaid
+    assert main(["graph", "weavegraph.demo:build_demo", "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.lstrip().startswith("digraph")
+    assert "collect" in dot
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30d", 30 * 86400), ("12h", 12 * 3600), ("90m", 5400), ("3600s", 3600), ("2w", 14 * 86400)],
+)
+def test_parse_age(text: str, seconds: int) -> None:
+    assert parse_age(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["30", "d", "-3d", "3 years", "1.5d"])
+def test_parse_age_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="--older-than"):
+        parse_age(text)
