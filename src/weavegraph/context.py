@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from .events.model import LLM_FINAL_SCOPE, Event, EventEmitter, EventType
 from .state import freeze_json
+from .state._frozen import NotJson
 
 __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
 
@@ -170,4 +171,8 @@ class NodeContext:
         """
         if self._resume is not _NO_RESUME:
             return self._resume
-        raise Interrupt(self.node_id, freeze_json(value))
+        try:
+            frozen = freeze_json(value)
+        except NotJson as exc:  # the question is checkpointed, so it must be JSON
+            raise TypeError(f"ctx.interrupt value must be JSON: {exc}") from None
+        raise Interrupt(self.node_id, frozen)

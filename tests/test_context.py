@@ -1,0 +1,114 @@
+"""NodeContext: identity, event emission, clock, interrupt signal."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from weavegraph.context import EventStamper, Interrupt, NodeContext, as_clock
+from weavegraph.events.model import STREAM_END_SCOPE, Event, NullEmitter
+
+WHEN = datetime(2031, 2, 3, tzinfo=UTC)
+
+
+class Collector:
+    lifecycle = False
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+
+def make_ctx(emitter: Collector | NullEmitter, **kwargs: object) -> NodeContext:
+    stamper = EventStamper(emitter, "sess", lambda: WHEN, next_seq=10)
+    return NodeContext(node_id="n", step=4, session_id="sess", stamper=stamper, **kwargs)
+
+
+def test_identity_and_clock() -> None:
+    ctx = make_ctx(NullEmitter())
+    assert (ctx.node_id, ctx.step, ctx.session_id) == ("n", 4, "sess")
+    assert ctx.now() == WHEN
+    assert "n" in repr(ctx)
+
+
+def test_emit_adds_node_id_step_seq_and_session() -> None:
+    sink = Collector()
+    ctx = make_ctx(sink)
+    ctx.emit("progress", "half way", percent=50)
+    ctx.emit_diagnostic("diag", "note")
+    (node, diag) = sink.events
+    assert (node.type, node.scope, node.message) == ("node", "progress", "half way")
+    assert dict(node.metadata) == {"percent": 50, "node_id": "n", "step": 4}
+    assert (node.seq, diag.seq) == (10, 11)
+    assert node.session_id == "sess"
+    assert node.timestamp == WHEN
+    assert diag.type == "diagnostic"
+
+
+def test_llm_events_and_the_final_scope() -> None:
+    sink = Collector()
+    ctx = make_ctx(sink)
+    ctx.emit_llm_chunk("Hel", stream_id="s1")
+    ctx.emit_llm_final("Hello", stream_id="s1", tokens=2)
+    ctx.emit_llm_error("rate limited")
+    scopes = [(e.type, e.scope, e.message) for e in sink.events]
+    assert scopes == [
+        ("llm", "chunk", "Hel"),
+        ("llm", "final", "Hello"),
+        ("llm", "error", "rate limited"),
+    ]
+    assert sink.events[1].metadata["stream_id"] == "s1"
+    assert sink.events[1].metadata["tokens"] == 2
+    assert all(e.scope != STREAM_END_SCOPE for e in sink.events)
+
+
+def test_emitting_without_listeners_or_with_a_broken_emitter_never_fails() -> None:
+    make_ctx(NullEmitter()).emit("x", "nobody listens")
+
+    class Broken(Collector):
+        def publish(self, event: Event) -> None:
+            raise RuntimeError("down")
+
+    make_ctx(Broken()).emit("x", "still fine")
+
+
+def test_seq_stays_gap_free_when_threads_emit_concurrently() -> None:
+    sink = Collector()
+    ctx = make_ctx(sink)
+
+    def burst() -> None:
+        for i in range(200):
+            ctx.emit("t", str(i))
+
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e.seq for e in sink.events] == list(range(10, 810))
+
+
+def test_interrupt_raises_the_signal_until_resumed() -> None:
+    with pytest.raises(Interrupt) as raised:
+        make_ctx(NullEmitter()).interrupt({"question": "ok?"})
+    assert raised.value.node == "n"
+    assert raised.value.value == {"question": "ok?"}
+    assert make_ctx(NullEmitter(), resume="yes").interrupt({"question": "ok?"}) == "yes"
+    with pytest.raises(TypeError, match="JSON"):
+        make_ctx(NullEmitter()).interrupt({"bad": {1}})
+
+
+def test_clock_forms() -> None:
+    class Fake:
+        def now(self) -> datetime:
+            return WHEN
+
+    assert as_clock(Fake())() == WHEN
+    assert as_clock(lambda: WHEN)() == WHEN
+    assert as_clock(None)().tzinfo is not None
+    with pytest.raises(TypeError):
+        as_clock(42)
