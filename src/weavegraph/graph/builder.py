@@ -182,16 +182,16 @@ class GraphBuilder:
         problems = validate(self.describe())
         if problems:
             raise problems[0].with_problems(problems)
-        edges: dict[str, tuple[str, ...]] = {}
+        edges: dict[str, list[str]] = {}
         for src, dst in self._edges:
-            edges[src] = (*edges.get(src, ()), dst)
-        routers: dict[str, tuple[RouterSpec, ...]] = {}
+            edges.setdefault(src, []).append(dst)
+        routers: dict[str, list[RouterSpec]] = {}
         for router in self._routers:
-            routers[router.source] = (*routers.get(router.source, ()), router)
+            routers.setdefault(router.source, []).append(router)
         return GraphSpec(
             nodes=MappingProxyType(dict(self._nodes)),
-            edges=MappingProxyType(edges),
-            routers=MappingProxyType(routers),
+            edges=MappingProxyType({src: tuple(dsts) for src, dsts in edges.items()}),
+            routers=MappingProxyType({src: tuple(rs) for src, rs in routers.items()}),
             joins=tuple(self._joins),
             reducers=self._reducers,
             extra_reducers=MappingProxyType(dict(self._extra_reducers)),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,16 +100,16 @@ def topological_sort(spec: GraphSpec) -> list[str]:
         if src in succ and dst in indegree:
             succ[src].append(dst)
             indegree[dst] += 1
-    ready = [node for node in spec.nodes if indegree[node] == 0]
+    ready = [order[node] for node in spec.nodes if indegree[node] == 0]  # a heap of ranks
+    names = list(spec.nodes)
     result: list[str] = []
     while ready:
-        ready.sort(key=order.__getitem__, reverse=True)  # pop() takes the earliest-added node
-        node = ready.pop()
+        node = names[heapq.heappop(ready)]  # the earliest-added node that is ready
         result.append(node)
         for nxt in succ[node]:
             indegree[nxt] -= 1
             if indegree[nxt] == 0:
-                ready.append(nxt)
+                heapq.heappush(ready, order[nxt])
     return result
 
 

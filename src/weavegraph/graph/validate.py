@@ -123,15 +123,12 @@ def _duplicate_edges(graph: GraphDescription) -> list[GraphCompileError]:
 
 def unconditional_successors(graph: GraphDescription) -> dict[str, list[str]]:
     """Unconditional and join edges between nodes (START and END left out), in insertion order."""
-    succ: dict[str, list[str]] = {}
+    succ: dict[str, dict[str, None]] = {}  # dicts as insertion-ordered sets
     pairs = [*graph.edges, *((src, tgt) for sources, tgt in graph.joins for src in sources)]
     for src, dst in pairs:
-        if src in (START, END) or dst in (START, END):
-            continue
-        targets = succ.setdefault(src, [])
-        if dst not in targets:
-            targets.append(dst)
-    return succ
+        if src not in (START, END) and dst not in (START, END):
+            succ.setdefault(src, {})[dst] = None
+    return {src: list(targets) for src, targets in succ.items()}
 
 
 def _cycles(graph: GraphDescription) -> list[GraphCompileError]:
