@@ -13,6 +13,17 @@ from .checkpoint import StepInfo as StepInfo
 from .context import NodeContext as NodeContext
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
+from .events import ChannelSink as ChannelSink
+from .events import Event as Event
+from .events import EventBus as EventBus
+from .events import EventSink as EventSink
+from .events import EventType as EventType
+from .events import JsonLinesSink as JsonLinesSink
+from .events import MemorySink as MemorySink
+from .events import SinkDiagnostic as SinkDiagnostic
+from .events import SinkHealth as SinkHealth
+from .events import StdOutSink as StdOutSink
+from .events.streaming import EventStream as EventStream
 from .graph import GraphBuilder as GraphBuilder
 from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
@@ -57,5 +68,17 @@ __all__ = [
     "InMemoryCheckpointer",
     "SessionInfo",
     "StepInfo",
+    # events and observability
+    "Event",
+    "EventType",
+    "EventBus",
+    "EventSink",
+    "EventStream",
+    "StdOutSink",
+    "MemorySink",
+    "ChannelSink",
+    "JsonLinesSink",
+    "SinkDiagnostic",
+    "SinkHealth",
     *_error_names,
 ]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .checkpoint._model import Checkpointer
 from .context import as_clock
+from .events import streaming
+from .events.bus import DEFAULT_CAPACITY
 from .events.model import EventEmitter
+from .events.sinks import EventSink
+from .events.streaming import EventStream, StreamingRun
 from .graph.spec import GraphSpec
 from .runner import Executor, new_session_id, validate_session_id
 from .scheduler import Cursor
@@ -84,6 +89,81 @@ class App:
             clock=as_clock(clock),
             emitter=event_bus,
             checkpointer=checkpointer,
+        )
+
+    # --- running with events (delegates to events/streaming.py) -------------------------------
+
+    async def invoke_with_channel(
+        self,
+        state: VersionedState | str,
+        *,
+        session_id: str | None = None,
+        lifecycle: bool = False,
+        max_steps: int | None = None,
+        checkpointer: Checkpointer | None = None,
+        clock: object | None = None,
+    ) -> tuple[VersionedState, EventStream]:
+        """Run to completion; return the final state and a stream of every event of the run."""
+        return await streaming.invoke_with_channel(
+            self,
+            state,
+            session_id=session_id,
+            lifecycle=lifecycle,
+            max_steps=max_steps,
+            checkpointer=checkpointer,
+            clock=clock,
+        )
+
+    async def invoke_with_sinks(
+        self,
+        state: VersionedState | str,
+        sinks: Iterable[EventSink],
+        *,
+        session_id: str | None = None,
+        lifecycle: bool = False,
+        max_steps: int | None = None,
+        checkpointer: Checkpointer | None = None,
+        clock: object | None = None,
+    ) -> VersionedState:
+        """Run to completion delivering every event to ``sinks`` (all delivered on return)."""
+        return await streaming.invoke_with_sinks(
+            self,
+            state,
+            sinks,
+            session_id=session_id,
+            lifecycle=lifecycle,
+            max_steps=max_steps,
+            checkpointer=checkpointer,
+            clock=clock,
+        )
+
+    def invoke_streaming(
+        self,
+        state: VersionedState | str,
+        *,
+        session_id: str | None = None,
+        sinks: Iterable[EventSink] = (),
+        lifecycle: bool = False,
+        capacity: int | None = DEFAULT_CAPACITY,
+        max_steps: int | None = None,
+        checkpointer: Checkpointer | None = None,
+        clock: object | None = None,
+    ) -> StreamingRun:
+        """Start the run as a task; return ``(handle, events)`` at once (``async with`` works too).
+
+        ``events`` is live and ends after the stream-end event; ``handle.cancel()`` ends it with
+        ``status=cancelled``; ``await handle`` gives the final state.
+        """
+        return streaming.invoke_streaming(
+            self,
+            state,
+            session_id=session_id,
+            sinks=sinks,
+            lifecycle=lifecycle,
+            capacity=capacity,
+            max_steps=max_steps,
+            checkpointer=checkpointer,
+            clock=clock,
         )
 
     # --- introspection (delegates to graph/render.py) ---------------------------------------

@@ -30,6 +30,9 @@ from .sinks import MemorySink as MemorySink
 from .sinks import SinkDispatch as SinkDispatch
 from .sinks import StdOutSink as StdOutSink
 from .sinks import format_event as format_event
+from .streaming import EventStream as EventStream
+from .streaming import RunHandle as RunHandle
+from .streaming import StreamingRun as StreamingRun
 
 __all__ = [
     "STREAM_END_SCOPE",
@@ -62,4 +65,7 @@ __all__ = [
     "JsonLinesSink",
     "StdOutSink",
     "format_event",
+    "EventStream",
+    "RunHandle",
+    "StreamingRun",
 ]

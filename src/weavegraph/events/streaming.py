@@ -1,0 +1,251 @@
+"""Running an App with its events: a channel, sinks, or a live stream (SPEC §2.4).
+
+Each call gets its own ``EventBus``, so concurrent runs never see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+from ..state import VersionedState
+from .bus import DEFAULT_CAPACITY, EventBus, Subscription
+from .model import Event, StreamStatus, stream_end_event
+from .sinks import EventSink, SinkDispatch
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..checkpoint._model import Checkpointer
+    from ..runner import Executor
+
+__all__ = [
+    "EventStream",
+    "RunHandle",
+    "StreamingRun",
+    "invoke_streaming",
+    "invoke_with_channel",
+    "invoke_with_sinks",
+]
+
+
+class EventStream:
+    """One run's events as an async iterator; it ends after the run's stream-end event."""
+
+    def __init__(self, subscription: Subscription[Event]) -> None:
+        self._subscription = subscription
+        self._ended = False
+
+    @property
+    def dropped(self) -> int:
+        """Events skipped because this stream's reader fell behind."""
+        return self._subscription.dropped
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._ended:
+            raise StopAsyncIteration
+        try:
+            event = await anext(self._subscription)
+        except StopAsyncIteration:
+            self._ended = True
+            raise
+        if event.is_stream_end:
+            self._ended = True
+            self._subscription.close()
+        return event
+
+    async def collect(self) -> list[Event]:
+        """Every remaining event, up to and including the stream end."""
+        return [event async for event in self]
+
+    def close(self) -> None:
+        """Stop listening; iteration ends after what is already buffered."""
+        self._subscription.close()
+
+
+class _EndWatcher:
+    """Remembers whether the run's stream-end event went out (to send one if it did not)."""
+
+    dispatch: SinkDispatch = "inline"
+    name = "stream-end watcher"
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.next_seq = 0
+
+    def handle(self, event: Event) -> None:
+        if event.seq is not None:
+            self.next_seq = event.seq + 1
+        if event.is_stream_end:
+            self.ended = True
+
+
+class RunHandle:
+    """A run started by ``invoke_streaming``: await it (or ``result()``) for the final state."""
+
+    def __init__(self, task: asyncio.Task[VersionedState], session_id: str) -> None:
+        self._task = task
+        self.session_id = session_id
+
+    def __await__(self) -> Generator[Any, None, VersionedState]:
+        return self._task.__await__()
+
+    async def result(self) -> VersionedState:
+        """Wait for the run and return its final state (raises what the run raised)."""
+        return await self._task
+
+    def cancel(self) -> bool:
+        """Cancel the run; its event stream ends with ``status=cancelled``."""
+        return self._task.cancel()
+
+    def done(self) -> bool:
+        """Whether the run has finished (completed, failed or cancelled)."""
+        return self._task.done()
+
+    def cancelled(self) -> bool:
+        """Whether the run was cancelled."""
+        return self._task.cancelled()
+
+    async def wait(self) -> None:
+        """Wait until the run is over, whatever the outcome, without raising."""
+        await asyncio.wait((self._task,))
+
+
+class StreamingRun(NamedTuple):
+    """``(handle, events)``; also ``async with``, which cancels an unfinished run on exit."""
+
+    handle: RunHandle
+    events: EventStream
+
+    async def __aenter__(self) -> StreamingRun:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.handle.done():
+            self.handle.cancel()
+        await self.handle.wait()
+        self.events.close()
+
+
+def invoke_streaming(
+    app: App,
+    state: VersionedState | str,
+    *,
+    session_id: str | None = None,
+    sinks: Iterable[EventSink] = (),
+    lifecycle: bool = False,
+    capacity: int | None = DEFAULT_CAPACITY,
+    max_steps: int | None = None,
+    checkpointer: Checkpointer | None = None,
+    clock: object | None = None,
+) -> StreamingRun:
+    """Start the run as a task and return at once with ``(handle, events)``.
+
+    ``events`` is live and ends after the stream-end event; a reader that falls more than
+    ``capacity`` events behind skips the oldest (``capacity=None``: keep everything).
+    """
+    bus = EventBus.with_sinks(sinks, capacity=capacity or DEFAULT_CAPACITY, lifecycle=lifecycle)
+    watcher = _EndWatcher()
+    bus.add_sink(watcher)
+    events = EventStream(bus.subscribe(capacity=capacity, unbounded=capacity is None))
+    executor = app.executor(
+        state, session_id=session_id, event_bus=bus, checkpointer=checkpointer, clock=clock
+    )
+    task = asyncio.get_running_loop().create_task(
+        _drive(executor, bus, watcher, max_steps), name=f"weavegraph run {executor.session_id}"
+    )
+    # A task cancelled before it ever ran skips _drive's cleanup: end the stream from here.
+    task.add_done_callback(lambda t: _ensure_stream_end(t, executor, bus, watcher))
+    return StreamingRun(RunHandle(task, executor.session_id), events)
+
+
+async def _drive(
+    executor: Executor, bus: EventBus, watcher: _EndWatcher, max_steps: int | None
+) -> VersionedState:
+    status = StreamStatus.ERROR
+    try:
+        await executor.execute(max_steps=max_steps)
+        status = StreamStatus.COMPLETED
+        return executor.state
+    except asyncio.CancelledError:
+        status = StreamStatus.CANCELLED
+        raise
+    finally:
+        if not watcher.ended:  # the executor always ends the stream; this is a safety net
+            bus.publish(_fallback_end(executor, watcher, status))
+        await asyncio.shield(bus.aclose())
+
+
+def _ensure_stream_end(
+    task: asyncio.Task[VersionedState], executor: Executor, bus: EventBus, watcher: _EndWatcher
+) -> None:
+    if watcher.ended:
+        return
+    status = StreamStatus.CANCELLED if task.cancelled() else StreamStatus.ERROR
+    bus.publish(_fallback_end(executor, watcher, status))
+
+
+def _fallback_end(executor: Executor, watcher: _EndWatcher, status: StreamStatus) -> Event:
+    return stream_end_event(
+        executor.session_id,
+        status,
+        executor.cursor.step,
+        seq=max(watcher.next_seq, executor.stamper.next_seq),
+    )
+
+
+async def invoke_with_channel(
+    app: App,
+    state: VersionedState | str,
+    *,
+    session_id: str | None = None,
+    lifecycle: bool = False,
+    max_steps: int | None = None,
+    checkpointer: Checkpointer | None = None,
+    clock: object | None = None,
+) -> tuple[VersionedState, EventStream]:
+    """Run to completion; return the final state and a stream holding every event of the run."""
+    bus = EventBus(lifecycle=lifecycle)
+    events = EventStream(bus.subscribe(unbounded=True))
+    try:
+        final = await app.invoke(
+            state,
+            session_id=session_id,
+            event_bus=bus,
+            max_steps=max_steps,
+            checkpointer=checkpointer,
+            clock=clock,
+        )
+    finally:
+        await bus.aclose()
+    return final, events
+
+
+async def invoke_with_sinks(
+    app: App,
+    state: VersionedState | str,
+    sinks: Iterable[EventSink],
+    *,
+    session_id: str | None = None,
+    lifecycle: bool = False,
+    capacity: int = DEFAULT_CAPACITY,
+    max_steps: int | None = None,
+    checkpointer: Checkpointer | None = None,
+    clock: object | None = None,
+) -> VersionedState:
+    """Run to completion delivering every event to ``sinks``; they have all of them on return."""
+    bus = EventBus.with_sinks(sinks, capacity=capacity, lifecycle=lifecycle)
+    try:
+        return await app.invoke(
+            state,
+            session_id=session_id,
+            event_bus=bus,
+            max_steps=max_steps,
+            checkpointer=checkpointer,
+            clock=clock,
+        )
+    finally:
+        await bus.aclose()
