@@ -1,0 +1,49 @@
+"""Every example runs as a user would run it (`python examples/NAME.py`) and prints what it says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+EXPECTED = {
+    "simple_channel.py": ["status=completed", "final: HELLO, ADA!"],
+    "multiple_sinks.py": ["the queue received", "holds", "JSON lines"],
+    "sink_diagnostics.py": [
+        "sink 'webhook' error #",
+        "webhook: 3 errors",
+        "the run was not affected",
+    ],
+    "web_sse.py": ["from 1 session: 'notes about sqlite'", "'notes about postgres'"],
+    "sqlite_checkpointing.py": ["resumed=True at step 2", "n=5"],
+    "memory_testing.py": ["2 tests passed"],
+    "errors_pretty.py": [
+        "graph has no Start entry",
+        "unknown node referenced: b",
+        "weavegraph::run::node_failed",
+    ],
+}
+
+
+def test_every_example_is_covered() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for fragment in EXPECTED[name]:
+        assert fragment in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,162 @@
+"""Fixtures for the web tests: a real ``weavegraph serve`` subprocess and an SSE reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+WEAVEGRAPH = str(Path(sys.executable).with_name("weavegraph"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running server: its base URL, process and captured stderr file."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    token: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+def start_server(
+    target: str, db: Path, *, cwd: Path, env: Mapping[str, str] | None = None
+) -> Server:
+    """Start ``weavegraph serve`` on a free loopback port and wait until /healthz answers."""
+    port = free_port()
+    log = cwd / f"server-{port}.log"
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+    process = subprocess.Popen(
+        [WEAVEGRAPH, "serve", target, "--port", str(port), "--db", f"sqlite://{db}"],
+        cwd=cwd,
+        env=full_env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(
+        f"http://127.0.0.1:{port}", process, log, (env or {}).get("WEAVEGRAPH_API_TOKEN")
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+@dataclass
+class SseMessage:
+    id: str | None = None
+    data: list[str] = field(default_factory=list)
+    event: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        return json.loads("\n".join(self.data))
+
+
+def read_sse(response: httpx.Response) -> Iterator[SseMessage]:
+    """Parse a text/event-stream line by line (comments and pings skipped)."""
+    message = SseMessage()
+    for line in response.iter_lines():
+        if line == "":
+            if message.data:
+                yield message
+            message = SseMessage()
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            message.data.append(value)
+        elif name == "id":
+            message.id = value
+        elif name == "event":
+            message.event = value
+
+
+def collect_events(
+    client: httpx.Client, url: str, headers: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Every event of one SSE stream, checking each ``id:`` equals the event's seq."""
+    events: list[dict[str, Any]] = []
+    with client.stream("GET", url, headers=dict(headers or {}), timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for message in read_sse(response):
+            event = message.json()
+            assert message.id == str(event["seq"])
+            events.append(event)
+    return events
+
+
+# --- fixtures (helpers are handed out as fixtures: test modules cannot import conftest) ---------
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The bundled demo served from a fresh SQLite file, shared by a module's tests."""
+    folder = tmp_path_factory.mktemp("serve")
+    server = start_server("weavegraph.demo:demo_app", folder / "web.db", cwd=folder)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sse() -> Any:
+    """``sse(client, url, headers=None)``: every event of one SSE stream."""
+    return collect_events
+
+
+@pytest.fixture
+def sse_reader() -> Any:
+    """``sse_reader(response)``: SSE messages of a streaming response, as they arrive."""
+    return read_sse
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Any]:
+    """``server_factory(target, db, cwd=..., env=...)``: start a server (stopped after the test)."""
+    started: list[Server] = []
+
+    def start(target: str, db: Path, *, cwd: Path, env: Mapping[str, str] | None = None) -> Server:
+        server = start_server(target, db, cwd=cwd, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,140 @@
+"""The web server as users run it: a real uvicorn subprocess on a loopback port, driven by httpx."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+END_SCOPE = "__weavegraph_stream_end__"
+
+
+def _start(client: httpx.Client, server: Any, body: dict[str, Any]) -> str:
+    response = client.post(f"{server.url}/api/runs", json=body, headers=server.headers())
+    assert response.status_code == 202, response.text
+    return response.json()["session_id"]
+
+
+def test_run_streams_every_event_then_ends(demo_server: Any, sse: Any) -> None:
+    with httpx.Client() as client:
+        session_id = _start(client, demo_server, {"input": "why supersteps?"})
+        events = sse(client, f"{demo_server.url}/api/runs/{session_id}/events")
+    seqs = [event["seq"] for event in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert events[-1]["scope"] == END_SCOPE
+    assert re.search(r"status=completed", events[-1]["message"])
+    assert sum(event["scope"] == END_SCOPE for event in events) == 1
+    kinds = {event["type"] for event in events}
+    assert {"node", "llm", "diagnostic"} <= kinds
+    assert {event["session_id"] for event in events} == {session_id}
+    assert any(event["type"] == "llm" and event["scope"] == "final" for event in events)
+
+
+def test_last_event_id_resumes_after_the_run_finished(demo_server: Any, sse: Any) -> None:
+    with httpx.Client() as client:
+        session_id = _start(client, demo_server, {"input": "resume me"})
+        url = f"{demo_server.url}/api/runs/{session_id}/events"
+        everything = sse(client, url)
+        middle = everything[len(everything) // 2]["seq"]
+        rest = sse(client, url, {"Last-Event-ID": str(middle)})
+    assert [e["seq"] for e in rest] == [e["seq"] for e in everything if e["seq"] > middle]
+    assert rest[-1]["scope"] == END_SCOPE
+
+
+def test_sessions_state_history_and_graph(demo_server: Any, sse: Any) -> None:
+    with httpx.Client() as client:
+        session_id = _start(client, demo_server, {"input": "inspect me", "session_id": "inspect-1"})
+        assert session_id == "inspect-1"
+        sse(client, f"{demo_server.url}/api/runs/{session_id}/events")
+        listed = client.get(f"{demo_server.url}/api/sessions").json()["sessions"]
+        assert "inspect-1" in {info["session_id"] for info in listed}
+        detail = client.get(f"{demo_server.url}/api/sessions/inspect-1").json()
+        assert detail["state"]["messages"][-1]["role"] == "assistant"
+        assert detail["state"]["extra"]["published"] is True
+        assert detail["frontier"] == []
+        steps = [entry["step"] for entry in detail["history"]]
+        assert steps == sorted(steps)
+        assert steps[-1] == detail["step"]
+        mermaid = client.get(f"{demo_server.url}/api/graph")
+        assert mermaid.text.startswith("flowchart")
+        graph = client.get(f"{demo_server.url}/api/graph", params={"format": "json"}).json()
+        assert {"source": "review", "target": "draft", "kind": "conditional"} in graph["edges"]
+
+
+def test_run_from_a_state_document(demo_server: Any, sse: Any) -> None:
+    state = {"messages": [{"role": "user", "content": "from state"}], "extra": {"origin": "api"}}
+    with httpx.Client() as client:
+        session_id = _start(client, demo_server, {"state": state})
+        events = sse(client, f"{demo_server.url}/api/runs/{session_id}/events")
+        assert "status=completed" in events[-1]["message"]
+        detail = client.get(f"{demo_server.url}/api/sessions/{session_id}").json()
+    assert detail["state"]["extra"]["origin"] == "api"
+    assert detail["state"]["extra"]["question"] == "from state"
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "fragment"),
+    [
+        (b"{not json", 400, "malformed JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (b'{"input": 5}', 400, '"input" must be a string'),
+        (b'{"input": "x", "state": {}}', 400, "not both"),
+        (b'{"state": {"messages": 3}}', 400, "invalid"),
+        (b'{"input": "x", "session_id": "../etc/passwd"}', 400, "invalid session id"),
+        (b'{"session_id": "never-seen"}', 400, "needs"),
+        (b'{"input": "' + b"x" * 1_100_000 + b'"}', 413, "larger than"),
+    ],
+)
+def test_bad_requests_get_json_errors(
+    demo_server: Any, content: bytes, status: int, fragment: str
+) -> None:
+    response = httpx.post(
+        f"{demo_server.url}/api/runs",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == status
+    body = response.json()
+    assert fragment in body["error"]
+    assert "Traceback" not in response.text
+
+
+def test_unknown_session_is_404(demo_server: Any) -> None:
+    for path in ("/api/runs/nobody/events", "/api/sessions/nobody"):
+        response = httpx.get(f"{demo_server.url}{path}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "weavegraph::web::not_found"
+
+
+def test_page_and_health(demo_server: Any) -> None:
+    page = httpx.get(f"{demo_server.url}/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'id="start"' in page.text
+    script = httpx.get(f"{demo_server.url}/static/app.js")
+    assert "EventSource" in script.text
+    assert "http" not in re.sub(r"http://www\.w3\.org/2000/svg", "", script.text)  # no CDN
+    assert httpx.get(f"{demo_server.url}/healthz").json() == {"status": "ok"}
+
+
+def test_api_token(server_factory: Any, tmp_path: Path, sse: Any) -> None:
+    env = {"WEAVEGRAPH_API_TOKEN": "s3cret"}
+    server = server_factory("weavegraph.demo:demo_app", tmp_path / "auth.db", cwd=tmp_path, env=env)
+    with httpx.Client() as client:
+        denied = client.post(f"{server.url}/api/runs", json={"input": "x"})
+        assert denied.status_code == 401
+        assert denied.json()["code"] == "weavegraph::web::unauthorized"
+        wrong = client.get(f"{server.url}/api/sessions", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        session_id = _start(client, server, {"input": "x"})
+        events = sse(client, f"{server.url}/api/runs/{session_id}/events?token=s3cret")
+        assert events[-1]["scope"] == END_SCOPE
+        # ?token= is only for the events route, which EventSource cannot add headers to.
+        assert client.get(f"{server.url}/api/sessions?token=s3cret").status_code == 401
+        assert client.get(f"{server.url}/healthz").status_code == 200
+        assert client.get(f"{server.url}/").status_code == 200
