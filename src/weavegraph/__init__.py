@@ -25,6 +25,7 @@ from .events import SinkHealth as SinkHealth
 from .events import StdOutSink as StdOutSink
 from .events.streaming import EventStream as EventStream
 from .graph import GraphBuilder as GraphBuilder
+from .logs import configure_logging as configure_logging
 from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
 from .reducers import ReducerRegistry as ReducerRegistry
@@ -80,5 +81,6 @@ __all__ = [
     "JsonLinesSink",
     "SinkDiagnostic",
     "SinkHealth",
+    "configure_logging",
     *_error_names,
 ]
