@@ -164,3 +164,24 @@ def test_topological_sort_follows_edges_and_joins_with_insertion_order_ties() ->
     builder.add_edge(S, "w").add_edge("w", "x").add_edge(S, "y").add_edge(["x", "y"], "z")
     builder.add_edge("z", E).add_conditional_edge("z", route, targets=["w"])  # ignored: conditional
     assert builder.compile().topological_sort() == ["y", "w", "x", "z"]
+
+
+def test_frontier_targets_are_drawn_and_hashed() -> None:
+    def graph(frontier: list[str] | None) -> wg.App:
+        builder = GraphBuilder().add_node("a", noop, frontier_targets=frontier)
+        return (
+            builder.add_node("b", noop)
+            .add_edge(S, "a")
+            .add_edge("a", "b")
+            .add_edge("b", E)
+            .compile()
+        )
+
+    app = graph(["b", E])
+    assert '    n0 -.->|"frontier"| n1' in app.to_mermaid()
+    assert '    "a" -> "End" [style=dotted, label="frontier"];' in app.to_dot()
+    assert app.graph_metadata()["frontier_targets"] == [{"source": "a", "targets": ["b", E]}]
+    hashes = {
+        g.graph_metadata()["graph_hash"] for g in (app, graph([E, "b"]), graph(None), graph(["b"]))
+    }
+    assert len(hashes) == 3  # target order does not matter; the declared set does

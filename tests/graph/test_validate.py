@@ -243,8 +243,16 @@ def random_graphs(draw: st.DrawFn) -> GraphDescription:
     joins = draw(st.lists(st.tuples(join_sources.map(tuple), targets), max_size=2))
     declared = st.none() | st.lists(targets, min_size=1, max_size=3, unique=True).map(tuple)
     routers = draw(st.lists(st.tuples(sources, declared), max_size=3))
+    frontier_pairs = st.tuples(
+        st.sampled_from(nodes), st.lists(targets, min_size=1, max_size=2, unique=True).map(tuple)
+    )
+    frontier = draw(st.lists(frontier_pairs, max_size=2, unique_by=lambda pair: pair[0]))
     return GraphDescription(
-        nodes=tuple(nodes), edges=tuple(edges), joins=tuple(joins), routers=tuple(routers)
+        nodes=tuple(nodes),
+        edges=tuple(edges),
+        joins=tuple(joins),
+        routers=tuple(routers),
+        frontier_targets=tuple(frontier),
     )
 
 
@@ -262,6 +270,8 @@ def oracle(description: GraphDescription) -> dict[str, Any]:
         flow.add_edges_from(
             (source, t) for t in (declared if declared is not None else [*nodes, E])
         )
+    for source, frontier_targets in description.frontier_targets:
+        flow.add_edges_from((source, t) for t in frontier_targets)
     reachable = nx.descendants(flow, S)
     can_end = nx.ancestors(flow, E)
     components = [
@@ -301,3 +311,29 @@ def test_validation_agrees_with_networkx(description: GraphDescription) -> None:
         found.append(next(c for c in expected["components"] if set(cycle.cycle) <= c))
     assert len(set(found)) == len(found)  # one report per strongly connected group
     assert [str(p) for p in validate(description)] == [str(p) for p in problems]
+
+
+# --- declared frontier targets -------------------------------------------------------------------
+
+
+def test_declared_frontier_targets_count_as_edges_for_reachability() -> None:
+    builder = GraphBuilder().add_node("director", noop, frontier_targets=["chosen", E])
+    builder.add_node("chosen", noop).add_edge(S, "director").add_edge("chosen", E)
+    spec = builder.compile().spec
+    assert dict(spec.frontier_targets) == {"director": ("chosen", E)}
+
+
+def test_undeclared_frontier_commands_are_invisible_to_validation() -> None:
+    builder = GraphBuilder().add_node("director", noop).add_node("chosen", noop)
+    builder.add_edge(S, "director").add_edge("director", E).add_edge("chosen", E)
+    err = compile_error(builder)
+    assert isinstance(err, wg.UnreachableNodes)
+    assert err.nodes == ("chosen",)
+
+
+def test_frontier_targets_are_checked_and_do_not_make_cycles() -> None:
+    builder = GraphBuilder().add_node("a", noop, frontier_targets=["a", "ghost"])
+    err = compile_error(builder.add_edge(S, "a").add_edge("a", E))
+    assert [(type(p), p.nodes) for p in err.problems] == [(wg.UnknownNode, ("ghost",))]
+    with pytest.raises(ValueError, match="START"):
+        GraphBuilder().add_node("b", noop, frontier_targets=[S])

@@ -47,6 +47,7 @@ class GraphBuilder:
         self._edges: list[tuple[str, str]] = []
         self._joins: list[JoinSpec] = []
         self._routers: list[RouterSpec] = []
+        self._frontier_targets: dict[str, tuple[str, ...]] = {}
         self._reducers = ReducerRegistry()
         self._extra_reducers: dict[str, Reducer] = {}
         self._max_concurrency = os.cpu_count() or 1
@@ -61,11 +62,14 @@ class GraphBuilder:
         *,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        frontier_targets: Sequence[str] | None = None,
     ) -> GraphBuilder:
         """Add a node: an async or sync function ``(snapshot, ctx)``, or an object with ``run``.
 
-        ``timeout`` (seconds, per attempt) and ``retry`` apply to this node only. Adding an id twice
-        is reported by ``compile()`` as ``DuplicateNode``.
+        ``timeout`` (seconds, per attempt) and ``retry`` apply to this node only. A node that
+        returns frontier commands may declare the ids it can name in ``frontier_targets``;
+        validation then counts them as edges (frontier commands are otherwise invisible to it).
+        Adding an id twice is reported by ``compile()`` as ``DuplicateNode``.
         """
         _check_node_id(id)
         if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
@@ -73,11 +77,14 @@ class GraphBuilder:
         if retry is not None and not isinstance(retry, RetryPolicy):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"retry of node {id!r} must be a RetryPolicy, got {retry!r}")
         call = _node_callable(id, node)
+        declared = _declared_targets(frontier_targets, "frontier target")
         spec = NodeSpec(id, call, is_async_callable(call), timeout, retry)
         if id in self._nodes:
             self._duplicate_nodes.append(id)
         else:
             self._nodes[id] = spec
+            if declared:
+                self._frontier_targets[id] = declared
         return self
 
     def add_edge(self, source: str | Sequence[str], target: str) -> GraphBuilder:
@@ -117,14 +124,7 @@ class GraphBuilder:
         _check_ref(source, "conditional edge source")
         if not callable(router):
             raise TypeError(f"router for {source!r} must be callable, got {router!r}")
-        declared: tuple[str, ...] | None = None
-        if targets is not None:
-            items = (targets,) if isinstance(targets, str) else tuple(targets)
-            for target in items:
-                _check_ref(target, "router target")
-                if target == START:
-                    raise ValueError("START cannot be a router target")
-            declared = tuple(dict.fromkeys(items))
+        declared = _declared_targets(targets, "router target")
         name = getattr(router, "__name__", type(router).__name__)
         route = cast(RouterFn, router)
         self._routers.append(RouterSpec(source, route, is_async_callable(router), declared, name))
@@ -175,6 +175,7 @@ class GraphBuilder:
             edges=tuple(self._edges),
             joins=tuple((join.sources, join.target) for join in self._joins),
             routers=tuple((router.source, router.targets) for router in self._routers),
+            frontier_targets=tuple(self._frontier_targets.items()),
         )
 
     def build_spec(self) -> GraphSpec:
@@ -197,6 +198,7 @@ class GraphBuilder:
             extra_reducers=MappingProxyType(dict(self._extra_reducers)),
             max_concurrency=self._max_concurrency,
             max_steps=self._max_steps,
+            frontier_targets=MappingProxyType(dict(self._frontier_targets)),
         )
 
     def compile(self) -> App:
@@ -228,6 +230,18 @@ def _check_ref(node_id: object, what: str) -> None:
         )
     if not node_id:
         raise ValueError(f"{what} must not be empty")
+
+
+def _declared_targets(targets: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    """Declared possible next nodes, deduplicated in order (a lone string is one target)."""
+    if targets is None:
+        return None
+    items = (targets,) if isinstance(targets, str) else tuple(targets)
+    for target in items:
+        _check_ref(target, what)
+        if target == START:
+            raise ValueError(f"START cannot be a {what}")
+    return tuple(dict.fromkeys(items))
 
 
 def _node_callable(node_id: str, node: object) -> NodeFn:

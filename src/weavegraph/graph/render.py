@@ -20,7 +20,7 @@ __all__ = ["graph_hash", "graph_metadata", "to_dot", "to_mermaid", "topological_
 
 def _canonical(spec: GraphSpec) -> dict[str, Any]:
     """The graph's structure with every list sorted, so the order of builder calls does not matter."""
-    return {
+    canonical = {
         "nodes": sorted(spec.nodes),
         "edges": sorted([src, dst] for src, targets in spec.edges.items() for dst in targets),
         "conditional": sorted(
@@ -33,6 +33,9 @@ def _canonical(spec: GraphSpec) -> dict[str, Any]:
         ),
         "joins": sorted([sorted(j.sources), j.target] for j in spec.joins),
     }
+    if spec.frontier_targets:  # only when used, so older graphs keep their hash
+        canonical["frontier"] = sorted([src, sorted(t)] for src, t in spec.frontier_targets.items())
+    return canonical
 
 
 def _json_key(item: Any) -> bytes:
@@ -74,6 +77,10 @@ def graph_metadata(spec: GraphSpec) -> dict[str, Any]:
             for router in routers
         ],
         "joins": [{"sources": list(join.sources), "target": join.target} for join in spec.joins],
+        "frontier_targets": [
+            {"source": src, "targets": list(targets)}
+            for src, targets in spec.frontier_targets.items()
+        ],
         "counts": {
             "nodes": len(spec.nodes),
             "edges": sum(len(targets) for targets in spec.edges.values()),
@@ -126,8 +133,9 @@ def _forward_pairs(spec: GraphSpec) -> Iterator[tuple[str, str]]:
 
 
 def to_mermaid(spec: GraphSpec) -> str:
-    """A Mermaid flowchart. Conditional edges are dashed and labelled with the router's name; a
-    router without declared targets points at a ``?`` box; joins are drawn as a small circle."""
+    """A Mermaid flowchart. Conditional edges are dashed and labelled with the router's name (a
+    router without declared targets points at a ``?`` box), declared frontier targets are dashed
+    and labelled ``frontier``; joins are drawn as a small circle."""
     ids = _short_ids(spec, start="__start__", end="__end__", prefix="n")
     lines = ["flowchart TD"]
     lines.append(f'    {ids[START]}(["{_mermaid_text(START)}"])')
@@ -148,6 +156,8 @@ def to_mermaid(spec: GraphSpec) -> str:
             lines.append(f'    {ids[source]} -.->|"{label}"| {unknown}')
         else:
             lines += [f'    {ids[source]} -.->|"{label}"| {ids[dst]}' for dst in targets]
+    for source, targets in spec.frontier_targets.items():
+        lines += [f'    {ids[source]} -.->|"frontier"| {ids[dst]}' for dst in targets]
     return "\n".join(lines) + "\n"
 
 
@@ -159,8 +169,9 @@ def _mermaid_text(text: str) -> str:
 
 
 def to_dot(spec: GraphSpec) -> str:
-    """A Graphviz digraph. Conditional edges are dashed and labelled with the router's name; joins
-    go through a small point node; a router without declared targets points at a ``?`` node."""
+    """A Graphviz digraph. Conditional edges are dashed and labelled with the router's name (a
+    router without declared targets points at a ``?`` node), declared frontier targets are dotted;
+    joins go through a small point node."""
     lines = ["digraph weavegraph {", "    rankdir=TB;", "    node [shape=box];"]
     lines.append(f"    {_dot_id(START)} [shape=oval];")
     lines += [f"    {_dot_id(node)};" for node in spec.nodes]
@@ -180,6 +191,9 @@ def to_dot(spec: GraphSpec) -> str:
             lines.append(f"    {_dot_id(source)} -> {unknown} [{style}];")
         else:
             lines += [f"    {_dot_id(source)} -> {_dot_id(dst)} [{style}];" for dst in targets]
+    for source, targets in spec.frontier_targets.items():
+        frontier = 'style=dotted, label="frontier"'
+        lines += [f"    {_dot_id(source)} -> {_dot_id(dst)} [{frontier}];" for dst in targets]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

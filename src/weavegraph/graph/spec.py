@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..reducers import Reducer, ReducerRegistry
@@ -66,6 +66,10 @@ class GraphSpec:
     extra_reducers: Mapping[str, Reducer]
     max_concurrency: int
     max_steps: int
+    # ids a node declared it may name in a frontier command (GraphBuilder.add_node(frontier_targets=))
+    frontier_targets: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict[str, tuple[str, ...]]
+    )
 
     def joins_from(self, source: str) -> tuple[JoinSpec, ...]:
         return tuple(join for join in self.joins if source in join.sources)
@@ -80,4 +84,5 @@ class GraphSpec:
                 for src, routers in self.routers.items()
             },
             "joins": [{"sources": list(j.sources), "target": j.target} for j in self.joins],
+            "frontier_targets": {src: list(dst) for src, dst in self.frontier_targets.items()},
         }

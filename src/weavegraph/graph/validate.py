@@ -12,10 +12,12 @@ Reachability rules (``UnreachableNodes`` and ``NoPathToEnd``):
 - a router **without** declared targets could return any node id, so it is treated as an edge from its
   source to every node and to END. A node is reported unreachable only when no possible routing
   decision reaches it, and reported stuck only when no possible routing decision leads it to END;
-- frontier commands returned by nodes are run-time decisions and are not seen here: a node reached only
-  through them needs a declared router target (or an edge) to pass validation.
+- frontier commands returned by nodes are run-time decisions: the ids a node declared with
+  ``add_node(..., frontier_targets=[...])`` count as edges from it, like declared router targets;
+  undeclared frontier commands are not seen here.
 
-Cycles (``CycleDetected``) are looked for among unconditional and join edges only; START and END
+Cycles (``CycleDetected``) are looked for among unconditional and join edges only (routers and
+frontier commands are how loops are meant to be written); START and END
 cannot be part of one. Each strongly connected group of nodes is reported once, with one concrete
 cycle through its earliest-added node.
 """
@@ -47,7 +49,8 @@ class GraphDescription:
     """What validation needs to know, as plain ids, in the order the builder was called.
 
     ``edges`` keeps every ``add_edge`` call (duplicates included); ``routers`` holds one entry per
-    conditional edge: its source and its declared targets, or ``None`` when none were declared.
+    conditional edge: its source and its declared targets, or ``None`` when none were declared;
+    ``frontier_targets`` pairs a node with the ids it declared its frontier commands may name.
     """
 
     nodes: tuple[str, ...]
@@ -55,6 +58,7 @@ class GraphDescription:
     edges: tuple[tuple[str, str], ...] = ()
     joins: tuple[tuple[tuple[str, ...], str], ...] = ()
     routers: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+    frontier_targets: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def validate(graph: GraphDescription) -> list[GraphCompileError]:
@@ -88,6 +92,8 @@ def _unknown_nodes(graph: GraphDescription) -> list[GraphCompileError]:
         referenced += (*sources, target)
     for src, targets in graph.routers:
         referenced += (src, *(targets or ()))
+    for _, targets in graph.frontier_targets:
+        referenced += targets
     return [UnknownNode(node) for node in _unique(referenced) if node not in known]
 
 
@@ -220,6 +226,8 @@ def _reachability(graph: GraphDescription) -> list[GraphCompileError]:
             wildcard.add(src)
         else:
             succ.setdefault(src, []).extend(targets)
+    for src, targets in graph.frontier_targets:
+        succ.setdefault(src, []).extend(targets)
     problems: list[GraphCompileError] = []
     reachable = _collect(START, lambda v: succ.get(v, ()), set())
     if not reachable & wildcard:  # a reachable wildcard router could reach every node
