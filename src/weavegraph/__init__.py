@@ -9,6 +9,7 @@ from .checkpoint import Checkpoint as Checkpoint
 from .checkpoint import Checkpointer as Checkpointer
 from .checkpoint import InMemoryCheckpointer as InMemoryCheckpointer
 from .checkpoint import SessionInfo as SessionInfo
+from .checkpoint import SQLiteCheckpointer as SQLiteCheckpointer
 from .checkpoint import StepInfo as StepInfo
 from .context import NodeContext as NodeContext
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
@@ -67,6 +68,7 @@ __all__ = [
     "Checkpoint",
     "Checkpointer",
     "InMemoryCheckpointer",
+    "SQLiteCheckpointer",
     "SessionInfo",
     "StepInfo",
     # events and observability

@@ -1,25 +1,39 @@
-"""One parametrized ``checkpointer`` fixture: every backend runs the same conformance checks."""
+"""One parametrized ``backend`` fixture: every checkpointer runs the same conformance checks."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from weavegraph.checkpoint._model import Checkpointer
 from weavegraph.checkpoint.memory import InMemoryCheckpointer
+from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.testing.conformance import Capabilities
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "sqlite-file", "sqlite-memory"]
 
 
 @pytest.fixture(params=BACKENDS)
 async def backend(
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Checkpointer, Capabilities]]:
     """A fresh checkpointer of each backend, with the capabilities it promises."""
     name: str = request.param
+    checkpointer: Checkpointer
     if name == "memory":
         checkpointer = InMemoryCheckpointer()
-        yield checkpointer, Capabilities(keeps_history=False)
+    elif name == "sqlite-file":
+        checkpointer = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path}/nested/cp.db")
+    elif name == "sqlite-memory":
+        checkpointer = await SQLiteCheckpointer.connect("sqlite::memory:")
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        from weavegraph.checkpoint.postgres import PostgresCheckpointer
+
+        checkpointer = await PostgresCheckpointer.connect(url)
+    try:
+        yield checkpointer, Capabilities(keeps_history=name != "memory")
+    finally:
         await checkpointer.close()

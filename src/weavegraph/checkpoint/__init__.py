@@ -5,11 +5,13 @@ from ._model import Checkpointer as Checkpointer
 from ._model import SessionInfo as SessionInfo
 from ._model import StepInfo as StepInfo
 from .memory import InMemoryCheckpointer as InMemoryCheckpointer
+from .sqlite import SQLiteCheckpointer as SQLiteCheckpointer
 
 __all__ = [
     "Checkpoint",
     "Checkpointer",
     "InMemoryCheckpointer",
+    "SQLiteCheckpointer",
     "SessionInfo",
     "StepInfo",
 ]

@@ -1,0 +1,124 @@
+"""Serialization shared by the SQL backends: orjson only (never pickle), plus the delta helpers.
+
+Nothing read from a database is evaluated: blobs are parsed as JSON and rebuilt through the state
+classes' own validating constructors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import orjson
+
+from ..errors import CheckpointError
+from ..state import ErrorEvent, FrozenDict, Message, freeze_extra, freeze_json
+
+T = TypeVar("T")
+
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def dumps(value: object) -> bytes:
+    """JSON bytes; a CheckpointError (never a silent loss) when the value cannot be stored."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise CheckpointError(f"cannot serialize checkpoint data: {exc}") from exc
+
+
+def loads(blob: bytes | str) -> Any:
+    try:
+        return orjson.loads(blob)
+    except orjson.JSONDecodeError as exc:
+        raise CheckpointError(f"corrupt checkpoint data in the database: {exc}") from exc
+
+
+def encode_messages(messages: Iterable[Message]) -> list[bytes]:
+    return [dumps(message.to_json_value()) for message in messages]
+
+
+def decode_messages(blobs: Iterable[bytes]) -> tuple[Message, ...]:
+    return tuple(Message.from_json_value(loads(blob)) for blob in blobs)
+
+
+def encode_errors(errors: Iterable[ErrorEvent]) -> list[bytes]:
+    return [dumps(error.to_json_value()) for error in errors]
+
+
+def decode_errors(blobs: Iterable[bytes]) -> tuple[ErrorEvent, ...]:
+    return tuple(ErrorEvent.from_json_value(loads(blob)) for blob in blobs)
+
+
+def decode_extra(value: Mapping[str, Any]) -> FrozenDict:
+    return freeze_extra(value)
+
+
+def decode_cursor(blob: bytes | str) -> FrozenDict:
+    return freeze_cursor(loads(blob))
+
+
+def freeze_cursor(value: object) -> FrozenDict:
+    cursor = freeze_json(value)
+    if not isinstance(cursor, FrozenDict):
+        raise CheckpointError("corrupt checkpoint cursor: not a JSON object")
+    return cursor
+
+
+def names(blob: bytes | str) -> tuple[str, ...]:
+    """A JSON array of node or channel names."""
+    return tuple(str(item) for item in cast("list[object]", loads(blob)))
+
+
+def extra_delta(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What turns ``old`` into ``new``: ``{"set": {...}, "del": [...]}``; None when they are equal.
+
+    Values are frozen and shared between states, so an identity check settles most keys at once.
+    """
+    if old is new:
+        return None
+    changed = {k: v for k, v in new.items() if k not in old or (old[k] is not v and old[k] != v)}
+    removed = [k for k in old if k not in new]
+    if not changed and not removed:
+        return None
+    return {"set": changed, "del": removed}
+
+
+def apply_delta(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply an :func:`extra_delta` result to ``base`` (mutated and returned)."""
+    for key in cast("list[str]", delta["del"]):
+        base.pop(key, None)
+    base.update(cast("dict[str, Any]", delta["set"]))
+    return base
+
+
+def plan_append(
+    previous: Sequence[T] | None, previous_start: int, current: Sequence[T], log_next: int
+) -> tuple[int, int]:
+    """Where ``current`` lives in an append-only log: ``(window_start, first_new_index)``.
+
+    When ``current`` extends ``previous`` (the window ending at the log's end), only
+    ``current[first_new_index:]`` is appended and the window keeps its start; otherwise the whole
+    channel is appended at the end of the log (old rows stay for the steps that use them).
+    """
+    if previous is not None and previous_start + len(previous) == log_next:
+        count = len(previous)
+        if len(current) >= count and tuple(current[:count]) == tuple(previous):
+            return previous_start, count
+    return log_next, 0
+
+
+def to_sqlite_time(moment: datetime) -> str:
+    """SQLite's own UTC text form, so ``datetime('now', '-30 days')`` comparisons work."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(SQLITE_TIME)
+
+
+def from_sqlite_time(text: str) -> datetime:
+    return datetime.strptime(text[:19], SQLITE_TIME).replace(tzinfo=UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

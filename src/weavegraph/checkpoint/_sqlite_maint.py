@@ -1,0 +1,155 @@
+"""Storage management for SQLite (``weavegraph db stats|prune|vacuum``): synchronous, one transaction.
+
+``prune`` keeps exactly the newest ``keep_last`` steps per session (the seed's hand-written SQL keeps
+step numbers from a global top-N instead), never deletes a session's latest step, and first gives
+every surviving step whose ``extra`` delta builds on a doomed step a snapshot of its own, so
+everything that survives stays loadable.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from . import _codec as codec
+from ._sqlite_store import ERRORS, MESSAGES, SQLiteStore
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageStats:
+    """What a database holds and how much disk it takes (``bytes``: database plus its WAL)."""
+
+    location: str
+    sessions: int
+    steps: int
+    events: int
+    log_items: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneResult:
+    """What ``prune`` removed."""
+
+    steps_deleted: int
+    sessions_affected: int
+    log_items_deleted: int
+
+
+def file_bytes(path: str) -> int:
+    """Size on disk of a database file and its WAL (0 for an in-memory database)."""
+    total = 0
+    for name in (path, f"{path}-wal"):
+        if path != ":memory:" and os.path.exists(name):
+            total += os.path.getsize(name)
+    return total
+
+
+def stats(store: SQLiteStore, path: str) -> StorageStats:
+    def work(conn: sqlite3.Connection) -> tuple[int, ...]:
+        return tuple(
+            cast("int", conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("sessions", "steps", "events", "channel_log")
+        )
+
+    sessions, steps, events, log_items = store.transaction(work, write=False)
+    return StorageStats(
+        location=store.location,
+        sessions=sessions,
+        steps=steps,
+        events=events,
+        log_items=log_items,
+        bytes=file_bytes(path),
+    )
+
+
+def prune(store: SQLiteStore, older_than: timedelta | None, keep_last: int | None) -> PruneResult:
+    """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` of their session."""
+    if older_than is None and keep_last is None:
+        raise ValueError("prune needs older_than, keep_last or both")
+    if keep_last is not None and keep_last < 0:
+        raise ValueError(f"keep_last must be >= 0, got {keep_last}")
+    conditions: list[str] = []
+    params: list[Any] = []
+    if older_than is not None:
+        conditions.append("st.created_at < ?")
+        params.append(codec.to_sqlite_time(datetime.now(UTC) - older_than))
+    if keep_last is not None:
+        conditions.append("st.rn > ?")
+        params.append(keep_last)
+    select = (
+        "SELECT st.session_id, st.step FROM (SELECT session_id, step, created_at, "
+        "ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY step DESC) AS rn FROM steps) st "
+        "LEFT JOIN sessions s ON s.id = st.session_id "
+        f"WHERE (s.latest_step IS NULL OR st.step <> s.latest_step) AND ({' OR '.join(conditions)})"
+    )
+
+    def work(conn: sqlite3.Connection) -> PruneResult:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS prune_doomed "
+            "(session_id TEXT NOT NULL, step INTEGER NOT NULL, PRIMARY KEY (session_id, step))"
+        )
+        conn.execute("DELETE FROM prune_doomed")
+        conn.execute(f"INSERT INTO prune_doomed (session_id, step) {select}", params)
+        dependents = conn.execute(
+            "SELECT s.session_id, s.step FROM steps s JOIN prune_doomed d "
+            "ON s.session_id = d.session_id AND s.extra_base = d.step "
+            "WHERE NOT EXISTS (SELECT 1 FROM prune_doomed x "
+            "WHERE x.session_id = s.session_id AND x.step = s.step)"
+        ).fetchall()
+        for sid, step in cast("list[tuple[str, int]]", dependents):
+            store.materialize_extra(conn, sid, step)
+        sessions = [
+            cast("str", sid)
+            for (sid,) in conn.execute("SELECT DISTINCT session_id FROM prune_doomed").fetchall()
+        ]
+        deleted = conn.execute(
+            "DELETE FROM steps WHERE (session_id, step) IN "
+            "(SELECT session_id, step FROM prune_doomed)"
+        ).rowcount
+        log_deleted = sum(_collect_log(conn, sid) for sid in sessions)
+        conn.execute("DELETE FROM prune_doomed")
+        return PruneResult(
+            steps_deleted=deleted, sessions_affected=len(sessions), log_items_deleted=log_deleted
+        )
+
+    try:
+        return store.transaction(work)
+    finally:
+        store.forget_heads()
+
+
+def _collect_log(conn: sqlite3.Connection, sid: str) -> int:
+    """Delete log items before every remaining window of the session (the head's included)."""
+    row = conn.execute("SELECT head FROM sessions WHERE id = ?", (sid,)).fetchone()
+    if row is None:
+        return 0
+    head = cast("dict[str, Any]", codec.loads(row[0]))
+    deleted = 0
+    for channel, column in ((MESSAGES, "msg_start"), (ERRORS, "err_start")):
+        (oldest,) = conn.execute(
+            f"SELECT MIN({column}) FROM steps WHERE session_id = ?", (sid,)
+        ).fetchone()
+        keep_from = min(cast("int", head[channel][0]), oldest if oldest is not None else 1 << 62)
+        deleted += conn.execute(
+            "DELETE FROM channel_log WHERE session_id = ? AND channel = ? AND idx < ?",
+            (sid, channel, keep_from),
+        ).rowcount
+    return deleted
+
+
+def checkpoint_wal(store: SQLiteStore) -> None:
+    """Move the WAL's content into the database file and truncate the WAL."""
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def vacuum(store: SQLiteStore, path: str) -> tuple[int, int]:
+    """Rebuild the file to return free pages to the OS; ``(bytes_before, bytes_after)``."""
+    before = file_bytes(path)
+    checkpoint_wal(store)
+    store.conn.execute("VACUUM")
+    checkpoint_wal(store)
+    return before, file_bytes(path)

@@ -1,0 +1,484 @@
+"""The synchronous core of the SQLite checkpointer: one connection, used from one worker thread.
+
+Storage design (why storage grows linearly with what nodes wrote):
+
+- ``messages`` and ``errors`` live in ``channel_log``, an append-only log owned by the session.
+  A step records a window ``(start, count)`` into it. When a channel extends the previous step's
+  (checked by identity of the shared prefix: states share their frozen items), only the new items
+  are appended; otherwise the whole channel is appended after the log's end and the window moves.
+  No row is ever rewritten, so old steps stay loadable and no snapshot ever copies old messages.
+- ``extra`` is stored per step as a delta (changed and removed keys) over an earlier step's
+  ``extra``, as a pointer to it when unchanged, or as a full snapshot once the deltas since the
+  last snapshot outweigh it (or after ``MAX_CHAIN`` deltas). Loading a step reads at most about
+  twice the size of its ``extra``.
+- The latest checkpoint is materialized in ``sessions.head`` + ``session_extra``, so loading it
+  never depends on ``steps`` rows: the seed's ``DELETE FROM steps WHERE created_at < ...`` can
+  never make a session unresumable. An older step whose delta base was deleted by hand-written SQL
+  loads as None (``prune()`` re-bases surviving steps first, so it never causes that).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+from ..errors import CheckpointError
+from ..state import ErrorEvent, Message, VersionedState
+from . import _codec as codec
+from ._model import Checkpoint, SessionInfo, StepInfo
+
+T = TypeVar("T")
+
+MAX_CHAIN = 64
+MIN_SNAPSHOT_BUDGET = 4096
+RETRY_DEADLINE = 60.0
+MESSAGES, ERRORS = "messages", "errors"
+
+_STEP_COLUMNS = (
+    "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
+    "msg_start, msg_count, err_start, err_count, extra_base, extra_data"
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Head:
+    """What this process knows about a session's latest checkpoint (to write deltas)."""
+
+    uid: str
+    step: int
+    messages: tuple[Message, ...]
+    msg_start: int
+    errors: tuple[ErrorEvent, ...]
+    err_start: int
+    extra: Mapping[str, Any]
+    extra_step: int | None  # the steps row holding this extra's data; None: write a snapshot
+    chain_bytes: int = 0
+    chain_len: int = 0
+    snapshot_size: int = 0
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class SQLiteStore:
+    """All reads and writes, each one transaction, retried while another process holds the lock."""
+
+    def __init__(self, conn: sqlite3.Connection, location: str) -> None:
+        self.conn = conn
+        self.location = location
+        self._heads: dict[str, _Head] = {}
+
+    # --- transactions --------------------------------------------------------------------
+
+    def transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """Run ``work`` in one transaction; SQLITE_BUSY (another process) is waited out."""
+        deadline = time.monotonic() + RETRY_DEADLINE
+        delay = 0.005
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = work(self.conn)
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+                return result
+            except sqlite3.OperationalError as exc:
+                if write:
+                    self._heads.clear()  # a failed write may have left the cache ahead of the file
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise CheckpointError(f"{self.location}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+            except sqlite3.DatabaseError as exc:
+                raise CheckpointError(f"{self.location}: {exc}") from exc
+
+    # --- save ------------------------------------------------------------------------------
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        try:
+            self.transaction(lambda conn: self._save(conn, checkpoint))
+        except BaseException:
+            self._heads.pop(checkpoint.session_id, None)
+            raise
+
+    def _save(self, conn: sqlite3.Connection, cp: Checkpoint) -> None:
+        sid, state = cp.session_id, cp.state
+        row = conn.execute(
+            "SELECT latest_step, uid, msg_next, err_next FROM sessions WHERE id = ?", (sid,)
+        ).fetchone()
+        if row is None:
+            latest, uid, msg_next, err_next = None, uuid.uuid4().hex, 0, 0
+        else:
+            latest, uid, msg_next, err_next = cast("tuple[int, str, int, int]", row)
+        head = self._heads.get(sid)
+        if head is not None and (head.uid != uid or head.step != latest):
+            head = None
+        msg_start, msg_new = codec.plan_append(
+            head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
+        )
+        err_start, err_new = codec.plan_append(
+            head.errors if head else None, head.err_start if head else 0, state.errors, err_next
+        )
+        self._append_log(
+            conn, sid, MESSAGES, msg_next, codec.encode_messages(state.messages[msg_new:])
+        )
+        self._append_log(conn, sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
+        msg_next += len(state.messages) - msg_new
+        err_next += len(state.errors) - err_new
+        replacing = conn.execute(
+            "SELECT 1 FROM steps WHERE session_id = ? AND step = ?", (sid, cp.step)
+        ).fetchone()
+        if replacing:
+            self._detach_dependents(conn, sid, [cp.step])
+            if head is not None and head.step != cp.step:
+                head.extra_step = None  # its base may be the row being replaced
+        new_head = _Head(
+            uid=uid,
+            step=cp.step,
+            messages=state.messages,
+            msg_start=msg_start,
+            errors=state.errors,
+            err_start=err_start,
+            extra=state.extra,
+            extra_step=cp.step,
+        )
+        base, data = self._plan_extra(conn, head, cp, new_head)
+        conn.execute(
+            f"INSERT OR REPLACE INTO steps (session_id, step, {_STEP_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sid,
+                cp.step,
+                codec.to_sqlite_time(cp.created_at),
+                codec.dumps(cp.ran_nodes),
+                codec.dumps(cp.skipped_nodes),
+                codec.dumps(cp.updated_channels),
+                codec.dumps(cp.frontier),
+                codec.dumps(state.versions),
+                codec.dumps(cp.cursor),
+                msg_start,
+                len(state.messages),
+                err_start,
+                len(state.errors),
+                base,
+                data,
+            ),
+        )
+        now = codec.to_sqlite_time(datetime.now(UTC))
+        if latest is not None and cp.step < latest:
+            conn.execute(
+                "UPDATE sessions SET msg_next = ?, err_next = ?, updated_at = ? WHERE id = ?",
+                (msg_next, err_next, now, sid),
+            )
+            return
+        head_blob = _encode_head(cp, msg_start, err_start)
+        conn.execute(
+            "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
+            "err_next, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "updated_at = excluded.updated_at, latest_step = excluded.latest_step, "
+            "msg_next = excluded.msg_next, err_next = excluded.err_next, head = excluded.head",
+            (sid, now, now, cp.step, uid, msg_next, err_next, head_blob),
+        )
+        if head is None or codec.extra_delta(head.extra, state.extra) is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO session_extra (session_id, extra) VALUES (?, ?)",
+                (sid, codec.dumps(state.extra)),
+            )
+        self._heads[sid] = new_head
+
+    def _append_log(
+        self, conn: sqlite3.Connection, sid: str, channel: str, start: int, items: list[bytes]
+    ) -> None:
+        if items:
+            conn.executemany(
+                "INSERT INTO channel_log (session_id, channel, idx, item) VALUES (?, ?, ?, ?)",
+                [(sid, channel, start + offset, item) for offset, item in enumerate(items)],
+            )
+
+    def _plan_extra(
+        self, conn: sqlite3.Connection, head: _Head | None, cp: Checkpoint, new: _Head
+    ) -> tuple[int | None, bytes | None]:
+        """``(extra_base, extra_data)`` for the step row; fills in ``new``'s chain bookkeeping."""
+        base = head.extra_step if head is not None and cp.step >= head.step else None
+        if (
+            head is not None
+            and base is not None
+            and base != cp.step
+            and _row_exists(conn, cp.session_id, base)
+        ):
+            delta = codec.extra_delta(head.extra, cp.state.extra)
+            new.snapshot_size = head.snapshot_size
+            if delta is None:  # unchanged: point at the row that holds this extra
+                new.extra_step, new.chain_bytes, new.chain_len = (
+                    base,
+                    head.chain_bytes,
+                    head.chain_len,
+                )
+                return base, None
+            blob = codec.dumps(delta)
+            budget = max(head.snapshot_size, MIN_SNAPSHOT_BUDGET)
+            if head.chain_len < MAX_CHAIN and head.chain_bytes + len(blob) <= budget:
+                new.chain_bytes, new.chain_len = head.chain_bytes + len(blob), head.chain_len + 1
+                return base, blob
+        blob = codec.dumps(cp.state.extra)
+        new.snapshot_size, new.chain_bytes, new.chain_len = len(blob), 0, 0
+        return None, blob
+
+    def _detach_dependents(self, conn: sqlite3.Connection, sid: str, steps: Sequence[int]) -> None:
+        """Before rows ``steps`` change or go, give the rows whose extra builds on them a snapshot."""
+        doomed = set(steps)
+        for step in steps:
+            dependents = conn.execute(
+                "SELECT step FROM steps WHERE session_id = ? AND extra_base = ?", (sid, step)
+            ).fetchall()
+            for (dependent,) in cast("list[tuple[int]]", dependents):
+                if dependent not in doomed:
+                    self.materialize_extra(conn, sid, dependent)
+
+    def materialize_extra(self, conn: sqlite3.Connection, sid: str, step: int) -> None:
+        """Store step ``step``'s extra as a full snapshot (its bases may then be deleted)."""
+        extra = self._extra_at(conn, sid, step)
+        if extra is not None:
+            conn.execute(
+                "UPDATE steps SET extra_base = NULL, extra_data = ? WHERE session_id = ? AND step = ?",
+                (codec.dumps(extra), sid, step),
+            )
+
+    # --- load ------------------------------------------------------------------------------
+
+    def load_latest(self, session_id: str) -> Checkpoint | None:
+        return self.transaction(lambda conn: self._load_head(conn, session_id), write=False)
+
+    def load(self, session_id: str, step: int) -> Checkpoint | None:
+        def work(conn: sqlite3.Connection) -> Checkpoint | None:
+            row = conn.execute(
+                "SELECT latest_step FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is not None and row[0] == step:
+                return self._load_head(conn, session_id)
+            return self._load_step(conn, session_id, step)
+
+        return self.transaction(work, write=False)
+
+    def _load_head(self, conn: sqlite3.Connection, sid: str) -> Checkpoint | None:
+        row = conn.execute(
+            "SELECT s.uid, s.head, e.extra FROM sessions s "
+            "LEFT JOIN session_extra e ON e.session_id = s.id WHERE s.id = ?",
+            (sid,),
+        ).fetchone()
+        if row is None:
+            return None
+        uid, head_blob, extra_blob = cast("tuple[str, bytes, bytes | None]", row)
+        head = cast("dict[str, Any]", codec.loads(head_blob))
+        msg_start, msg_count = cast("list[int]", head["messages"])
+        err_start, err_count = cast("list[int]", head["errors"])
+        messages = codec.decode_messages(self._read_log(conn, sid, MESSAGES, msg_start, msg_count))
+        errors = codec.decode_errors(self._read_log(conn, sid, ERRORS, err_start, err_count))
+        extra = codec.decode_extra(codec.loads(extra_blob) if extra_blob else {})
+        state = VersionedState(
+            messages=messages, extra=extra, errors=errors, versions=head["versions"]
+        )
+        checkpoint = Checkpoint(
+            session_id=sid,
+            step=head["step"],
+            state=state,
+            frontier=tuple(head["frontier"]),
+            ran_nodes=tuple(head["ran"]),
+            skipped_nodes=tuple(head["skipped"]),
+            updated_channels=tuple(head["updated"]),
+            cursor=codec.freeze_cursor(head["cursor"]),
+            created_at=datetime.fromisoformat(head["created_at"]),
+        )
+        # Resuming continues the log where it is; the first extra written after it is a snapshot.
+        self._heads[sid] = _Head(
+            uid=uid,
+            step=checkpoint.step,
+            messages=messages,
+            msg_start=msg_start,
+            errors=errors,
+            err_start=err_start,
+            extra=extra,
+            extra_step=None,
+        )
+        return checkpoint
+
+    def _load_step(self, conn: sqlite3.Connection, sid: str, step: int) -> Checkpoint | None:
+        row = conn.execute(
+            f"SELECT {_STEP_COLUMNS} FROM steps WHERE session_id = ? AND step = ?", (sid, step)
+        ).fetchone()
+        if row is None:
+            return None
+        (created, ran, skipped, updated, frontier, versions, cursor,
+         msg_start, msg_count, err_start, err_count, base, data) = row  # fmt: skip
+        extra = self._resolve_extra(conn, sid, cast("int | None", base), cast("bytes | None", data))
+        if extra is None:
+            return None  # its delta base was deleted by hand; only prune() keeps bases intact
+        state = VersionedState(
+            messages=codec.decode_messages(
+                self._read_log(conn, sid, MESSAGES, msg_start, msg_count)
+            ),
+            extra=codec.decode_extra(extra),
+            errors=codec.decode_errors(self._read_log(conn, sid, ERRORS, err_start, err_count)),
+            versions=codec.loads(versions),
+        )
+        return Checkpoint(
+            session_id=sid,
+            step=step,
+            state=state,
+            frontier=codec.names(frontier),
+            ran_nodes=codec.names(ran),
+            skipped_nodes=codec.names(skipped),
+            updated_channels=codec.names(updated),
+            cursor=codec.decode_cursor(cursor),
+            created_at=codec.from_sqlite_time(created),
+        )
+
+    def _read_log(
+        self, conn: sqlite3.Connection, sid: str, channel: str, start: int, count: int
+    ) -> list[bytes]:
+        if count == 0:
+            return []
+        rows = conn.execute(
+            "SELECT item FROM channel_log WHERE session_id = ? AND channel = ? "
+            "AND idx >= ? AND idx < ? ORDER BY idx",
+            (sid, channel, start, start + count),
+        ).fetchall()
+        if len(rows) != count:
+            raise CheckpointError(f"{self.location}: the {channel} log of {sid!r} is incomplete")
+        return [cast("bytes", item) for (item,) in rows]
+
+    def _extra_at(self, conn: sqlite3.Connection, sid: str, step: int) -> dict[str, Any] | None:
+        row = conn.execute(
+            "SELECT extra_base, extra_data FROM steps WHERE session_id = ? AND step = ?",
+            (sid, step),
+        ).fetchone()
+        return None if row is None else self._resolve_extra(conn, sid, row[0], row[1])
+
+    def _resolve_extra(
+        self, conn: sqlite3.Connection, sid: str, base: int | None, data: bytes | None
+    ) -> dict[str, Any] | None:
+        """Follow delta bases back to a snapshot and replay; None when a base row is missing."""
+        deltas: list[Mapping[str, Any]] = []
+        for _ in range(MAX_CHAIN * 4 + 8):
+            if base is None:
+                if data is None:
+                    raise CheckpointError(f"{self.location}: a step of {sid!r} has no extra data")
+                extra = cast("dict[str, Any]", codec.loads(data))
+                for delta in reversed(deltas):
+                    codec.apply_delta(extra, delta)
+                return extra
+            if data is not None:
+                deltas.append(cast("Mapping[str, Any]", codec.loads(data)))
+            row = conn.execute(
+                "SELECT extra_base, extra_data FROM steps WHERE session_id = ? AND step = ?",
+                (sid, base),
+            ).fetchone()
+            if row is None:
+                return None
+            base, data = cast("tuple[int | None, bytes | None]", row)
+        raise CheckpointError(f"{self.location}: the extra delta chain of {sid!r} is too long")
+
+    # --- listing, deleting, events -----------------------------------------------------------
+
+    def history(self, session_id: str) -> list[StepInfo]:
+        rows = self.transaction(
+            lambda conn: conn.execute(
+                "SELECT step, created_at, ran_nodes, skipped_nodes, updated_channels FROM steps "
+                "WHERE session_id = ? ORDER BY step",
+                (session_id,),
+            ).fetchall(),
+            write=False,
+        )
+        return [
+            StepInfo(
+                step=step,
+                created_at=codec.from_sqlite_time(created),
+                ran_nodes=codec.names(ran),
+                skipped_nodes=codec.names(skipped),
+                updated_channels=codec.names(updated),
+            )
+            for step, created, ran, skipped, updated in rows
+        ]
+
+    def list_sessions(self) -> list[SessionInfo]:
+        rows = self.transaction(
+            lambda conn: conn.execute(
+                "SELECT id, created_at, updated_at, latest_step FROM sessions ORDER BY created_at, id"
+            ).fetchall(),
+            write=False,
+        )
+        return [
+            SessionInfo(
+                session_id=sid,
+                created_at=codec.from_sqlite_time(created),
+                updated_at=codec.from_sqlite_time(updated),
+                latest_step=latest,
+            )
+            for sid, created, updated, latest in rows
+        ]
+
+    def delete_session(self, session_id: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
+            events = conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,)).rowcount
+            return deleted + events > 0
+
+        self._heads.pop(session_id, None)
+        return self.transaction(work)
+
+    def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
+        rows = [(session_id, int(event["seq"]), codec.dumps(event)) for event in events]
+        if rows:
+            self.transaction(
+                lambda conn: conn.executemany(
+                    "INSERT OR REPLACE INTO events (session_id, seq, data) VALUES (?, ?, ?)", rows
+                )
+            )
+
+    def load_events(self, session_id: str, after_seq: int) -> list[dict[str, Any]]:
+        rows = self.transaction(
+            lambda conn: conn.execute(
+                "SELECT data FROM events WHERE session_id = ? AND seq > ? ORDER BY seq",
+                (session_id, after_seq),
+            ).fetchall(),
+            write=False,
+        )
+        return [cast("dict[str, Any]", codec.loads(data)) for (data,) in rows]
+
+    def forget_heads(self) -> None:
+        """Drop the delta bookkeeping (after maintenance rewrote rows)."""
+        self._heads.clear()
+
+
+def _row_exists(conn: sqlite3.Connection, sid: str, step: int) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM steps WHERE session_id = ? AND step = ?", (sid, step)
+    ).fetchone()
+    return found is not None
+
+
+def _encode_head(cp: Checkpoint, msg_start: int, err_start: int) -> bytes:
+    return codec.dumps(
+        {
+            "step": cp.step,
+            "created_at": codec.utc(cp.created_at).isoformat(),
+            "frontier": cp.frontier,
+            "ran": cp.ran_nodes,
+            "skipped": cp.skipped_nodes,
+            "updated": cp.updated_channels,
+            "versions": cp.state.versions,
+            "cursor": cp.cursor,
+            "messages": [msg_start, len(cp.state.messages)],
+            "errors": [err_start, len(cp.state.errors)],
+        }
+    )

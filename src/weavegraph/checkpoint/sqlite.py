@@ -1,0 +1,287 @@
+"""SQLite checkpointer: the embedded default. Full step history, WAL, safe across processes.
+
+One connection per database file per process, shared by every checkpointer opened on that file and
+driven by one worker thread: a save is one transaction run in that thread (one hop from the event
+loop, not one per statement), so concurrent sessions in a process never contend for the write lock
+among themselves. Between processes, WAL mode, a busy timeout and retries on SQLITE_BUSY mean writers
+wait for each other instead of failing with "database is locked". ``synchronous=NORMAL`` in WAL mode
+keeps every committed step across a process crash (kill -9).
+
+Before anything is written, an existing file is inspected read-only: a file that is not SQLite, a
+SQLite database with someone else's tables, or a weavegraph database from a newer version is refused
+and left byte-for-byte unchanged. The storage layout is described in ``_sqlite_store`` and
+``migrations``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, cast
+from urllib.parse import quote
+
+from ..errors import CheckpointError, ConfigError, DatabaseSchemaTooNew, NotAWeavegraphDatabase
+from . import _sqlite_maint as maint
+from ._model import Checkpoint, SessionInfo, StepInfo
+from ._sqlite_maint import PruneResult, StorageStats
+from ._sqlite_store import SQLiteStore
+from .migrations import SCHEMA_TABLE, SQLITE_MIGRATIONS, MigrationResult, latest_version
+
+__all__ = ["PruneResult", "SQLiteCheckpointer", "StorageStats", "migrate_sqlite", "sqlite_path"]
+
+T = TypeVar("T")
+MEMORY = ":memory:"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of ``sqlite://file.db``, ``sqlite:///abs/file.db``, ``sqlite::memory:`` or a path.
+
+    ``sqlite://`` is followed by the path as written (relative to the working directory unless it
+    starts with ``/``); a ``?query`` (e.g. sqlx's ``?mode=rwc``) is ignored.
+    """
+    text = url.strip()
+    if not text:
+        raise ConfigError("empty SQLite URL")
+    if text.startswith("sqlite:"):
+        text = text.removeprefix("sqlite:").removeprefix("//")
+        text = text.split("?", 1)[0]
+    if not text:
+        raise ConfigError(f"the SQLite URL {url!r} names no file")
+    return text
+
+
+def _schema_state(conn: sqlite3.Connection, location: str) -> int:
+    """The schema version of an open database (0: empty); refuses foreign or newer ones."""
+    tables = {
+        cast("str", name)
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+    }
+    if not tables:
+        return 0
+    if SCHEMA_TABLE not in tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise NotAWeavegraphDatabase(
+            location, f"it has other tables ({shown}) and no {SCHEMA_TABLE}"
+        )
+    version = cast(
+        "int | None", conn.execute(f"SELECT MAX(version) FROM {SCHEMA_TABLE}").fetchone()[0]
+    )
+    supported = latest_version(SQLITE_MIGRATIONS)
+    if (version or 0) > supported:
+        raise DatabaseSchemaTooNew(location, version or 0, supported)
+    return version or 0
+
+
+def inspect_file(path: str) -> int:
+    """Classify an existing file without writing to it: its schema version, 0 if new or empty."""
+    if path == MEMORY or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return 0
+    with open(path, "rb") as handle:
+        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise NotAWeavegraphDatabase(path, "the file is not an SQLite database")
+    conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+    try:
+        return _schema_state(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise NotAWeavegraphDatabase(path, str(exc)) from exc
+    finally:
+        conn.close()
+
+
+def _open(path: str) -> tuple[SQLiteStore, int, int]:
+    """Inspect, open and migrate; returns the store and the schema version before and after."""
+    before = inspect_file(path)
+    if path != MEMORY:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if path != MEMORY:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        store = SQLiteStore(conn, path)
+        after = store.transaction(lambda c: _migrate(c, path))
+    except BaseException:
+        conn.close()
+        raise
+    return store, before, after
+
+
+def _migrate(conn: sqlite3.Connection, location: str) -> int:
+    current = _schema_state(conn, location)
+    for migration in SQLITE_MIGRATIONS:
+        if migration.version > current:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (?)", (migration.version,))
+            current = migration.version
+    return current
+
+
+@dataclass(slots=True)
+class _Shared:
+    """One database file's connection, its worker thread and how many checkpointers use it."""
+
+    executor: ThreadPoolExecutor
+    opened: Future[tuple[SQLiteStore, int, int]]
+    users: int = 1
+
+
+_SHARED: dict[str, _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _acquire(path: str) -> tuple[str, _Shared]:
+    key = path if path == MEMORY else os.path.realpath(path)
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key) if path != MEMORY else None
+        if shared is None:
+            executor = ThreadPoolExecutor(1, thread_name_prefix="weavegraph-sqlite")
+            shared = _Shared(executor, executor.submit(_open, path))
+            if path != MEMORY:
+                _SHARED[key] = shared
+        else:
+            shared.users += 1
+    return key, shared
+
+
+def _release(key: str, shared: _Shared) -> bool:
+    """Drop one user; True when it was the last one (the caller then closes the connection)."""
+    with _SHARED_LOCK:
+        shared.users -= 1
+        if shared.users > 0:
+            return False
+        if _SHARED.get(key) is shared:
+            del _SHARED[key]
+        return True
+
+
+class SQLiteCheckpointer:
+    """Checkpoints in an SQLite file: every step kept, storage linear in what nodes wrote."""
+
+    keeps_history: ClassVar[bool] = True
+
+    def __init__(self, key: str, shared: _Shared, store: SQLiteStore, path: str) -> None:
+        self._key = key
+        self._shared = shared
+        self._store = store
+        self._closed = False
+        self.path = path
+        self.schema_before = 0
+
+    @classmethod
+    async def connect(cls, url: str = "sqlite://weavegraph.db") -> SQLiteCheckpointer:
+        """Open (creating and migrating as needed) the database named by ``url``."""
+        path = sqlite_path(url)
+        key, shared = _acquire(path)
+        try:
+            store, before, _ = await asyncio.wrap_future(shared.opened)
+        except BaseException:
+            if _release(key, shared):
+                shared.executor.shutdown(wait=False)
+            raise
+        checkpointer = cls(key, shared, store, path)
+        checkpointer.schema_before = before
+        return checkpointer
+
+    @property
+    def location(self) -> str:
+        return self.path
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise CheckpointError(f"the checkpointer for {self.path} is closed")
+        return await asyncio.wrap_future(self._shared.executor.submit(fn, *args))
+
+    # --- the Checkpointer protocol --------------------------------------------------------
+
+    async def save(self, checkpoint: Checkpoint) -> None:
+        await self._run(self._store.save, checkpoint)
+
+    async def load_latest(self, session_id: str) -> Checkpoint | None:
+        return await self._run(self._store.load_latest, session_id)
+
+    async def load(self, session_id: str, step: int) -> Checkpoint | None:
+        return await self._run(self._store.load, session_id, step)
+
+    async def list_sessions(self) -> list[SessionInfo]:
+        return await self._run(self._store.list_sessions)
+
+    async def history(self, session_id: str) -> list[StepInfo]:
+        return await self._run(self._store.history, session_id)
+
+    async def delete_session(self, session_id: str) -> bool:
+        return await self._run(self._store.delete_session, session_id)
+
+    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
+        await self._run(self._store.append_events, session_id, list(events))
+
+    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+        return await self._run(self._store.load_events, session_id, after_seq)
+
+    async def close(self) -> None:
+        """Release this checkpointer; the shared connection closes with its last user."""
+        if self._closed:
+            return
+        self._closed = True
+        if _release(self._key, self._shared):
+            await asyncio.wrap_future(self._shared.executor.submit(self._store.conn.close))
+            self._shared.executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> SQLiteCheckpointer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- storage management (the CLI's `db` commands) --------------------------------------
+
+    async def stats(self) -> StorageStats:
+        """Counts of sessions, steps, events and log items, and bytes on disk."""
+        return await self._run(maint.stats, self._store, self.path)
+
+    async def prune(
+        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+    ) -> PruneResult:
+        """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` per session.
+
+        A session's latest step is never deleted; every remaining step stays loadable.
+        """
+        return await self._run(maint.prune, self._store, older_than, keep_last)
+
+    async def vacuum(self) -> tuple[int, int]:
+        """Checkpoint the WAL and VACUUM; returns bytes on disk before and after."""
+        return await self._run(maint.vacuum, self._store, self.path)
+
+    async def checkpoint_wal(self) -> None:
+        """Fold the WAL into the database file (so its size on disk is what it holds)."""
+        await self._run(maint.checkpoint_wal, self._store)
+
+    async def schema_version(self) -> int:
+        store = self._store
+        return await self._run(
+            lambda: store.transaction(lambda c: _schema_state(c, self.path), write=False)
+        )
+
+
+async def migrate_sqlite(url: str) -> MigrationResult:
+    """Open the database at ``url`` (migrating it) and report the versions before and after."""
+    checkpointer = await SQLiteCheckpointer.connect(url)
+    try:
+        after = await checkpointer.schema_version()
+        return MigrationResult(
+            location=checkpointer.path, before=checkpointer.schema_before, after=after
+        )
+    finally:
+        await checkpointer.close()
