@@ -56,7 +56,22 @@ PERSISTENCE = {
     "StepInfo",
 }
 
-DELIVERED = CORE_RUNTIME | STATE | ERRORS | PERSISTENCE
+EVENTS = {
+    # SPEC §2.4 (EventStream), §5.1-§5.3
+    "Event",
+    "EventBus",
+    "EventSink",
+    "EventStream",
+    "StdOutSink",
+    "MemorySink",
+    "ChannelSink",
+    "JsonLinesSink",
+    "SinkDiagnostic",
+    "SinkHealth",
+    "configure_logging",
+}
+
+DELIVERED = CORE_RUNTIME | STATE | ERRORS | PERSISTENCE | EVENTS
 
 PENDING = {
     # running and sessions (SPEC §2.4, §4.1)
@@ -66,21 +81,9 @@ PENDING = {
     "StepResult",
     "StepReport",
     "PausedReason",
-    "EventStream",
     # persistence backends (SPEC §4.2)
     "SQLiteCheckpointer",
     "PostgresCheckpointer",
-    # events and observability (SPEC §5.1-§5.3)
-    "Event",
-    "EventBus",
-    "EventSink",
-    "StdOutSink",
-    "MemorySink",
-    "ChannelSink",
-    "JsonLinesSink",
-    "SinkDiagnostic",
-    "SinkHealth",
-    "configure_logging",
 }
 
 EXTRAS = {
@@ -103,7 +106,7 @@ PENDING_MODULES = {
 
 
 def test_groups_do_not_overlap() -> None:
-    groups = [CORE_RUNTIME, STATE, ERRORS, PERSISTENCE, PENDING, EXTRAS]
+    groups = [CORE_RUNTIME, STATE, ERRORS, PERSISTENCE, EVENTS, PENDING, EXTRAS]
     assert sum(map(len, groups)) == len(set().union(*groups))
 
 
