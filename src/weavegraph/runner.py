@@ -314,12 +314,11 @@ class Executor:
         self, router: RouterSpec, snapshot: StateSnapshot, step: int
     ) -> tuple[str, ...]:
         try:
-            if router.is_async:
-                result: Any = router.route(snapshot)
-                if inspect.isawaitable(result):
-                    result = await result
-            else:
-                result = await asyncio.to_thread(router.route, snapshot)
+            # Sync routers are called inline: they are decisions over an immutable snapshot, not
+            # work, and a thread hop would cost several times a whole superstep (SPEC §8).
+            result: Any = router.route(snapshot)
+            if router.is_async and inspect.isawaitable(result):
+                result = await result
         except Exception as exc:
             raise RoutingError(
                 router.source, step, f"router raised {type(exc).__name__}: {exc}"

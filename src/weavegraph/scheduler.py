@@ -190,8 +190,9 @@ def next_frontier(
     it completes. Deduplicated with order kept, END dropped. Unknown ids raise RoutingError.
     """
     frontier: dict[str, None] = {}
-    progress = dict(join_progress)
+    progress: dict[str, set[str]] | None = None
     if spec.joins:
+        progress = {key: set(done) for key, done in join_progress.items()}
         # A join counts sources completed since its target last ran: running the target resets it.
         for join in spec.joins:
             if join.target in ran:
@@ -209,10 +210,18 @@ def next_frontier(
                 _add_targets(spec, frontier, node, step, routed, "router")
         if command is not None and command.kind == "append":
             _add_targets(spec, frontier, node, step, command.targets, "frontier command")
-        if spec.joins:
+        if progress is not None:
             _complete_joins(spec, node, progress, frontier)
     frontier.pop(END, None)
-    return tuple(frontier), progress
+    if progress is None:
+        return tuple(frontier), dict(join_progress)
+    # Stored in the join's source order so the cursor JSON is deterministic.
+    by_key = {join.key: join for join in spec.joins}
+    return tuple(frontier), {
+        key: tuple(src for src in by_key[key].sources if src in done)
+        for key, done in progress.items()
+        if key in by_key
+    }
 
 
 def _add_targets(
@@ -230,19 +239,14 @@ def _add_targets(
 
 
 def _complete_joins(
-    spec: GraphSpec, node: str, progress: dict[str, tuple[str, ...]], frontier: dict[str, None]
+    spec: GraphSpec, node: str, progress: dict[str, set[str]], frontier: dict[str, None]
 ) -> None:
-    for join in spec.joins:
-        if node not in join.sources:
-            continue
-        done = progress.get(join.key, ())
-        if node not in done:
-            done = tuple(src for src in join.sources if src in done or src == node)
-        if len(done) == len(join.sources):
+    for join in spec.joins_from(node):
+        done = progress.setdefault(join.key, set())
+        done.add(node)
+        if len(done) == len(join.sources):  # the builder deduplicates join sources
             frontier[join.target] = None
-            progress.pop(join.key, None)
-        else:
-            progress[join.key] = done
+            del progress[join.key]
 
 
 def advance(

@@ -70,9 +70,21 @@ class GraphSpec:
     frontier_targets: Mapping[str, tuple[str, ...]] = field(
         default_factory=dict[str, tuple[str, ...]]
     )
+    # Derived index (not an input): the joins each node is a source of, so the scheduler's per-node
+    # work stays O(1) even for a 1000-way fan-in.
+    joins_by_source: Mapping[str, tuple[JoinSpec, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        index: dict[str, tuple[JoinSpec, ...]] = {}
+        for join in self.joins:
+            for source in dict.fromkeys(join.sources):
+                index[source] = (*index.get(source, ()), join)
+        object.__setattr__(self, "joins_by_source", index)
 
     def joins_from(self, source: str) -> tuple[JoinSpec, ...]:
-        return tuple(join for join in self.joins if source in join.sources)
+        return self.joins_by_source.get(source, ())
 
     def describe(self) -> dict[str, Any]:
         """A JSON description (for metadata, hashes and the web view)."""
