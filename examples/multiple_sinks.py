@@ -36,18 +36,23 @@ def build() -> wg.App:
     return builder.compile()
 
 
-async def main() -> None:
+async def run(path: Path) -> int:
     queue: asyncio.Queue[wg.Event] = asyncio.Queue()
-    path = Path("run.jsonl")
-    path.unlink(missing_ok=True)
     await build().invoke_with_sinks(
         wg.VersionedState.new_with_user_message("load the table"),
         [wg.StdOutSink(), wg.ChannelSink(queue), wg.JsonLinesSink(path)],
     )
-    print(f"the queue received {queue.qsize()} events")
+    return queue.qsize()
+
+
+def main() -> None:
+    path = Path("run.jsonl")
+    path.unlink(missing_ok=True)
+    received = asyncio.run(run(path))
+    print(f"the queue received {received} events")
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     print(f"{path} holds {len(lines)} JSON lines; the last: {lines[-1]['message']}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

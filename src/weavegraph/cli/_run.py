@@ -14,15 +14,18 @@ from rich.text import Text
 
 from ..app import App
 from ..errors import ConfigError, StateError
-from ..events import EventBus, JsonLinesSink, StdOutSink
+from ..events import EventBus, JsonLinesSink
 from ..events.sinks import EventSink
-from ..sessions import StepResult
+from ..runner import StepReport
 from ..state import VersionedState
+from ._console_sink import ConsoleSink
 from ._driver import DriveResult, RunControl, drive_session
 from ._output import state_panel, stderr_console, stdout_console
 from ._storage import open_from_args
 from ._target import load_app
 
+_BUS_CAPACITY = 65536
+"""Large: a person reading the console should never miss events of a streaming model."""
 EXIT_INTERRUPTED = 130
 """Exit status after a Ctrl-C / SIGTERM stop (the shell convention for SIGINT)."""
 
@@ -47,16 +50,13 @@ def read_state(path: str) -> VersionedState:
 
 def _sinks(mode: str) -> list[EventSink]:
     if mode == "pretty":
-        return [StdOutSink()]
+        return [ConsoleSink()]
     if mode == "jsonl":
         return [JsonLinesSink(sys.stdout)]
     return []
 
 
-def _progress(result: StepResult) -> None:
-    report = result.report
-    if report is None:
-        return
+def _progress(report: StepReport) -> None:
     line = Text.assemble(
         ("  ✓ ", "green"),
         (f"step {report.step}", "bold"),
@@ -79,8 +79,8 @@ async def drive(
     control = RunControl()
     _install_signal_handlers(control)
     checkpointer = await open_from_args(args)
+    bus = EventBus.with_sinks(_sinks(args.events), lifecycle=args.trace, capacity=_BUS_CAPACITY)
     try:
-        bus = EventBus.with_sinks(_sinks(args.events), lifecycle=args.trace)
         return await drive_session(
             app,
             checkpointer,
@@ -93,6 +93,7 @@ async def drive(
         )
     finally:
         _remove_signal_handlers()
+        await bus.aclose()  # every event is shown before the summary
         await checkpointer.close()
 
 
@@ -134,7 +135,9 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
         )
         return 0
     out.print(state_panel(result.state, title=f"state at step {result.step}"))
-    what = "paused" if result.status == "paused" else "stopped"
+    what = "stopped"
+    if result.paused is not None:
+        what = f"paused before {', '.join(result.paused.nodes)}"
     err.print(
         Text.assemble(
             ("session ", "bold"),
@@ -143,7 +146,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
             (resume_hint, "bold"),
         )
     )
-    return 0 if result.status == "paused" else EXIT_INTERRUPTED
+    return 0 if result.paused is not None else EXIT_INTERRUPTED
 
 
 def _storage_flags(args: argparse.Namespace) -> str:

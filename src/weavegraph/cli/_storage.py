@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import dataclasses
+from datetime import timedelta
+from typing import Any, Protocol, cast
 
 from rich.table import Table
-from rich.text import Text
 
-from .. import config
 from ..checkpoint._model import Checkpointer
 from ..errors import ConfigError, SessionNotFound
 from ._output import (
@@ -32,14 +32,9 @@ def _kind(args: argparse.Namespace) -> str:
 
 async def open_from_args(args: argparse.Namespace) -> Checkpointer:
     """The checkpointer the flags ask for, with the URL resolution of the SPEC (§4.3)."""
+    from .. import config
+
     return await config.open_checkpointer(_kind(args), db_url=args.db)
-
-
-def _url(args: argparse.Namespace) -> str:
-    kind = _kind(args)
-    if kind == "memory":
-        raise ConfigError("db commands need a database: use --checkpointer sqlite or postgres")
-    return config.resolve_url(kind, args.db)
 
 
 # --- sessions ----------------------------------------------------------------------------------
@@ -121,45 +116,99 @@ def _info_json(info: Any) -> dict[str, Any]:
 
 
 async def cmd_db(args: argparse.Namespace) -> int:
-    url = _url(args)
+    if args.action == "prune" and args.older_than is None and args.keep_last is None:
+        raise ConfigError(
+            "db prune needs --older-than and/or --keep-last",
+            help="For example: weavegraph db prune --older-than 30d --keep-last 100",
+        )
+    if args.action == "prune" and args.keep_last is not None and args.keep_last < 1:
+        raise ConfigError("--keep-last must be at least 1 (a session's latest step is always kept)")
+    if _kind(args) == "memory":
+        raise ConfigError("db commands need a database: use --checkpointer sqlite or postgres")
+    err = stderr_console()
+    with err.status(f"opening the database ({args.action} migrates it when needed)…"):
+        checkpointer = await open_from_args(args)
+    try:
+        return await _db_action(checkpointer, args)
+    finally:
+        await checkpointer.close()
+
+
+async def _db_action(checkpointer: Checkpointer, args: argparse.Namespace) -> int:
     out = stdout_console()
     err = stderr_console()
+    maintained = _maintainable(checkpointer)
+    location = str(getattr(checkpointer, "location", "") or "")
     if args.action == "stats":
-        stats = await config.stats(url)
+        stats = await maintained.stats()
+        value = _as_dict(stats)
         if args.json:
-            print_json(stats)
+            print_json(value)
         else:
-            out.print(_stats_table(url, stats))
+            out.print(_stats_table(location, value))
         return 0
     if args.action == "prune":
-        if args.older_than is None and args.keep_last is None:
-            raise ConfigError(
-                "db prune needs --older-than and/or --keep-last",
-                help="For example: weavegraph db prune --older-than 30d --keep-last 100",
-            )
-        if args.keep_last is not None and args.keep_last < 1:
-            raise ConfigError("--keep-last must be at least 1 (a session's latest step is kept)")
         with err.status("pruning…"):
-            removed = await config.prune(url, older_than=args.older_than, keep_last=args.keep_last)
-        out.print(f"removed {removed} step(s); every session's latest checkpoint was kept")
+            result = await maintained.prune(older_than=args.older_than, keep_last=args.keep_last)
+        details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in _as_dict(result).items())
+        out.print(f"pruned ({details}); every session's latest checkpoint was kept")
         return 0
     if args.action == "vacuum":
         with err.status("vacuuming…"):
-            await config.vacuum(url)
-        out.print("vacuumed")
+            outcome = await maintained.vacuum()
+        if isinstance(outcome, tuple) and len(outcome) == 2:  # pyright: ignore[reportUnknownArgumentType]
+            before, after = cast("tuple[int, int]", outcome)
+            out.print(f"vacuumed: {_size(before)} -> {_size(after)}")
+        else:
+            out.print("vacuumed")
         return 0
-    with err.status("migrating…"):
-        applied = await config.migrate(url)
-    out.print(Text(f"schema up to date ({applied})"))
+    version = await maintained.schema_version()
+    before = getattr(checkpointer, "schema_before", None)
+    if before is not None and before != version:
+        out.print(f"migrated {location} from schema {before} to {version}")
+    else:
+        out.print(f"{location}: schema version {version}, up to date")
     return 0
 
 
-def _stats_table(url: str, stats: Any) -> Table:
-    table = Table(title=f"storage: {url}", title_justify="left", show_header=False)
+class _Maintainable(Protocol):
+    async def stats(self) -> Any: ...
+    async def prune(self, *, older_than: timedelta | None, keep_last: int | None) -> Any: ...
+    async def vacuum(self) -> Any: ...
+    async def schema_version(self) -> int: ...
+
+
+def _maintainable(checkpointer: Checkpointer) -> _Maintainable:
+    if not all(
+        callable(getattr(checkpointer, name, None))
+        for name in ("stats", "prune", "vacuum", "schema_version")
+    ):
+        raise ConfigError(f"{type(checkpointer).__name__} has no storage management")
+    return cast("_Maintainable", checkpointer)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return dict(value)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _stats_table(location: str, stats: dict[str, Any]) -> Table:
+    table = Table(title=f"storage: {location}", title_justify="left", show_header=False)
     table.add_column(style="bold")
-    table.add_column()
-    for key, value in dict(stats).items():
-        if key == "sessions" and isinstance(value, list):
+    table.add_column(justify="right")
+    for key, value in stats.items():
+        if key == "location":
             continue
-        table.add_row(str(key), str(value))
+        shown = _size(value) if key == "bytes" and isinstance(value, int) else str(value)
+        table.add_row(key.replace("_", " "), shown)
     return table

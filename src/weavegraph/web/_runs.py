@@ -30,7 +30,12 @@ _BUS_CAPACITY = 65536
 
 
 class LiveRun:
-    """One session running in this process: its events so far and a way to wait for more."""
+    """One session running in this process: its events so far and a way to wait for more.
+
+    It is its run's only sink, called on the event loop (``dispatch = "loop"``).
+    """
+
+    dispatch = "loop"
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -109,6 +114,7 @@ class RunManager:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.
             logger.exception("run %s failed", run.session_id)
         finally:
+            await bus.aclose()
             run.mark_finished()
             try:
                 await run.store_pending(self._checkpointer)

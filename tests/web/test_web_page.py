@@ -1,0 +1,72 @@
+"""The HTML page in headless Chromium: a click starts a run and its events appear live."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SLOW_DEMO = """
+from weavegraph.demo import demo_app
+
+app = demo_app(token_delay=0.02)
+"""
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+    reason="Chromium is not installed (scripts/ensure-test-services installs Debian's chromium)",
+)
+def test_page_shows_live_events_after_a_click(server_factory: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    (tmp_path / "slow_demo.py").write_text(SLOW_DEMO)
+    server = server_factory("slow_demo:app", tmp_path / "page.db", cwd=tmp_path)
+    executable = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server.url + "/")
+            # The graph is drawn from /api/graph before anything runs.
+            page.wait_for_selector("#graph svg g.node[data-node='collect']")
+            page.fill("#input", "What does the browser see?")
+            page.click("#start")
+            # Live: events arrive while the run is still going (the status says running).
+            page.wait_for_selector("#events li[data-type='llm']")
+            assert page.locator("#status").inner_text().startswith(("running", "completed"))
+            page.wait_for_selector("#events li .end", timeout=60_000)
+            assert page.locator("#status").inner_text().startswith("completed")
+            seqs = [
+                int(s)
+                for s in page.locator("#events li").evaluate_all(
+                    "items => items.map(i => i.dataset.seq)"
+                )
+            ]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+            assert "Supersteps" in page.locator("#llm").inner_text()
+            page.wait_for_selector("#sessions li")
+            page.locator("#sessions li").first.click()
+            page.wait_for_function(
+                "document.querySelector('#session-detail').textContent.includes('history')"
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+        finally:
+            browser.close()
