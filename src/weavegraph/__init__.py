@@ -4,6 +4,7 @@ The public API is re-exported here; everything else lives in private modules.
 """
 
 from . import diagnostics as diagnostics
+from . import testing as testing
 from .app import App as App
 from .checkpoint import Checkpoint as Checkpoint
 from .checkpoint import Checkpointer as Checkpointer
