@@ -23,19 +23,19 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from ..errors import CheckpointError
-from ..state import ErrorEvent, Message, VersionedState
+from ..state import VersionedState
 from . import _codec as codec
+from ._codec import MAX_CHAIN
+from ._codec import HeadCache as _Head
 from ._model import Checkpoint, SessionInfo, StepInfo
 
 T = TypeVar("T")
 
-MAX_CHAIN = 64
-MIN_SNAPSHOT_BUDGET = 4096
+
 RETRY_DEADLINE = 60.0
 MESSAGES, ERRORS = "messages", "errors"
 
@@ -43,23 +43,6 @@ _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
     "msg_start, msg_count, err_start, err_count, extra_base, extra_data"
 )
-
-
-@dataclass(slots=True, kw_only=True)
-class _Head:
-    """What this process knows about a session's latest checkpoint (to write deltas)."""
-
-    uid: str
-    step: int
-    messages: tuple[Message, ...]
-    msg_start: int
-    errors: tuple[ErrorEvent, ...]
-    err_start: int
-    extra: Mapping[str, Any]
-    extra_step: int | None  # the steps row holding this extra's data; None: write a snapshot
-    chain_bytes: int = 0
-    chain_len: int = 0
-    snapshot_size: int = 0
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -208,31 +191,9 @@ class SQLiteStore:
     def _plan_extra(
         self, conn: sqlite3.Connection, head: _Head | None, cp: Checkpoint, new: _Head
     ) -> tuple[int | None, bytes | None]:
-        """``(extra_base, extra_data)`` for the step row; fills in ``new``'s chain bookkeeping."""
-        base = head.extra_step if head is not None and cp.step >= head.step else None
-        if (
-            head is not None
-            and base is not None
-            and base != cp.step
-            and _row_exists(conn, cp.session_id, base)
-        ):
-            delta = codec.extra_delta(head.extra, cp.state.extra)
-            new.snapshot_size = head.snapshot_size
-            if delta is None:  # unchanged: point at the row that holds this extra
-                new.extra_step, new.chain_bytes, new.chain_len = (
-                    base,
-                    head.chain_bytes,
-                    head.chain_len,
-                )
-                return base, None
-            blob = codec.dumps(delta)
-            budget = max(head.snapshot_size, MIN_SNAPSHOT_BUDGET)
-            if head.chain_len < MAX_CHAIN and head.chain_bytes + len(blob) <= budget:
-                new.chain_bytes, new.chain_len = head.chain_bytes + len(blob), head.chain_len + 1
-                return base, blob
-        blob = codec.dumps(cp.state.extra)
-        new.snapshot_size, new.chain_bytes, new.chain_len = len(blob), 0, 0
-        return None, blob
+        base = codec.extra_base_candidate(head, cp.step)
+        usable = base is not None and _row_exists(conn, cp.session_id, base)
+        return codec.plan_extra(head if usable else None, cp.state.extra, new)
 
     def _detach_dependents(self, conn: sqlite3.Connection, sid: str, steps: Sequence[int]) -> None:
         """Before rows ``steps`` change or go, give the rows whose extra builds on them a snapshot."""
