@@ -108,3 +108,17 @@ def test_print_diagnostic_defaults_to_stderr(capsys: pytest.CaptureFixture[str])
     captured = capsys.readouterr()
     assert "weavegraph::graph::missing_entry" in captured.err
     assert captured.out == ""
+
+
+def test_exception_groups_list_their_members() -> None:
+    group = ExceptionGroup("two nodes failed", [ValueError("a broke"), KeyError("b")])
+    text = diagnostics.render(group)
+    assert text.startswith("error[ExceptionGroup]: two nodes failed (2 sub-exceptions)\n")
+    assert "  1) ValueError: a broke\n" in text
+    assert "  2) KeyError: 'b'\n" in text
+
+
+def test_text_from_users_is_never_read_as_rich_markup() -> None:
+    text = diagnostics.render(wg.UnknownNode("[bold]x[/bold]"))
+    assert "unknown node '[bold]x[/bold]'" in text
+    assert "node: [bold]x[/bold]" in text

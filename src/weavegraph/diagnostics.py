@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import cast
 
 from rich.console import Console
 from rich.text import Text
@@ -55,6 +56,9 @@ def diagnostic_text(err: BaseException) -> Text:
                 text.append(f"\n       nodes: {', '.join(problem.nodes)}", style="cyan")
             if problem.help and problem.help != help_text:
                 text.append(f"\n       help: {problem.help}", style="green")
+    for index, sub in enumerate(_group_members(err), start=1):
+        text.append(f"\n  {index}) ", style="yellow")
+        text.append(_one_line(sub))
     for depth, cause in enumerate(_causes(err)):
         if depth == MAX_CAUSES:
             text.append("\n  ... (more causes elided)", style="dim")
@@ -87,6 +91,13 @@ def _detail_lines(text: Text, err: BaseException, *, indent: str) -> None:
     if isinstance(step, int) and not isinstance(step, bool):
         text.append(f"\n{indent}step: ", style="bold")
         text.append(str(step))
+
+
+def _group_members(err: BaseException) -> tuple[BaseException, ...]:
+    """The members of an exception group (several nodes can fail in one step), else nothing."""
+    if isinstance(err, BaseExceptionGroup):
+        return cast("BaseExceptionGroup[BaseException]", err).exceptions
+    return ()
 
 
 def _causes(err: BaseException) -> Iterator[BaseException]:

@@ -127,7 +127,7 @@ def _duplicate_edges(graph: GraphDescription) -> list[GraphCompileError]:
 # --- cycles ------------------------------------------------------------------------------------
 
 
-def unconditional_successors(graph: GraphDescription) -> dict[str, list[str]]:
+def _unconditional_successors(graph: GraphDescription) -> dict[str, list[str]]:
     """Unconditional and join edges between nodes (START and END left out), in insertion order."""
     succ: dict[str, dict[str, None]] = {}  # dicts as insertion-ordered sets
     pairs = [*graph.edges, *((src, tgt) for sources, tgt in graph.joins for src in sources)]
@@ -138,7 +138,7 @@ def unconditional_successors(graph: GraphDescription) -> dict[str, list[str]]:
 
 
 def _cycles(graph: GraphDescription) -> list[GraphCompileError]:
-    succ = unconditional_successors(graph)
+    succ = _unconditional_successors(graph)
     order = _vertex_order(graph, succ)
     problems: list[GraphCompileError] = []
     for component in _strong_components(order, succ):
