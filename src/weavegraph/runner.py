@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, NoReturn
 
+from . import tracing
 from .checkpoint._model import Checkpoint, Checkpointer
 from .context import Clock, EventStamper, Interrupt, NodeContext
 from .errors import (
@@ -168,9 +169,10 @@ class Executor:
         if self.stamper.lifecycle:
             self.stamper.lifecycle_event("run_start", f"session={self.session_id}")
         try:
-            if begin:
-                await self.begin()
-            paused = await self.run(max_steps)
+            with tracing.span(tracing.RUN, session_id=self.session_id):
+                if begin:
+                    await self.begin()
+                paused = await self.run(max_steps)
             status = "interrupted" if paused is not None else "completed"
             return status
         except asyncio.CancelledError:
@@ -195,6 +197,10 @@ class Executor:
 
     async def step(self) -> StepReport | PausedReason:
         """Run the frontier once: nodes, barrier, routers, checkpoint. Failures raise (§3.4)."""
+        with tracing.span(tracing.STEP, session_id=self.session_id, step=self.cursor.step + 1):
+            return await self._step()
+
+    async def _step(self) -> StepReport | PausedReason:
         plan = plan_step(self.cursor, self.state)
         lifecycle = self.stamper.lifecycle
         if lifecycle:
@@ -282,7 +288,8 @@ class Executor:
             self.stamper.lifecycle_event("node_start", node_id, node_id=node_id, step=step)
         outcome: _Outcome
         try:
-            result = await _attempts(node, snapshot, ctx)
+            with tracing.span(tracing.NODE, session_id=self.session_id, step=step, node=node_id):
+                result = await _attempts(node, snapshot, ctx)
             if result is not None and not isinstance(result, NodePartial):
                 raise TypeError(
                     f"a node must return NodePartial or None, got {type(result).__name__}"
@@ -381,7 +388,8 @@ class Executor:
             created_at=self.stamper.clock(),
         )
         try:
-            await self.checkpointer.save(checkpoint)
+            with tracing.span(tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step):
+                await self.checkpointer.save(checkpoint)
         except CheckpointError:
             raise
         except Exception as exc:
