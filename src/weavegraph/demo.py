@@ -12,6 +12,7 @@ can watch the stream.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,17 +97,21 @@ def _researcher(name: str, *, rate_limited: bool = False) -> Any:
     return research
 
 
+def _findings(snapshot: wg.StateSnapshot) -> list[Mapping[str, Any]]:
+    found: Any = snapshot.extra.get("findings") or []
+    return [item for item in found if isinstance(item, Mapping)]
+
+
 async def collect(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
     """The join: runs once all researchers have reported."""
-    findings = snapshot.extra.get("findings") or []
-    ctx.emit("collect", f"collected {len(findings)} findings")
+    ctx.emit("collect", f"collected {len(_findings(snapshot))} findings")
     return wg.NodePartial(extra={"revision": 0})
 
 
 def _draft(model: FakeModel) -> Any:
     async def draft(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
         revision = int(snapshot.extra.get("revision") or 0)
-        sources = ", ".join(str(f["source"]) for f in snapshot.extra.get("findings") or [])
+        sources = ", ".join(str(f.get("source")) for f in _findings(snapshot))
         text = await model.generate(ctx, sources, revision)
         return wg.NodePartial(extra={"draft": text})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import timedelta
+from typing import TypeAlias
 from importlib.metadata import PackageNotFoundError, version
 
 _EPILOG = """\
@@ -45,6 +46,10 @@ def _version() -> str:
         return version("weavegraph")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "unknown"
+
+
+# argparse does not name the type of add_subparsers() publicly.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # pyright: ignore[reportPrivateUsage]
 
 
 def _common() -> argparse.ArgumentParser:
@@ -96,7 +101,7 @@ def _event_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_demo(commands: _Commands) -> None:
     demo = commands.add_parser(
         "demo",
         parents=[_common()],
@@ -118,7 +123,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _event_options(demo)
 
 
-def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_run(commands: _Commands) -> None:
     run = commands.add_parser(
         "run",
         parents=[_common()],
@@ -157,7 +162,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
 
-def _add_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_sessions(commands: _Commands) -> None:
     sessions = commands.add_parser(
         "sessions",
         parents=[_common()],
@@ -184,7 +189,7 @@ def _add_sessions(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         _storage_options(action)
 
 
-def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_db(commands: _Commands) -> None:
     db = commands.add_parser(
         "db",
         parents=[_common()],
@@ -216,7 +221,7 @@ def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         _storage_options(action)
 
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(commands: _Commands) -> None:
     serve = commands.add_parser(
         "serve",
         parents=[_common()],

@@ -190,7 +190,7 @@ def _maintainable(checkpointer: Checkpointer) -> _Maintainable:
 def _as_dict(value: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    return dict(value)
+    return {"result": value}
 
 
 def _size(n: int) -> str:

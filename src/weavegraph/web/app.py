@@ -12,7 +12,7 @@ import hmac
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,7 @@ class WebApi:
         return self._checkpointer
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, _app: Starlette) -> AsyncGenerator[None]:
         self._checkpointer = await self._open()
         self._runs = RunManager(self.app, self._checkpointer)
         try:
