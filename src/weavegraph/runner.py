@@ -144,7 +144,7 @@ class Executor:
         for router in self.spec.routers.get(START, ()):
             routes += await self._call_router(router, snapshot, 0)
         self.cursor = initial_cursor(self.spec, routes, next_seq=self.stamper.next_seq)
-        await self._save((), (), ())
+        await self.save((), (), ())
 
     async def run(self, max_steps: int | None = None) -> PausedReason | None:
         """Run supersteps until the frontier is empty (or a node interrupts: the pause is returned).
@@ -191,6 +191,26 @@ class Executor:
             STREAM_END_SCOPE,
             f"session={self.session_id} status={status} step={step}",
             {},
+        )
+
+    async def record_update(self, partial: NodePartial, *, source: str) -> StepReport:
+        """Merge an outside edit (``update_state``, an iterative input) as its own recorded step.
+
+        The frontier is kept; a frontier command in ``partial`` is ignored.
+        """
+        step = self.cursor.step + 1
+        barrier = merge_barrier(
+            self.spec, self.state, step, [(source, freeze_partial(source, partial))]
+        )
+        self.state = barrier.state
+        self.cursor = replace(self.cursor, step=step)
+        await self.save((), (), barrier.updated_channels)
+        return StepReport(
+            step=step,
+            ran_nodes=(),
+            skipped_nodes=(),
+            updated_channels=barrier.updated_channels,
+            next_frontier=self.cursor.frontier,
         )
 
     # --- one superstep ---------------------------------------------------------------------
@@ -240,7 +260,7 @@ class Executor:
                 skipped=list(plan.skipped),
                 updated=list(barrier.updated_channels),
             )
-        await self._save(plan.run, plan.skipped, barrier.updated_channels)
+        await self.save(plan.run, plan.skipped, barrier.updated_channels)
         return StepReport(
             step=plan.step,
             ran_nodes=plan.run,
@@ -348,7 +368,7 @@ class Executor:
         )
         self.state = record_failure(self.spec, self.state, plan.step, event)
         self.cursor = replace(self.cursor, step=plan.step)
-        await self._save((), (), ("errors",))
+        await self.save((), (), ("errors",))
         if isinstance(error, (RoutingError, NonJsonValue)):
             raise error
         raise NodeRunError(node, plan.step, f"{type(error).__name__}: {error}") from error
@@ -364,13 +384,13 @@ class Executor:
             self.stamper.lifecycle_event(
                 "interrupt", signal.node, node_id=signal.node, step=plan.step, value=signal.value
             )
-        await self._save((), (), ())
+        await self.save((), (), ())
         return PausedReason(
             kind="interrupt", step=plan.step, nodes=(signal.node,), value=signal.value
         )
 
-    async def _save(
-        self, ran: Sequence[str], skipped: Sequence[str], updated: Sequence[str]
+    async def save(
+        self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
         """Checkpoint the current state and cursor; any failure is a CheckpointError."""
         self.cursor = replace(self.cursor, next_seq=self.stamper.next_seq + self.closing_events)
