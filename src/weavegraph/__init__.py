@@ -32,6 +32,11 @@ from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
 from .reducers import ReducerRegistry as ReducerRegistry
 from .retry import RetryPolicy as RetryPolicy
+from .sessions import AppRunner as AppRunner
+from .sessions import PausedReason as PausedReason
+from .sessions import SessionInit as SessionInit
+from .sessions import StepReport as StepReport
+from .sessions import StepResult as StepResult
 from .state import ChannelType as ChannelType
 from .state import ErrorEvent as ErrorEvent
 from .state import Message as Message
@@ -72,6 +77,12 @@ __all__ = [
     "SQLiteCheckpointer",
     "SessionInfo",
     "StepInfo",
+    # sessions
+    "AppRunner",
+    "SessionInit",
+    "StepResult",
+    "StepReport",
+    "PausedReason",
     # events and observability
     "Event",
     "EventType",
