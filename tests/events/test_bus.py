@@ -219,3 +219,29 @@ def test_an_unknown_dispatch_is_refused() -> None:
 
     with pytest.raises(ValueError, match="dispatch"):
         EventBus.with_sink(Odd())
+
+
+async def test_a_sync_sink_that_blocks_does_not_stall_the_event_loop() -> None:
+    release = threading.Event()
+
+    class Blocking:
+        name = "blocking"
+
+        def __init__(self) -> None:
+            self.received: list[str] = []
+
+        def handle(self, event: Event) -> None:
+            release.wait()
+            self.received.append(event.message)
+
+    sink = Blocking()
+    bus = EventBus.with_sink(sink)
+    for event in numbered(3):
+        bus.publish(event)
+    for _ in range(10):
+        await asyncio.sleep(0)  # the loop keeps turning while the sink is stuck
+    assert sink.received == []
+    release.set()
+    await bus.drain()
+    assert sink.received == ["0", "1", "2"]
+    await bus.aclose()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -131,3 +135,26 @@ def test_null_emitter_swallows_events() -> None:
     emitter = NullEmitter()
     assert emitter.lifecycle is False
     emitter.publish(node_event("a", 1, "s", "m"))
+
+
+@pytest.mark.slow
+def test_the_schema_ships_in_the_wheel(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(root),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("weavegraph-*.whl")
+    assert "weavegraph/events/event.schema.json" in zipfile.ZipFile(wheel).namelist()
