@@ -9,6 +9,7 @@ from .app import App as App
 from .checkpoint import Checkpoint as Checkpoint
 from .checkpoint import Checkpointer as Checkpointer
 from .checkpoint import InMemoryCheckpointer as InMemoryCheckpointer
+from .checkpoint import PostgresCheckpointer as PostgresCheckpointer
 from .checkpoint import SessionInfo as SessionInfo
 from .checkpoint import SQLiteCheckpointer as SQLiteCheckpointer
 from .checkpoint import StepInfo as StepInfo
@@ -74,6 +75,7 @@ __all__ = [
     "Checkpoint",
     "Checkpointer",
     "InMemoryCheckpointer",
+    "PostgresCheckpointer",
     "SQLiteCheckpointer",
     "SessionInfo",
     "StepInfo",

@@ -9,10 +9,11 @@ import pytest
 
 from weavegraph.checkpoint._model import Checkpointer
 from weavegraph.checkpoint.memory import InMemoryCheckpointer
+from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.testing.conformance import Capabilities
 
-BACKENDS = ["memory", "sqlite-file", "sqlite-memory"]
+BACKENDS = ["memory", "sqlite-file", "sqlite-memory", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,9 +31,8 @@ async def backend(
         checkpointer = await SQLiteCheckpointer.connect("sqlite::memory:")
     else:
         url: str = request.getfixturevalue("postgres_url")
-        from weavegraph.checkpoint.postgres import PostgresCheckpointer
-
-        checkpointer = await PostgresCheckpointer.connect(url)
+        schema: str = request.getfixturevalue("postgres_schema")
+        checkpointer = await PostgresCheckpointer.connect(url, schema=schema)
     try:
         yield checkpointer, Capabilities(keeps_history=name != "memory")
     finally:
