@@ -225,7 +225,6 @@ def details_table(report: dict[str, Any]) -> Table:
         ("state_growth", "disk / payload", "disk_ratio", 1),
         ("state_growth", "first-100 step us", "first_us", 1),
         ("state_growth", "last-100 step us", "last_us", 1),
-        ("state_growth", "last / first", "growth", 1),
     ]
     for workload, label, key, scale in rows:
         row = report["workloads"].get(workload)
@@ -237,7 +236,16 @@ def details_table(report: dict[str, Any]) -> Table:
             cells.append("-" if value is None else _fmt(float(value) * scale))
         if cells != ["-", "-"]:
             table.add_row(workload, label, *cells)
+    growth = report["workloads"].get("state_growth", {})
+    ratios = [_ratio(growth.get(fw, {})) for fw in FRAMEWORKS]
+    if ratios != ["-", "-"]:
+        table.add_row("state_growth", "last-100 / first-100", *ratios)
     return table
+
+
+def _ratio(side: dict[str, Any]) -> str:
+    first, last = side.get("first_us"), side.get("last_us")
+    return f"{last / first:.2f}" if first and last else "-"
 
 
 def machine_info() -> dict[str, Any]:
