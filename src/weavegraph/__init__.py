@@ -14,6 +14,7 @@ from .checkpoint import SessionInfo as SessionInfo
 from .checkpoint import SQLiteCheckpointer as SQLiteCheckpointer
 from .checkpoint import StepInfo as StepInfo
 from .context import NodeContext as NodeContext
+from .config import CheckpointerType as CheckpointerType
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
 from .events import ChannelSink as ChannelSink
@@ -74,6 +75,7 @@ __all__ = [
     # persistence
     "Checkpoint",
     "Checkpointer",
+    "CheckpointerType",
     "InMemoryCheckpointer",
     "PostgresCheckpointer",
     "SQLiteCheckpointer",
