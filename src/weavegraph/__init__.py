@@ -13,8 +13,8 @@ from .checkpoint import PostgresCheckpointer as PostgresCheckpointer
 from .checkpoint import SessionInfo as SessionInfo
 from .checkpoint import SQLiteCheckpointer as SQLiteCheckpointer
 from .checkpoint import StepInfo as StepInfo
-from .context import NodeContext as NodeContext
 from .config import CheckpointerType as CheckpointerType
+from .context import NodeContext as NodeContext
 from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
 from .errors import __all__ as _error_names
 from .events import ChannelSink as ChannelSink
