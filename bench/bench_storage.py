@@ -63,7 +63,7 @@ async def run(steps: int, size: int, folder: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="state_growth storage benchmark (SQLite)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--size", type=int, default=1024)
     args = parser.parse_args()
