@@ -7,6 +7,7 @@ checkpointer is the source of truth whenever a session is not live in this runne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 from collections.abc import Collection
@@ -34,6 +35,9 @@ __all__ = [
     "StepReport",
     "StepResult",
 ]
+
+
+_DRAIN_TIMEOUT_S = 10.0
 
 
 class CheckpointerKind(StrEnum):
@@ -147,7 +151,10 @@ class AppRunner:
     async def close(self) -> None:
         """Let sinks catch up and close a checkpointer this runner opened."""
         if isinstance(self.event_bus, EventBus):
-            await self.event_bus.drain()
+            # A hung sink must not hang the runner's exit; the bus keeps its own diagnostics.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_DRAIN_TIMEOUT_S):
+                    await self.event_bus.drain()
         if self._checkpointer is not None and self._owns_checkpointer:
             await self._checkpointer.close()
         self._checkpointer = None
@@ -432,6 +439,13 @@ async def _open_checkpointer(choice: object, db_url: str | None) -> tuple[Checkp
     name = str(raw).lower().replace("_", "").replace("-", "")
     if name in ("memory", "inmemory"):
         return InMemoryCheckpointer(), True
+    config: Any = None
+    with contextlib.suppress(ModuleNotFoundError):
+        # The shared resolution (SPEC §4.3, with .env support) once weavegraph.config provides it.
+        config = importlib.import_module("weavegraph.config")
+    if config is not None and hasattr(config, "open_checkpointer") and name in _SQL_KINDS:
+        opened: Checkpointer = await config.open_checkpointer(_SQL_KINDS[name], db_url=db_url)
+        return opened, True
     if name == "sqlite":
         from .checkpoint.sqlite import SQLiteCheckpointer
 
@@ -444,6 +458,9 @@ async def _open_checkpointer(choice: object, db_url: str | None) -> tuple[Checkp
         f"unknown checkpointer {choice!r}",
         help='Use wg.CheckpointerType.InMemory/SQLite/Postgres, "memory", "sqlite" or "postgres".',
     )
+
+
+_SQL_KINDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
 
 
 def _sqlite_url(db_url: str | None) -> str:
