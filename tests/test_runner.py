@@ -411,3 +411,31 @@ def test_merged_state_is_independent_of_completion_order(delays: list[int]) -> N
     assert timed == reference
     assert timed.extra["last"] == len(names) - 1
     assert list(timed.extra["acc"]) == list(range(len(names)))
+
+
+async def test_two_runs_with_a_fake_clock_emit_identical_events() -> None:
+    from weavegraph.testing import FakeClock
+
+    async def talk(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        ctx.emit("talk", f"at {ctx.now().isoformat()}")
+        return wg.NodePartial(extra={ctx.node_id: ctx.step})
+
+    def build() -> wg.App:
+        return fan_out("a", "b", "c", a=talk, b=talk, c=talk).compile()
+
+    runs: list[list[dict[str, Any]]] = []
+    states: list[wg.VersionedState] = []
+    for _ in range(2):
+        bus = Collector(lifecycle=True)
+        states.append(
+            await build().invoke("go", session_id="det", event_bus=bus, clock=FakeClock())
+        )
+        runs.append(
+            [
+                {k: v for k, v in e.to_json_value().items() if k != "metadata"}
+                | {"metadata": {k: v for k, v in e.metadata.items() if k != "duration_ms"}}
+                for e in bus.events
+            ]
+        )
+    assert states[0] == states[1]
+    assert runs[0] == runs[1]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import weavegraph as wg
 from weavegraph import reducers
@@ -322,3 +324,30 @@ def test_cursor_json_round_trip() -> None:
     assert Cursor.from_json_value(cursor.to_json_value()) == cursor
     with pytest.raises(wg.StateError):
         Cursor.from_json_value({"versions_seen": {"a": ["x"]}})
+
+
+node_ids = st.sampled_from(["a", "b", "c", wg.END])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ran=st.lists(st.sampled_from(["a", "b", "c"]), max_size=3, unique=True),
+    routes=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.lists(node_ids, max_size=4)),
+    appended=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.lists(node_ids, max_size=3)),
+)
+def test_next_frontier_is_deduplicated_known_and_deterministic(
+    ran: list[str], routes: dict[str, list[str]], appended: dict[str, list[str]]
+) -> None:
+    spec = _chain_spec()
+    partials = {
+        node: wg.NodePartial().with_frontier_append(targets) for node, targets in appended.items()
+    }
+    frontier, _ = next_frontier(spec, 1, ran, partials, routes, {})
+    again, _ = next_frontier(spec, 1, ran, partials, routes, {})
+    assert frontier == again
+    assert len(set(frontier)) == len(frontier)
+    assert wg.END not in frontier
+    assert set(frontier) <= set(spec.nodes)
+    expected = {t for n in ran for t in (*spec.edges.get(n, ()), *routes.get(n, ()))}
+    expected |= {t for n in ran for t in appended.get(n, ())}
+    assert set(frontier) == expected - {wg.END}
