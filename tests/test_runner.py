@@ -439,3 +439,25 @@ async def test_two_runs_with_a_fake_clock_emit_identical_events() -> None:
         )
     assert states[0] == states[1]
     assert runs[0] == runs[1]
+
+
+async def test_every_emitted_event_validates_against_the_shipped_schema() -> None:
+    import jsonschema
+
+    from weavegraph.events.schema import event_schema
+
+    async def chatty(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        ctx.emit("progress", "half", percent=50)
+        ctx.emit_diagnostic("diag", "note")
+        ctx.emit_llm_chunk("Hel", stream_id="s")
+        ctx.emit_llm_final("Hello", stream_id="s")
+        ctx.emit_llm_error("oops")
+        return wg.NodePartial(extra={"n": ctx.interrupt("continue?")})
+
+    bus = Collector(lifecycle=True)
+    app = fan_out("chatty", chatty=chatty).compile()
+    await app.invoke("go", event_bus=bus, checkpointer=wg.InMemoryCheckpointer())
+    validator = jsonschema.Draft202012Validator(event_schema())
+    assert len(bus.events) > 10
+    for event in bus.events:
+        validator.validate(event.to_json_value())

@@ -119,6 +119,9 @@ async def test_dynamic_interrupt_and_resume() -> None:
         state = await runner.run_until_complete("q")
         assert state.extra == {"a": 1}
         assert bus.ends()[-1] == "session=q status=interrupted step=2"
+        (asked,) = [e for e in bus.events if e.scope == "interrupt"]
+        assert asked.metadata["value"] == {"question": "name?"}
+        assert asked.metadata["node_id"] == "ask"
         paused = await runner.run_step("q")
         assert paused.paused is not None
         assert paused.paused.kind == "interrupt"

@@ -380,10 +380,13 @@ class Executor:
             step=plan.step,
             interrupt={"node": signal.node, "value": signal.value},
         )
-        if self.stamper.lifecycle:
-            self.stamper.lifecycle_event(
-                "interrupt", signal.node, node_id=signal.node, step=plan.step, value=signal.value
-            )
+        # Always emitted (not only with lifecycle on): whoever watches must see the question.
+        self.stamper.publish(
+            EventType.DIAGNOSTIC,
+            "interrupt",
+            f"node {signal.node} asks for input",
+            {"node_id": signal.node, "step": plan.step, "value": signal.value},
+        )
         await self.save((), (), ())
         return PausedReason(
             kind="interrupt", step=plan.step, nodes=(signal.node,), value=signal.value
