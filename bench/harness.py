@@ -32,7 +32,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 SCRIPTS = {"weavegraph": BENCH_DIR / "wg_workloads.py", "langgraph": BENCH_DIR / "lg_workloads.py"}
 FRAMEWORKS = ("weavegraph", "langgraph")
 DEFAULT_REPS = 5
-SLOW_REPS = {"state_growth": 2}
+SLOW_REPS = {"state_growth": 3}
 """state_growth on LangGraph writes ~0.5 GB per repetition: fewer repetitions keep a run short."""
 CHILD_TIMEOUT_S = 300
 
