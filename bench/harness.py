@@ -62,6 +62,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=None, help="override every workload's size")
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--no-table", action="store_true", help="only write the JSON file")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        metavar="RESULTS_JSON",
+        help="print an earlier results file as Markdown tables (for docs/PERFORMANCE.md) and exit",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
@@ -194,7 +201,7 @@ def main_table(report: dict[str, Any]) -> Table:
     table = Table(title="weavegraph vs LangGraph: median (min-max) over repetitions")
     for col in ("workload", "unit", "weavegraph", "langgraph", "wg better by", "RSS MB wg/lg"):
         table.add_column(col, justify="left" if col in ("workload", "unit") else "right")
-    for name, row in report["workloads"].items():
+    for name, row in _in_order(report["workloads"]):
         wg, lg = row.get("weavegraph", {}), row.get("langgraph", {})
         ratio = row.get("speedup")
         table.add_row(
@@ -313,8 +320,63 @@ def build_report(
     }
 
 
+def markdown_report(report: dict[str, Any]) -> str:
+    """The main and details tables of a results file, as GitHub Markdown."""
+    lines = [
+        "| workload | unit | weavegraph median (min-max) | LangGraph median (min-max) "
+        "| weavegraph better by | peak RSS MB wg / lg |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in _in_order(report["workloads"]):
+        wg, lg = row.get("weavegraph", {}), row.get("langgraph", {})
+        ratio = row.get("speedup")
+        cells = [
+            name,
+            WORKLOADS[name].unit,
+            _plain_cell(wg),
+            _plain_cell(lg),
+            "-" if ratio is None else f"{ratio:.1f}x",
+            f"{_mb(wg.get('rss_peak_kb'))} / {_mb(lg.get('rss_peak_kb'))}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| workload | measure | weavegraph | LangGraph |", "|---|---|---|---|"]
+    table = details_table(report)
+    columns = [list(col.cells) for col in table.columns]
+    for cells in zip(*columns, strict=True):
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    machine = report["machine"]
+    lines += [
+        "",
+        f"Machine: {machine['cpu']}, {machine['nproc']} CPUs, Python {machine['python']} "
+        f"({machine['platform']}); versions: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+        + ".",
+    ]
+    floor = report.get("floor") or {}
+    if floor:
+        lines.append(
+            f"Floor on the same machine: a bare asyncio task {floor['asyncio_task_us']:.1f} us, "
+            f"a small SQLite WAL commit {floor['sqlite_wal_commit_us']:.1f} us."
+        )
+    return "\n".join(lines)
+
+
+def _in_order(workloads: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Rows in SPEC order (a results file stores them sorted by name)."""
+    return [(name, workloads[name]) for name in WORKLOADS if name in workloads]
+
+
+def _plain_cell(summary: dict[str, Any]) -> str:
+    if "median" not in summary:
+        return "n/a"
+    return f"{_fmt(summary['median'])} ({_fmt(summary['min'])}-{_fmt(summary['max'])})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.markdown is not None:
+        print(markdown_report(json.loads(args.markdown.read_text())))
+        return 0
     console = Console(stderr=True)
     floor = {} if args.quick else measure_floor()
     runs = run_all(args, console)
