@@ -140,10 +140,7 @@ async def _run_session(
     app: wg.App, checkpointer: Any, session_id: str, state: wg.VersionedState
 ) -> wg.VersionedState:
     """The documented path: an AppRunner session on the given checkpointer."""
-    runner_cls = getattr(wg, "AppRunner", None)
-    if runner_cls is None:  # AppRunner not landed yet: the same executor through App.invoke
-        return await app.invoke(state, session_id=session_id, checkpointer=checkpointer)
-    async with runner_cls(app, checkpointer) as runner:
+    async with wg.AppRunner(app, checkpointer) as runner:
         await runner.create_session(session_id, state)
         return await runner.run_until_complete(session_id)
 
