@@ -9,7 +9,6 @@ import pytest
 
 import weavegraph as wg
 from weavegraph.events.model import Event
-from weavegraph.sessions import CheckpointerKind
 
 
 class Collector:
@@ -82,7 +81,7 @@ async def test_existing_checkpoint_wins_across_runners(tmp_path: Path) -> None:
     async with wg.AppRunner(app, "sqlite", db_url=url) as runner:
         await runner.create_session("durable", "hi")
         await runner.run_step("durable")
-    async with wg.AppRunner(app, CheckpointerKind.SQLITE, db_url=url) as runner:
+    async with wg.AppRunner(app, wg.CheckpointerType.SQLite, db_url=url) as runner:
         init = await runner.create_session("durable", "other")
         assert (init.resumed, init.step) == (True, 1)
         state = await runner.run_until_complete("durable")

@@ -134,16 +134,27 @@ class Executor:
         # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
         # their seqs are reserved in the saved cursor so a resumed run continues without reuse.
         self.closing_events = 3 if self.stamper.lifecycle else 1
+        # What the latest recorded step ran, so re-saving it keeps its history entry.
+        self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
 
     # --- whole runs ------------------------------------------------------------------------
 
     async def begin(self) -> None:
-        """Decide the first frontier (START's edges and routers) and save step 0."""
+        """Decide the first frontier (START's edges and routers) and save step 0.
+
+        A failing START router is a routing failure like any other (SPEC §3.4): the error is
+        recorded, step 0 is saved with the frontier ``(START,)``, and the next step retries it.
+        """
         routes: tuple[str, ...] = ()
         snapshot = self.state.snapshot()
-        for router in self.spec.routers.get(START, ()):
-            routes += await self._call_router(router, snapshot, 0)
-        self.cursor = initial_cursor(self.spec, routes, next_seq=self.stamper.next_seq)
+        try:
+            for router in self.spec.routers.get(START, ()):
+                routes += await self._call_router(router, snapshot, 0)
+            cursor = initial_cursor(self.spec, routes, next_seq=self.stamper.next_seq)
+        except RoutingError as exc:
+            self.cursor = replace(self.cursor, step=0, frontier=(START,))
+            await self._fail(StepPlan(0, (), ()), START, exc)
+        self.cursor = cursor
         await self.save((), (), ())
 
     async def run(self, max_steps: int | None = None) -> PausedReason | None:
@@ -221,6 +232,15 @@ class Executor:
             return await self._step()
 
     async def _step(self) -> StepReport | PausedReason:
+        if self.cursor.frontier == (START,):  # the start's routing failed: retry it
+            await self.begin()
+            return StepReport(
+                step=self.cursor.step,
+                ran_nodes=(),
+                skipped_nodes=(),
+                updated_channels=(),
+                next_frontier=self.cursor.frontier,
+            )
         plan = plan_step(self.cursor, self.state)
         lifecycle = self.stamper.lifecycle
         if lifecycle:
@@ -392,11 +412,17 @@ class Executor:
             kind="interrupt", step=plan.step, nodes=(signal.node,), value=signal.value
         )
 
+    async def resave(self) -> None:
+        """Save the cursor again at the same step (its history entry unchanged): runner-only
+        decisions such as a static pause taken or a resume answer survive a restart."""
+        await self.save(*self.last_record)
+
     async def save(
         self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
         """Checkpoint the current state and cursor; any failure is a CheckpointError."""
         self.cursor = replace(self.cursor, next_seq=self.stamper.next_seq + self.closing_events)
+        self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
         if self.checkpointer is None:
             return
         checkpoint = Checkpoint(

@@ -45,8 +45,10 @@ class Cursor:
     ``step`` is the last recorded superstep (0 before any), ``frontier`` what runs next,
     ``versions_seen`` the channel versions each node last ran on (version gating), ``join_progress``
     the join sources completed since each join's target last ran, ``next_seq`` the next event
-    sequence number, ``interrupt`` a pending dynamic interrupt (``{"node", "value"}``) and ``resume``
-    the values resumed nodes receive from ``ctx.interrupt``.
+    sequence number, ``interrupt`` a pending dynamic interrupt (``{"node", "value"}``), ``resume``
+    the values resumed nodes receive from ``ctx.interrupt``, and ``paused_before`` the step before
+    which an ``interrupt_before`` pause was already taken (so asking again runs that step).
+    A frontier of just ``START`` means the start itself failed (its routing) and is retried.
     """
 
     step: int = 0
@@ -56,6 +58,7 @@ class Cursor:
     next_seq: int = 0
     interrupt: Mapping[str, Any] | None = None
     resume: Mapping[str, Any] = EMPTY_DICT
+    paused_before: int | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -72,6 +75,7 @@ class Cursor:
             "next_seq": self.next_seq,
             "interrupt": dict(self.interrupt) if self.interrupt is not None else None,
             "resume": dict(self.resume),
+            "paused_before": self.paused_before,
         }
 
     @classmethod
@@ -81,6 +85,7 @@ class Cursor:
             seen: Mapping[str, Sequence[int]] = value.get("versions_seen") or {}
             joins: Mapping[str, Sequence[str]] = value.get("join_progress") or {}
             interrupt: Mapping[str, Any] | None = value.get("interrupt")
+            paused_before: Any = value.get("paused_before")
             return cls(
                 step=int(value.get("step", 0)),
                 frontier=tuple(str(node) for node in value.get("frontier") or ()),
@@ -89,6 +94,7 @@ class Cursor:
                 next_seq=int(value.get("next_seq", 0)),
                 interrupt=freeze_mapping(interrupt) if interrupt is not None else None,
                 resume=freeze_mapping(value.get("resume") or {}),
+                paused_before=int(paused_before) if paused_before is not None else None,
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise StateError(f"malformed scheduling cursor: {exc!r}") from exc
@@ -274,6 +280,7 @@ def advance(
         next_seq=next_seq,
         interrupt=None,
         resume=resume,
+        paused_before=None,
     )
 
 

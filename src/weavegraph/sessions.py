@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import os
-from collections.abc import Collection
+import signal
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
+from ._session_steps import LiveSession, StepResult, cursor_of, run_session, step_session
+from ._stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
 from .app import App, coerce_state
-from .checkpoint._model import Checkpoint, Checkpointer, SessionInfo, StepInfo
-from .checkpoint.memory import InMemoryCheckpointer
+from .checkpoint._model import Checkpointer, SessionInfo, StepInfo
+from .config import CheckpointerType, open_checkpointer
 from .context import Clock, as_clock
-from .errors import ConfigError, SessionError, SessionNotFound, StepLimitExceeded
+from .errors import RoutingError, SessionError, SessionNotFound
 from .events.bus import EventBus
 from .events.model import EventEmitter
 from .partial import NodePartial
-from .runner import Executor, PausedReason, RunStatus, StepReport, validate_session_id
-from .scheduler import Cursor, plan_step
+from .runner import Executor, PausedReason, StepReport, validate_session_id
+from .scheduler import Cursor
 from .state import VersionedState
 
 __all__ = [
     "AppRunner",
-    "CheckpointerKind",
     "PausedReason",
     "SessionInit",
     "StepReport",
@@ -38,14 +37,6 @@ __all__ = [
 
 
 _DRAIN_TIMEOUT_S = 10.0
-
-
-class CheckpointerKind(StrEnum):
-    """Names of the built-in backends (``wg.CheckpointerType`` members map onto these)."""
-
-    MEMORY = "memory"
-    SQLITE = "sqlite"
-    POSTGRES = "postgres"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,40 +48,20 @@ class SessionInit:
     step: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepResult:
-    """``run_step``'s answer: ``completed`` once the frontier is empty; ``report`` of the step that
-    ran (if one did); ``paused`` when the session stopped for an interrupt."""
-
-    completed: bool
-    report: StepReport | None = None
-    paused: PausedReason | None = None
-
-
-class _Live:
-    """A session this runner is driving: its executor and runner-only flags."""
-
-    __slots__ = ("executor", "iterative", "lock", "passed_before")
-
-    def __init__(self, executor: Executor, *, iterative: bool = False) -> None:
-        self.executor = executor
-        self.iterative = iterative
-        self.lock = asyncio.Lock()
-        self.passed_before = -1  # the step whose interrupt_before pause was already taken
-
-
 class AppRunner:
     """Runs an ``App`` as durable sessions. Use as ``async with AppRunner(app, "sqlite") as r``.
 
     ``checkpointer`` is a ``CheckpointerType`` member, one of ``"memory"``, ``"sqlite"``,
-    ``"postgres"``, or a ``Checkpointer`` instance (which the runner does not close).
-    With ``autosave=False`` nothing is written: sessions live in this runner only.
+    ``"postgres"`` (resolved per SPEC §4.3 by ``weavegraph.config``), or a ``Checkpointer``
+    instance (which the runner does not close). With ``autosave=False`` nothing is written:
+    sessions live in this runner only. ``stop_on_signals=True`` makes SIGTERM/SIGINT request a
+    graceful stop while the runner is open (see :meth:`request_stop`, :meth:`handle_signals`).
     """
 
     def __init__(
         self,
         app: App,
-        checkpointer: object,
+        checkpointer: CheckpointerType | str | Checkpointer,
         *,
         db_url: str | None = None,
         autosave: bool = True,
@@ -98,6 +69,7 @@ class AppRunner:
         start_listener: bool = True,
         max_concurrency: int | None = None,
         clock: object | None = None,
+        stop_on_signals: bool = False,
     ) -> None:
         self.app = app
         self.autosave = autosave
@@ -109,10 +81,18 @@ class AppRunner:
         self._clock: Clock = as_clock(clock)
         self._checkpointer: Checkpointer | None = None
         self._owns_checkpointer = False
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, LiveSession] = {}
+        self._stop = StopRequest()
+        self._stop_on_signals = stop_on_signals
+        self._signals = contextlib.ExitStack()
 
     @classmethod
-    def with_bus(cls, app: App, bus: EventEmitter, checkpointer: object = "memory") -> AppRunner:
+    def with_bus(
+        cls,
+        app: App,
+        bus: EventEmitter,
+        checkpointer: CheckpointerType | str | Checkpointer = "memory",
+    ) -> AppRunner:
         """The seed's ``AppRunner::with_bus``: an in-memory runner publishing to ``bus``."""
         return cls(app, checkpointer, event_bus=bus)
 
@@ -120,7 +100,7 @@ class AppRunner:
     def with_options_and_bus(
         cls,
         app: App,
-        checkpointer: object,
+        checkpointer: CheckpointerType | str | Checkpointer,
         autosave: bool,
         bus: EventEmitter,
         start_listener: bool = True,
@@ -147,9 +127,12 @@ class AppRunner:
             )
         if self._start_listener and isinstance(self.event_bus, EventBus):
             await self.event_bus.start()
+        if self._stop_on_signals:
+            self._signals.enter_context(self.handle_signals())
 
     async def close(self) -> None:
         """Let sinks catch up and close a checkpointer this runner opened."""
+        self._signals.close()
         if isinstance(self.event_bus, EventBus):
             # A hung sink must not hang the runner's exit; the bus keeps its own diagnostics.
             with contextlib.suppress(TimeoutError):
@@ -167,6 +150,28 @@ class AppRunner:
             raise RuntimeError("AppRunner is not open: use `async with AppRunner(...)`")
         return self._checkpointer
 
+    # --- graceful stop ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask running sessions to stop at their next step boundary (safe from any thread or a
+        signal handler). Each returns its state as of its last committed step and its stream ends
+        with ``status=interrupted``; running the session again continues from there. With no run
+        in progress, the next run stops before its first step. A request is spent once honoured."""
+        self._stop.request()
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop was requested and not yet honoured (for loops over ``run_step``)."""
+        return self._stop.requested
+
+    def handle_signals(
+        self, signals: Iterable[signal.Signals] = DEFAULT_SIGNALS
+    ) -> contextlib.AbstractContextManager[None]:
+        """``with runner.handle_signals(): ...``: SIGTERM/SIGINT request a stop (see
+        :meth:`request_stop`); the previous handlers come back on exit. A second signal while the
+        stop is pending is passed to the previous handler. Main thread, running loop only."""
+        return signal_handlers(self._stop, signals)
+
     # --- sessions --------------------------------------------------------------------------
 
     async def create_session(
@@ -178,8 +183,14 @@ class AppRunner:
         if live is not None:
             return SessionInit(session_id=session_id, resumed=True, step=live.executor.cursor.step)
         executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
-        await executor.begin()
-        self._live[session_id] = _Live(executor)
+        try:
+            await executor.begin()
+        except RoutingError:
+            # Recorded like any failed step (SPEC §3.4): stepping the session again retries it.
+            self._live[session_id] = LiveSession(executor)
+            executor.close("error")
+            raise
+        self._live[session_id] = LiveSession(executor)
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def run_step(
@@ -193,7 +204,7 @@ class AppRunner:
         """Run one superstep (or report why not). Completion, pauses and errors end the stream."""
         live = await self._require(session_id)
         async with live.lock:
-            return await self._step(live, interrupt_before, interrupt_after, interrupt_each_step)
+            return await step_session(live, interrupt_before, interrupt_after, interrupt_each_step)
 
     async def run_until_complete(
         self,
@@ -201,11 +212,17 @@ class AppRunner:
         *,
         interrupt_before: Collection[str] = (),
         interrupt_after: Collection[str] = (),
+        max_steps: int | None = None,
     ) -> VersionedState:
-        """Run supersteps until the session completes or pauses; return its state."""
+        """Run supersteps until the session completes, pauses or is stopped; return its state.
+
+        A paused session's state is returned as is (its stream ends ``status=interrupted``).
+        More than ``max_steps`` steps in this call (default: the graph's) raise
+        StepLimitExceeded after the last step's checkpoint.
+        """
         live = await self._require(session_id)
         async with live.lock:
-            await self._run(live, interrupt_before, interrupt_after)
+            await run_session(live, interrupt_before, interrupt_after, self._stop, max_steps)
             return live.executor.state
 
     async def resume(self, session_id: str, value: Any) -> VersionedState:
@@ -218,7 +235,8 @@ class AppRunner:
                 raise SessionError(f"session {session_id!r} is not waiting for input")
             resume = {**executor.cursor.resume, str(pending["node"]): value}
             executor.cursor = replace(executor.cursor, interrupt=None, resume=resume)
-            await self._run(live, (), ())
+            await executor.resave()  # the answer survives a stop or a crash before the step
+            await run_session(live, (), (), self._stop)
             return executor.state
 
     # --- iterative sessions ----------------------------------------------------------------
@@ -235,7 +253,7 @@ class AppRunner:
             return SessionInit(session_id=session_id, resumed=True, step=live.executor.cursor.step)
         executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
         await executor.save()
-        self._live[session_id] = _Live(executor, iterative=True)
+        self._live[session_id] = LiveSession(executor, iterative=True)
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def invoke_next(
@@ -246,10 +264,13 @@ class AppRunner:
         live = await self._require(session_id)
         async with live.lock:
             executor = live.executor
+            executor.cursor = replace(executor.cursor, frontier=(entry,), interrupt=None)
+            # Saved with the new frontier, so a stop or crash right after still runs this input.
             if partial is not None and not partial.is_empty():
                 await executor.record_update(partial, source="input")
-            executor.cursor = replace(executor.cursor, frontier=(entry,), interrupt=None)
-            await self._run(live, (), ())
+            else:
+                await executor.resave()
+            await run_session(live, (), (), self._stop)
             return executor.state
 
     async def finish_iterative_session(self, session_id: str) -> VersionedState:
@@ -299,10 +320,14 @@ class AppRunner:
         if checkpoint is None:
             await self._require(session_id)
             raise SessionError(f"session {session_id!r} has no stored step {step}")
-        executor = self._executor(new_session_id, checkpoint.state, _cursor_of(checkpoint))
+        if self.autosave:
+            await self._copy_history(session_id, step, new_session_id)
+        executor = self._executor(new_session_id, checkpoint.state, cursor_of(checkpoint))
         executor.cursor = replace(executor.cursor, next_seq=0)
-        await executor.save()
-        self._live[new_session_id] = _Live(executor)
+        await executor.save(
+            checkpoint.ran_nodes, checkpoint.skipped_nodes, checkpoint.updated_channels
+        )
+        self._live[new_session_id] = LiveSession(executor)
         return SessionInit(session_id=new_session_id, resumed=True, step=checkpoint.step)
 
     async def delete_session(self, session_id: str) -> bool:
@@ -316,6 +341,15 @@ class AppRunner:
         return await self.checkpointer.list_sessions()
 
     # --- internals -------------------------------------------------------------------------
+
+    async def _copy_history(self, session_id: str, step: int, new_session_id: str) -> None:
+        """Give a fork the source's history before ``step`` (the fork's own step is saved after)."""
+        for info in await self.checkpointer.history(session_id):
+            if info.step >= step:
+                continue
+            earlier = await self.checkpointer.load(session_id, info.step)
+            if earlier is not None:
+                await self.checkpointer.save(replace(earlier, session_id=new_session_id))
 
     def _executor(
         self, session_id: str, state: VersionedState, cursor: Cursor | None = None
@@ -335,148 +369,33 @@ class AppRunner:
         if entry not in self.app.spec.nodes:
             raise SessionError(f"entry {entry!r} is not a node of the graph")
 
-    async def _find(self, session_id: str) -> _Live | None:
+    async def _find(self, session_id: str) -> LiveSession | None:
         live = self._live.get(session_id)
         if live is not None:
             return live
         checkpoint = await self.checkpointer.load_latest(session_id)
         if checkpoint is None:
             return None
-        live = _Live(self._executor(session_id, checkpoint.state, _cursor_of(checkpoint)))
+        executor = self._executor(session_id, checkpoint.state, cursor_of(checkpoint))
+        executor.last_record = (
+            checkpoint.ran_nodes,
+            checkpoint.skipped_nodes,
+            checkpoint.updated_channels,
+        )
+        live = LiveSession(executor)
         self._live[session_id] = live
         return live
 
-    async def _require(self, session_id: str) -> _Live:
+    async def _require(self, session_id: str) -> LiveSession:
         validate_session_id(session_id)
         live = await self._find(session_id)
         if live is None:
             raise SessionNotFound(session_id)
         return live
 
-    async def _step(
-        self,
-        live: _Live,
-        before: Collection[str],
-        after: Collection[str],
-        each_step: bool,
-    ) -> StepResult:
-        executor = live.executor
-        if executor.cursor.interrupt is not None:
-            executor.close("interrupted")
-            return StepResult(completed=False, paused=_pending_reason(executor.cursor))
-        if not executor.cursor.frontier:
-            return StepResult(completed=True)
-        # None while the session is mid-run: only completion, pauses and errors end the stream.
-        status: RunStatus | None = "error"
-        try:
-            upcoming = plan_step(executor.cursor, executor.state)
-            hit = tuple(node for node in upcoming.run if node in before)
-            if hit and live.passed_before != upcoming.step:
-                live.passed_before = upcoming.step
-                status = "interrupted"
-                reason = PausedReason(kind="before", step=upcoming.step, nodes=hit)
-                return StepResult(completed=False, paused=reason)
-            outcome = await executor.step()
-            if isinstance(outcome, PausedReason):
-                status = "interrupted"
-                return StepResult(completed=False, paused=outcome)
-            completed = not outcome.next_frontier
-            status = "completed" if completed else None
-            stopped = tuple(node for node in outcome.ran_nodes if node in after)
-            if (stopped or each_step) and not completed:
-                status = "interrupted"
-                reason = PausedReason(
-                    kind="after" if stopped else "step", step=outcome.step, nodes=stopped
-                )
-                return StepResult(completed=False, report=outcome, paused=reason)
-            return StepResult(completed=completed, report=outcome)
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        finally:
-            if status is not None:
-                executor.close(status)
 
-    async def _run(self, live: _Live, before: Collection[str], after: Collection[str]) -> None:
-        executor = live.executor
-        limit = self.app.spec.max_steps
-        done = 0
-        if not executor.cursor.frontier and executor.cursor.interrupt is None:
-            executor.close("completed")  # already complete: the stream still ends properly
-            return
-        while True:
-            cursor = executor.cursor
-            if cursor.frontier and cursor.interrupt is None and done >= limit:
-                executor.close("error")
-                raise StepLimitExceeded(executor.session_id, cursor.step)
-            result = await self._step(live, before, after, False)
-            if result.completed or result.paused is not None:
-                return
-            done += 1
-
-
-def _cursor_of(checkpoint: Checkpoint) -> Cursor:
-    if not checkpoint.cursor:
-        return Cursor(step=checkpoint.step, frontier=checkpoint.frontier)
-    return replace(Cursor.from_json_value(checkpoint.cursor), step=checkpoint.step)
-
-
-def _pending_reason(cursor: Cursor) -> PausedReason:
-    pending = cursor.interrupt or {}
-    return PausedReason(
-        kind="interrupt",
-        step=cursor.step,
-        nodes=(str(pending.get("node")),),
-        value=pending.get("value"),
-    )
-
-
-async def _open_checkpointer(choice: object, db_url: str | None) -> tuple[Checkpointer, bool]:
-    """The checkpointer ``choice`` names, and whether the runner owns (and so closes) it."""
-    if isinstance(choice, Checkpointer):
-        return choice, False
-    raw: object = getattr(choice, "value", choice)
-    name = str(raw).lower().replace("_", "").replace("-", "")
-    if name in ("memory", "inmemory"):
-        return InMemoryCheckpointer(), True
-    config: Any = None
-    with contextlib.suppress(ModuleNotFoundError):
-        # The shared resolution (SPEC §4.3, with .env support) once weavegraph.config provides it.
-        config = importlib.import_module("weavegraph.config")
-    if config is not None and hasattr(config, "open_checkpointer") and name in _SQL_KINDS:
-        opened: Checkpointer = await config.open_checkpointer(_SQL_KINDS[name], db_url=db_url)
-        return opened, True
-    if name == "sqlite":
-        from .checkpoint.sqlite import SQLiteCheckpointer
-
-        return await SQLiteCheckpointer.connect(_sqlite_url(db_url)), True
-    if name in ("postgres", "postgresql"):
-        # Imported by name: the backend needs the optional postgres extra.
-        module: Any = importlib.import_module("weavegraph.checkpoint.postgres")
-        return await module.PostgresCheckpointer.connect(_postgres_url(db_url)), True
-    raise ConfigError(
-        f"unknown checkpointer {choice!r}",
-        help='Use wg.CheckpointerType.InMemory/SQLite/Postgres, "memory", "sqlite" or "postgres".',
-    )
-
-
-_SQL_KINDS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
-
-
-def _sqlite_url(db_url: str | None) -> str:
-    if url := os.environ.get("WEAVEGRAPH_SQLITE_URL"):
-        return url
-    if db_url:
-        return db_url
-    if name := os.environ.get("SQLITE_DB_NAME"):
-        return f"sqlite://{name}"
-    return "sqlite://weavegraph.db"
-
-
-def _postgres_url(db_url: str | None) -> str:
-    return (
-        os.environ.get("WEAVEGRAPH_POSTGRES_URL")
-        or db_url
-        or os.environ.get("DATABASE_URL")
-        or "postgresql://localhost/weavegraph"
-    )
+async def _open_checkpointer(
+    choice: CheckpointerType | str | Checkpointer, db_url: str | None
+) -> tuple[Checkpointer, bool]:
+    """``config.open_checkpointer``'s answer and whether the runner owns (so closes) it."""
+    return await open_checkpointer(choice, db_url), not isinstance(choice, Checkpointer)
