@@ -197,13 +197,15 @@ async def _count_events(
     t0 = now()
     # No checkpointer, as on the LangGraph side: only event delivery is measured.
     await app.invoke(state, event_bus=bus)
+    run_done = now()
     # Stop waiting once the run is over and the subscriber has had a fair chance to drain.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(consumer), timeout=5.0)
     consumer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await consumer
-    return received, bus.metrics().dropped, last_seen - t0
+    # Like LangGraph's astream loop, the clock stops when both the run and the delivery are done.
+    return received, bus.metrics().dropped, max(run_done, last_seen) - t0
 
 
 async def stream_updates(size: int, workdir: Path) -> dict[str, Any]:
