@@ -199,7 +199,15 @@ def _mb(kb: float | None) -> str:
 
 def main_table(report: dict[str, Any]) -> Table:
     table = Table(title="weavegraph vs LangGraph: median (min-max) over repetitions")
-    for col in ("workload", "unit", "weavegraph", "langgraph", "wg better by", "RSS MB wg/lg"):
+    for col in (
+        "workload",
+        "unit",
+        "weavegraph",
+        "langgraph",
+        "wg better by",
+        "target",
+        "RSS MB wg/lg",
+    ):
         table.add_column(col, justify="left" if col in ("workload", "unit") else "right")
     for name, row in _in_order(report["workloads"]):
         wg, lg = row.get("weavegraph", {}), row.get("langgraph", {})
@@ -210,9 +218,16 @@ def main_table(report: dict[str, Any]) -> Table:
             _cell(wg),
             _cell(lg),
             "-" if ratio is None else f"{ratio:.1f}x",
+            _verdict(WORKLOADS[name], ratio),
             f"{_mb(wg.get('rss_peak_kb'))} / {_mb(lg.get('rss_peak_kb'))}",
         )
     return table
+
+
+def _verdict(spec: Workload, ratio: float | None) -> str:
+    if spec.target is None or ratio is None:
+        return "-"
+    return f">={spec.target:g}x " + ("met" if ratio >= spec.target else "MISSED")
 
 
 def details_table(report: dict[str, Any]) -> Table:
@@ -324,8 +339,8 @@ def markdown_report(report: dict[str, Any]) -> str:
     """The main and details tables of a results file, as GitHub Markdown."""
     lines = [
         "| workload | unit | weavegraph median (min-max) | LangGraph median (min-max) "
-        "| weavegraph better by | peak RSS MB wg / lg |",
-        "|---|---|---|---|---|---|",
+        "| weavegraph better by | target | peak RSS MB wg / lg |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in _in_order(report["workloads"]):
         wg, lg = row.get("weavegraph", {}), row.get("langgraph", {})
@@ -336,6 +351,7 @@ def markdown_report(report: dict[str, Any]) -> str:
             _plain_cell(wg),
             _plain_cell(lg),
             "-" if ratio is None else f"{ratio:.1f}x",
+            _verdict(WORKLOADS[name], ratio),
             f"{_mb(wg.get('rss_peak_kb'))} / {_mb(lg.get('rss_peak_kb'))}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
