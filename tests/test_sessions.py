@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +254,241 @@ async def test_unknown_checkpointer_is_a_config_error() -> None:
     with pytest.raises(wg.ConfigError):
         async with wg.AppRunner(chain_app("a"), "floppy"):
             pass
+
+
+# --- persistence of runner decisions, failures at START, graceful stop ------------------------
+
+
+async def test_a_taken_interrupt_before_pause_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'p.db'}"
+    app = chain_app("a", "b")
+    async with wg.AppRunner(app, "sqlite", db_url=url) as runner:
+        await runner.create_session("p", "hi")
+        paused = await runner.run_step("p", interrupt_before=["b"])
+        assert paused.report is not None  # step 1 ran "a"
+        paused = await runner.run_step("p", interrupt_before=["b"])
+        assert paused.paused == wg.PausedReason(kind="before", step=2, nodes=("b",))
+    bus = Collector()
+    async with wg.AppRunner(app, "sqlite", db_url=url, event_bus=bus) as runner:
+        state = await runner.run_until_complete("p", interrupt_before=["b"])
+        assert state.extra == {"a": 1, "b": 1}
+        assert bus.ends() == ["session=p status=completed step=2"]
+        history = await runner.history("p")
+        assert [(h.step, h.ran_nodes) for h in history] == [(0, ()), (1, ("a",)), (2, ("b",))]
+
+
+async def test_a_new_pause_is_taken_before_each_later_step() -> None:
+    builder = wg.GraphBuilder().add_node("tick", counter("n")).add_edge(wg.START, "tick")
+    app = builder.add_conditional_edge(
+        "tick", lambda s: "tick" if s.extra["n"] < 2 else wg.END, targets=["tick", wg.END]
+    ).compile()
+    async with wg.AppRunner(app, "memory") as runner:
+        await runner.create_session("t", "hi")
+        kinds: list[str] = []
+        while not (result := await runner.run_step("t", interrupt_before=["tick"])).completed:
+            kinds.append(result.paused.kind if result.paused else "ran")
+        assert kinds == ["before", "ran", "before"]
+
+
+def start_routed_app(router: Any) -> wg.App:
+    return (
+        wg.GraphBuilder()
+        .add_node("a", counter("a"))
+        .add_conditional_edge(wg.START, router, targets=["a"])
+        .add_edge("a", wg.END)
+        .compile()
+    )
+
+
+async def test_a_failing_start_router_is_recorded_and_retried(tmp_path: Path) -> None:
+    calls = 0
+
+    def flaky_router(snapshot: wg.StateSnapshot) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("no route yet")
+        return "a"
+
+    url = f"sqlite://{tmp_path / 'r.db'}"
+    bus = Collector()
+    app = start_routed_app(flaky_router)
+    async with wg.AppRunner(app, "sqlite", db_url=url, event_bus=bus) as runner:
+        with pytest.raises(wg.RoutingError):
+            await runner.create_session("r", "hi")
+        assert bus.ends() == ["session=r status=error step=0"]
+    async with wg.AppRunner(app, "sqlite", db_url=url, event_bus=bus) as runner:
+        init = await runner.create_session("r", "hi")
+        assert (init.resumed, init.step) == (True, 0)
+        failed = await runner.get_state("r")
+        assert [(e.scope, e.node_id, e.step) for e in failed.errors] == [("router", "Start", 0)]
+        state = await runner.run_until_complete("r")
+        assert state.extra == {"a": 1}
+        assert [h.step for h in await runner.history("r")] == [0, 1]
+        assert bus.ends()[-1] == "session=r status=completed step=1"
+
+
+async def test_an_unknown_id_from_the_start_router_fails_like_other_routing() -> None:
+    saver = wg.InMemoryCheckpointer()
+    with pytest.raises(wg.RoutingError):
+        await start_routed_app(lambda s: "nowhere").invoke("hi", session_id="u", checkpointer=saver)
+    latest = await saver.load_latest("u")
+    assert latest is not None
+    assert latest.frontier == (wg.START,)
+    assert latest.state.errors[0].node_id == wg.START
+
+
+def looping_app(rounds: int, on_tick: Any = None) -> wg.App:
+    async def tick(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        n = int(snapshot.extra.get("n", 0)) + 1
+        if on_tick is not None:
+            await on_tick(n)
+        return wg.NodePartial(extra={"n": n}, messages=(wg.Message.assistant(f"tick {n}"),))
+
+    return (
+        wg.GraphBuilder()
+        .add_node("tick", tick)
+        .add_edge(wg.START, "tick")
+        .add_conditional_edge(
+            "tick", lambda s: "tick" if s.extra["n"] < rounds else wg.END, targets=["tick", wg.END]
+        )
+        .compile()
+    )
+
+
+async def test_request_stop_from_a_node_stops_at_the_step_boundary(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 's.db'}"
+    holder: list[wg.AppRunner] = []
+
+    async def on_tick(n: int) -> None:
+        if n == 3:
+            holder[0].request_stop()
+
+    bus = Collector()
+    app = looping_app(6, on_tick)
+    async with wg.AppRunner(app, "sqlite", db_url=url, event_bus=bus) as runner:
+        holder.append(runner)
+        await runner.create_session("s", "go")
+        stopped = await runner.run_until_complete("s")
+        assert stopped.extra == {"n": 3}  # step 3 finished and was committed, nothing more ran
+        assert bus.ends() == ["session=s status=interrupted step=3"]
+        assert runner.stop_requested is False  # honoured, so spent
+    async with wg.AppRunner(app, "sqlite", db_url=url, event_bus=bus) as runner:
+        final = await runner.run_until_complete("s")
+    reference = await looping_app(6).invoke("go")
+    assert final.to_json_value() == reference.to_json_value()
+    assert bus.ends()[-1] == "session=s status=completed step=6"
+    assert [e.seq for e in bus.events] == list(range(len(bus.events)))
+
+
+async def test_request_stop_from_another_thread_and_before_a_run() -> None:
+    reached = asyncio.Event()
+    proceed = asyncio.Event()
+
+    async def on_tick(n: int) -> None:
+        if n == 2:
+            reached.set()
+            await proceed.wait()
+
+    bus = Collector()
+    async with wg.AppRunner(looping_app(5, on_tick), "memory", event_bus=bus) as runner:
+        runner.request_stop()  # no run in progress: the next run stops before its first step
+        await runner.create_session("s", "go")
+        assert (await runner.run_until_complete("s")).extra == {}
+        assert bus.ends() == ["session=s status=interrupted step=0"]
+
+        async def stopper() -> None:
+            await reached.wait()
+            await asyncio.to_thread(runner.request_stop)
+            proceed.set()
+
+        task = asyncio.create_task(stopper())
+        assert (await runner.run_until_complete("s")).extra == {"n": 2}
+        await task
+        assert bus.ends()[-1] == "session=s status=interrupted step=2"
+        assert (await runner.run_until_complete("s")).extra == {"n": 5}
+        assert bus.ends()[-1] == "session=s status=completed step=5"
+
+
+async def test_handle_signals_stops_on_sigterm_and_restores_the_old_handler() -> None:
+    received: list[int] = []
+
+    def previous(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    async def on_tick(n: int) -> None:
+        if n == 2:
+            signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0)  # the loop runs its signal callbacks between awaits
+
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+        async with wg.AppRunner(looping_app(50, on_tick), "memory") as runner:
+            await runner.create_session("s", "go")
+            with runner.handle_signals():
+                stopped = await runner.run_until_complete("s")
+            assert 2 <= int(stopped.extra["n"]) < 50
+            assert signal.getsignal(signal.SIGTERM) is previous
+            assert received == []  # the runner's handler took it
+            assert (await runner.run_until_complete("s")).extra["n"] == 50
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+async def test_a_resume_answer_survives_a_stop_and_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'q.db'}"
+    async with wg.AppRunner(asking_app(), "sqlite", db_url=url) as runner:
+        await runner.create_session("q", "hi")
+        await runner.run_until_complete("q")
+        runner.request_stop()
+        assert (await runner.resume("q", "Ada")).extra == {"a": 1}  # stopped before re-running
+    async with wg.AppRunner(asking_app(), "sqlite", db_url=url) as runner:
+        state = await runner.run_until_complete("q")
+        assert state.extra == {"a": 1, "name": "Ada"}
+
+
+async def test_fork_copies_history_up_to_the_step(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'h.db'}"
+    async with wg.AppRunner(chain_app("a", "b", "c"), "sqlite", db_url=url) as runner:
+        await runner.create_session("orig", "hi")
+        await runner.run_until_complete("orig")
+        await runner.fork("orig", 2, "copy")
+        history = await runner.history("copy")
+        assert [(h.step, h.ran_nodes) for h in history] == [(0, ()), (1, ("a",)), (2, ("b",))]
+        assert (await runner.state_at("copy", 1)).extra == {"a": 1}
+        assert (await runner.run_until_complete("copy")).extra == {"a": 1, "b": 1, "c": 1}
+        assert [h.step for h in await runner.history("copy")] == [0, 1, 2, 3]
+        assert len(await runner.history("orig")) == 4
+
+
+async def test_run_until_complete_takes_a_per_run_step_limit() -> None:
+    bus = Collector()
+    async with wg.AppRunner(looping_app(10), "memory", event_bus=bus) as runner:
+        await runner.create_session("l", "go")
+        with pytest.raises(wg.StepLimitExceeded):
+            await runner.run_until_complete("l", max_steps=4)
+        assert (await runner.get_state("l")).extra == {"n": 4}
+        assert bus.ends() == ["session=l status=error step=4"]
+        assert (await runner.run_until_complete("l")).extra == {"n": 10}
+
+
+async def test_a_paused_session_returns_its_state_with_an_interrupted_stream_end() -> None:
+    bus = Collector()
+    async with wg.AppRunner(asking_app(), "memory", event_bus=bus) as runner:
+        await runner.create_session("q", "hi")
+        first = await runner.run_until_complete("q")
+        again = await runner.run_until_complete("q")
+        assert again == first
+        assert bus.ends() == ["session=q status=interrupted step=2"] * 2
+
+
+async def test_update_state_is_visible_in_history_and_state_at(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'e.db'}"
+    async with wg.AppRunner(chain_app("a"), "sqlite", db_url=url) as runner:
+        await runner.create_session("e", "hi")
+        await runner.update_state("e", wg.NodePartial(extra={"note": "x"}))
+        (before_edit, edit) = await runner.history("e")
+        assert (edit.step, edit.ran_nodes, edit.updated_channels) == (1, (), ("extra",))
+        assert before_edit.step == 0
+        assert (await runner.state_at("e", 1)).extra == {"note": "x"}
+        assert (await runner.run_until_complete("e")).extra == {"note": "x", "a": 1}
