@@ -492,3 +492,29 @@ async def test_update_state_is_visible_in_history_and_state_at(tmp_path: Path) -
         assert before_edit.step == 0
         assert (await runner.state_at("e", 1)).extra == {"note": "x"}
         assert (await runner.run_until_complete("e")).extra == {"note": "x", "a": 1}
+
+
+async def test_pause_mark_fork_and_start_failure_on_postgres(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    saver = await wg.PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
+    try:
+        app = chain_app("a", "b")
+        async with wg.AppRunner(app, saver) as runner:
+            await runner.create_session("p", "hi")
+            paused = await runner.run_step("p", interrupt_before=["a"])
+            assert paused.paused is not None
+        async with wg.AppRunner(app, saver) as runner:  # a new runner: the pause was taken
+            state = await runner.run_until_complete("p", interrupt_before=["a"])
+            assert state.extra == {"a": 1, "b": 1}
+            await runner.fork("p", 1, "p2")
+            assert [h.step for h in await runner.history("p2")] == [0, 1]
+        with pytest.raises(wg.RoutingError):
+            await start_routed_app(lambda s: "nowhere").invoke(
+                "hi", session_id="r", checkpointer=saver
+            )
+        latest = await saver.load_latest("r")
+        assert latest is not None
+        assert latest.frontier == (wg.START,)
+    finally:
+        await saver.close()
