@@ -518,3 +518,48 @@ async def test_pause_mark_fork_and_start_failure_on_postgres(
         assert latest.frontier == (wg.START,)
     finally:
         await saver.close()
+
+
+async def test_a_second_signal_while_stopping_goes_to_the_previous_handler() -> None:
+    received: list[int] = []
+    holder: list[wg.AppRunner] = []
+
+    def previous(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    async def on_tick(n: int) -> None:
+        if n == 2:
+            # Signal handlers run as loop callbacks: yield until each one has been handled.
+            signal.raise_signal(signal.SIGTERM)
+            while not holder[0].stop_requested:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            signal.raise_signal(signal.SIGTERM)  # impatient: a second one
+            while not received:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+        async with wg.AppRunner(looping_app(50, on_tick), "memory") as runner:
+            holder.append(runner)
+            await runner.create_session("s", "go")
+            with runner.handle_signals([signal.SIGTERM]):
+                assert (await runner.run_until_complete("s")).extra == {"n": 2}
+            assert received == [signal.SIGTERM]
+            assert signal.getsignal(signal.SIGTERM) is previous
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+async def test_concurrent_opens_of_one_session_share_one_executor(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'c.db'}"
+    app = chain_app("a", "b", "c")
+    async with wg.AppRunner(app, "sqlite", db_url=url) as runner:
+        inits = await asyncio.gather(*(runner.create_session("one", "hi") for _ in range(5)))
+        assert sorted(init.resumed for init in inits) == [False, True, True, True, True]
+        states = await asyncio.gather(*(runner.run_until_complete("one") for _ in range(3)))
+        assert all(state.extra == {"a": 1, "b": 1, "c": 1} for state in states)
+        assert [h.step for h in await runner.history("one")] == [0, 1, 2, 3]
+        await runner.create_session("two", "hi")
+    async with wg.AppRunner(app, "sqlite", db_url=url) as runner:  # "two" is loaded once
+        results = await asyncio.gather(runner.run_step("two"), runner.run_step("two"))
+        assert sorted(r.report.step for r in results if r.report) == [1, 2]

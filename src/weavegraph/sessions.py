@@ -82,6 +82,8 @@ class AppRunner:
         self._checkpointer: Checkpointer | None = None
         self._owns_checkpointer = False
         self._live: dict[str, LiveSession] = {}
+        # Serializes loading and creating sessions, so one id never gets two executors.
+        self._opening = asyncio.Lock()
         self._stop = StopRequest()
         self._stop_on_signals = stop_on_signals
         self._signals = contextlib.ExitStack()
@@ -179,18 +181,26 @@ class AppRunner:
     ) -> SessionInit:
         """Resume ``session_id`` from its latest checkpoint, or start it from ``initial_state``."""
         validate_session_id(session_id)
-        live = await self._find(session_id)
-        if live is not None:
-            return SessionInit(session_id=session_id, resumed=True, step=live.executor.cursor.step)
-        executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
+        async with self._opening:
+            live = await self._load(session_id)
+            if live is not None:
+                step = live.executor.cursor.step
+                return SessionInit(session_id=session_id, resumed=True, step=step)
+            state = coerce_state(initial_state or VersionedState())
+            live = LiveSession(self._executor(session_id, state))
+            self._live[session_id] = live
+            await live.lock.acquire()  # free: nobody else can hold it yet; steps wait for begin
         try:
-            await executor.begin()
+            await live.executor.begin()
         except RoutingError:
             # Recorded like any failed step (SPEC §3.4): stepping the session again retries it.
-            self._live[session_id] = LiveSession(executor)
-            executor.close("error")
+            live.executor.close("error")
             raise
-        self._live[session_id] = LiveSession(executor)
+        except BaseException:
+            self._live.pop(session_id, None)  # nothing was recorded
+            raise
+        finally:
+            live.lock.release()
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def run_step(
@@ -247,13 +257,15 @@ class AppRunner:
         """A session driven input by input: each ``invoke_next`` runs from ``entry``."""
         validate_session_id(session_id)
         self._check_entry(entry)
-        live = await self._find(session_id)
-        if live is not None:
-            live.iterative = True
-            return SessionInit(session_id=session_id, resumed=True, step=live.executor.cursor.step)
-        executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
-        await executor.save()
-        self._live[session_id] = LiveSession(executor, iterative=True)
+        async with self._opening:
+            live = await self._load(session_id)
+            if live is not None:
+                live.iterative = True
+                step = live.executor.cursor.step
+                return SessionInit(session_id=session_id, resumed=True, step=step)
+            executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
+            await executor.save()
+            self._live[session_id] = LiveSession(executor, iterative=True)
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def invoke_next(
@@ -370,6 +382,14 @@ class AppRunner:
             raise SessionError(f"entry {entry!r} is not a node of the graph")
 
     async def _find(self, session_id: str) -> LiveSession | None:
+        live = self._live.get(session_id)
+        if live is not None:
+            return live
+        async with self._opening:
+            return await self._load(session_id)
+
+    async def _load(self, session_id: str) -> LiveSession | None:
+        """The live session, else one loaded from its latest checkpoint (hold ``_opening``)."""
         live = self._live.get(session_id)
         if live is not None:
             return live
