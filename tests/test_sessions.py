@@ -563,3 +563,18 @@ async def test_concurrent_opens_of_one_session_share_one_executor(tmp_path: Path
     async with wg.AppRunner(app, "sqlite", db_url=url) as runner:  # "two" is loaded once
         results = await asyncio.gather(runner.run_step("two"), runner.run_step("two"))
         assert sorted(r.report.step for r in results if r.report) == [1, 2]
+
+
+async def test_the_runner_resolves_urls_like_weavegraph_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    monkeypatch.delenv("SQLITE_DB_NAME", raising=False)
+    (tmp_path / ".env").write_text("WEAVEGRAPH_SQLITE_URL=sqlite://from-dotenv.db\n")
+    async with wg.AppRunner(chain_app("a"), wg.CheckpointerType.SQLite, db_url="x.db") as runner:
+        await runner.create_session("env", "hi")
+    assert (tmp_path / "from-dotenv.db").exists()
+    assert not (tmp_path / "x.db").exists()
+    async with wg.AppRunner(chain_app("a"), wg.CheckpointerType.InMemory) as runner:
+        assert isinstance(runner.checkpointer, wg.InMemoryCheckpointer)
