@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..app import App
@@ -88,7 +88,7 @@ async def drive_session(
     bus: EventEmitter,
     control: RunControl,
     interrupt_before: Sequence[str] = (),
-    on_step: Callable[[StepReport], None] | None = None,
+    on_step: Callable[[StepReport], Awaitable[None]] | None = None,
 ) -> DriveResult:
     """Create or resume ``session_id`` and run it until it completes, pauses or is stopped.
 
@@ -128,7 +128,7 @@ async def _steps(
     control: RunControl,
     interrupt_before: set[str],
     resumed: bool,
-    on_step: Callable[[StepReport], None] | None,
+    on_step: Callable[[StepReport], Awaitable[None]] | None,
 ) -> PausedReason | None:
     first = True
     done = 0
@@ -145,7 +145,7 @@ async def _steps(
         if isinstance(outcome, PausedReason):
             return outcome
         if on_step is not None:
-            on_step(outcome)
+            await on_step(outcome)
         first = False
         done += 1
     return None

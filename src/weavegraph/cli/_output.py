@@ -47,8 +47,8 @@ def state_panel(state: VersionedState, *, title: str = "final state") -> Panel:
     table.add_column()
     for message in state.messages:
         table.add_row(f"[{message.role}]", Text(message.content))
-    if state.extra:
-        table.add_row("extra", Text(_json(state.extra)))
+    for key, value in state.extra.items():
+        table.add_row(f"extra.{key}", Text(_compact(value)))
     for error in state.errors:
         where = f"{error.node_id}@{error.step}" if error.node_id else error.scope
         table.add_row(Text("error", style="bold yellow"), Text(f"{where}: {error.message}"))
@@ -96,8 +96,11 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+def _compact(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, list) and len(value) > 1:  # pyright: ignore[reportUnknownArgumentType]
+        text = f"[{len(value)} items] {text}"  # pyright: ignore[reportUnknownArgumentType]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _when(value: Any) -> str:

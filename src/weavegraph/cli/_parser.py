@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import timedelta
-from typing import TypeAlias
 from importlib.metadata import PackageNotFoundError, version
+from typing import TypeAlias
 
 _EPILOG = """\
 examples:

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ..app import App
 from ..errors import ConfigError, StateError
-from ..events import EventBus, JsonLinesSink
+from ..events import EventBus, JsonLinesSink, MemorySink
 from ..events.sinks import EventSink
 from ..runner import StepReport
 from ..state import VersionedState
@@ -56,7 +56,7 @@ def _sinks(mode: str) -> list[EventSink]:
     return []
 
 
-def _progress(report: StepReport) -> None:
+def _progress_line(report: StepReport) -> Text:
     line = Text.assemble(
         ("  ✓ ", "green"),
         (f"step {report.step}", "bold"),
@@ -66,7 +66,7 @@ def _progress(report: StepReport) -> None:
         line.append(f"  skipped {', '.join(report.skipped_nodes)}", style="dim")
     nxt = ", ".join(report.next_frontier) or "done"
     line.append(f"  → {nxt}", style="cyan")
-    stderr_console().print(line)
+    return line
 
 
 async def drive(
@@ -79,7 +79,17 @@ async def drive(
     control = RunControl()
     _install_signal_handlers(control)
     checkpointer = await open_from_args(args)
-    bus = EventBus.with_sinks(_sinks(args.events), lifecycle=args.trace, capacity=_BUS_CAPACITY)
+    log = MemorySink("event-log")
+    bus = EventBus.with_sinks(
+        [*_sinks(args.events), log], lifecycle=args.trace, capacity=_BUS_CAPACITY
+    )
+    console = stderr_console()
+
+    async def progress(report: StepReport) -> None:
+        # Wait until the step's events are on screen, so progress lines never overtake them.
+        await bus.drain(timeout=2.0)
+        console.print(_progress_line(report))
+
     try:
         return await drive_session(
             app,
@@ -89,12 +99,18 @@ async def drive(
             bus=bus,
             control=control,
             interrupt_before=args.interrupt_before,
-            on_step=_progress,
+            on_step=progress,
         )
     finally:
         _remove_signal_handlers()
         await bus.aclose()  # every event is shown before the summary
-        await checkpointer.close()
+        try:
+            # Stored with the session, so `weavegraph serve` can replay this run's stream.
+            events = [event.to_json_value() for event in log.snapshot()]
+            if events:
+                await checkpointer.append_events(session_id, events)
+        finally:
+            await checkpointer.close()
 
 
 def _install_signal_handlers(control: RunControl) -> None:
@@ -130,7 +146,8 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
             Text.assemble(
                 ("session ", "bold"),
                 (result.session_id, "bold green"),
-                f"  (completed at step {result.step})",
+                f"  completed at step {result.step}; its steps: ",
+                (f"weavegraph sessions history {result.session_id}", "bold"),
             )
         )
         return 0
