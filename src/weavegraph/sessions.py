@@ -1,7 +1,10 @@
 """``AppRunner``: session lifecycle over a checkpointer: create/resume, step, interrupts, history.
 
 One ``Executor`` per live session keeps its state, cursor and event sequence between calls; the
-checkpointer is the source of truth whenever a session is not live in this runner.
+checkpointer is the source of truth whenever a session is not live in this runner. Whatever the
+runner decides between steps (a static pause taken, a resume answer, an iterative input) is saved
+in the cursor too, so a new process continues exactly where the last one stopped, crashed or was
+asked to stop (``request_stop``, SIGTERM/SIGINT with ``handle_signals``).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class AppRunner:
         self._opening = asyncio.Lock()
         self._stop = StopRequest()
         self._stop_on_signals = stop_on_signals
-        self._signals = contextlib.ExitStack()
+        self._signals: contextlib.ExitStack | None = None
 
     @classmethod
     def with_bus(
@@ -129,12 +132,15 @@ class AppRunner:
             )
         if self._start_listener and isinstance(self.event_bus, EventBus):
             await self.event_bus.start()
-        if self._stop_on_signals:
+        if self._stop_on_signals and self._signals is None:
+            self._signals = contextlib.ExitStack()
             self._signals.enter_context(self.handle_signals())
 
     async def close(self) -> None:
         """Let sinks catch up and close a checkpointer this runner opened."""
-        self._signals.close()
+        if self._signals is not None:
+            self._signals.close()
+            self._signals = None
         if isinstance(self.event_bus, EventBus):
             # A hung sink must not hang the runner's exit; the bus keeps its own diagnostics.
             with contextlib.suppress(TimeoutError):
@@ -163,7 +169,7 @@ class AppRunner:
 
     @property
     def stop_requested(self) -> bool:
-        """Whether a stop was requested and not yet honoured (for loops over ``run_step``)."""
+        """Whether a stop was requested and is not yet spent (for loops over ``run_step``)."""
         return self._stop.requested
 
     def handle_signals(
