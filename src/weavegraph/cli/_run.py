@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 import uuid
@@ -87,7 +88,9 @@ async def drive(
 
     async def progress(report: StepReport) -> None:
         # Wait until the step's events are on screen, so progress lines never overtake them.
-        await bus.drain(timeout=2.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):  # a stuck sink only costs the ordering
+                await bus.drain()
         console.print(_progress_line(report))
 
     try:
