@@ -4,6 +4,7 @@ The public API is re-exported here; everything else lives in private modules.
 """
 
 from . import diagnostics as diagnostics
+from . import reducers as reducers
 from . import testing as testing
 from .app import App as App
 from .checkpoint import Checkpoint as Checkpoint
@@ -15,8 +16,34 @@ from .checkpoint import SQLiteCheckpointer as SQLiteCheckpointer
 from .checkpoint import StepInfo as StepInfo
 from .config import CheckpointerType as CheckpointerType
 from .context import NodeContext as NodeContext
-from .errors import *  # noqa: F403  (the error tree is public as a whole; see errors.__all__)
-from .errors import __all__ as _error_names
+from .errors import CheckpointError as CheckpointError
+from .errors import ConfigError as ConfigError
+from .errors import CycleDetected as CycleDetected
+from .errors import DatabaseSchemaTooNew as DatabaseSchemaTooNew
+from .errors import DuplicateEdge as DuplicateEdge
+from .errors import DuplicateNode as DuplicateNode
+from .errors import EdgeFromEnd as EdgeFromEnd
+from .errors import GraphCompileError as GraphCompileError
+from .errors import InvalidSessionId as InvalidSessionId
+from .errors import MissingEntry as MissingEntry
+from .errors import MissingInput as MissingInput
+from .errors import NodeError as NodeError
+from .errors import NodeRunError as NodeRunError
+from .errors import NonJsonValue as NonJsonValue
+from .errors import NoPathToEnd as NoPathToEnd
+from .errors import NotAWeavegraphDatabase as NotAWeavegraphDatabase
+from .errors import ProviderError as ProviderError
+from .errors import RoutingError as RoutingError
+from .errors import RunError as RunError
+from .errors import SessionError as SessionError
+from .errors import SessionNotFound as SessionNotFound
+from .errors import StateError as StateError
+from .errors import StepLimitExceeded as StepLimitExceeded
+from .errors import TypedSlotError as TypedSlotError
+from .errors import UnknownNode as UnknownNode
+from .errors import UnreachableNodes as UnreachableNodes
+from .errors import ValidationFailed as ValidationFailed
+from .errors import WeavegraphError as WeavegraphError
 from .events import ChannelSink as ChannelSink
 from .events import Event as Event
 from .events import EventBus as EventBus
@@ -100,5 +127,33 @@ __all__ = [
     "SinkDiagnostic",
     "SinkHealth",
     "configure_logging",
-    *_error_names,
+    # errors (weavegraph.errors)
+    "WeavegraphError",
+    "GraphCompileError",
+    "MissingEntry",
+    "UnknownNode",
+    "EdgeFromEnd",
+    "CycleDetected",
+    "UnreachableNodes",
+    "NoPathToEnd",
+    "DuplicateEdge",
+    "DuplicateNode",
+    "RunError",
+    "NodeRunError",
+    "RoutingError",
+    "StepLimitExceeded",
+    "StateError",
+    "NonJsonValue",
+    "TypedSlotError",
+    "NodeError",
+    "MissingInput",
+    "ProviderError",
+    "ValidationFailed",
+    "CheckpointError",
+    "DatabaseSchemaTooNew",
+    "NotAWeavegraphDatabase",
+    "SessionNotFound",
+    "SessionError",
+    "InvalidSessionId",
+    "ConfigError",
 ]
