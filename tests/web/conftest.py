@@ -52,13 +52,14 @@ def start_server(
     log = cwd / f"server-{port}.log"
     full_env = {**os.environ, **(env or {})}
     full_env.setdefault("PYTHONUNBUFFERED", "1")
-    process = subprocess.Popen(
-        [WEAVEGRAPH, "serve", target, "--port", str(port), "--db", f"sqlite://{db}"],
-        cwd=cwd,
-        env=full_env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [WEAVEGRAPH, "serve", target, "--port", str(port), "--db", f"sqlite://{db}"],
+            cwd=cwd,
+            env=full_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(
         f"http://127.0.0.1:{port}", process, log, (env or {}).get("WEAVEGRAPH_API_TOKEN")
     )

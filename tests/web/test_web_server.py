@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,44 @@ def test_api_token(server_factory: Any, tmp_path: Path, sse: Any) -> None:
         assert client.get(f"{server.url}/api/sessions?token=s3cret").status_code == 401
         assert client.get(f"{server.url}/healthz").status_code == 200
         assert client.get(f"{server.url}/").status_code == 200
+
+
+SLOW_DEMO = "from weavegraph.demo import demo_app\napp = demo_app(token_delay=0.02)\n"
+
+
+def test_sigterm_stops_runs_at_a_step_boundary_and_they_resume(
+    server_factory: Any, tmp_path: Path, sse: Any, sse_reader: Any
+) -> None:
+    (tmp_path / "slow_demo.py").write_text(SLOW_DEMO)
+    db = tmp_path / "graceful.db"
+    server = server_factory("slow_demo:app", db, cwd=tmp_path)
+    events: list[dict[str, Any]] = []
+    with httpx.Client() as client:
+        session_id = _start(client, server, {"input": "stop me"})
+        url = f"{server.url}/api/runs/{session_id}/events"
+        with client.stream("GET", url, timeout=60) as response:
+            for message in sse_reader(response):
+                events.append(message.json())
+                if events[-1]["type"] == "llm" and server.process.poll() is None:
+                    server.process.send_signal(signal.SIGTERM)  # mid-step: the model is streaming
+    assert events[-1]["scope"] == END_SCOPE
+    assert "status=interrupted" in events[-1]["message"]
+    # uvicorn re-raises the signal once its graceful shutdown is done.
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert "Traceback" not in server.log.read_text()
+
+    restarted = server_factory("weavegraph.demo:demo_app", db, cwd=tmp_path)
+    with httpx.Client() as client:
+        detail = client.get(f"{restarted.url}/api/sessions/{session_id}").json()
+        assert detail["frontier"]  # checkpointed at a step boundary, not finished
+        # The stored log replays the interrupted run's stream after a restart.
+        replay = sse(client, f"{restarted.url}/api/runs/{session_id}/events")
+        assert replay == events
+        assert _start(client, restarted, {"session_id": session_id}) == session_id
+        rest = sse(
+            client,
+            f"{restarted.url}/api/runs/{session_id}/events",
+            {"Last-Event-ID": str(events[-1]["seq"])},
+        )
+    assert rest[0]["seq"] == events[-1]["seq"] + 1
+    assert "status=completed" in rest[-1]["message"]

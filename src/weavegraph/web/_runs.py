@@ -168,11 +168,15 @@ class RunManager:
             if _is_end(event):
                 return
 
+    def request_stop_all(self) -> None:
+        """Ask every running session to stop at its next step boundary."""
+        for run in self._live.values():
+            run.control.request_stop()
+
     async def shutdown(self, grace: float = 10.0) -> None:
         """Stop every running session at its next step boundary (checkpointed), then wait."""
+        self.request_stop_all()
         running = [run for run in self._live.values() if run.task and not run.task.done()]
-        for run in running:
-            run.control.request_stop()
         tasks = [run.task for run in running if run.task]
         if not tasks:
             return

@@ -7,6 +7,7 @@ events route also accepts ``?token=``, because browsers' EventSource cannot send
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -16,6 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
@@ -37,6 +39,8 @@ from ._runs import RunManager
 logger = logging.getLogger("weavegraph.web")
 
 STATIC = Path(__file__).parent / "static"
+SHUTDOWN_GRACE = 10.0
+"""Seconds a running session gets to reach its step boundary when the server shuts down."""
 MAX_BODY_BYTES = 1_000_000
 """Largest accepted request body (413 beyond)."""
 
@@ -196,11 +200,29 @@ class WebApi:
         if not self.runs.is_running(session_id) and not await self._known(session_id):
             raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
 
-        async def stream() -> AsyncIterator[dict[str, str]]:
-            async for event in self.runs.events(session_id, last_event_id):
-                yield {"id": str(event.get("seq")), "data": orjson.dumps(event).decode()}
+        shutdown = anyio.Event()
 
-        return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+        async def stop_runs_on_shutdown() -> None:
+            # Server shutdown: runs stop at their next step boundary, so this stream still gets
+            # its stream-end event (status=interrupted) before the connection closes.
+            await shutdown.wait()
+            self.runs.request_stop_all()
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            watcher = asyncio.create_task(stop_runs_on_shutdown())
+            try:
+                async for event in self.runs.events(session_id, last_event_id):
+                    yield {"id": str(event.get("seq")), "data": orjson.dumps(event).decode()}
+            finally:
+                watcher.cancel()
+
+        return EventSourceResponse(
+            stream(),
+            ping=15,
+            headers={"Cache-Control": "no-store"},
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE,
+        )
 
     async def _known(self, session_id: str) -> bool:
         return await self.checkpointer.load_latest(session_id) is not None

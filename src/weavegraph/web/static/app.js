@@ -8,6 +8,7 @@ tokenInput.value = localStorage.getItem("weavegraph-token") || "";
 tokenInput.addEventListener("change", () => localStorage.setItem("weavegraph-token", tokenInput.value));
 
 let source = null;
+let llmStream = null;
 
 function authHeaders(extra) {
   const headers = Object.assign({}, extra || {});
@@ -43,7 +44,8 @@ function showEvent(event) {
   item.dataset.seq = event.seq;
   item.dataset.type = event.type;
   const isEnd = event.scope === "__weavegraph_stream_end__";
-  const where = event.metadata && event.metadata.node_id ? event.metadata.node_id : event.scope;
+  const where = isEnd ? "stream end"
+    : (event.metadata && event.metadata.node_id ? event.metadata.node_id : event.scope);
   item.append(
     cell(String(event.seq), "seq"),
     cell(event.type, "t-" + event.type),
@@ -52,7 +54,12 @@ function showEvent(event) {
   );
   list.append(item);
   list.scrollTop = list.scrollHeight;
-  if (event.type === "llm" && event.scope !== "final") $("llm").textContent += event.message;
+  if (event.type === "llm" && event.scope === "chunk") {
+    // One box per model stream: a new stream (e.g. the next revision) replaces the text.
+    const stream = (event.metadata && event.metadata.stream_id) || "";
+    if (stream !== llmStream) { $("llm").textContent = ""; llmStream = stream; }
+    $("llm").textContent += event.message;
+  }
   if (event.metadata && event.metadata.node_id) highlightNode(event.metadata.node_id);
 }
 
@@ -60,6 +67,7 @@ function startStream(sessionId) {
   if (source) source.close();
   $("events").replaceChildren();
   $("llm").textContent = "";
+  llmStream = null;
   $("run-session").textContent = sessionId;
   setStatus("running " + sessionId, "running");
   let url = "api/runs/" + encodeURIComponent(sessionId) + "/events";
