@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 EXPECTED = {
     "simple_channel.py": ["status=completed", "final: HELLO, ADA!"],
@@ -47,3 +48,32 @@ def test_example_runs(name: str, tmp_path: Path) -> None:
     for fragment in EXPECTED[name]:
         assert fragment in result.stdout, result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_readme_example_runs_and_the_cli_serves_it(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) <= 22
+    (tmp_path / "flows.py").write_text(code)
+    result = subprocess.run(
+        [sys.executable, "flows.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "looking things up" in result.stdout
+    assert result.stdout.rstrip().endswith("supersteps merge at barriers")
+    cli = Path(sys.executable).with_name("weavegraph")
+    run = subprocess.run(
+        [str(cli), "run", "flows:app", "--input", "why?", "--events", "jsonl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "status=completed" in run.stdout.splitlines()[-1]
