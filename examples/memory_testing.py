@@ -19,7 +19,7 @@ async def classify(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePa
 
 async def answer(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
     ctx.emit("answer", "answering")
-    return wg.NodePartial(messages=[wg.Message.assistant("42")])
+    return wg.NodePartial(messages=(wg.Message.assistant("42"),))
 
 
 def route(snapshot: wg.StateSnapshot) -> str:

@@ -23,7 +23,7 @@ async def summarize(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodeP
     ctx.emit_llm_chunk("Three ")
     ctx.emit_llm_chunk("rows.")
     ctx.emit_llm_final("Three rows.")
-    return wg.NodePartial(messages=[wg.Message.assistant(f"{rows} rows")])
+    return wg.NodePartial(messages=(wg.Message.assistant(f"{rows} rows"),))
 
 
 def build() -> wg.App:

@@ -13,7 +13,7 @@ import weavegraph as wg
 async def greet(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
     name = snapshot.messages[-1].content
     ctx.emit("greeting", f"greeting {name}")
-    return wg.NodePartial(messages=[wg.Message.assistant(f"Hello, {name}!")])
+    return wg.NodePartial(messages=(wg.Message.assistant(f"Hello, {name}!"),))
 
 
 async def shout(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
