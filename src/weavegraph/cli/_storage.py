@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import importlib
 from datetime import timedelta
 from typing import Any, Protocol, cast
 
@@ -34,18 +32,9 @@ def _kind(args: argparse.Namespace) -> str:
 
 async def open_from_args(args: argparse.Namespace) -> Checkpointer:
     """The checkpointer the flags ask for, with the URL resolution of the SPEC (§4.3)."""
-    kind = _kind(args)
-    config: Any = None
-    with contextlib.suppress(ModuleNotFoundError):
-        config = importlib.import_module("weavegraph.config")
-    if config is not None and hasattr(config, "open_checkpointer"):
-        opened: Checkpointer = await config.open_checkpointer(kind, db_url=args.db)
-        return opened
-    # Until weavegraph.config lands, AppRunner's own resolution is the one place that knows it.
-    from ..sessions import _open_checkpointer  # pyright: ignore[reportPrivateUsage]
+    from .. import config
 
-    checkpointer, _owned = await _open_checkpointer(kind, args.db)
-    return checkpointer
+    return await config.open_checkpointer(_kind(args), db_url=args.db)
 
 
 # --- sessions ----------------------------------------------------------------------------------
