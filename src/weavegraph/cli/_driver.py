@@ -7,18 +7,15 @@ with ``status=interrupted`` and a later drive of the same session continues exac
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..app import App
 from ..checkpoint._model import Checkpointer
-from ..context import system_clock
-from ..errors import StepLimitExceeded
 from ..events.model import EventEmitter
-from ..runner import Executor, PausedReason, RunStatus, StepReport, validate_session_id
-from ..scheduler import Cursor
+from ..runner import PausedReason, RunStatus, StepReport
+from ..sessions import AppRunner
 from ..state import VersionedState
 
 
@@ -48,37 +45,6 @@ class DriveResult:
     paused: PausedReason | None = None
 
 
-async def open_executor(
-    app: App,
-    checkpointer: Checkpointer,
-    session_id: str,
-    state: VersionedState | None,
-    emitter: EventEmitter,
-) -> tuple[Executor, bool]:
-    """The session's executor: from its latest checkpoint when it exists (the checkpoint wins
-    over ``state``), else a new session starting from ``state``. Returns it and ``resumed``."""
-    validate_session_id(session_id)
-    latest = await checkpointer.load_latest(session_id)
-    if latest is None:
-        executor = app.executor(
-            state or VersionedState(),
-            session_id=session_id,
-            event_bus=emitter,
-            checkpointer=checkpointer,
-        )
-        return executor, False
-    executor = Executor(
-        app.spec,
-        session_id=session_id,
-        state=latest.state,
-        cursor=Cursor.from_json_value(latest.cursor),
-        clock=system_clock,
-        emitter=emitter,
-        checkpointer=checkpointer,
-    )
-    return executor, True
-
-
 async def drive_session(
     app: App,
     checkpointer: Checkpointer,
@@ -90,62 +56,45 @@ async def drive_session(
     interrupt_before: Sequence[str] = (),
     on_step: Callable[[StepReport], Awaitable[None]] | None = None,
 ) -> DriveResult:
-    """Create or resume ``session_id`` and run it until it completes, pauses or is stopped.
+    """Create or resume ``session_id`` and run it step by step with an ``AppRunner`` until it
+    completes, pauses or ``control`` asks it to stop (at a step boundary: the stream then ends
+    with ``status=interrupted`` and driving the session again continues there).
 
-    ``interrupt_before`` pauses before a step whose frontier holds one of those nodes (not on the
-    first step after a resume: that pause was the reason to resume). Raises what the run raises
-    (``NodeRunError``, ``RoutingError``, ``StepLimitExceeded``) after the failed step is
-    checkpointed; the stream-end event is emitted in every case.
+    Raises what the run raises (``NodeRunError``, ``RoutingError``, ``StepLimitExceeded``) after
+    the failed step is checkpointed; the stream-end event is emitted in every case.
     """
-    executor, resumed = await open_executor(app, checkpointer, session_id, state, bus)
-    status: RunStatus = "error"
-    paused: PausedReason | None = None
-    stamper = executor.stamper
-    if stamper.lifecycle:
-        stamper.lifecycle_event("run_start", f"session={session_id}")
-    try:
-        if not resumed:
-            await executor.begin()
-        paused = await _steps(executor, control, set(interrupt_before), resumed, on_step)
-        status = "completed" if paused is None and not executor.cursor.frontier else "interrupted"
-    except asyncio.CancelledError:
-        status = "cancelled"
-        raise
-    finally:
-        executor.close(status)
-    return DriveResult(
-        session_id=session_id,
-        state=executor.state,
-        status=status,
-        step=executor.cursor.step,
-        resumed=resumed,
-        paused=paused,
-    )
-
-
-async def _steps(
-    executor: Executor,
-    control: RunControl,
-    interrupt_before: set[str],
-    resumed: bool,
-    on_step: Callable[[StepReport], Awaitable[None]] | None,
-) -> PausedReason | None:
-    first = True
-    done = 0
-    limit = executor.spec.max_steps
-    while executor.cursor.frontier:
-        if control.stop_requested:
-            return None
-        hits = tuple(node for node in executor.cursor.frontier if node in interrupt_before)
-        if hits and not (first and resumed):
-            return PausedReason(kind="before", step=executor.cursor.step, nodes=hits)
-        if done >= limit:
-            raise StepLimitExceeded(executor.session_id, executor.cursor.step)
-        outcome = await executor.step()
-        if isinstance(outcome, PausedReason):
-            return outcome
-        if on_step is not None:
-            await on_step(outcome)
-        first = False
-        done += 1
-    return None
+    async with AppRunner(app, checkpointer, event_bus=bus) as runner:
+        init = await runner.create_session(session_id, state)
+        status: RunStatus = "completed"
+        paused: PausedReason | None = None
+        steps = 0
+        limit = app.spec.max_steps
+        while True:
+            if control.stop_requested:
+                runner.request_stop()
+                await runner.run_until_complete(session_id)  # stops at once, ending the stream
+                status = "interrupted"
+                break
+            if steps >= limit:
+                await runner.run_until_complete(session_id, max_steps=0)  # raises, ends stream
+            result = await runner.run_step(session_id, interrupt_before=tuple(interrupt_before))
+            if result.report is not None:
+                steps += 1
+                if on_step is not None:
+                    await on_step(result.report)
+            if result.paused is not None:
+                status, paused = "interrupted", result.paused
+                break
+            if result.completed:
+                if result.report is None:  # it was already complete: still end the stream
+                    await runner.run_until_complete(session_id)
+                break
+        history = await runner.history(session_id)
+        return DriveResult(
+            session_id=session_id,
+            state=await runner.get_state(session_id),
+            status=status,
+            step=history[-1].step if history else init.step,
+            resumed=init.resumed,
+            paused=paused,
+        )
