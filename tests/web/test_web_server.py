@@ -36,6 +36,31 @@ def test_run_streams_every_event_then_ends(demo_server: Any, sse: Any) -> None:
     assert any(event["type"] == "llm" and event["scope"] == "final" for event in events)
 
 
+def test_concurrent_runs_never_share_events(demo_server: Any, sse: Any) -> None:
+    with httpx.Client() as client:
+        ids = [_start(client, demo_server, {"input": f"run {n}"}) for n in range(3)]
+        streams = [sse(client, f"{demo_server.url}/api/runs/{sid}/events") for sid in ids]
+    for session_id, events in zip(ids, streams, strict=True):
+        assert {event["session_id"] for event in events} == {session_id}
+        assert events[-1]["scope"] == END_SCOPE
+
+
+def test_a_running_session_cannot_be_started_twice(
+    server_factory: Any, tmp_path: Path, sse: Any
+) -> None:
+    (tmp_path / "slow_demo.py").write_text(SLOW_DEMO)
+    server = server_factory("slow_demo:app", tmp_path / "busy.db", cwd=tmp_path)
+    with httpx.Client() as client:
+        session_id = _start(client, server, {"input": "busy", "session_id": "busy-1"})
+        again = client.post(f"{server.url}/api/runs", json={"input": "x", "session_id": session_id})
+        assert again.status_code == 409
+        assert again.json()["code"] == "weavegraph::web::busy"
+        assert (
+            "status=completed"
+            in sse(client, f"{server.url}/api/runs/{session_id}/events")[-1]["message"]
+        )
+
+
 def test_last_event_id_resumes_after_the_run_finished(demo_server: Any, sse: Any) -> None:
     with httpx.Client() as client:
         session_id = _start(client, demo_server, {"input": "resume me"})

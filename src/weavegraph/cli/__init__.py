@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WeavegraphError as exc:
         show_error(exc, debug=debug)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: stopped at once
         return 130
     except Exception as exc:
         show_error(exc, debug=debug)
