@@ -91,3 +91,19 @@ def test_parse_age(text: str, seconds: int) -> None:
 def test_parse_age_rejects(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="--older-than"):
         parse_age(text)
+
+
+def test_state_panel_shows_user_text_literally() -> None:
+    import io
+
+    from rich.console import Console
+
+    import weavegraph as wg
+    from weavegraph.cli._output import state_panel
+
+    state = wg.VersionedState.builder().with_user_message("[bold]not markup[/]").build()
+    buffer = io.StringIO()
+    Console(file=buffer, width=100, color_system=None).print(state_panel(state))
+    text = buffer.getvalue()
+    assert "[user]" in text
+    assert "[bold]not markup[/]" in text

@@ -46,7 +46,7 @@ def state_panel(state: VersionedState, *, title: str = "final state") -> Panel:
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
     for message in state.messages:
-        table.add_row(f"[{message.role}]", Text(message.content))
+        table.add_row(Text(f"[{message.role}]", style="bold cyan"), Text(message.content))
     for key, value in state.extra.items():
         table.add_row(f"extra.{key}", Text(_compact(value)))
     for error in state.errors:
