@@ -15,6 +15,7 @@ import orjson
 
 from ..errors import CheckpointError
 from ..state import ErrorEvent, FrozenDict, Message, freeze_extra, freeze_json
+from ._model import Checkpoint
 
 T = TypeVar("T")
 
@@ -70,6 +71,24 @@ def freeze_cursor(value: object) -> FrozenDict:
 def names(blob: bytes | str) -> tuple[str, ...]:
     """A JSON array of node or channel names."""
     return tuple(str(item) for item in cast("list[object]", loads(blob)))
+
+
+def encode_head(cp: Checkpoint, msg_start: int, err_start: int) -> bytes:
+    """A session's latest checkpoint minus its channels (``[start, count]`` windows into the log)."""
+    return dumps(
+        {
+            "step": cp.step,
+            "created_at": utc(cp.created_at).isoformat(),
+            "frontier": cp.frontier,
+            "ran": cp.ran_nodes,
+            "skipped": cp.skipped_nodes,
+            "updated": cp.updated_channels,
+            "versions": cp.state.versions,
+            "cursor": cp.cursor,
+            "messages": [msg_start, len(cp.state.messages)],
+            "errors": [err_start, len(cp.state.errors)],
+        }
+    )
 
 
 def extra_delta(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -10,33 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from . import _codec as codec
+from ._maintenance import PruneResult, StorageStats, check_prune_args
 from ._sqlite_store import ERRORS, MESSAGES, SQLiteStore
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StorageStats:
-    """What a database holds and how much disk it takes (``bytes``: database plus its WAL)."""
-
-    location: str
-    sessions: int
-    steps: int
-    events: int
-    log_items: int
-    bytes: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PruneResult:
-    """What ``prune`` removed."""
-
-    steps_deleted: int
-    sessions_affected: int
-    log_items_deleted: int
 
 
 def file_bytes(path: str) -> int:
@@ -68,10 +47,7 @@ def stats(store: SQLiteStore, path: str) -> StorageStats:
 
 def prune(store: SQLiteStore, older_than: timedelta | None, keep_last: int | None) -> PruneResult:
     """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` of their session."""
-    if older_than is None and keep_last is None:
-        raise ValueError("prune needs older_than, keep_last or both")
-    if keep_last is not None and keep_last < 0:
-        raise ValueError(f"keep_last must be >= 0, got {keep_last}")
+    check_prune_args(older_than, keep_last)
     conditions: list[str] = []
     params: list[Any] = []
     if older_than is not None:

@@ -164,7 +164,7 @@ class SQLiteStore:
                 (msg_next, err_next, now, sid),
             )
             return
-        head_blob = _encode_head(cp, msg_start, err_start)
+        head_blob = codec.encode_head(cp, msg_start, err_start)
         conn.execute(
             "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
             "err_next, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -426,20 +426,3 @@ def _row_exists(conn: sqlite3.Connection, sid: str, step: int) -> bool:
         "SELECT 1 FROM steps WHERE session_id = ? AND step = ?", (sid, step)
     ).fetchone()
     return found is not None
-
-
-def _encode_head(cp: Checkpoint, msg_start: int, err_start: int) -> bytes:
-    return codec.dumps(
-        {
-            "step": cp.step,
-            "created_at": codec.utc(cp.created_at).isoformat(),
-            "frontier": cp.frontier,
-            "ran": cp.ran_nodes,
-            "skipped": cp.skipped_nodes,
-            "updated": cp.updated_channels,
-            "versions": cp.state.versions,
-            "cursor": cp.cursor,
-            "messages": [msg_start, len(cp.state.messages)],
-            "errors": [err_start, len(cp.state.errors)],
-        }
-    )

@@ -29,8 +29,8 @@ from urllib.parse import quote
 
 from ..errors import CheckpointError, ConfigError, DatabaseSchemaTooNew, NotAWeavegraphDatabase
 from . import _sqlite_maint as maint
+from ._maintenance import PruneResult, StorageStats
 from ._model import Checkpoint, SessionInfo, StepInfo
-from ._sqlite_maint import PruneResult, StorageStats
 from ._sqlite_store import SQLiteStore
 from .migrations import SCHEMA_TABLE, SQLITE_MIGRATIONS, MigrationResult, latest_version
 

@@ -1,0 +1,284 @@
+"""Saving and loading checkpoints in PostgreSQL, inside a transaction the caller opened.
+
+The layout and the delta design are SQLite's (see ``_sqlite_store``). A save holds the session
+row's lock (``SELECT ... FOR UPDATE``) and the latest pointer only moves forward
+(``UPDATE ... WHERE latest_step <= new``), so many writers are safe. ``heads`` is this process's
+delta bookkeeping; it is checked against the session row on every save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from ..errors import CheckpointError
+from ..state import VersionedState
+from . import _codec as codec
+from ._codec import HeadCache
+from ._model import Checkpoint
+from ._pg_schema import jsonb, q
+
+_STEP_COLUMNS = (
+    "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
+    "msg_start, msg_count, err_start, err_count, extra_base, extra_data"
+)
+MESSAGES, ERRORS = "messages", "errors"
+
+
+class PgStore:
+    """Checkpoint rows of one schema; every method runs on the connection it is given."""
+
+    def __init__(self, schema: str, location: str) -> None:
+        self.schema = schema
+        self.location = location
+        self.heads: dict[str, HeadCache] = {}
+
+    def q(self, template: str) -> Any:
+        return q(template, self.schema)
+
+    async def fetchone(self, conn: Any, template: str, params: tuple[Any, ...] = ()) -> Any:
+        return await (await conn.execute(self.q(template), params)).fetchone()
+
+    async def fetchall(self, conn: Any, template: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return await (await conn.execute(self.q(template), params)).fetchall()
+
+    # --- save ------------------------------------------------------------------------------
+
+    async def save(self, conn: Any, cp: Checkpoint) -> None:
+        sid, state, now = cp.session_id, cp.state, datetime.now(UTC)
+        await conn.execute(
+            self.q(
+                "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, "
+                "extra) VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO NOTHING"
+            ),
+            (sid, now, now),
+        )
+        row = await self.fetchone(
+            conn,
+            "SELECT latest_step, msg_next, err_next, created_at FROM {schema}.sessions "
+            "WHERE id = %s FOR UPDATE",
+            (sid,),
+        )
+        latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
+        uid = created.isoformat()
+        head = self.heads.get(sid)
+        if head is not None and (head.uid != uid or head.step != latest):
+            head = None
+        msg_start, msg_new = codec.plan_append(
+            head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
+        )
+        err_start, err_new = codec.plan_append(
+            head.errors if head else None, head.err_start if head else 0, state.errors, err_next
+        )
+        encoded = codec.encode_messages(state.messages[msg_new:])
+        await self._append_log(conn, sid, MESSAGES, msg_next, encoded)
+        await self._append_log(
+            conn, sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:])
+        )
+        msg_next += len(state.messages) - msg_new
+        err_next += len(state.errors) - err_new
+        if await self._step_exists(conn, sid, cp.step):
+            await self._detach_dependents(conn, sid, cp.step)
+            if head is not None and head.step != cp.step:
+                head.extra_step = None
+        new_head = HeadCache(
+            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
+            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=cp.step,
+        )  # fmt: skip
+        base = codec.extra_base_candidate(head, cp.step)
+        usable = base is not None and await self._step_exists(conn, sid, base)
+        extra_base, extra_data = codec.plan_extra(head if usable else None, state.extra, new_head)
+        await conn.execute(
+            self.q(
+                f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (session_id, step) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _STEP_COLUMNS.split(", "))
+            ),
+            (
+                sid, cp.step, codec.utc(cp.created_at), jsonb(cp.ran_nodes),
+                jsonb(cp.skipped_nodes), jsonb(cp.updated_channels), jsonb(cp.frontier),
+                jsonb(state.versions), codec.dumps(cp.cursor), msg_start, len(state.messages),
+                err_start, len(state.errors), extra_base, extra_data,
+            ),
+        )  # fmt: skip
+        await conn.execute(
+            self.q(
+                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, updated_at = %s "
+                "WHERE id = %s"
+            ),
+            (msg_next, err_next, now, sid),
+        )
+        if cp.step >= latest:
+            await self._move_head(conn, cp, head, msg_start, err_start)
+            self.heads[sid] = new_head
+
+    async def _move_head(
+        self, conn: Any, cp: Checkpoint, head: HeadCache | None, msg_start: int, err_start: int
+    ) -> None:
+        """Point the session row at ``cp`` (rewriting ``extra`` only when it changed)."""
+        changed = head is None or codec.extra_delta(head.extra, cp.state.extra) is not None
+        await conn.execute(
+            self.q(
+                "UPDATE {schema}.sessions SET latest_step = %s, head = %s"
+                + (", extra = %s" if changed else "")
+                + " WHERE id = %s AND latest_step <= %s"
+            ),
+            (cp.step, codec.encode_head(cp, msg_start, err_start))
+            + ((codec.dumps(cp.state.extra),) if changed else ())
+            + (cp.session_id, cp.step),
+        )
+
+    async def _append_log(
+        self, conn: Any, sid: str, channel: str, start: int, items: list[bytes]
+    ) -> None:
+        if items:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    self.q(
+                        "INSERT INTO {schema}.channel_log (session_id, channel, idx, item) "
+                        "VALUES (%s, %s, %s, %s)"
+                    ),
+                    [(sid, channel, start + offset, item) for offset, item in enumerate(items)],
+                )
+
+    async def _step_exists(self, conn: Any, sid: str, step: int) -> bool:
+        row = await self.fetchone(
+            conn, "SELECT 1 FROM {schema}.steps WHERE session_id = %s AND step = %s", (sid, step)
+        )
+        return row is not None
+
+    async def _detach_dependents(self, conn: Any, sid: str, step: int) -> None:
+        """Give the steps whose ``extra`` builds on ``step`` (about to be rewritten) a snapshot."""
+        rows = await self.fetchall(
+            conn,
+            "SELECT step FROM {schema}.steps WHERE session_id = %s AND extra_base = %s "
+            "AND step <> %s",
+            (sid, step, step),
+        )
+        for (dependent,) in rows:
+            await self.materialize_extra(conn, sid, dependent)
+
+    async def materialize_extra(self, conn: Any, sid: str, step: int) -> None:
+        """Store ``step``'s ``extra`` as a full snapshot, so it no longer depends on other rows."""
+        extra = await self._extra_at(conn, sid, step)
+        if extra is not None:
+            await conn.execute(
+                self.q(
+                    "UPDATE {schema}.steps SET extra_base = NULL, extra_data = %s "
+                    "WHERE session_id = %s AND step = %s"
+                ),
+                (codec.dumps(extra), sid, step),
+            )
+
+    # --- load ------------------------------------------------------------------------------
+
+    async def load(self, conn: Any, sid: str, step: int) -> Checkpoint | None:
+        row = await self.fetchone(
+            conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s", (sid,)
+        )
+        if row is not None and row[0] == step:
+            return await self.load_head(conn, sid)
+        return await self._load_step(conn, sid, step)
+
+    async def load_head(self, conn: Any, sid: str) -> Checkpoint | None:
+        row = await self.fetchone(
+            conn, "SELECT head, extra, created_at FROM {schema}.sessions WHERE id = %s", (sid,)
+        )
+        if row is None:
+            return None
+        head = cast("dict[str, Any]", codec.loads(bytes(row[0])))
+        msg_start, msg_count = cast("list[int]", head["messages"])
+        err_start, err_count = cast("list[int]", head["errors"])
+        messages = codec.decode_messages(
+            await self.read_log(conn, sid, MESSAGES, msg_start, msg_count)
+        )
+        errors = codec.decode_errors(await self.read_log(conn, sid, ERRORS, err_start, err_count))
+        extra = codec.decode_extra(codec.loads(bytes(row[1])))
+        checkpoint = Checkpoint(
+            session_id=sid, step=head["step"], frontier=tuple(head["frontier"]),
+            state=VersionedState(messages=messages, extra=extra, errors=errors, versions=head["versions"]),
+            ran_nodes=tuple(head["ran"]), skipped_nodes=tuple(head["skipped"]),
+            updated_channels=tuple(head["updated"]), cursor=codec.freeze_cursor(head["cursor"]),
+            created_at=datetime.fromisoformat(head["created_at"]),
+        )  # fmt: skip
+        self.heads[sid] = HeadCache(
+            uid=cast("datetime", row[2]).isoformat(), step=checkpoint.step, messages=messages,
+            msg_start=msg_start, errors=errors, err_start=err_start, extra=extra, extra_step=None,
+        )  # fmt: skip
+        return checkpoint
+
+    async def _load_step(self, conn: Any, sid: str, step: int) -> Checkpoint | None:
+        row = await self.fetchone(
+            conn,
+            f"SELECT {_STEP_COLUMNS} FROM {{schema}}.steps WHERE session_id = %s AND step = %s",
+            (sid, step),
+        )
+        if row is None:
+            return None
+        (created, ran, skipped, updated, frontier, versions, cursor,
+         msg_start, msg_count, err_start, err_count, base, data) = row  # fmt: skip
+        extra = await self._resolve_extra(conn, sid, base, data)
+        if extra is None:
+            return None
+        messages = await self.read_log(conn, sid, MESSAGES, msg_start, msg_count)
+        errors = await self.read_log(conn, sid, ERRORS, err_start, err_count)
+        state = VersionedState(
+            messages=codec.decode_messages(messages), extra=codec.decode_extra(extra),
+            errors=codec.decode_errors(errors), versions=versions,
+        )  # fmt: skip
+        return Checkpoint(
+            session_id=sid, step=step, state=state, frontier=tuple(frontier), ran_nodes=tuple(ran),
+            skipped_nodes=tuple(skipped), updated_channels=tuple(updated),
+            cursor=codec.decode_cursor(bytes(cursor)), created_at=cast("datetime", created),
+        )  # fmt: skip
+
+    async def read_log(
+        self, conn: Any, sid: str, channel: str, start: int, count: int
+    ) -> list[bytes]:
+        if count == 0:
+            return []
+        rows = await self.fetchall(
+            conn,
+            "SELECT item FROM {schema}.channel_log WHERE session_id = %s AND channel = %s "
+            "AND idx >= %s AND idx < %s ORDER BY idx",
+            (sid, channel, start, start + count),
+        )
+        if len(rows) != count:
+            raise CheckpointError(f"{self.location}: the {channel} log of {sid!r} is incomplete")
+        return [bytes(item) for (item,) in rows]
+
+    async def _extra_at(self, conn: Any, sid: str, step: int) -> dict[str, Any] | None:
+        row = await self.fetchone(
+            conn,
+            "SELECT extra_base, extra_data FROM {schema}.steps WHERE session_id = %s AND step = %s",
+            (sid, step),
+        )
+        return None if row is None else await self._resolve_extra(conn, sid, row[0], row[1])
+
+    async def _resolve_extra(
+        self, conn: Any, sid: str, base: int | None, data: bytes | None
+    ) -> dict[str, Any] | None:
+        """Follow the delta chain down to a snapshot; None when a base row is gone."""
+        deltas: list[Mapping[str, Any]] = []
+        for _ in range(codec.MAX_CHAIN * 4 + 8):
+            if base is None:
+                if data is None:
+                    raise CheckpointError(f"{self.location}: a step of {sid!r} has no extra data")
+                extra = cast("dict[str, Any]", codec.loads(bytes(data)))
+                for delta in reversed(deltas):
+                    codec.apply_delta(extra, delta)
+                return extra
+            if data is not None:
+                deltas.append(cast("Mapping[str, Any]", codec.loads(bytes(data))))
+            row = await self.fetchone(
+                conn,
+                "SELECT extra_base, extra_data FROM {schema}.steps "
+                "WHERE session_id = %s AND step = %s",
+                (sid, base),
+            )
+            if row is None:
+                return None
+            base, data = row[0], row[1]
+        raise CheckpointError(f"{self.location}: the extra delta chain of {sid!r} is too long")
