@@ -136,6 +136,8 @@ class Executor:
         self.closing_events = 3 if self.stamper.lifecycle else 1
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+        # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
+        self.traced = tracing.enabled()
 
     # --- whole runs ------------------------------------------------------------------------
 
@@ -228,6 +230,8 @@ class Executor:
 
     async def step(self) -> StepReport | PausedReason:
         """Run the frontier once: nodes, barrier, routers, checkpoint. Failures raise (§3.4)."""
+        if not self.traced:
+            return await self._step()
         with tracing.span(tracing.STEP, session_id=self.session_id, step=self.cursor.step + 1):
             return await self._step()
 
@@ -270,7 +274,6 @@ class Executor:
         except RoutingError as exc:
             await self._fail(plan, exc.node, exc)
         self.state = barrier.state
-        self.cursor = advance(self.cursor, plan, snapshot.versions, frontier, progress, next_seq=0)
         if lifecycle:
             self.stamper.lifecycle_event(
                 "step_end",
@@ -280,6 +283,14 @@ class Executor:
                 skipped=list(plan.skipped),
                 updated=list(barrier.updated_channels),
             )
+        self.cursor = advance(
+            self.cursor,
+            plan,
+            snapshot.versions,
+            frontier,
+            progress,
+            next_seq=self.stamper.next_seq + self.closing_events,
+        )
         await self.save(plan.run, plan.skipped, barrier.updated_channels)
         return StepReport(
             step=plan.step,
@@ -328,7 +339,17 @@ class Executor:
             self.stamper.lifecycle_event("node_start", node_id, node_id=node_id, step=step)
         outcome: _Outcome
         try:
-            with tracing.span(tracing.NODE, session_id=self.session_id, step=step, node=node_id):
+            if self.traced:
+                with tracing.span(
+                    tracing.NODE, session_id=self.session_id, step=step, node=node_id
+                ):
+                    result = await _attempts(node, snapshot, ctx)
+            elif node.retry is None and node.timeout is None and node.is_async:
+                # The common case without the retry/timeout layers (two coroutines fewer).
+                result: Any = node.call(snapshot, ctx)
+                if inspect.isawaitable(result):
+                    result = await result
+            else:
                 result = await _attempts(node, snapshot, ctx)
             if result is not None and not isinstance(result, NodePartial):
                 raise TypeError(
@@ -421,7 +442,9 @@ class Executor:
         self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
         """Checkpoint the current state and cursor; any failure is a CheckpointError."""
-        self.cursor = replace(self.cursor, next_seq=self.stamper.next_seq + self.closing_events)
+        next_seq = self.stamper.next_seq + self.closing_events
+        if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
+            self.cursor = replace(self.cursor, next_seq=next_seq)
         self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
         if self.checkpointer is None:
             return
@@ -437,7 +460,12 @@ class Executor:
             created_at=self.stamper.clock(),
         )
         try:
-            with tracing.span(tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step):
+            if self.traced:
+                with tracing.span(
+                    tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step
+                ):
+                    await self.checkpointer.save(checkpoint)
+            else:
                 await self.checkpointer.save(checkpoint)
         except CheckpointError:
             raise

@@ -16,8 +16,9 @@ from .errors import NonJsonValue, RoutingError, StateError
 from .graph.spec import GraphSpec, RouterSpec
 from .partial import NodePartial
 from .reducers import Reducer, add_errors, add_messages, map_merge
-from .state import ChannelType, ErrorEvent, VersionedState, freeze_json, make_versions
+from .state import ChannelType, ErrorEvent, Message, VersionedState, freeze_json, make_versions
 from .state._frozen import EMPTY_DICT, FrozenDict, NotJson, freeze_mapping, frozen_dict_from
+from .state._versioned import trusted_state
 from .types import END, START
 
 __all__ = [
@@ -271,16 +272,15 @@ def advance(
     resume = cursor.resume
     if resume:
         resume = {node: value for node, value in resume.items() if node not in plan.run}
-    return replace(
-        cursor,
+    # The constructor, not dataclasses.replace: this runs every superstep and replace() on a
+    # frozen slotted class costs several times as much.
+    return Cursor(
         step=plan.step,
         frontier=frontier,
         versions_seen=versions_seen,
-        join_progress=dict(join_progress),
+        join_progress=dict(join_progress) if join_progress else EMPTY_DICT,
         next_seq=next_seq,
-        interrupt=None,
         resume=resume,
-        paused_before=None,
     )
 
 
@@ -288,7 +288,12 @@ def advance(
 
 
 def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
-    """``partial`` with its ``extra`` validated and frozen; NonJsonValue names the key and node."""
+    """``partial`` with its ``extra`` validated and frozen; NonJsonValue names the key and node.
+
+    Also where new messages are checked (once: the barrier then trusts every value it merges).
+    """
+    if partial.messages:
+        _check_messages(partial.messages)
     extra = partial.extra
     if not extra or isinstance(extra, FrozenDict):
         return partial
@@ -298,7 +303,10 @@ def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
         key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
         detail = exc.detail if exc.path == key else f"{exc.detail} (at {exc.path})"
         raise NonJsonValue(key, detail, node) from None
-    return replace(partial, extra=frozen)
+    # A new object (the node's own partial is left alone), built without dataclasses.replace.
+    return NodePartial(
+        messages=partial.messages, extra=frozen, errors=partial.errors, frontier=partial.frontier
+    )
 
 
 def merge_barrier(
@@ -312,12 +320,17 @@ def merge_barrier(
     """
     partials = [(node, freeze_partial(node, partial)) for node, partial in results]
     reducers = spec.reducers
+    message_fns = reducers.for_channel(ChannelType.MESSAGES)
     messages = _merge_sequence(
-        reducers.for_channel(ChannelType.MESSAGES),
+        message_fns,
         add_messages,
         state.messages,
         [p.messages for _, p in partials if p.messages],
     )
+    if message_fns != (add_messages,) and messages is not state.messages:
+        # A custom reducer may produce anything: check what it made (default merges only
+        # concatenate messages already checked by freeze_partial).
+        _check_messages(messages)
     errors = _merge_sequence(
         reducers.for_channel(ChannelType.ERRORS),
         add_errors,
@@ -336,7 +349,9 @@ def merge_barrier(
     versions = make_versions(
         *(old[ch] + 1 if bump else old[ch] for ch, bump in zip(_CHANNELS, changed, strict=True))
     )
-    merged = VersionedState(messages=messages, extra=extra, errors=errors, versions=versions)
+    # Every value is already checked and frozen: the previous state's, the partials' (by
+    # freeze_partial) and the reducers' results (frozen above), so skip re-validation.
+    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions)
     updated = tuple(ch for ch, bump in zip(_CHANNELS, changed, strict=True) if bump)
     return Barrier(merged, updated)
 
@@ -348,6 +363,12 @@ def record_failure(
     return merge_barrier(
         spec, state, step, [(error.node_id or "", NodePartial(errors=(error,)))]
     ).state
+
+
+def _check_messages(messages: tuple[object, ...]) -> None:
+    for message in messages:
+        if not isinstance(message, Message):
+            raise StateError(f"messages must be Message objects, got {type(message).__name__}")
 
 
 def _changed(old: object, new: object) -> bool:
@@ -405,7 +426,7 @@ def _merge_extra(
                 if reducer is not None:
                     value = _reduce_key(reducer, merged.get(key), value, key, node)
                 merged[key] = value
-        return frozen_dict_from(merged.items())
+        return frozen_dict_from(merged)
     merged_map: Mapping[str, Any] = current
     for node, update in writes:
         if keyed:

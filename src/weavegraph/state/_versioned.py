@@ -143,6 +143,26 @@ class VersionedState(_StateView):
         return cls(messages=messages, extra=extra, errors=errors, versions=versions)
 
 
+def trusted_state(
+    messages: tuple[Message, ...],
+    extra: FrozenDict,
+    errors: tuple[ErrorEvent, ...],
+    versions: FrozenDict,
+) -> VersionedState:
+    """A VersionedState from values the caller already validated and froze (internal).
+
+    The barrier builds one per superstep from the previous state's values plus new writes that
+    were validated once, where they entered (``freeze_partial``); re-checking every message here
+    would make each step cost grow with the size of the state.
+    """
+    state = object.__new__(VersionedState)
+    object.__setattr__(state, "messages", messages)
+    object.__setattr__(state, "extra", extra)
+    object.__setattr__(state, "errors", errors)
+    object.__setattr__(state, "versions", versions)
+    return state
+
+
 class VersionedStateBuilder:
     """Fluent construction of an initial state."""
 
