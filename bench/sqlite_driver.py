@@ -41,7 +41,7 @@ def _save(conn: sqlite3.Connection, step: int) -> None:
 
 
 async def per_statement_hops_aiosqlite(path: Path, saves: int) -> float:
-    import aiosqlite  # only in the bench environment
+    import aiosqlite  # pyright: ignore[reportMissingImports]  (only in the bench environment)
 
     _create(path).close()
     async with aiosqlite.connect(path, isolation_level=None) as db:
