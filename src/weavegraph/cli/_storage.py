@@ -9,6 +9,7 @@ from typing import Any, Protocol, cast
 
 from rich.table import Table
 
+from ..checkpoint._maintenance import PruneResult, StorageStats
 from ..checkpoint._model import Checkpointer
 from ..errors import ConfigError, SessionNotFound
 from ._output import (
@@ -155,12 +156,8 @@ async def _db_action(checkpointer: Checkpointer, args: argparse.Namespace) -> in
         return 0
     if args.action == "vacuum":
         with err.status("vacuuming…"):
-            outcome = await maintained.vacuum()
-        if isinstance(outcome, tuple) and len(outcome) == 2:  # pyright: ignore[reportUnknownArgumentType]
-            before, after = cast("tuple[int, int]", outcome)
-            out.print(f"vacuumed: {_size(before)} -> {_size(after)}")
-        else:
-            out.print("vacuumed")
+            before, after = await maintained.vacuum()
+        out.print(f"vacuumed: {_size(before)} -> {_size(after)}")
         return 0
     version = await maintained.schema_version()
     before = getattr(checkpointer, "schema_before", None)
@@ -172,9 +169,13 @@ async def _db_action(checkpointer: Checkpointer, args: argparse.Namespace) -> in
 
 
 class _Maintainable(Protocol):
-    async def stats(self) -> Any: ...
-    async def prune(self, *, older_than: timedelta | None, keep_last: int | None) -> Any: ...
-    async def vacuum(self) -> Any: ...
+    """What the SQLite and PostgreSQL checkpointers offer for ``weavegraph db``."""
+
+    async def stats(self) -> StorageStats: ...
+    async def prune(
+        self, *, older_than: timedelta | None, keep_last: int | None
+    ) -> PruneResult: ...
+    async def vacuum(self) -> tuple[int, int]: ...
     async def schema_version(self) -> int: ...
 
 
@@ -187,10 +188,8 @@ def _maintainable(checkpointer: Checkpointer) -> _Maintainable:
     return cast("_Maintainable", checkpointer)
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return {"result": value}
+def _as_dict(value: StorageStats | PruneResult) -> dict[str, Any]:
+    return dataclasses.asdict(value)
 
 
 def _size(n: int) -> str:
