@@ -123,6 +123,19 @@ async def run_session(
             if result.completed or result.paused is not None:
                 return
             done += 1
+            await _let_loop_run()
+
+
+async def _let_loop_run() -> None:
+    """Give the event loop a turn at each step boundary.
+
+    A step may finish without ever suspending (inline nodes, an inline checkpoint), and a signal
+    or another session's work must still get through between steps. Two turns: the first lets the
+    loop poll for I/O (a signal's wake-up byte), whose callbacks are queued behind this task, and
+    the second lets those callbacks run before the stop request is checked.
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 def cursor_of(checkpoint: Checkpoint) -> Cursor:

@@ -94,6 +94,35 @@ class SQLiteStore:
             self._heads.pop(checkpoint.session_id, None)
             raise
 
+    def try_save(self, checkpoint: Checkpoint) -> bool:
+        """One attempt at :meth:`save` that never waits: False when the database was busy.
+
+        Run with a busy timeout of 0 (on the event loop's thread); the caller then hands the save
+        to the worker thread, which waits and retries. Other failures raise as from ``save``.
+        """
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return False  # nothing was done: the cached head is still right
+            raise CheckpointError(f"{self.location}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointError(f"{self.location}: {exc}") from exc
+        try:
+            self._save(conn, checkpoint)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._heads.pop(checkpoint.session_id, None)
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                return False
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise CheckpointError(f"{self.location}: {exc}") from exc
+            raise
+        return True
+
     def _save(self, conn: sqlite3.Connection, cp: Checkpoint) -> None:
         sid, state = cp.session_id, cp.state
         row = conn.execute(

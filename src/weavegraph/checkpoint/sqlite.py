@@ -1,11 +1,15 @@
 """SQLite checkpointer: the embedded default. Full step history, WAL, safe across processes.
 
 One connection per database file per process, shared by every checkpointer opened on that file and
-driven by one worker thread: a save is one transaction run in that thread (one hop from the event
-loop, not one per statement), so concurrent sessions in a process never contend for the write lock
-among themselves. Between processes, WAL mode, a busy timeout and retries on SQLITE_BUSY mean writers
-wait for each other instead of failing with "database is locked". ``synchronous=NORMAL`` in WAL mode
-keeps every committed step across a process crash (kill -9).
+driven by one worker thread, so concurrent sessions in a process never contend for the write lock
+among themselves. A save is one transaction. When the connection is idle it runs inline on the
+event loop's thread (a WAL commit without fsync costs less than the hop to a thread and back), with
+a busy timeout of 0: if another process holds the write lock, the save is handed to the worker
+thread instead, which waits with the normal busy timeout and retries, so the loop never waits for
+another process and writers never fail with "database is locked". A lock guarantees that the
+connection is used by one thread at a time. ``synchronous=NORMAL`` in WAL mode keeps every committed
+step across a process crash (kill -9); the WAL is folded into the database by the worker thread
+(never by an inline commit, which would fsync on the loop).
 
 Before anything is written, an existing file is inspected read-only: a file that is not SQLite, a
 SQLite database with someone else's tables, or a weavegraph database from a newer version is refused
@@ -21,7 +25,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
@@ -40,6 +44,9 @@ T = TypeVar("T")
 MEMORY = ":memory:"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 10_000
+# Commits between two WAL checkpoints (run by the worker; automatic checkpoints are off so that an
+# inline commit never pays for one on the event loop's thread).
+CHECKPOINT_EVERY = 100
 
 
 def sqlite_path(url: str) -> str:
@@ -109,6 +116,7 @@ def _open(path: str) -> tuple[SQLiteStore, int, int]:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if path != MEMORY:
             conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute("PRAGMA synchronous = NORMAL")
         store = SQLiteStore(conn, path)
         after = store.transaction(lambda c: _migrate(c, path))
@@ -131,11 +139,38 @@ def _migrate(conn: sqlite3.Connection, location: str) -> int:
 
 @dataclass(slots=True)
 class _Shared:
-    """One database file's connection, its worker thread and how many checkpointers use it."""
+    """One database file's connection, its worker thread and how many checkpointers use it.
+
+    ``lock`` is held by whichever thread uses the connection; ``nowait`` says its busy timeout is
+    currently 0 (set by the inline path, restored by the worker); ``commits`` counts commits since
+    the last WAL checkpoint (both only read or written under ``lock``).
+    """
 
     executor: ThreadPoolExecutor
     opened: Future[tuple[SQLiteStore, int, int]]
     users: int = 1
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    nowait: bool = False
+    commits: int = 0
+
+    def run_locked(self, store: SQLiteStore, fn: Callable[..., T], *args: Any) -> T:
+        """In the worker thread: run ``fn`` holding the connection, with the normal busy timeout."""
+        with self.lock:
+            if self.nowait:
+                store.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self.nowait = False
+            return fn(*args)
+
+    def counted_save(self, store: SQLiteStore, checkpoint: Checkpoint) -> None:
+        store.save(checkpoint)
+        self.after_commit(store)
+
+    def after_commit(self, store: SQLiteStore) -> None:
+        """Count a commit (holding ``lock``); every CHECKPOINT_EVERY, queue a WAL checkpoint."""
+        self.commits += 1
+        if self.commits >= CHECKPOINT_EVERY and store.location != MEMORY:
+            self.commits = 0
+            self.executor.submit(self.run_locked, store, maint.checkpoint_wal_passive, store)
 
 
 _SHARED: dict[str, _Shared] = {}
@@ -202,12 +237,39 @@ class SQLiteCheckpointer:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise CheckpointError(f"the checkpointer for {self.path} is closed")
-        return await asyncio.wrap_future(self._shared.executor.submit(fn, *args))
+        shared = self._shared
+        return await asyncio.wrap_future(
+            shared.executor.submit(shared.run_locked, self._store, fn, *args)
+        )
+
+    def _save_inline(self, checkpoint: Checkpoint) -> bool:
+        """Save on the calling thread if the connection is idle and the write lock free at once.
+
+        False: not done (the connection is busy in the worker, or another process holds the
+        database's write lock), and the caller hands the save to the worker thread.
+        """
+        shared = self._shared
+        if not shared.lock.acquire(blocking=False):
+            return False
+        try:
+            if not shared.nowait:
+                # Never wait on the loop's thread: SQLITE_BUSY at once, and the worker waits.
+                self._store.conn.execute("PRAGMA busy_timeout = 0")
+                shared.nowait = True
+            if not self._store.try_save(checkpoint):
+                return False
+            shared.after_commit(self._store)
+            return True
+        finally:
+            shared.lock.release()
 
     # --- the Checkpointer protocol --------------------------------------------------------
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        await self._run(self._store.save, checkpoint)
+        if self._closed:
+            raise CheckpointError(f"the checkpointer for {self.path} is closed")
+        if not self._save_inline(checkpoint):
+            await self._run(self._shared.counted_save, self._store, checkpoint)
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         return await self._run(self._store.load_latest, session_id)
@@ -236,7 +298,10 @@ class SQLiteCheckpointer:
             return
         self._closed = True
         if _release(self._key, self._shared):
-            await asyncio.wrap_future(self._shared.executor.submit(self._store.conn.close))
+            shared = self._shared
+            await asyncio.wrap_future(
+                shared.executor.submit(shared.run_locked, self._store, self._store.conn.close)
+            )
             self._shared.executor.shutdown(wait=False)
 
     async def __aenter__(self) -> SQLiteCheckpointer:
