@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint._pg_store import PgStore
 from weavegraph.checkpoint.migrations import migrate
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
@@ -146,27 +147,80 @@ async def test_prune_matches_sqlite(
 
 @pytest.mark.postgres
 async def test_prune_while_saving(pg: PostgresCheckpointer) -> None:
-    """Saves running during prunes: every step that remains loads as it was saved."""
-    checkpoints = {sid: evolving(sid, 30) for sid in ("x", "y", "z")}
+    """Saves during prunes: every step that remains loads as it was saved.
+
+    ``extra`` changes every fourth step, so most steps point at an older row holding it: a save
+    building on a row that a concurrent prune deletes would leave an unloadable step.
+    """
+    checkpoints = {
+        sid: [
+            make_checkpoint(sid, step, extra={"phase": step // 4, "pad": "p" * 40})
+            for step in range(40)
+        ]
+        for sid in ("x", "y", "z")
+    }
     async with pg as cp:
 
         async def writer(items: list[Checkpoint]) -> None:
             for checkpoint in items:
                 await cp.save(checkpoint)
 
+        async def check_all() -> None:
+            # Saves never delete or rewrite other steps, so this is sound while they run.
+            for sid, items in checkpoints.items():
+                for info in await cp.history(sid):
+                    loaded = await cp.load(sid, info.step)
+                    assert loaded is not None, (sid, info.step)
+                    assert loaded.state == items[info.step].state
+
         async def pruner() -> None:
-            for _ in range(10):
-                await cp.prune(keep_last=2)
-                await asyncio.sleep(0)
+            for round_ in range(25):
+                await cp.prune(keep_last=2 + round_ % 3)
+                await check_all()
 
         await asyncio.gather(*(writer(items) for items in checkpoints.values()), pruner())
-        for sid, items in checkpoints.items():
-            steps = [i.step for i in await cp.history(sid)]
-            assert steps[-1] == 29
-            for step in steps:
-                loaded = await cp.load(sid, step)
-                assert loaded is not None
-                assert loaded.state == items[step].state
+        await check_all()
+        for sid in checkpoints:
+            assert (await cp.history(sid))[-1].step == 39
+
+
+@pytest.mark.postgres
+async def test_prune_waits_for_a_save_in_flight(
+    pg: PostgresCheckpointer, postgres_url: str, postgres_schema: str
+) -> None:
+    """A save holding the session's lock has built a step on a row prune would delete.
+
+    Prune must wait for that save and choose its steps afterwards; otherwise it deletes the
+    row the new step's ``extra`` points at.
+    """
+    same = {"phase": "unchanged"}
+    items = [make_checkpoint("s", step, extra=same) for step in range(10)]
+    store = PgStore(postgres_schema, "test")
+    async with pg as cp, await psycopg.AsyncConnection.connect(postgres_url) as conn:
+        for checkpoint in items[:8]:
+            async with conn.transaction():
+                await store.save(conn, checkpoint)
+        async with conn.transaction():
+            await store.save(conn, items[8])  # its extra points at step 0 (never changed)
+            pruning = asyncio.create_task(cp.prune(keep_last=2))
+            async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+                while not pruning.done():
+                    cur = await watcher.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE %s",
+                        (f'%"{postgres_schema}".sessions%FOR UPDATE%',),
+                    )
+                    if await cur.fetchone() is not None:
+                        break
+                    await asyncio.sleep(0.01)
+        result = await pruning
+        assert result.steps_deleted == 7
+        await cp.save(items[9])
+        assert [i.step for i in await cp.history("s")] == [7, 8, 9]
+        for step in (7, 8, 9):
+            loaded = await cp.load("s", step)
+            assert loaded is not None
+            assert loaded.state == items[step].state
 
 
 @pytest.mark.postgres

@@ -179,7 +179,10 @@ class PgStore:
             conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s", (sid,)
         )
         if row is not None and row[0] == step:
-            return await self.load_head(conn, sid)
+            checkpoint = await self.load_head(conn, sid)
+            # Each statement sees the latest commits: a save may have moved the head since.
+            if checkpoint is not None and checkpoint.step == step:
+                return checkpoint
         return await self._load_step(conn, sid, step)
 
     async def load_head(self, conn: Any, sid: str) -> Checkpoint | None:
