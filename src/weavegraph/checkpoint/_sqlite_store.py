@@ -11,9 +11,14 @@ Storage design (why storage grows linearly with what nodes wrote):
   ``extra``, as a pointer to it when unchanged, or as a full snapshot once the deltas since the
   last snapshot outweigh it (or after ``MAX_CHAIN`` deltas). Loading a step reads at most about
   twice the size of its ``extra``.
-- The latest checkpoint is materialized in ``sessions.head`` + ``session_extra``, so loading it
-  never depends on ``steps`` rows: the seed's ``DELETE FROM steps WHERE created_at < ...`` can
-  never make a session unresumable. An older step whose delta base was deleted by hand-written SQL
+- The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
+  small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the seed's
+  ``DELETE FROM steps WHERE created_at < ...`` can never make a session unresumable.
+
+A save touches as few b-trees as it can (each costs tens of microseconds): the ``steps`` row and the
+``sessions`` row, plus the log when a channel grew. What this connection last wrote is cached and
+trusted while ``PRAGMA data_version`` shows no other connection committed since, which saves the
+reads that would otherwise re-check it. An older step whose delta base was deleted by hand-written SQL
   loads as None (``prune()`` re-bases surviving steps first, so it never causes that).
 """
 
@@ -23,26 +28,34 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from ..errors import CheckpointError
 from ..state import VersionedState
 from . import _codec as codec
-from ._codec import MAX_CHAIN
 from ._codec import HeadCache as _Head
 from ._model import Checkpoint, SessionInfo, StepInfo
+from ._sqlite_read import (
+    ERRORS,
+    MESSAGES,
+    STEP_COLUMNS,
+    encode_head,
+    extra_at,
+    load_step,
+    read_log,
+    row_exists,
+    time_text,
+)
 
 T = TypeVar("T")
 
 
 RETRY_DEADLINE = 60.0
-MESSAGES, ERRORS = "messages", "errors"
-
-_STEP_COLUMNS = (
-    "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
-    "msg_start, msg_count, err_start, err_count, extra_base, extra_data"
-)
+# An ``extra`` up to this size (JSON bytes) is stored inside the head row; a larger one goes to
+# ``session_extra``, written only when it changes.
+HEAD_EXTRA_MAX = 4096
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -57,6 +70,11 @@ class SQLiteStore:
         self.conn = conn
         self.location = location
         self._heads: dict[str, _Head] = {}
+        # Per session, its sessions row as this connection last wrote it (valid while no other
+        # connection committed: see _trusted), and the last extra with its JSON.
+        self._rows: dict[str, _Row] = {}
+        self._extra_json: dict[str, tuple[Mapping[str, Any], bytes]] = {}
+        self._data_version: int | None = None
 
     # --- transactions --------------------------------------------------------------------
 
@@ -77,7 +95,7 @@ class SQLiteStore:
                 return result
             except sqlite3.OperationalError as exc:
                 if write:
-                    self._heads.clear()  # a failed write may have left the cache ahead of the file
+                    self.forget_heads()  # a failed write may have left the cache ahead of the file
                 if not _is_busy(exc) or time.monotonic() > deadline:
                     raise CheckpointError(f"{self.location}: {exc}") from exc
                 time.sleep(delay)
@@ -91,7 +109,7 @@ class SQLiteStore:
         try:
             self.transaction(lambda conn: self._save(conn, checkpoint))
         except BaseException:
-            self._heads.pop(checkpoint.session_id, None)
+            self._forget(checkpoint.session_id)
             raise
 
     def try_save(self, checkpoint: Checkpoint) -> bool:
@@ -115,7 +133,7 @@ class SQLiteStore:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._heads.pop(checkpoint.session_id, None)
+            self._forget(checkpoint.session_id)
             if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                 return False
             if isinstance(exc, sqlite3.DatabaseError):
@@ -125,13 +143,20 @@ class SQLiteStore:
 
     def _save(self, conn: sqlite3.Connection, cp: Checkpoint) -> None:
         sid, state = cp.session_id, cp.state
-        row = conn.execute(
-            "SELECT latest_step, uid, msg_next, err_next FROM sessions WHERE id = ?", (sid,)
-        ).fetchone()
+        row = self._rows.get(sid) if self._trusted(conn) else None
         if row is None:
-            latest, uid, msg_next, err_next = None, uuid.uuid4().hex, 0, 0
+            fetched = conn.execute(
+                "SELECT latest_step, uid, msg_next, err_next FROM sessions WHERE id = ?", (sid,)
+            ).fetchone()
+            if fetched is None:
+                latest, uid, msg_next, err_next = None, uuid.uuid4().hex, 0, 0
+            else:
+                latest, uid, msg_next, err_next = cast("tuple[int, str, int, int]", fetched)
         else:
-            latest, uid, msg_next, err_next = cast("tuple[int, str, int, int]", row)
+            latest, uid, msg_next, err_next = row.latest, row.uid, row.msg_next, row.err_next
+        # Moving forward on a row this connection wrote, untouched since: no row at cp.step exists
+        # (latest only grows) and the head's extra base is a row this connection keeps.
+        forward = row is not None and cp.step > row.latest
         head = self._heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
@@ -147,10 +172,7 @@ class SQLiteStore:
         self._append_log(conn, sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        replacing = conn.execute(
-            "SELECT 1 FROM steps WHERE session_id = ? AND step = ?", (sid, cp.step)
-        ).fetchone()
-        if replacing:
+        if not forward and row_exists(conn, sid, cp.step):
             self._detach_dependents(conn, sid, [cp.step])
             if head is not None and head.step != cp.step:
                 head.extra_step = None  # its base may be the row being replaced
@@ -164,20 +186,21 @@ class SQLiteStore:
             extra=state.extra,
             extra_step=cp.step,
         )
-        base, data = self._plan_extra(conn, head, cp, new_head)
+        base, data = self._plan_extra(conn, head, cp, new_head, trusted_base=forward)
+        cursor_blob = codec.dumps(cp.cursor)
         conn.execute(
-            f"INSERT OR REPLACE INTO steps (session_id, step, {_STEP_COLUMNS}) "
+            f"INSERT OR REPLACE INTO steps (session_id, step, {STEP_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sid,
                 cp.step,
-                codec.to_sqlite_time(cp.created_at),
+                time_text(cp.created_at),
                 codec.dumps(cp.ran_nodes),
                 codec.dumps(cp.skipped_nodes),
                 codec.dumps(cp.updated_channels),
                 codec.dumps(cp.frontier),
                 codec.dumps(state.versions),
-                codec.dumps(cp.cursor),
+                cursor_blob,
                 msg_start,
                 len(state.messages),
                 err_start,
@@ -186,14 +209,19 @@ class SQLiteStore:
                 data,
             ),
         )
-        now = codec.to_sqlite_time(datetime.now(UTC))
+        now = time_text(datetime.now(UTC))
         if latest is not None and cp.step < latest:
             conn.execute(
                 "UPDATE sessions SET msg_next = ?, err_next = ?, updated_at = ? WHERE id = ?",
                 (msg_next, err_next, now, sid),
             )
+            self._rows[sid] = _Row(latest, uid, msg_next, err_next, row.inline if row else True)
             return
-        head_blob = codec.encode_head(cp, msg_start, err_start)
+        extra_blob = self._extra_blob(sid, state.extra)
+        inline = len(extra_blob) <= HEAD_EXTRA_MAX
+        head_blob = encode_head(
+            cp, msg_start, err_start, cursor_blob, extra_blob if inline else None
+        )
         conn.execute(
             "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
             "err_next, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -201,12 +229,44 @@ class SQLiteStore:
             "msg_next = excluded.msg_next, err_next = excluded.err_next, head = excluded.head",
             (sid, now, now, cp.step, uid, msg_next, err_next, head_blob),
         )
-        if head is None or codec.extra_delta(head.extra, state.extra) is not None:
+        if not inline and (
+            head is None
+            or row is None
+            or row.inline
+            or codec.extra_delta(head.extra, state.extra) is not None
+        ):
             conn.execute(
                 "INSERT OR REPLACE INTO session_extra (session_id, extra) VALUES (?, ?)",
-                (sid, codec.dumps(state.extra)),
+                (sid, extra_blob),
             )
         self._heads[sid] = new_head
+        self._rows[sid] = _Row(cp.step, uid, msg_next, err_next, inline)
+
+    def _trusted(self, conn: sqlite3.Connection) -> bool:
+        """Whether what this connection cached is still what the file holds.
+
+        ``data_version`` changes when another connection (another process, or a hand-written
+        ``DELETE``) commits; this connection's own commits leave it unchanged.
+        """
+        version = cast("int", conn.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._data_version:
+            return True
+        self._data_version = version
+        self._rows.clear()
+        return False
+
+    def _extra_blob(self, sid: str, extra: Mapping[str, Any]) -> bytes:
+        cached = self._extra_json.get(sid)
+        if cached is not None and cached[0] is extra:  # frozen: same object, same JSON
+            return cached[1]
+        blob = codec.dumps(extra)
+        self._extra_json[sid] = (extra, blob)
+        return blob
+
+    def _forget(self, sid: str) -> None:
+        self._heads.pop(sid, None)
+        self._rows.pop(sid, None)
+        self._extra_json.pop(sid, None)
 
     def _append_log(
         self, conn: sqlite3.Connection, sid: str, channel: str, start: int, items: list[bytes]
@@ -218,10 +278,16 @@ class SQLiteStore:
             )
 
     def _plan_extra(
-        self, conn: sqlite3.Connection, head: _Head | None, cp: Checkpoint, new: _Head
+        self,
+        conn: sqlite3.Connection,
+        head: _Head | None,
+        cp: Checkpoint,
+        new: _Head,
+        *,
+        trusted_base: bool,
     ) -> tuple[int | None, bytes | None]:
         base = codec.extra_base_candidate(head, cp.step)
-        usable = base is not None and _row_exists(conn, cp.session_id, base)
+        usable = base is not None and (trusted_base or row_exists(conn, cp.session_id, base))
         return codec.plan_extra(head if usable else None, cp.state.extra, new)
 
     def _detach_dependents(self, conn: sqlite3.Connection, sid: str, steps: Sequence[int]) -> None:
@@ -237,7 +303,7 @@ class SQLiteStore:
 
     def materialize_extra(self, conn: sqlite3.Connection, sid: str, step: int) -> None:
         """Store step ``step``'s extra as a full snapshot (its bases may then be deleted)."""
-        extra = self._extra_at(conn, sid, step)
+        extra = extra_at(conn, self.location, sid, step)
         if extra is not None:
             conn.execute(
                 "UPDATE steps SET extra_base = NULL, extra_data = ? WHERE session_id = ? AND step = ?",
@@ -256,7 +322,7 @@ class SQLiteStore:
             ).fetchone()
             if row is not None and row[0] == step:
                 return self._load_head(conn, session_id)
-            return self._load_step(conn, session_id, step)
+            return load_step(conn, self.location, session_id, step)
 
         return self.transaction(work, write=False)
 
@@ -272,9 +338,17 @@ class SQLiteStore:
         head = cast("dict[str, Any]", codec.loads(head_blob))
         msg_start, msg_count = cast("list[int]", head["messages"])
         err_start, err_count = cast("list[int]", head["errors"])
-        messages = codec.decode_messages(self._read_log(conn, sid, MESSAGES, msg_start, msg_count))
-        errors = codec.decode_errors(self._read_log(conn, sid, ERRORS, err_start, err_count))
-        extra = codec.decode_extra(codec.loads(extra_blob) if extra_blob else {})
+        messages = codec.decode_messages(
+            read_log(conn, self.location, sid, MESSAGES, msg_start, msg_count)
+        )
+        errors = codec.decode_errors(
+            read_log(conn, self.location, sid, ERRORS, err_start, err_count)
+        )
+        # Small extras live in the head (session_extra may then be stale), large ones in the table.
+        stored: Any = head.get("extra")
+        if stored is None:
+            stored = codec.loads(extra_blob) if extra_blob else {}
+        extra = codec.decode_extra(stored)
         state = VersionedState(
             messages=messages, extra=extra, errors=errors, versions=head["versions"]
         )
@@ -301,82 +375,6 @@ class SQLiteStore:
             extra_step=None,
         )
         return checkpoint
-
-    def _load_step(self, conn: sqlite3.Connection, sid: str, step: int) -> Checkpoint | None:
-        row = conn.execute(
-            f"SELECT {_STEP_COLUMNS} FROM steps WHERE session_id = ? AND step = ?", (sid, step)
-        ).fetchone()
-        if row is None:
-            return None
-        (created, ran, skipped, updated, frontier, versions, cursor,
-         msg_start, msg_count, err_start, err_count, base, data) = row  # fmt: skip
-        extra = self._resolve_extra(conn, sid, cast("int | None", base), cast("bytes | None", data))
-        if extra is None:
-            return None  # its delta base was deleted by hand; only prune() keeps bases intact
-        state = VersionedState(
-            messages=codec.decode_messages(
-                self._read_log(conn, sid, MESSAGES, msg_start, msg_count)
-            ),
-            extra=codec.decode_extra(extra),
-            errors=codec.decode_errors(self._read_log(conn, sid, ERRORS, err_start, err_count)),
-            versions=codec.loads(versions),
-        )
-        return Checkpoint(
-            session_id=sid,
-            step=step,
-            state=state,
-            frontier=codec.names(frontier),
-            ran_nodes=codec.names(ran),
-            skipped_nodes=codec.names(skipped),
-            updated_channels=codec.names(updated),
-            cursor=codec.decode_cursor(cursor),
-            created_at=codec.from_sqlite_time(created),
-        )
-
-    def _read_log(
-        self, conn: sqlite3.Connection, sid: str, channel: str, start: int, count: int
-    ) -> list[bytes]:
-        if count == 0:
-            return []
-        rows = conn.execute(
-            "SELECT item FROM channel_log WHERE session_id = ? AND channel = ? "
-            "AND idx >= ? AND idx < ? ORDER BY idx",
-            (sid, channel, start, start + count),
-        ).fetchall()
-        if len(rows) != count:
-            raise CheckpointError(f"{self.location}: the {channel} log of {sid!r} is incomplete")
-        return [cast("bytes", item) for (item,) in rows]
-
-    def _extra_at(self, conn: sqlite3.Connection, sid: str, step: int) -> dict[str, Any] | None:
-        row = conn.execute(
-            "SELECT extra_base, extra_data FROM steps WHERE session_id = ? AND step = ?",
-            (sid, step),
-        ).fetchone()
-        return None if row is None else self._resolve_extra(conn, sid, row[0], row[1])
-
-    def _resolve_extra(
-        self, conn: sqlite3.Connection, sid: str, base: int | None, data: bytes | None
-    ) -> dict[str, Any] | None:
-        """Follow delta bases back to a snapshot and replay; None when a base row is missing."""
-        deltas: list[Mapping[str, Any]] = []
-        for _ in range(MAX_CHAIN * 4 + 8):
-            if base is None:
-                if data is None:
-                    raise CheckpointError(f"{self.location}: a step of {sid!r} has no extra data")
-                extra = cast("dict[str, Any]", codec.loads(data))
-                for delta in reversed(deltas):
-                    codec.apply_delta(extra, delta)
-                return extra
-            if data is not None:
-                deltas.append(cast("Mapping[str, Any]", codec.loads(data)))
-            row = conn.execute(
-                "SELECT extra_base, extra_data FROM steps WHERE session_id = ? AND step = ?",
-                (sid, base),
-            ).fetchone()
-            if row is None:
-                return None
-            base, data = cast("tuple[int | None, bytes | None]", row)
-        raise CheckpointError(f"{self.location}: the extra delta chain of {sid!r} is too long")
 
     # --- listing, deleting, events -----------------------------------------------------------
 
@@ -423,7 +421,7 @@ class SQLiteStore:
             events = conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,)).rowcount
             return deleted + events > 0
 
-        self._heads.pop(session_id, None)
+        self._forget(session_id)
         return self.transaction(work)
 
     def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
@@ -448,10 +446,15 @@ class SQLiteStore:
     def forget_heads(self) -> None:
         """Drop the delta bookkeeping (after maintenance rewrote rows)."""
         self._heads.clear()
+        self._rows.clear()
 
 
-def _row_exists(conn: sqlite3.Connection, sid: str, step: int) -> bool:
-    found = conn.execute(
-        "SELECT 1 FROM steps WHERE session_id = ? AND step = ?", (sid, step)
-    ).fetchone()
-    return found is not None
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A session's row as this connection last wrote it; ``inline``: its extra is in the head."""
+
+    latest: int
+    uid: str
+    msg_next: int
+    err_next: int
+    inline: bool

@@ -1,0 +1,88 @@
+"""The SQLite save fast paths: inline saves, their fallback when another process holds the write
+lock, the cached session row (trusted only while no other connection wrote), extra in the head."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
+from weavegraph.state import Message
+from weavegraph.testing.conformance import make_checkpoint
+
+
+def chain(sid: str, steps: int, *, extra_size: int = 10) -> list[Checkpoint]:
+    messages: tuple[Message, ...] = ()
+    out: list[Checkpoint] = []
+    for step in range(steps):
+        messages = (*messages, Message.assistant(f"{sid} {step}"))
+        out.append(make_checkpoint(sid, step, messages=messages, extra={"k": "x" * extra_size}))
+    return out
+
+
+async def test_a_save_waits_for_another_connection_holding_the_write_lock(tmp_path: Path) -> None:
+    db = tmp_path / "locked.db"
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        await cp.save(make_checkpoint("s", 0))
+        other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # as another process mid-write would
+        saving = asyncio.ensure_future(cp.save(make_checkpoint("s", 1)))
+        # The inline attempt found the lock taken without waiting on the loop: the save is now
+        # queued on the worker thread, and the loop still runs other work meanwhile.
+        await asyncio.sleep(0)
+        assert not saving.done()
+        other.execute("COMMIT")
+        await saving
+        other.close()
+        latest = await cp.load_latest("s")
+        assert latest is not None
+        assert latest.step == 1
+
+
+async def test_writes_by_another_connection_invalidate_the_cached_session_row(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "shared.db"
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        first = chain("s", 3)
+        for checkpoint in first[:2]:
+            await cp.save(checkpoint)
+        plain = sqlite3.connect(db)
+        plain.execute("DELETE FROM sessions WHERE id = 's'")  # cascades to its steps and log
+        plain.commit()
+        plain.close()
+        await cp.save(first[2])
+        latest = await cp.load_latest("s")
+        assert latest is not None
+        assert latest == first[2]
+        assert [info.step for info in await cp.history("s")] == [2]
+
+
+async def test_large_and_small_extra_round_trip_through_the_head(tmp_path: Path) -> None:
+    db = tmp_path / "extra.db"
+    sizes = [10, 10_000, 10_000, 20, 20_000, 30]
+    checkpoints = [
+        make_checkpoint("s", step, extra={"k": "x" * size}) for step, size in enumerate(sizes)
+    ]
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        for checkpoint in checkpoints:
+            await cp.save(checkpoint)
+            assert await cp.load_latest("s") == checkpoint
+        for checkpoint in checkpoints:
+            assert await cp.load("s", checkpoint.step) == checkpoint
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        assert await cp.load_latest("s") == checkpoints[-1]
+
+
+async def test_a_resaved_step_keeps_later_steps_loadable(tmp_path: Path) -> None:
+    db = tmp_path / "resave.db"
+    saved = chain("s", 4)
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        for checkpoint in saved:
+            await cp.save(checkpoint)
+        await cp.save(saved[1])
+        for checkpoint in saved:
+            assert await cp.load("s", checkpoint.step) == checkpoint
+        assert await cp.load_latest("s") == saved[-1]
