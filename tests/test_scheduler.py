@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -351,3 +352,21 @@ def test_next_frontier_is_deduplicated_known_and_deterministic(
     expected = {t for n in ran for t in (*spec.edges.get(n, ()), *routes.get(n, ()))}
     expected |= {t for n in ran for t in appended.get(n, ())}
     assert set(frontier) == expected - {wg.END}
+
+
+def test_advance_carries_the_versions_seen_json_consistently() -> None:
+    """advance() updates the cached JSON of versions_seen incrementally: it must always equal
+    what a fresh encoding of the same cursor gives."""
+    cursor = Cursor(frontier=("a",), versions_seen={"z": {"messages": 1, "extra": 1, "errors": 1}})
+    cursor.to_json_value()  # primes the cache the next cursors carry
+    for step, ran in enumerate([("a",), ("b", "c"), (), ("a", "z")], start=1):
+        versions = {"messages": step, "extra": step * 2, "errors": 1}
+        cursor = advance(cursor, StepPlan(step, ran, ()), versions, ("a",), {}, next_seq=step)
+        fresh = replace(cursor)  # replace() drops the carried cache
+        assert cursor.to_json_value() == fresh.to_json_value()
+    assert cursor.to_json_value()["versions_seen"] == {
+        "z": [4, 8, 1],
+        "a": [4, 8, 1],
+        "b": [2, 4, 1],
+        "c": [2, 4, 1],
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from .errors import NonJsonValue, RoutingError, StateError
@@ -18,7 +18,14 @@ from .graph.spec import GraphSpec, RouterSpec
 from .partial import NodePartial
 from .reducers import Reducer, add_errors, add_messages, map_merge
 from .state import ChannelType, ErrorEvent, Message, VersionedState, freeze_json, make_versions
-from .state._frozen import EMPTY_DICT, FrozenDict, NotJson, freeze_mapping, frozen_dict_from
+from .state._frozen import (
+    EMPTY_DICT,
+    FrozenDict,
+    FrozenList,
+    NotJson,
+    freeze_mapping,
+    frozen_dict_from,
+)
 from .state._versioned import trusted_state
 from .types import END, START
 
@@ -62,6 +69,11 @@ class Cursor:
     interrupt: Mapping[str, Any] | None = None
     resume: Mapping[str, Any] = EMPTY_DICT
     paused_before: int | None = None
+    # ``versions_seen`` in its JSON form, computed once and then carried from cursor to cursor by
+    # advance() (only the nodes that ran change), so a checkpoint does not re-encode the table.
+    _json_seen: dict[str, FrozenList] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def is_complete(self) -> bool:
@@ -71,21 +83,27 @@ class Cursor:
         return {
             "step": self.step,
             "frontier": list(self.frontier),
-            # [messages, extra, errors] per node, built in C: this runs at every checkpoint and
-            # the table has an entry per node that ever ran.
-            "versions_seen": dict(
-                zip(
-                    self.versions_seen.keys(),
-                    map(list, map(_SEEN, self.versions_seen.values())),
-                    strict=True,
-                )
-            ),
+            "versions_seen": dict(self.json_seen()),
             "join_progress": {key: list(done) for key, done in self.join_progress.items()},
             "next_seq": self.next_seq,
             "interrupt": dict(self.interrupt) if self.interrupt is not None else None,
             "resume": dict(self.resume),
             "paused_before": self.paused_before,
         }
+
+    def json_seen(self) -> dict[str, FrozenList]:
+        """``versions_seen`` as JSON: ``[messages, extra, errors]`` per node (do not mutate)."""
+        cached = self._json_seen
+        if cached is None:
+            cached = dict(
+                zip(
+                    self.versions_seen.keys(),
+                    map(FrozenList, map(_SEEN, self.versions_seen.values())),
+                    strict=True,
+                )
+            )
+            object.__setattr__(self, "_json_seen", cached)
+        return cached
 
     @classmethod
     def from_json_value(cls, value: Mapping[str, Any]) -> Cursor:
@@ -282,7 +300,7 @@ def advance(
         resume = {node: value for node, value in resume.items() if node not in plan.run}
     # The constructor, not dataclasses.replace: this runs every superstep and replace() on a
     # frozen slotted class costs several times as much.
-    return Cursor(
+    after = Cursor(
         step=plan.step,
         frontier=frontier,
         versions_seen=versions_seen,
@@ -290,6 +308,16 @@ def advance(
         next_seq=next_seq,
         resume=resume,
     )
+    previous = cursor._json_seen  # pyright: ignore[reportPrivateUsage]
+    if previous is not None and plan.run:
+        json_seen = dict(previous)
+        entry = FrozenList(_SEEN(seen))  # frozen: shared by every cursor that carries it
+        for node in plan.run:
+            json_seen[node] = entry
+        object.__setattr__(after, "_json_seen", json_seen)
+    elif previous is not None:
+        object.__setattr__(after, "_json_seen", previous)
+    return after
 
 
 # --- the barrier -------------------------------------------------------------------------------
