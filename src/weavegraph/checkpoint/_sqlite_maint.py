@@ -122,12 +122,6 @@ def checkpoint_wal(store: SQLiteStore) -> None:
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def checkpoint_wal_passive(store: SQLiteStore) -> None:
-    """Copy what the WAL holds into the database file as far as readers allow, without waiting
-    (the periodic checkpoint; the connection's automatic one is off)."""
-    store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-
 def vacuum(store: SQLiteStore, path: str) -> tuple[int, int]:
     """Rebuild the file to return free pages to the OS; ``(bytes_before, bytes_after)``."""
     before = file_bytes(path)

@@ -143,7 +143,8 @@ class _Shared:
 
     ``lock`` is held by whichever thread uses the connection; ``nowait`` says its busy timeout is
     currently 0 (set by the inline path, restored by the worker); ``commits`` counts commits since
-    the last WAL checkpoint (both only read or written under ``lock``).
+    the last WAL checkpoint (both only read or written under ``lock``). ``wal_conn`` is a second
+    connection, used only by the worker thread, for WAL checkpoints.
     """
 
     executor: ThreadPoolExecutor
@@ -152,6 +153,7 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     nowait: bool = False
     commits: int = 0
+    wal_conn: sqlite3.Connection | None = None
 
     def run_locked(self, store: SQLiteStore, fn: Callable[..., T], *args: Any) -> T:
         """In the worker thread: run ``fn`` holding the connection, with the normal busy timeout."""
@@ -170,7 +172,24 @@ class _Shared:
         self.commits += 1
         if self.commits >= CHECKPOINT_EVERY and store.location != MEMORY:
             self.commits = 0
-            self.executor.submit(self.run_locked, store, maint.checkpoint_wal_passive, store)
+            self.executor.submit(self.fold_wal, store.location)
+
+    def fold_wal(self, path: str) -> None:
+        """In the worker thread: copy the WAL into the database file as far as readers allow.
+
+        On a connection of its own, so inline saves go on meanwhile (a checkpoint fsyncs the file:
+        milliseconds). Best effort: what it cannot copy now, the next one will.
+        """
+        if self.wal_conn is None:
+            self.wal_conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close(self, store: SQLiteStore) -> None:
+        """In the worker thread: close both connections (the main one last: it removes the WAL)."""
+        if self.wal_conn is not None:
+            self.wal_conn.close()
+            self.wal_conn = None
+        self.run_locked(store, store.conn.close)
 
 
 _SHARED: dict[str, _Shared] = {}
@@ -299,9 +318,7 @@ class SQLiteCheckpointer:
         self._closed = True
         if _release(self._key, self._shared):
             shared = self._shared
-            await asyncio.wrap_future(
-                shared.executor.submit(shared.run_locked, self._store, self._store.conn.close)
-            )
+            await asyncio.wrap_future(shared.executor.submit(shared.close, self._store))
             self._shared.executor.shutdown(wait=False)
 
     async def __aenter__(self) -> SQLiteCheckpointer:
