@@ -143,8 +143,9 @@ class _Shared:
 
     ``lock`` is held by whichever thread uses the connection; ``nowait`` says its busy timeout is
     currently 0 (set by the inline path, restored by the worker); ``commits`` counts commits since
-    the last WAL checkpoint (both only read or written under ``lock``). ``wal_conn`` is a second
-    connection, used only by the worker thread, for WAL checkpoints.
+    the last WAL checkpoint (both only read or written under ``lock``). WAL checkpoints run on a
+    thread and a connection of their own (``wal_executor``, ``wal_conn``): they fsync, and neither
+    inline saves nor the worker's loads should queue behind that.
     """
 
     executor: ThreadPoolExecutor
@@ -153,6 +154,7 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     nowait: bool = False
     commits: int = 0
+    wal_executor: ThreadPoolExecutor | None = None
     wal_conn: sqlite3.Connection | None = None
 
     def run_locked(self, store: SQLiteStore, fn: Callable[..., T], *args: Any) -> T:
@@ -172,13 +174,14 @@ class _Shared:
         self.commits += 1
         if self.commits >= CHECKPOINT_EVERY and store.location != MEMORY:
             self.commits = 0
-            self.executor.submit(self.fold_wal, store.location)
+            if self.wal_executor is None:
+                self.wal_executor = ThreadPoolExecutor(1, thread_name_prefix="weavegraph-wal")
+            self.wal_executor.submit(self.fold_wal, store.location)
 
     def fold_wal(self, path: str) -> None:
-        """In the worker thread: copy the WAL into the database file as far as readers allow.
+        """On the WAL thread: copy the WAL into the database file as far as readers allow.
 
-        On a connection of its own, so inline saves go on meanwhile (a checkpoint fsyncs the file:
-        milliseconds). Best effort: what it cannot copy now, the next one will.
+        Best effort (PASSIVE never waits): what it cannot copy now, the next one will.
         """
         if self.wal_conn is None:
             self.wal_conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -186,6 +189,9 @@ class _Shared:
 
     def close(self, store: SQLiteStore) -> None:
         """In the worker thread: close both connections (the main one last: it removes the WAL)."""
+        if self.wal_executor is not None:
+            self.wal_executor.shutdown(wait=True)  # lets a running checkpoint finish
+            self.wal_executor = None
         if self.wal_conn is not None:
             self.wal_conn.close()
             self.wal_conn = None
