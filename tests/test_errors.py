@@ -72,6 +72,8 @@ def test_compile_error_attributes_and_nodes() -> None:
     assert wg.UnknownNode("x").node == "x"
     assert wg.UnknownNode("x").nodes == ("x",)
     assert wg.EdgeFromEnd("a").target == "a"
+    assert wg.EdgeFromEnd("a").nodes == (wg.END, "a")  # diagnostics show the offending edge
+    assert wg.EdgeFromEnd().nodes == (wg.END,)
     assert "END" in str(wg.EdgeFromEnd())
     cycle = wg.CycleDetected(["a", "b"])
     assert (cycle.cycle, cycle.nodes) == (("a", "b"), ("a", "b"))
@@ -107,4 +109,12 @@ def test_run_errors_carry_node_step_and_cause() -> None:
 
 def test_help_can_be_overridden_per_instance() -> None:
     err = wg.ConfigError("bad url", help="use sqlite://file.db")
-    assert (err.help, wg.ConfigError.help) == ("use sqlite://file.db", "")
+    assert err.help == "use sqlite://file.db"
+    assert wg.ConfigError("bad url").help == wg.ConfigError.help != err.help
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_error_class_has_its_own_help(cls: type[wg.WeavegraphError]) -> None:
+    # SPEC §5.4: each error has a stable code and a help text (shown by diagnostics.render).
+    assert cls.help.strip(), f"{cls.__name__} has no help text"
+    assert "help" in vars(cls), f"{cls.__name__} only inherits its parent's help"

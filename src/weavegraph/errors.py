@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .types import END
+
 __all__ = [
     "WeavegraphError",
     "GraphCompileError",
@@ -74,7 +76,7 @@ class WeavegraphError(Exception):
     """Root of every error weavegraph raises."""
 
     code: str = "weavegraph::error"
-    help: str = ""
+    help: str = "See the message above; run with --debug (CLI) for the full traceback."
 
     def __init__(self, message: str, *, help: str | None = None) -> None:
         super().__init__(message)
@@ -98,6 +100,7 @@ class GraphCompileError(WeavegraphError, ValueError):
     """``GraphBuilder.compile()`` found a problem. ``problems`` lists every problem found."""
 
     code = "weavegraph::graph::invalid"
+    help = "Fix the graph description; every problem found is listed in err.problems."
 
     def __init__(self, message: str, *, help: str | None = None) -> None:
         super().__init__(message, help=help)
@@ -138,6 +141,10 @@ class EdgeFromEnd(GraphCompileError):
         suffix = f" (to {target!r})" if target else ""
         super().__init__(f"an edge leaves END{suffix}")
         self.target = target
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (END, self.target) if self.target else (END,)
 
 
 class CycleDetected(GraphCompileError):
@@ -220,6 +227,7 @@ class RunError(WeavegraphError):
     """A run stopped before completing."""
 
     code = "weavegraph::run::failed"
+    help = "With a checkpointer, the last completed step is saved: fix the cause and resume."
 
 
 class NodeRunError(RunError):
@@ -272,6 +280,7 @@ class StepLimitExceeded(RunError):
 
 class StateError(WeavegraphError, ValueError):
     code = "weavegraph::state::invalid"
+    help = "State holds Message and ErrorEvent objects and JSON values in `extra`."
 
 
 class NonJsonValue(StateError, TypeError):
@@ -305,10 +314,12 @@ class NodeError(WeavegraphError):
     """Common problems a node reports (raise it, or record it in NodePartial.errors)."""
 
     code = "weavegraph::node::error"
+    help = "Raise it to fail the run, or record it in NodePartial.errors to let the run continue."
 
 
 class MissingInput(NodeError):
     code = "weavegraph::node::missing_input"
+    help = "Make an earlier node (or the initial state) provide this input."
 
     def __init__(self, what: str) -> None:
         super().__init__(f"missing input: {what}")
@@ -317,6 +328,7 @@ class MissingInput(NodeError):
 
 class ProviderError(NodeError):
     code = "weavegraph::node::provider"
+    help = "The provider failed: check its credentials and availability, or retry the node."
 
     def __init__(self, provider: str, message: str) -> None:
         super().__init__(f"provider {provider!r} failed: {message}")
@@ -325,6 +337,7 @@ class ProviderError(NodeError):
 
 class ValidationFailed(NodeError):
     code = "weavegraph::node::validation"
+    help = "The node rejected its input; check what earlier nodes wrote to the state."
 
     def __init__(self, message: str) -> None:
         super().__init__(f"validation failed: {message}")
@@ -337,6 +350,7 @@ class CheckpointError(WeavegraphError):
     """Saving or loading a checkpoint failed. The run stops; nothing is swallowed."""
 
     code = "weavegraph::checkpoint::failed"
+    help = "Check that the database is reachable and writable; the run stopped before going on."
 
 
 class DatabaseSchemaTooNew(CheckpointError):
@@ -374,6 +388,7 @@ class SessionNotFound(CheckpointError, KeyError):
 
 class SessionError(WeavegraphError, ValueError):
     code = "weavegraph::session::invalid"
+    help = "List sessions and their state with `weavegraph sessions list`."
 
 
 class InvalidSessionId(SessionError):
@@ -386,3 +401,4 @@ class InvalidSessionId(SessionError):
 
 class ConfigError(WeavegraphError, ValueError):
     code = "weavegraph::config::invalid"
+    help = "Check the command-line options and WEAVEGRAPH_* environment variables."
