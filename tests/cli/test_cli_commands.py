@@ -47,6 +47,17 @@ def failing():
     builder.add_edge(wg.START, "boom")
     builder.add_edge("boom", wg.END)
     return builder.compile()
+
+async def ask(snapshot, ctx):
+    answer = ctx.interrupt({"question": "ship it?"})
+    return wg.NodePartial(extra={"answer": answer})
+
+def asking():
+    builder = wg.GraphBuilder()
+    builder.add_node("ask", ask)
+    builder.add_edge(wg.START, "ask")
+    builder.add_edge("ask", wg.END)
+    return builder
 """
 
 
@@ -169,6 +180,29 @@ def test_interrupt_before_then_resume(workdir: Path) -> None:
     events = [json.loads(line) for line in resumed.stdout.splitlines()]
     assert events[0]["message"] == "collected 3 findings"
     assert "status=completed" in events[-1]["message"]
+
+
+def test_dynamic_interrupt_is_answered_with_resume_answer(workdir: Path) -> None:
+    asked = wg_cli("run", "flows:asking", "--session", "q1", "--events", "none", cwd=workdir)
+    assert 'ask asks {"question":"ship it?"}' in asked.stderr
+    assert "weavegraph resume q1 flows:asking --answer JSON" in asked.stderr
+    # Without an answer the session keeps waiting (and says so again).
+    still = wg_cli("resume", "q1", "flows:asking", "--events", "none", cwd=workdir)
+    assert "waiting for an answer" in still.stderr
+    answered = wg_cli(
+        "resume", "q1", "flows:asking", "--answer", '{"ok": true}', "--events", "jsonl", cwd=workdir
+    )
+    events = [json.loads(line) for line in answered.stdout.splitlines()]
+    assert "status=completed" in events[-1]["message"]
+    shown = _json_out(wg_cli("sessions", "show", "q1", "--json", cwd=workdir))
+    assert shown["state"]["extra"]["answer"] == {"ok": True}
+    again = wg_cli("resume", "q1", "flows:asking", "--answer", "1", cwd=workdir, check=False)
+    assert again.returncode == 1
+    assert "not waiting for input" in again.stderr
+    wg_cli("run", "flows:asking", "--session", "q2", "--events", "none", cwd=workdir)
+    wg_cli("resume", "q2", "flows:asking", "--answer", "yes please", cwd=workdir)
+    shown = _json_out(wg_cli("sessions", "show", "q2", "--json", cwd=workdir))
+    assert shown["state"]["extra"]["answer"] == "yes please"
 
 
 def test_sigint_stops_at_a_step_boundary_and_resume_finishes(workdir: Path) -> None:

@@ -10,13 +10,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
+from .._session_steps import cursor_of, pending_reason
 from ..app import App
 from ..checkpoint._model import Checkpointer
+from ..errors import CheckpointError
 from ..events.model import EventEmitter
 from ..runner import PausedReason, RunStatus, StepReport
 from ..sessions import AppRunner
 from ..state import VersionedState
+
+NO_ANSWER: Final[Any] = object()
+"""``drive_session``'s default ``answer``: the session is not answering a ``ctx.interrupt``."""
 
 
 class RunControl:
@@ -24,9 +30,18 @@ class RunControl:
 
     def __init__(self) -> None:
         self._stop = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
 
     def request_stop(self) -> None:
         self._stop.set()
+        for listener in tuple(self._listeners):
+            listener()
+
+    def forward_to(self, listener: Callable[[], None]) -> None:
+        """Also call ``listener`` on a stop request (at once if one was already made)."""
+        self._listeners.append(listener)
+        if self.stop_requested:
+            listener()
 
     @property
     def stop_requested(self) -> bool:
@@ -55,16 +70,22 @@ async def drive_session(
     control: RunControl,
     interrupt_before: Sequence[str] = (),
     on_step: Callable[[StepReport], Awaitable[None]] | None = None,
+    answer: Any = NO_ANSWER,
 ) -> DriveResult:
     """Create or resume ``session_id`` and run it step by step with an ``AppRunner`` until it
     completes, pauses or ``control`` asks it to stop (at a step boundary: the stream then ends
     with ``status=interrupted`` and driving the session again continues there).
+
+    With ``answer``, the session must be waiting in a node's ``ctx.interrupt``: that node runs
+    again with ``answer`` as the call's value (``AppRunner.resume``) and the session continues.
 
     Raises what the run raises (``NodeRunError``, ``RoutingError``, ``StepLimitExceeded``) after
     the failed step is checkpointed; the stream-end event is emitted in every case.
     """
     async with AppRunner(app, checkpointer, event_bus=bus) as runner:
         init = await runner.create_session(session_id, state)
+        if answer is not NO_ANSWER:
+            return await _answer(runner, session_id, answer, control, resumed=init.resumed)
         status: RunStatus = "completed"
         paused: PausedReason | None = None
         steps = 0
@@ -98,3 +119,26 @@ async def drive_session(
             resumed=init.resumed,
             paused=paused,
         )
+
+
+async def _answer(
+    runner: AppRunner, session_id: str, answer: Any, control: RunControl, *, resumed: bool
+) -> DriveResult:
+    """Answer the pending ``ctx.interrupt`` and run on; how it ended is read from the checkpoint
+    (``AppRunner.resume`` runs to completion, a new pause or a stop request)."""
+    control.forward_to(runner.request_stop)
+    await runner.resume(session_id, answer)  # SessionError when nothing is waiting for input
+    latest = await runner.checkpointer.load_latest(session_id)
+    if latest is None:  # pragma: no cover - resume just saved it
+        raise CheckpointError(f"session {session_id!r} has no checkpoint after resuming")
+    cursor = cursor_of(latest)
+    paused = pending_reason(cursor) if cursor.interrupt is not None else None
+    status: RunStatus = "completed" if not cursor.frontier and paused is None else "interrupted"
+    return DriveResult(
+        session_id=session_id,
+        state=await runner.get_state(session_id),
+        status=status,
+        step=latest.step,
+        resumed=resumed,
+        paused=paused,
+    )

@@ -145,10 +145,16 @@ def _add_run(commands: _Commands) -> None:
         parents=[_common()],
         help="continue a stored session",
         description="Continue a session from its latest checkpoint (after an interrupt, a "
-        "failure or a Ctrl-C).",
+        "failure or a Ctrl-C). A session waiting in ctx.interrupt needs --answer.",
     )
     resume.add_argument("session", metavar="SESSION", help="the session id")
     resume.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    resume.add_argument(
+        "--answer",
+        metavar="JSON",
+        help="answer the question a node asked with ctx.interrupt: a JSON value, or plain text "
+        "(taken as a string); the node runs again with it and the session continues",
+    )
     _storage_options(resume)
     _event_options(resume)
 

@@ -8,7 +8,9 @@ import contextlib
 import signal
 import sys
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 from rich.text import Text
@@ -20,7 +22,7 @@ from ..events.sinks import EventSink
 from ..runner import StepReport
 from ..state import VersionedState
 from ._console_sink import ConsoleSink
-from ._driver import DriveResult, RunControl, drive_session
+from ._driver import NO_ANSWER, DriveResult, RunControl, drive_session
 from ._output import state_panel, stderr_console, stdout_console
 from ._storage import open_from_args
 from ._target import load_app
@@ -49,6 +51,23 @@ def read_state(path: str) -> VersionedState:
         raise ConfigError(f"--state file {path!r} is not a VersionedState: {exc}") from None
 
 
+def parse_answer(text: str) -> Any:
+    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _plain(value: Any) -> Any:
+    # Frozen JSON containers (FrozenDict/FrozenList) are Mapping/Sequence, not dict/list.
+    if isinstance(value, Mapping):
+        return dict(cast("Mapping[str, Any]", value))
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(cast("Sequence[Any]", value))
+    raise TypeError(type(value).__name__)
+
+
 def _sinks(mode: str) -> list[EventSink]:
     if mode == "pretty":
         return [ConsoleSink()]
@@ -75,8 +94,10 @@ async def drive(
     args: argparse.Namespace,
     session_id: str,
     state: VersionedState | None,
+    answer: Any = NO_ANSWER,
 ) -> DriveResult:
-    """Run with the options of ``args`` (storage, events, interrupts), stopping on signals."""
+    """Run with the options of ``args`` (storage, events, interrupts), stopping on signals;
+    ``answer`` answers the session's pending ``ctx.interrupt``."""
     control = RunControl()
     _install_signal_handlers(control)
     checkpointer = await open_from_args(args)
@@ -103,6 +124,7 @@ async def drive(
             control=control,
             interrupt_before=args.interrupt_before,
             on_step=progress,
+            answer=answer,
         )
     finally:
         _remove_signal_handlers()
@@ -155,14 +177,20 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
         )
         return 0
     out.print(state_panel(result.state, title=f"state at step {result.step}"))
-    what = "stopped"
-    if result.paused is not None:
-        what = f"paused before {', '.join(result.paused.nodes)}"
+    paused = result.paused
+    if paused is not None and paused.kind == "interrupt":
+        question = orjson.dumps(paused.value, default=_plain).decode()
+        what = f" waiting for an answer: {', '.join(paused.nodes)} asks {question}"
+        resume_hint += " --answer JSON"
+    elif paused is not None:
+        what = f" paused {paused.kind} {', '.join(paused.nodes) or 'the step'}"
+    else:
+        what = " stopped"
     err.print(
         Text.assemble(
             ("session ", "bold"),
             (result.session_id, "bold yellow"),
-            f" {what} at step {result.step}, checkpointed. Continue with:\n  ",
+            f"{what} at step {result.step}, checkpointed. Continue with:\n  ",
             (resume_hint, "bold"),
         )
     )
@@ -222,6 +250,7 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         from ..errors import SessionNotFound
 
         raise SessionNotFound(args.session)
-    result = await drive(app, args, args.session, None)
+    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
+    result = await drive(app, args, args.session, None, answer)
     hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)
