@@ -121,6 +121,11 @@ def test_stream_end_message_round_trips(status: StreamStatus) -> None:
 
 def test_parse_stream_end_ignores_other_events() -> None:
     assert parse_stream_end(diagnostic_event("x", "session=a status=completed step=1")) is None
+    borrowed = diagnostic_event(
+        STREAM_END_SCOPE, "session=a status=completed step=1", node_id="n", step=1
+    )
+    assert not borrowed.is_stream_end  # a node cannot end a stream by borrowing the scope
+    assert parse_stream_end(borrowed) is None
     with pytest.raises(ValueError, match="'done'"):
         stream_end_event("s", "done", 1)
 

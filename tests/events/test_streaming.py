@@ -173,6 +173,22 @@ async def test_a_failing_node_ends_the_stream_with_status_error() -> None:
         await handle
 
 
+async def test_a_node_borrowing_the_stream_end_scope_does_not_end_the_stream() -> None:
+    from weavegraph.events import STREAM_END_SCOPE
+
+    async def sly(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        ctx.emit_diagnostic(STREAM_END_SCOPE, "session=x status=completed step=9")
+        return wg.NodePartial(extra={"sly": True})
+
+    app = chain(("sly", sly), ("after", emitter(3)))
+    _, channel = await app.invoke_with_channel("go")
+    handle, live = app.invoke_streaming("go")
+    for events in (await channel.collect(), await live.collect()):
+        assert [e.scope for e in events[-4:-1]] == ["tick"] * 3  # the run's later events arrive
+        assert end_of(events) == (StreamStatus.COMPLETED, 2)
+    await handle
+
+
 async def test_concurrent_runs_never_see_each_others_events() -> None:
     app = chain(("a", emitter(20)), ("b", emitter(20)))
     runs = [app.invoke_streaming("go", session_id=f"iso-{i}") for i in range(3)]

@@ -81,8 +81,16 @@ class Event:
 
     @property
     def is_stream_end(self) -> bool:
-        """Whether this is the run's final stream-end diagnostic."""
-        return self.scope == STREAM_END_SCOPE and self.type == EventType.DIAGNOSTIC
+        """Whether this is the run's final stream-end diagnostic.
+
+        Only the framework's own: a node's diagnostic (it carries ``node_id``) that borrows the
+        reserved scope must not end anyone's stream while the run goes on.
+        """
+        return (
+            self.scope == STREAM_END_SCOPE
+            and self.type == EventType.DIAGNOSTIC
+            and "node_id" not in self.metadata
+        )
 
     @property
     def node_id(self) -> str | None:
