@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..app import App
 from ..checkpoint._model import Checkpointer
+from ..config import getenv
 from ..errors import InvalidSessionId, StateError, WeavegraphError
 from ..runner import validate_session_id
 from ..state import VersionedState
@@ -308,7 +308,7 @@ def create_app(
     api_token: str | None = None,
 ) -> Starlette:
     """The ASGI application serving ``app``. ``open_checkpointer`` runs at startup, in the server's
-    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN``."""
+    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` (environment, else ``.env``)."""
     api = WebApi(app, open_checkpointer)
     routes = [
         Route("/", api.index),
@@ -330,7 +330,8 @@ def create_app(
             Exception: _internal_error,
         },
     )
-    token = api_token if api_token is not None else os.environ.get("WEAVEGRAPH_API_TOKEN")
+    # Through weavegraph.config: a token kept in .env protects the server too (the environment wins).
+    token = api_token if api_token is not None else getenv("WEAVEGRAPH_API_TOKEN")
     if token:
         web.add_middleware(_TokenAuth, token=token)
     return web
