@@ -6,6 +6,8 @@ import asyncio
 import random
 from typing import Any
 
+import pytest
+
 import weavegraph as wg
 from weavegraph.events import node_event, stream_end_event
 from weavegraph.testing import FakeClock, RecordedRun, compare_runs, normalize_events, record_run
@@ -75,3 +77,12 @@ def test_tuples_are_accepted_and_sessions_can_be_compared_too() -> None:
     b = (state, [stream_end_event("s-2", "completed", 1)])
     assert compare_runs(a, b)
     assert not compare_runs(a, b, ignore_session=False)
+
+
+async def test_the_pair_from_invoke_with_channel_is_refused_with_a_way_out() -> None:
+    app = fan_out(jitter=False)
+    first, second = await app.invoke_with_channel("go"), await app.invoke_with_channel("go")
+    with pytest.raises(TypeError, match=r"await events\.collect\(\)"):
+        compare_runs(first, second)  # pyright: ignore[reportArgumentType]  (untyped callers)
+    collected = [(state, await events.collect()) for state, events in (first, second)]
+    assert compare_runs(collected[0], collected[1])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..events.model import Event
+from ..events.streaming import EventStream
 from ..state import VersionedState
 
 if TYPE_CHECKING:
@@ -138,7 +139,14 @@ def compare_runs(a: RunLike, b: RunLike, *, ignore_session: bool = True) -> RunC
 def _unpack(run: RunLike) -> tuple[VersionedState, Sequence[Event]]:
     if isinstance(run, RecordedRun):
         return run.state, run.events
-    return run
+    state, events = run
+    if isinstance(events, EventStream):
+        # The pair invoke_with_channel returns: its stream is async, compare_runs is not.
+        raise TypeError(
+            "compare_runs needs the events themselves, not an EventStream: pass "
+            "(state, await events.collect()) or use record_run(app, state)"
+        )
+    return state, events
 
 
 def _diff(a: object, b: object) -> str:
