@@ -205,3 +205,43 @@ def test_sigterm_stops_runs_at_a_step_boundary_and_they_resume(
         )
     assert rest[0]["seq"] == events[-1]["seq"] + 1
     assert "status=completed" in rest[-1]["message"]
+
+
+ASKING = """
+import weavegraph as wg
+
+async def ask(snapshot, ctx):
+    return wg.NodePartial(extra={"answer": ctx.interrupt({"question": "ship it?"})})
+
+builder = wg.GraphBuilder()
+builder.add_node("ask", ask)
+builder.add_edge(wg.START, "ask")
+builder.add_edge("ask", wg.END)
+app = builder.compile()
+"""
+
+
+def test_a_waiting_session_is_answered_over_http(
+    server_factory: Any, tmp_path: Path, sse: Any
+) -> None:
+    (tmp_path / "asking.py").write_text(ASKING)
+    server = server_factory("asking:app", tmp_path / "ask.db", cwd=tmp_path)
+    with httpx.Client() as client:
+        early = client.post(f"{server.url}/api/runs", json={"session_id": "q", "answer": 1})
+        assert early.status_code == 404
+        _start(client, server, {"input": "go", "session_id": "q"})
+        events = sse(client, f"{server.url}/api/runs/q/events")
+        assert "status=interrupted" in events[-1]["message"]
+        waiting = client.get(f"{server.url}/api/sessions/q").json()
+        assert waiting["interrupt"]["value"] == {"question": "ship it?"}
+        mixed = client.post(f"{server.url}/api/runs", json={"input": "x", "answer": 1})
+        assert mixed.status_code == 400
+        _start(client, server, {"session_id": "q", "answer": {"ok": True}})
+        events = sse(client, f"{server.url}/api/runs/q/events", {"Last-Event-ID": "-1"})
+        assert "status=completed" in events[-1]["message"]
+        done = client.get(f"{server.url}/api/sessions/q").json()
+        assert done["state"]["extra"]["answer"] == {"ok": True}
+        assert done["interrupt"] is None
+        again = client.post(f"{server.url}/api/runs", json={"session_id": "q", "answer": 2})
+        assert again.status_code == 409
+        assert again.json()["code"] == "weavegraph::web::not_waiting"

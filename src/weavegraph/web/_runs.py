@@ -16,7 +16,7 @@ from typing import Any
 
 from ..app import App
 from ..checkpoint._model import Checkpointer
-from ..cli._driver import RunControl, drive_session
+from ..cli._driver import NO_ANSWER, RunControl, drive_session
 from ..events import EventBus
 from ..events.model import STREAM_END_SCOPE, Event
 from ..state import VersionedState
@@ -90,16 +90,19 @@ class RunManager:
         run = self._live.get(session_id)
         return run is not None and not run.finished
 
-    def start(self, session_id: str, state: VersionedState | None) -> LiveRun:
-        """Start (or resume, when the session exists) ``session_id`` in the background."""
+    def start(
+        self, session_id: str, state: VersionedState | None, answer: Any = NO_ANSWER
+    ) -> LiveRun:
+        """Start (or resume, when the session exists) ``session_id`` in the background;
+        ``answer`` answers its pending ``ctx.interrupt``."""
         run = LiveRun(session_id)
         self._live[session_id] = run
         self._live.move_to_end(session_id)
         self._forget_old()
-        run.task = asyncio.create_task(self._run(run, state), name=run.name)
+        run.task = asyncio.create_task(self._run(run, state, answer), name=run.name)
         return run
 
-    async def _run(self, run: LiveRun, state: VersionedState | None) -> None:
+    async def _run(self, run: LiveRun, state: VersionedState | None, answer: Any) -> None:
         bus = EventBus.with_sinks([run], capacity=_BUS_CAPACITY)
         try:
             await drive_session(
@@ -109,6 +112,7 @@ class RunManager:
                 state,
                 bus=bus,
                 control=run.control,
+                answer=answer,
             )
         except Exception:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.

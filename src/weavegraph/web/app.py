@@ -27,8 +27,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._session_steps import cursor_of
 from ..app import App
 from ..checkpoint._model import Checkpointer
+from ..cli._driver import NO_ANSWER
 from ..config import getenv
 from ..errors import InvalidSessionId, StateError, WeavegraphError
 from ..runner import validate_session_id
@@ -176,14 +178,26 @@ class WebApi:
     async def start_run(self, request: Request) -> Response:
         body = await _read_json(request)
         state = _initial_state(body)
+        if "answer" in body and (state is not None or body.get("session_id") is None):
+            raise ApiError(400, '"answer" goes with a waiting "session_id" and no input or state')
         session_id = _session_id(body.get("session_id"))
         if self.runs.is_running(session_id):
             raise ApiError(
                 409, f"session {session_id!r} is already running", "weavegraph::web::busy"
             )
-        if state is None and await self.checkpointer.load_latest(session_id) is None:
+        latest = await self.checkpointer.load_latest(session_id)
+        if state is None and latest is None:
+            if "answer" in body:
+                raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
             raise ApiError(400, 'a new session needs "input" or "state"')
-        self.runs.start(session_id, state)
+        answer = body.get("answer", NO_ANSWER)
+        if answer is not NO_ANSWER and (latest is None or cursor_of(latest).interrupt is None):
+            raise ApiError(
+                409,
+                f"session {session_id!r} is not waiting for an answer",
+                "weavegraph::web::not_waiting",
+            )
+        self.runs.start(session_id, state, answer)
         return JSONResponse(
             {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
             status_code=202,
@@ -257,6 +271,8 @@ class WebApi:
                     "step": latest.step,
                     "running": self.runs.is_running(session_id),
                     "frontier": list(latest.frontier),
+                    # A node's ctx.interrupt question: POST /api/runs with "answer" continues.
+                    "interrupt": cursor_of(latest).interrupt,
                     "state": latest.state.to_json_value(),
                     "history": [
                         {
