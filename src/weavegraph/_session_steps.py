@@ -111,6 +111,7 @@ async def run_session(
         executor.close("completed")  # already complete: the stream still ends properly
         return
     turn = time.monotonic()
+    loop_ran = _LoopWatch()
     with stop_request.tracking() as stop:
         while True:
             cursor = executor.cursor
@@ -126,16 +127,34 @@ async def run_session(
                 return
             done += 1
             now = time.monotonic()
-            if now - turn >= LOOP_TURN_EVERY:
+            if loop_ran.fired or now - turn >= LOOP_TURN_EVERY:
                 await _let_loop_run()
+                loop_ran.arm()
                 turn = now
 
 
-# A step may finish without ever suspending (inline nodes, an inline checkpoint); at the first
-# step boundary after this many seconds without a turn, the event loop gets one, so signals,
-# stop requests from other tasks and other sessions get through. (Every boundary would cost a
-# few percent of a fast step.)
+# A step may finish without ever suspending (inline nodes, an inline checkpoint). The event loop
+# gets a turn at a step boundary when the step let it run (it may have polled a signal's wake-up
+# byte, whose handler must run before the stop request is checked) and otherwise once this many
+# seconds passed, so signals, stop requests from other tasks and other sessions get through.
+# (A turn at every boundary would cost up to a fifth of a fast checkpointed step.)
 LOOP_TURN_EVERY = 0.001
+
+
+class _LoopWatch:
+    """Tells whether the event loop ran since :meth:`arm`: a callback queued then has fired."""
+
+    __slots__ = ("fired",)
+
+    def __init__(self) -> None:
+        self.arm()
+
+    def arm(self) -> None:
+        self.fired = False
+        asyncio.get_running_loop().call_soon(self._fire)
+
+    def _fire(self) -> None:
+        self.fired = True
 
 
 async def _let_loop_run() -> None:
