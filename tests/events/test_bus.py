@@ -221,6 +221,18 @@ def test_an_unknown_dispatch_is_refused() -> None:
         EventBus.with_sink(Odd())
 
 
+def test_something_that_is_not_a_sink_is_refused_when_added() -> None:
+    class Nameless:
+        def handle(self, event: Event) -> None: ...
+
+    class Handleless:
+        name = "handleless"
+
+    for not_a_sink in (Nameless(), Handleless(), print):
+        with pytest.raises(TypeError, match=r"`name` and a `handle\(event\)`"):
+            EventBus.with_sinks([not_a_sink])  # pyright: ignore[reportArgumentType]
+
+
 async def test_a_sync_sink_that_blocks_does_not_stall_the_event_loop() -> None:
     release = threading.Event()
 

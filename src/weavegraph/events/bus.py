@@ -197,6 +197,7 @@ class EventBus:
 
     def add_sink(self, sink: EventSink) -> None:
         """Deliver every event published from now on to ``sink`` too."""
+        _check_sink(sink)
         state = _SinkState(sink)
         dispatch = _dispatch_of(sink)
         label = f"sink {state.name!r}"
@@ -440,6 +441,16 @@ class EventBus:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _check_sink(sink: object) -> None:
+    """Refuse what is not a sink now, with the protocol in the message (not at the first event)."""
+    if not isinstance(getattr(sink, "name", None), str) or not callable(
+        getattr(sink, "handle", None)
+    ):
+        raise TypeError(
+            f"a sink needs a str `name` and a `handle(event)` method (wg.EventSink), got {sink!r}"
+        )
 
 
 def _dispatch_of(sink: EventSink) -> str:
