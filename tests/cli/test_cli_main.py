@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,64 @@ def test_state_panel_shows_user_text_literally() -> None:
     text = buffer.getvalue()
     assert "[user]" in text
     assert "[bold]not markup[/]" in text
+
+
+READ_ONLY = [
+    ["sessions", "list"],
+    ["sessions", "show", "s1"],
+    ["sessions", "history", "s1"],
+    ["sessions", "delete", "s1"],
+    ["db", "stats"],
+    ["db", "prune", "--keep-last", "5"],
+    ["db", "vacuum"],
+    ["resume", "s1", "weavegraph.demo:demo_app"],
+]
+
+
+@pytest.mark.parametrize("argv", READ_ONLY, ids=" ".join)
+def test_reading_a_missing_database_creates_no_file(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    monkeypatch.delenv("SQLITE_DB_NAME", raising=False)
+    assert main([*argv, "--db", "sqlite://typo/runs.db"]) == 1
+    assert "no weavegraph database at typo/runs.db" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_db_migrate_creates_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    assert main(["db", "migrate", "--db", "sqlite://new.db"]) == 0
+    assert (tmp_path / "new.db").exists()
+    assert main(["sessions", "list", "--db", "sqlite://new.db"]) == 0
+    assert "0 session(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions", "show", "bad id!"],
+        ["sessions", "delete", "../x"],
+        ["resume", "bad id!", "weavegraph.demo:demo_app"],
+        ["run", "weavegraph.demo:demo_app", "--session", "bad id!", "--input", "x"],
+        ["demo", "--session", "bad id!"],
+    ],
+    ids=" ".join,
+)
+def test_an_invalid_session_id_is_a_usage_error(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "invalid session id" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

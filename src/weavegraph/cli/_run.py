@@ -19,7 +19,7 @@ from ..app import App
 from ..errors import ConfigError, StateError
 from ..events import EventBus, JsonLinesSink, MemorySink
 from ..events.sinks import EventSink
-from ..runner import StepReport
+from ..runner import StepReport, validate_session_id
 from ..state import VersionedState
 from ._console_sink import ConsoleSink
 from ._driver import NO_ANSWER, DriveResult, RunControl, drive_session
@@ -210,7 +210,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from .. import demo
 
     app = demo.demo_app(token_delay=max(0.0, args.delay))
-    session_id = args.session or f"demo-{new_session_id()[:8]}"
+    session_id = validate_session_id(args.session or f"demo-{new_session_id()[:8]}")
     state = demo.initial_state(args.question or demo.DEFAULT_QUESTION)
     console = stderr_console()
     console.print(
@@ -233,7 +233,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         state = VersionedState.new_with_user_message(args.input)
     elif args.state is not None:
         state = read_state(args.state)
-    session_id = args.session or new_session_id()
+    session_id = validate_session_id(args.session or new_session_id())
     result = await drive(app, args, session_id, state)
     hint = f"weavegraph resume {session_id} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)
@@ -241,7 +241,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 async def cmd_resume(args: argparse.Namespace) -> int:
     app = load_app(args.target)
-    checkpointer = await open_from_args(args)
+    validate_session_id(args.session)
+    checkpointer = await open_from_args(args, must_exist=True)
     try:
         exists = await checkpointer.load_latest(args.session) is not None
     finally:

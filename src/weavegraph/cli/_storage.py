@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from rich.table import Table
 
 from ..checkpoint._maintenance import PruneResult, StorageStats
 from ..checkpoint._model import Checkpointer
-from ..errors import ConfigError, SessionNotFound
+from ..errors import CheckpointError, ConfigError, SessionNotFound
+from ..runner import validate_session_id
 from ._output import (
     history_table,
     print_json,
@@ -31,18 +33,39 @@ def _kind(args: argparse.Namespace) -> str:
     return str(args.checkpointer or "sqlite")
 
 
-async def open_from_args(args: argparse.Namespace) -> Checkpointer:
-    """The checkpointer the flags ask for, with the URL resolution of the SPEC (§4.3)."""
+async def open_from_args(args: argparse.Namespace, *, must_exist: bool = False) -> Checkpointer:
+    """The checkpointer the flags ask for, with the URL resolution of the SPEC (§4.3).
+
+    ``must_exist``: commands that only read or manage stored data refuse a SQLite file that is
+    not there, instead of leaving a new empty database behind (a mistyped --db, a wrong folder).
+    """
     from .. import config
 
-    return await config.open_checkpointer(_kind(args), db_url=args.db)
+    kind = _kind(args)
+    if must_exist and kind == "sqlite":
+        _require_sqlite_file(config.resolve_sqlite_url(args.db))
+    return await config.open_checkpointer(kind, db_url=args.db)
+
+
+def _require_sqlite_file(url: str) -> None:
+    from ..checkpoint.sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    if path != ":memory:" and not Path(path).exists():
+        raise CheckpointError(
+            f"no weavegraph database at {path}",
+            help="Nothing is stored there yet: check --db, WEAVEGRAPH_SQLITE_URL, SQLITE_DB_NAME "
+            "and the working directory, or run a workflow first (weavegraph demo).",
+        )
 
 
 # --- sessions ----------------------------------------------------------------------------------
 
 
 async def cmd_sessions(args: argparse.Namespace) -> int:
-    checkpointer = await open_from_args(args)
+    if getattr(args, "session", None) is not None:
+        validate_session_id(args.session)  # a usage error, before any database is opened
+    checkpointer = await open_from_args(args, must_exist=True)
     try:
         return await _sessions_action(checkpointer, args)
     finally:
@@ -128,7 +151,7 @@ async def cmd_db(args: argparse.Namespace) -> int:
         raise ConfigError("db commands need a database: use --checkpointer sqlite or postgres")
     err = stderr_console()
     with err.status(f"opening the database ({args.action} migrates it when needed)…"):
-        checkpointer = await open_from_args(args)
+        checkpointer = await open_from_args(args, must_exist=args.action != "migrate")
     try:
         return await _db_action(checkpointer, args)
     finally:
