@@ -189,6 +189,10 @@ def test_dynamic_interrupt_is_answered_with_resume_answer(workdir: Path) -> None
     # Without an answer the session keeps waiting (and says so again).
     still = wg_cli("resume", "q1", "flows:asking", "--events", "none", cwd=workdir)
     assert "waiting for an answer" in still.stderr
+    waiting = _json_out(wg_cli("sessions", "show", "q1", "--json", cwd=workdir))
+    assert waiting["interrupt"] == {"node": "ask", "value": {"question": "ship it?"}}
+    shown_text = wg_cli("sessions", "show", "q1", cwd=workdir).stdout
+    assert 'waiting: ask asks {"question":"ship it?"}' in shown_text
     answered = wg_cli(
         "resume", "q1", "flows:asking", "--answer", '{"ok": true}', "--events", "jsonl", cwd=workdir
     )
@@ -196,6 +200,7 @@ def test_dynamic_interrupt_is_answered_with_resume_answer(workdir: Path) -> None
     assert "status=completed" in events[-1]["message"]
     shown = _json_out(wg_cli("sessions", "show", "q1", "--json", cwd=workdir))
     assert shown["state"]["extra"]["answer"] == {"ok": True}
+    assert shown["interrupt"] is None
     again = wg_cli("resume", "q1", "flows:asking", "--answer", "1", cwd=workdir, check=False)
     assert again.returncode == 1
     assert "not waiting for input" in again.stderr

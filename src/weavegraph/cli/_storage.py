@@ -8,8 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import orjson
 from rich.table import Table
 
+from .._session_steps import cursor_of
 from ..checkpoint._maintenance import PruneResult, StorageStats
 from ..checkpoint._model import Checkpointer
 from ..errors import CheckpointError, ConfigError, SessionNotFound
@@ -91,6 +93,7 @@ async def _sessions_action(checkpointer: Checkpointer, args: argparse.Namespace)
     if latest is None:
         raise SessionNotFound(session_id)
     if args.action == "show":
+        interrupt = cursor_of(latest).interrupt  # a node's ctx.interrupt waiting for an answer
         if args.json:
             print_json(
                 {
@@ -98,11 +101,15 @@ async def _sessions_action(checkpointer: Checkpointer, args: argparse.Namespace)
                     "step": latest.step,
                     "frontier": list(latest.frontier),
                     "state": latest.state.to_json_value(),
+                    "interrupt": interrupt,
                 }
             )
         else:
             title = f"{session_id} at step {latest.step}"
-            if latest.frontier:
+            if interrupt is not None:
+                question = orjson.dumps(interrupt.get("value")).decode()
+                title += f" (waiting: {interrupt.get('node')} asks {question})"
+            elif latest.frontier:
                 title += f" (next: {', '.join(latest.frontier)})"
             else:
                 title += " (completed)"
