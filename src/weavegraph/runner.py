@@ -231,7 +231,7 @@ class Executor:
     async def step(self) -> StepReport | PausedReason:
         """Run the frontier once: nodes, barrier, routers, checkpoint. Failures raise (§3.4)."""
         if not self.traced:
-            return await self._step()
+            return await self._step()  # (a span-less step: one coroutine, no context manager)
         with tracing.span(tracing.STEP, session_id=self.session_id, step=self.cursor.step + 1):
             return await self._step()
 
@@ -252,7 +252,10 @@ class Executor:
                 "step_start", f"step {plan.step}", step=plan.step, frontier=list(plan.run)
             )
         snapshot = self.state.snapshot()
-        outcomes = await self._run_nodes(plan, snapshot)
+        if len(plan.run) == 1:  # one node needs no task: run it inline (chains, loops)
+            outcomes = [await self._guarded(plan.run[0], snapshot, plan.step)]
+        else:
+            outcomes = await self._run_nodes(plan, snapshot)
         results: list[tuple[str, NodePartial]] = []
         for node, outcome in zip(plan.run, outcomes, strict=True):
             if isinstance(outcome, _Failure):
@@ -262,12 +265,16 @@ class Executor:
             elif outcome is not None:
                 results.append((node, outcome))
         try:
-            barrier = merge_barrier(self.spec, self.state, plan.step, results)
+            barrier = merge_barrier(self.spec, self.state, plan.step, results, frozen=True)
         except NonJsonValue as exc:  # a per-key reducer produced a non-JSON value
             await self._fail(plan, exc.node or "", exc)
         partials = dict(results)
         try:
-            routes = await self._routes(plan, partials, barrier.state.snapshot())
+            routes = (
+                await self._routes(plan, partials, barrier.state.snapshot())
+                if self.spec.routers
+                else {}
+            )
             frontier, progress = next_frontier(
                 self.spec, plan.step, plan.run, partials, routes, self.cursor.join_progress
             )
@@ -291,7 +298,10 @@ class Executor:
             progress,
             next_seq=self.stamper.next_seq + self.closing_events,
         )
-        await self.save(plan.run, plan.skipped, barrier.updated_channels)
+        if self.checkpointer is None:  # the bookkeeping of save(), without a coroutine
+            self.last_record = (plan.run, plan.skipped, barrier.updated_channels)
+        else:
+            await self.save(plan.run, plan.skipped, barrier.updated_channels)
         return StepReport(
             step=plan.step,
             ran_nodes=plan.run,
@@ -302,9 +312,8 @@ class Executor:
 
     async def _run_nodes(self, plan: StepPlan, snapshot: StateSnapshot) -> list[_Outcome]:
         ids = plan.run
-        if len(ids) <= 1:
-            # One node needs no task: run it inline (the common case of a chain).
-            return [await self._guarded(node, snapshot, plan.step) for node in ids]
+        if not ids:
+            return []
         results: list[_Outcome] = [None] * len(ids)
         indexes = iter(range(len(ids)))
 

@@ -346,49 +346,64 @@ def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
 
 
 def merge_barrier(
-    spec: GraphSpec, state: VersionedState, step: int, results: Sequence[tuple[str, NodePartial]]
+    spec: GraphSpec,
+    state: VersionedState,
+    step: int,
+    results: Sequence[tuple[str, NodePartial]],
+    *,
+    frozen: bool = False,
 ) -> Barrier:
     """Merge partials **in the given (frontier) order** into ``state``.
 
     Channel reducers run once per partial that writes the channel, in registration order; per-key
     ``extra`` reducers combine writes to their key (a ``None`` value deletes the key); errors get
     their node and step filled in. A channel's version increases by one iff its content changed.
+    ``frozen=True``: every partial already went through :func:`freeze_partial` (the executor's).
     """
-    partials = [(node, freeze_partial(node, partial)) for node, partial in results]
+    message_updates: list[tuple[Any, ...]] = []
+    error_updates: list[tuple[ErrorEvent, ...]] = []
+    writes: list[tuple[str, Mapping[str, Any]]] = []
+    for node, partial in results:
+        if not frozen:
+            partial = freeze_partial(node, partial)
+        if partial.messages:
+            message_updates.append(partial.messages)
+        if partial.errors:
+            error_updates.append(_stamp_errors(node, step, partial.errors))
+        if partial.extra:
+            writes.append((node, partial.extra))
+    messages, extra, errors = state.messages, state.extra, state.errors
     reducers = spec.reducers
-    message_fns = reducers.for_channel(ChannelType.MESSAGES)
-    messages = _merge_sequence(
-        message_fns,
-        add_messages,
-        state.messages,
-        [p.messages for _, p in partials if p.messages],
-    )
-    if message_fns != (add_messages,) and messages is not state.messages:
-        # A custom reducer may produce anything: check what it made (default merges only
-        # concatenate messages already checked by freeze_partial).
-        _check_messages(messages)
-    errors = _merge_sequence(
-        reducers.for_channel(ChannelType.ERRORS),
-        add_errors,
-        state.errors,
-        [_stamp_errors(node, step, p.errors) for node, p in partials if p.errors],
-    )
-    extra = _merge_extra(spec, state.extra, partials)
-    changed = (
-        _changed(state.messages, messages),
-        _changed(state.extra, extra),
-        _changed(state.errors, errors),
-    )
-    if not any(changed):
+    if message_updates:
+        message_fns = reducers.for_channel(ChannelType.MESSAGES)
+        messages = _merge_sequence(message_fns, add_messages, messages, message_updates)
+        if message_fns != (add_messages,) and messages is not state.messages:
+            # A custom reducer may produce anything: check what it made (default merges only
+            # concatenate messages already checked by freeze_partial).
+            _check_messages(messages)
+    if error_updates:
+        errors = _merge_sequence(
+            reducers.for_channel(ChannelType.ERRORS), add_errors, errors, error_updates
+        )
+    if writes:
+        extra = _merge_extra(spec, extra, writes)
+    bump_messages = _changed(state.messages, messages)
+    bump_extra = _changed(state.extra, extra)
+    bump_errors = _changed(state.errors, errors)
+    if not (bump_messages or bump_extra or bump_errors):
         return Barrier(state, ())
     old = state.versions
     versions = make_versions(
-        *(old[ch] + 1 if bump else old[ch] for ch, bump in zip(_CHANNELS, changed, strict=True))
+        old["messages"] + bump_messages, old["extra"] + bump_extra, old["errors"] + bump_errors
     )
     # Every value is already checked and frozen: the previous state's, the partials' (by
-    # freeze_partial) and the reducers' results (frozen above), so skip re-validation.
+    # freeze_partial) and the reducers' results (frozen in _merge_extra), so no re-validation.
     merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions)
-    updated = tuple(ch for ch, bump in zip(_CHANNELS, changed, strict=True) if bump)
+    updated = tuple(
+        ch
+        for ch, bump in zip(_CHANNELS, (bump_messages, bump_extra, bump_errors), strict=True)
+        if bump
+    )
     return Barrier(merged, updated)
 
 
@@ -444,12 +459,9 @@ def _merge_sequence(
 
 
 def _merge_extra(
-    spec: GraphSpec, current: Mapping[str, Any], partials: Sequence[tuple[str, NodePartial]]
+    spec: GraphSpec, current: Mapping[str, Any], writes: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> Mapping[str, Any]:
     fns = spec.reducers.for_channel(ChannelType.EXTRA)
-    writes = [(node, p.extra) for node, p in partials if p.extra]
-    if not writes:
-        return current
     keyed = spec.extra_reducers
     if fns == (map_merge,):
         merged = dict(current)
