@@ -39,7 +39,8 @@ def build() -> wg.App:
 async def test_questions_are_answered() -> None:
     sink = wg.MemorySink()
     bus = wg.EventBus.with_sink(sink)
-    async with wg.AppRunner(build(), wg.CheckpointerType.InMemory, event_bus=bus) as runner:
+    # The seed's spelling; the same as AppRunner(app, CheckpointerType.InMemory, event_bus=bus).
+    async with wg.AppRunner.with_bus(build(), bus) as runner:
         await runner.create_session("t1", wg.VersionedState.new_with_user_message("Why?"))
         final = await runner.run_until_complete("t1")
     await bus.aclose()

@@ -6,6 +6,7 @@ persistence, resumable streams and an HTML page.)
 
 Run: python examples/web_sse.py            (drives the app in-process with two concurrent requests)
 Or serve it: uvicorn examples.web_sse:web --port 8000, then curl -N localhost:8000/runs?topic=x
+(or /sessions/ID/runs?topic=x: the same with an AppRunner per request, the seed's pattern)
 """
 
 from __future__ import annotations
@@ -56,11 +57,45 @@ async def run_events(request: Request) -> EventSourceResponse:
     return EventSourceResponse(stream())
 
 
-web = Starlette(routes=[Route("/runs", run_events)])
+async def session_events(request: Request) -> EventSourceResponse:
+    """The seed's production pattern: a per-request EventBus with a ChannelSink, and an AppRunner
+    built with ``with_options_and_bus`` (checkpointer, autosave, bus, start_listener)."""
+    topic = request.query_params.get("topic", "graphs")
+    session_id = request.path_params["session_id"]
+    queue: asyncio.Queue[wg.Event] = asyncio.Queue()
+    bus = wg.EventBus.with_sinks([wg.ChannelSink(queue)])
+
+    async def run() -> None:
+        runner = wg.AppRunner.with_options_and_bus(
+            APP, wg.CheckpointerType.InMemory, True, bus, True
+        )
+        async with runner:
+            await runner.create_session(session_id, wg.VersionedState.new_with_user_message(topic))
+            await runner.run_until_complete(session_id)
+        await bus.aclose()
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        task = asyncio.create_task(run())
+        try:
+            while not (event := await queue.get()).is_stream_end:
+                yield {"id": str(event.seq), "data": event.to_json_string()}
+            yield {"id": str(event.seq), "data": event.to_json_string()}
+            await task
+        finally:
+            task.cancel()  # the client went away: stop the run
+
+    return EventSourceResponse(stream())
 
 
-async def fetch(client: httpx.AsyncClient, topic: str) -> list[dict[str, object]]:
-    response = await client.get("/runs", params={"topic": topic})
+web = Starlette(
+    routes=[Route("/runs", run_events), Route("/sessions/{session_id}/runs", session_events)]
+)
+
+
+async def fetch(
+    client: httpx.AsyncClient, topic: str, path: str = "/runs"
+) -> list[dict[str, object]]:
+    response = await client.get(path, params={"topic": topic})
     return [
         json.loads(line.removeprefix("data: "))
         for line in response.text.splitlines()
@@ -71,8 +106,12 @@ async def fetch(client: httpx.AsyncClient, topic: str) -> list[dict[str, object]
 async def main() -> None:
     transport = httpx.ASGITransport(app=web)
     async with httpx.AsyncClient(transport=transport, base_url="http://example") as client:
-        first, second = await asyncio.gather(fetch(client, "sqlite"), fetch(client, "postgres"))
-    for events in (first, second):
+        first, second, third = await asyncio.gather(
+            fetch(client, "sqlite"),
+            fetch(client, "postgres"),
+            fetch(client, "runners", "/sessions/req-3/runs"),
+        )
+    for events in (first, second, third):
         sessions = {event["session_id"] for event in events}
         text = "".join(str(e["message"]) for e in events if e["scope"] == "chunk")
         print(

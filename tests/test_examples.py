@@ -19,7 +19,11 @@ EXPECTED = {
         "webhook: 3 errors",
         "the run was not affected",
     ],
-    "web_sse.py": ["from 1 session: 'notes about sqlite'", "'notes about postgres'"],
+    "web_sse.py": [
+        "from 1 session: 'notes about sqlite'",
+        "'notes about postgres'",
+        "from 1 session: 'notes about runners'; last: session=req-3 status=completed",
+    ],
     "sqlite_checkpointing.py": ["resumed=True at step 2", "n=5"],
     "memory_testing.py": ["2 tests passed"],
     "errors_pretty.py": [
