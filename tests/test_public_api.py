@@ -49,6 +49,28 @@ STATE = {
 
 ERRORS = set(errors.__all__)  # SPEC §2.3/§5.4: every error class is importable from weavegraph
 
+SPEC_ERRORS = {
+    # the error classes SPEC §2.1, §2.3, §3.1, §3.4 and §5.4 spell out by name
+    "WeavegraphError",
+    "GraphCompileError",
+    "MissingEntry",
+    "UnknownNode",
+    "EdgeFromEnd",
+    "CycleDetected",
+    "UnreachableNodes",
+    "NoPathToEnd",
+    "DuplicateEdge",
+    "DuplicateNode",
+    "NodeError",
+    "MissingInput",
+    "ProviderError",
+    "ValidationFailed",
+    "StepLimitExceeded",
+    "NodeRunError",
+    "RoutingError",
+    "CheckpointError",
+}
+
 PERSISTENCE = {
     # SPEC §4.1-§4.2
     "Checkpointer",
@@ -186,6 +208,17 @@ def test_documented_submodules_import_with_their_names(module: str) -> None:
     mod = importlib.import_module(f"weavegraph.{module}")
     missing = [name for name in IMPORTED_MODULES[module] if not hasattr(mod, name)]
     assert missing == [], f"weavegraph.{module} lacks {missing}"
+
+
+def test_the_spec_error_names_are_in_the_tree() -> None:
+    # ERRORS is derived from errors.__all__; this pins the names the SPEC promises independently.
+    assert SPEC_ERRORS <= ERRORS, f"missing from weavegraph.errors: {sorted(SPEC_ERRORS - ERRORS)}"
+
+
+def test_testing_helpers_are_reachable_as_wg_testing() -> None:
+    # SPEC §3.3 spells them wg.testing.FakeClock / wg.testing.compare_runs (no extra import).
+    assert wg.testing.FakeClock is importlib.import_module("weavegraph.testing").FakeClock
+    assert callable(wg.testing.compare_runs)
 
 
 def test_error_classes_are_the_same_objects_in_both_places() -> None:
