@@ -51,6 +51,11 @@ from ._sqlite_read import (
 
 T = TypeVar("T")
 
+_INSERT_STEP = (
+    f"INSERT OR REPLACE INTO steps (session_id, step, {STEP_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 
 RETRY_DEADLINE = 60.0
 # An ``extra`` up to this size (JSON bytes) is stored inside the head row; a larger one goes to
@@ -160,18 +165,16 @@ class SQLiteStore:
         head = self._heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
-        msg_start, msg_new = codec.plan_append(
-            head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
-        )
-        err_start, err_new = codec.plan_append(
-            head.errors if head else None, head.err_start if head else 0, state.errors, err_next
-        )
-        self._append_log(
-            conn, sid, MESSAGES, msg_next, codec.encode_messages(state.messages[msg_new:])
-        )
-        self._append_log(conn, sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
-        msg_next += len(state.messages) - msg_new
-        err_next += len(state.errors) - err_new
+        if head is not None and head.messages is state.messages and head.errors is state.errors:
+            # Neither channel changed (same frozen tuples): nothing to append, windows unchanged.
+            msg_start, err_start = head.msg_start, head.err_start
+        else:
+            msg_start, msg_next = self._place(
+                conn, sid, MESSAGES, head, state.messages, msg_next, codec.encode_messages
+            )
+            err_start, err_next = self._place(
+                conn, sid, ERRORS, head, state.errors, err_next, codec.encode_errors
+            )
         if not forward and row_exists(conn, sid, cp.step):
             self._detach_dependents(conn, sid, [cp.step])
             if head is not None and head.step != cp.step:
@@ -189,8 +192,7 @@ class SQLiteStore:
         base, data = self._plan_extra(conn, head, cp, new_head, trusted_base=forward)
         cursor_blob = codec.dumps(cp.cursor)
         conn.execute(
-            f"INSERT OR REPLACE INTO steps (session_id, step, {STEP_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_STEP,
             (
                 sid,
                 cp.step,
@@ -268,14 +270,33 @@ class SQLiteStore:
         self._rows.pop(sid, None)
         self._extra_json.pop(sid, None)
 
-    def _append_log(
-        self, conn: sqlite3.Connection, sid: str, channel: str, start: int, items: list[bytes]
-    ) -> None:
+    def _place(
+        self,
+        conn: sqlite3.Connection,
+        sid: str,
+        channel: str,
+        head: _Head | None,
+        current: tuple[Any, ...],
+        log_next: int,
+        encode: Callable[[Sequence[Any]], list[bytes]],
+    ) -> tuple[int, int]:
+        """Where a channel's items live in the log (appending what is new): (start, log_next)."""
+        if head is None:
+            previous, previous_start = None, 0
+        elif channel == MESSAGES:
+            previous, previous_start = head.messages, head.msg_start
+        else:
+            previous, previous_start = head.errors, head.err_start
+        if previous is current and previous_start + len(current) == log_next:
+            return previous_start, log_next
+        start, first_new = codec.plan_append(previous, previous_start, current, log_next)
+        items = encode(current[first_new:])
         if items:
             conn.executemany(
                 "INSERT INTO channel_log (session_id, channel, idx, item) VALUES (?, ?, ?, ?)",
-                [(sid, channel, start + offset, item) for offset, item in enumerate(items)],
+                [(sid, channel, log_next + offset, item) for offset, item in enumerate(items)],
             )
+        return start, log_next + len(items)
 
     def _plan_extra(
         self,
