@@ -7,10 +7,10 @@ public except ``StepResult``, which ``sessions`` re-exports.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
+from ._pacing import LoopTurns
 from ._stop import StopRequest
 from .checkpoint._model import Checkpoint
 from .errors import StepLimitExceeded
@@ -110,8 +110,7 @@ async def run_session(
     if not executor.cursor.frontier and executor.cursor.interrupt is None:
         executor.close("completed")  # already complete: the stream still ends properly
         return
-    turn = time.monotonic()
-    loop_ran = _LoopWatch()
+    turns = LoopTurns()
     with stop_request.tracking() as stop:
         while True:
             cursor = executor.cursor
@@ -126,42 +125,8 @@ async def run_session(
             if result.completed or result.paused is not None:
                 return
             done += 1
-            now = time.monotonic()
-            if loop_ran.fired or now - turn >= LOOP_TURN_EVERY:
-                await _let_loop_run()
-                loop_ran.arm()
-                turn = now
-
-
-# A step may finish without ever suspending (inline nodes, an inline checkpoint). The event loop
-# gets a turn at a step boundary when the step let it run (it may have polled a signal's wake-up
-# byte, whose handler must run before the stop request is checked) and otherwise once this many
-# seconds passed, so signals, stop requests from other tasks and other sessions get through.
-# (A turn at every boundary would cost up to a fifth of a fast checkpointed step.)
-LOOP_TURN_EVERY = 0.001
-
-
-class _LoopWatch:
-    """Tells whether the event loop ran since :meth:`arm`: a callback queued then has fired."""
-
-    __slots__ = ("fired",)
-
-    def __init__(self) -> None:
-        self.arm()
-
-    def arm(self) -> None:
-        self.fired = False
-        asyncio.get_running_loop().call_soon(self._fire)
-
-    def _fire(self) -> None:
-        self.fired = True
-
-
-async def _let_loop_run() -> None:
-    """Two turns of the loop: the first polls for I/O (a signal's wake-up byte), whose callbacks
-    are queued behind this task; the second lets them run before the stop request is checked."""
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+            if turns.due():
+                await turns.take()
 
 
 def cursor_of(checkpoint: Checkpoint) -> Cursor:

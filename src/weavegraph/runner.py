@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, NoReturn
 
 from . import tracing
+from ._node_call import attempts
+from ._pacing import LoopTurns
 from .checkpoint._model import Checkpoint, Checkpointer
 from .context import Clock, EventStamper, Interrupt, NodeContext
 from .errors import (
@@ -28,7 +30,7 @@ from .errors import (
     StepLimitExceeded,
 )
 from .events.model import STREAM_END_SCOPE, EventEmitter, EventType, NullEmitter
-from .graph.spec import GraphSpec, NodeSpec, RouterSpec
+from .graph.spec import GraphSpec, RouterSpec
 from .partial import NodePartial
 from .scheduler import (
     Cursor,
@@ -167,6 +169,7 @@ class Executor:
         """
         limit = self.spec.max_steps if max_steps is None else max_steps
         done = 0
+        turns = LoopTurns()
         while self.cursor.frontier:
             if done >= limit:
                 raise StepLimitExceeded(self.session_id, self.cursor.step)
@@ -174,6 +177,8 @@ class Executor:
             if isinstance(outcome, PausedReason):
                 return outcome
             done += 1
+            if turns.due():
+                await turns.take()
         return None
 
     async def execute(self, *, max_steps: int | None = None, begin: bool = True) -> RunStatus:
@@ -352,14 +357,14 @@ class Executor:
                 with tracing.span(
                     tracing.NODE, session_id=self.session_id, step=step, node=node_id
                 ):
-                    result = await _attempts(node, snapshot, ctx)
+                    result = await attempts(node, snapshot, ctx)
             elif node.retry is None and node.timeout is None and node.is_async:
                 # The common case without the retry/timeout layers (two coroutines fewer).
                 result: Any = node.call(snapshot, ctx)
                 if inspect.isawaitable(result):
                     result = await result
             else:
-                result = await _attempts(node, snapshot, ctx)
+                result = await attempts(node, snapshot, ctx)
             if result is not None and not isinstance(result, NodePartial):
                 raise TypeError(
                     f"a node must return NodePartial or None, got {type(result).__name__}"
@@ -486,40 +491,3 @@ class Executor:
             self.stamper.lifecycle_event(
                 "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step
             )
-
-
-async def _attempts(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
-    """Call the node, retrying per its RetryPolicy (each attempt gets the full timeout)."""
-    attempt = 1
-    while True:
-        try:
-            return await _call(node, snapshot, ctx)
-        except Exception as exc:
-            policy = node.retry
-            if policy is None or not policy.should_retry(exc, attempt):
-                raise
-            attempt += 1
-            await asyncio.sleep(policy.delay_before(attempt))
-
-
-async def _call(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
-    if node.timeout is None:
-        return await _invoke(node, snapshot, ctx)
-    deadline = asyncio.timeout(node.timeout)
-    try:
-        async with deadline:
-            return await _invoke(node, snapshot, ctx)
-    except TimeoutError:
-        if deadline.expired():
-            raise TimeoutError(f"node {node.id!r} timed out after {node.timeout}s") from None
-        raise
-
-
-async def _invoke(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
-    if node.is_async:
-        result: Any = node.call(snapshot, ctx)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-    # Sync nodes run in a worker thread so they cannot block the event loop.
-    return await asyncio.to_thread(node.call, snapshot, ctx)
