@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,41 @@ def test_an_invalid_session_id_is_a_usage_error(
     assert main(argv) == 2
     assert "invalid session id" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "weavegraph.demo:demo_app", "--port", "99999"]) == 2
+    assert "invalid port value" in capsys.readouterr().err
+
+
+def test_serve_on_a_busy_port_is_a_diagnostic(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "weavegraph.demo:demo_app", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+
+
+def test_an_invalid_graph_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken_flow.py").write_text(
+        "import weavegraph as wg\n"
+        "async def a(s, c):\n    return wg.NodePartial()\n"
+        "def bad():\n"
+        "    b = wg.GraphBuilder()\n"
+        "    b.add_node('a', a)\n"
+        "    b.add_edge(wg.START, 'a')\n"
+        "    b.add_edge('a', 'nowhere')\n"
+        "    return b\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["graph", "broken_flow:bad"]) == 2
+    assert main(["run", "broken_flow:bad", "--input", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "weavegraph::graph::unknown_node" in err
+    assert "Traceback" not in err

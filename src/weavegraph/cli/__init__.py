@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from ..errors import ConfigError, InvalidSessionId, WeavegraphError
+from ..errors import ConfigError, GraphCompileError, InvalidSessionId, WeavegraphError
 from ._output import show_error
 from ._parser import build_parser
 
@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     try:
         return _dispatch(args)
-    except (ConfigError, InvalidSessionId) as exc:  # both describe what was typed
+    # What was typed (or the graph it names) is wrong: a usage error, as documented.
+    except (ConfigError, InvalidSessionId, GraphCompileError) as exc:
         show_error(exc, debug=debug)
         return EXIT_USAGE
     except WeavegraphError as exc:

@@ -237,8 +237,21 @@ def _add_serve(commands: _Commands) -> None:
     )
     serve.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free)")
+    serve.add_argument(
+        "--port", type=parse_port, default=8000, help="port (default 8000; 0 = any free)"
+    )
     _storage_options(serve)
+
+
+def parse_port(text: str) -> int:
+    """``--port``: 0 (any free port) to 65535; argparse turns the ValueError into exit 2."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+parse_port.__name__ = "port"  # argparse names the type in its message: "invalid port value"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+import socket
 
 from ..checkpoint._model import Checkpointer
-from ..errors import ConfigError
+from ..config import getenv
+from ..errors import ConfigError, WeavegraphError
 from ._output import stderr_console
 from ._storage import open_from_args
 from ._target import load_app
@@ -28,9 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return await open_from_args(args)
 
     web = create_app(app, open_checkpointer)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(
-        "WEAVEGRAPH_API_TOKEN"
-    ):
+    _check_free(args.host, args.port)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not getenv("WEAVEGRAPH_API_TOKEN"):
         stderr_console().print(
             f"[yellow]warning: listening on {args.host} without WEAVEGRAPH_API_TOKEN: anyone who "
             "can reach this port can start runs[/]"
@@ -38,11 +38,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stderr_console().print(
         f"[bold]weavegraph[/] serving {args.target} on http://{args.host}:{args.port}"
     )
-    uvicorn.run(
-        web,
-        host=args.host,
-        port=args.port,
-        log_level="info" if getattr(args, "debug", False) else "warning",
-        timeout_graceful_shutdown=15,
-    )
+    try:
+        uvicorn.run(
+            web,
+            host=args.host,
+            port=args.port,
+            log_level="info" if getattr(args, "debug", False) else "warning",
+            timeout_graceful_shutdown=15,
+        )
+    except SystemExit as exc:  # uvicorn exits 3 when startup fails (it logged why)
+        return 0 if exc.code in (0, None) else 1
     return 0
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse a busy or unusable address with a diagnostic, before uvicorn logs a traceback."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host!r}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise WeavegraphError(
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                help="Another server may be using the port: choose one with --port (0 = any "
+                "free port) or stop the other server.",
+            ) from None
