@@ -29,20 +29,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return await open_from_args(args)
 
     web = create_app(app, open_checkpointer)
-    _check_free(args.host, args.port)
+    port = _check_free(args.host, args.port)  # --port 0: the free port chosen, so it can be shown
     if args.host not in ("127.0.0.1", "localhost", "::1") and not getenv("WEAVEGRAPH_API_TOKEN"):
         stderr_console().print(
             f"[yellow]warning: listening on {args.host} without WEAVEGRAPH_API_TOKEN: anyone who "
             "can reach this port can start runs[/]"
         )
     stderr_console().print(
-        f"[bold]weavegraph[/] serving {args.target} on http://{args.host}:{args.port}"
+        f"[bold]weavegraph[/] serving {args.target} on http://{args.host}:{port}"
     )
     try:
         uvicorn.run(
             web,
             host=args.host,
-            port=args.port,
+            port=port,
             log_level="info" if getattr(args, "debug", False) else "warning",
             timeout_graceful_shutdown=15,
         )
@@ -51,8 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_free(host: str, port: int) -> None:
-    """Refuse a busy or unusable address with a diagnostic, before uvicorn logs a traceback."""
+def _check_free(host: str, port: int) -> int:
+    """Refuse a busy or unusable address with a diagnostic, before uvicorn logs a traceback;
+    return the port (for port 0, the free one the system picked)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -68,3 +69,4 @@ def _check_free(host: str, port: int) -> None:
                 help="Another server may be using the port: choose one with --port (0 = any "
                 "free port) or stop the other server.",
             ) from None
+        return int(probe.getsockname()[1])
