@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -29,10 +30,8 @@ def test_port_zero_shows_the_chosen_port(tmp_path: Path) -> None:
             found = re.search(r"http://127\.0\.0\.1:(\d+)", log.read_text())
             if found:
                 assert found.group(1) != "0"
-                try:
+                with contextlib.suppress(httpx.TransportError):
                     healthy = httpx.get(f"{found.group(0)}/healthz").status_code == 200
-                except httpx.TransportError:
-                    pass
             time.sleep(0.05)
         assert healthy, log.read_text()
     finally:
