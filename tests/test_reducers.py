@@ -25,3 +25,31 @@ def test_registry_appends_in_registration_order() -> None:
     registry = ReducerRegistry().with_reducer(ChannelType.MESSAGES, shout)
     assert registry.for_channel(ChannelType.MESSAGES) == (r.add_messages, shout)
     assert ReducerRegistry.empty().for_channel(ChannelType.EXTRA) == ()
+
+
+async def test_a_registry_naming_one_channel_keeps_the_others_defaults() -> None:
+    import weavegraph as wg
+
+    def first_message_only(current: tuple[object, ...], update: tuple[object, ...]) -> object:
+        return current or update[:1]
+
+    registry = ReducerRegistry({ChannelType.MESSAGES: (first_message_only,)})
+    assert registry.for_channel(ChannelType.MESSAGES) == (first_message_only,)
+    assert registry.for_channel(ChannelType.EXTRA) == (r.map_merge,)
+    assert registry.for_channel(ChannelType.ERRORS) == (r.add_errors,)
+    assert ReducerRegistry({ChannelType.EXTRA: ()}).for_channel(ChannelType.EXTRA) == ()
+
+    async def node(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(messages=(wg.Message.assistant("ignored"),), extra={"kept": True})
+
+    app = (
+        wg.GraphBuilder()
+        .add_node("n", node)
+        .add_edge(wg.START, "n")
+        .add_edge("n", wg.END)
+        .with_reducer_registry(registry)
+        .compile()
+    )
+    state = await app.invoke("hello")
+    assert [m.content for m in state.messages] == ["hello"]
+    assert state.extra == {"kept": True}  # the extra write is not silently dropped

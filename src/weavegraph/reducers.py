@@ -100,21 +100,27 @@ def _default_channel_reducers() -> dict[ChannelType, tuple[Reducer, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class ReducerRegistry:
-    """Channel reducers, applied in registration order. Defaults: append, merge, append."""
+    """Channel reducers, applied in registration order. Defaults: append, merge, append.
+
+    ``ReducerRegistry({ChannelType.MESSAGES: (dedupe,)})`` replaces the reducers of the channels
+    it names; a channel it does not name keeps its default (a channel without any reducer would
+    silently drop every write to it). Name a channel with ``()``, or start from :meth:`empty`,
+    to really have none.
+    """
 
     channels: Mapping[ChannelType, tuple[Reducer, ...]] = field(
         default_factory=_default_channel_reducers
     )
 
     def __post_init__(self) -> None:
-        normalized = {ChannelType(ch): tuple(fns) for ch, fns in self.channels.items()}
-        for channel in ChannelType:
-            normalized.setdefault(channel, ())
+        normalized = _default_channel_reducers()
+        normalized.update({ChannelType(ch): tuple(fns) for ch, fns in self.channels.items()})
         object.__setattr__(self, "channels", normalized)
 
     @classmethod
     def empty(cls) -> ReducerRegistry:
-        return cls({})
+        """No reducer on any channel (build up with :meth:`with_reducer`)."""
+        return cls(dict.fromkeys(ChannelType, ()))
 
     def with_reducer(self, channel: ChannelType | str, reducer: Reducer) -> ReducerRegistry:
         """A new registry with ``reducer`` appended to ``channel``'s reducers."""
