@@ -7,8 +7,9 @@ to keep each module small.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from ..errors import CheckpointError
@@ -134,16 +135,26 @@ def encode_head(
     return fields[:-1] + tail
 
 
-_time_cache: list[tuple[float, str]] = [(-1.0, "")]
+_time_cache: list[tuple[int, str]] = [(-1, "")]
 
 
 def time_text(moment: datetime) -> str:
     """``codec.to_sqlite_time`` (whole seconds), remembered for the current second (strftime
     would otherwise run twice per save)."""
-    stamp = codec.utc(moment).timestamp() // 1
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return _second_text(int(moment.timestamp() // 1))
+
+
+def now_text() -> str:
+    """``time_text`` of the current time."""
+    return _second_text(int(time.time()))
+
+
+def _second_text(stamp: int) -> str:
     cached = _time_cache[0]
     if cached[0] == stamp:
         return cached[1]
-    text = codec.to_sqlite_time(moment)
+    text = datetime.fromtimestamp(stamp, UTC).strftime(codec.SQLITE_TIME)
     _time_cache[0] = (stamp, text)
     return text

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from ..errors import CheckpointError
@@ -44,6 +44,7 @@ from ._sqlite_read import (
     encode_head,
     extra_at,
     load_step,
+    now_text,
     read_log,
     row_exists,
     time_text,
@@ -211,7 +212,7 @@ class SQLiteStore:
                 data,
             ),
         )
-        now = time_text(datetime.now(UTC))
+        now = now_text()
         if latest is not None and cp.step < latest:
             conn.execute(
                 "UPDATE sessions SET msg_next = ?, err_next = ?, updated_at = ? WHERE id = ?",
