@@ -135,7 +135,7 @@ def encode_head(
     return fields[:-1] + tail
 
 
-_time_cache: list[tuple[int, str]] = [(-1, "")]
+_time_cache: list[tuple[int | None, str]] = [(None, "")]
 
 
 def time_text(moment: datetime) -> str:
