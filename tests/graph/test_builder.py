@@ -78,7 +78,7 @@ def spec_of(builder: GraphBuilder) -> GraphSpec:
         (lambda snapshot, ctx: None, False),
     ],
 )
-def test_add_node_detects_async_for_every_node_shape(node: object, is_async: bool) -> None:
+def test_add_node_detects_async_for_every_node_shape(node: Any, is_async: bool) -> None:
     spec = spec_of(GraphBuilder().add_node("n", node).add_edge(wg.START, "n").add_edge("n", wg.END))
     assert spec.nodes["n"].is_async is is_async
     assert spec.nodes["n"].id == "n"
@@ -111,9 +111,9 @@ def test_bad_ids_and_nodes_are_rejected_at_once() -> None:
     with pytest.raises(ValueError, match="empty"):
         builder.add_node("", async_node)
     with pytest.raises(TypeError, match="run method"):
-        builder.add_node("x", 42)
+        builder.add_node("x", 42)  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match="instance"):
-        builder.add_node("x", AsyncRunNode)
+        builder.add_node("x", AsyncRunNode)  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match="timeout"):
         builder.add_node("x", async_node, timeout=0)
     with pytest.raises(TypeError, match="RetryPolicy"):

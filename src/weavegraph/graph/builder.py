@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from ..reducers import Reducer, ReducerRegistry
 from ..retry import RetryPolicy
@@ -22,6 +22,21 @@ from .validate import GraphDescription, validate
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..context import NodeContext
+    from ..partial import NodePartial
+    from ..state import StateSnapshot
+    from ..types import Node
+
+RouteResult: TypeAlias = "str | Sequence[str]"
+"""What a router returns: one node id (or END) or several."""
+Router: TypeAlias = "Callable[[StateSnapshot], RouteResult | Awaitable[RouteResult]]"
+"""A conditional edge's router: sync or async, given the snapshot after its source ran."""
+NodeResult: TypeAlias = "NodePartial | None"
+NodeFunction: TypeAlias = (
+    "Callable[[StateSnapshot, NodeContext], NodeResult | Awaitable[NodeResult]]"
+)
+NodeLike: TypeAlias = "NodeFunction | Node"
+"""What ``add_node`` accepts: an async or sync function ``(snapshot, ctx)``, or a ``wg.Node``."""
 
 __all__ = ["GraphBuilder", "is_async_callable"]
 
@@ -58,7 +73,7 @@ class GraphBuilder:
     def add_node(
         self,
         id: str,
-        node: object,
+        node: NodeLike,
         *,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -112,7 +127,7 @@ class GraphBuilder:
     def add_conditional_edge(
         self,
         source: str,
-        router: Callable[..., Any],
+        router: Router,
         *,
         targets: Sequence[str] | None = None,
     ) -> GraphBuilder:
