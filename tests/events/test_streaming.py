@@ -149,6 +149,26 @@ async def test_a_run_cancelled_before_it_starts_still_ends_its_stream() -> None:
     assert collected[-1].session_id == "early"
 
 
+async def test_a_run_cancelled_before_it_starts_still_closes_its_sinks() -> None:
+    class Closing(MemorySink):
+        dispatch = "thread"  # a worker thread that must not outlive the run
+
+        def __init__(self) -> None:
+            super().__init__("closing")
+            self.closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    sink = Closing()
+    handle, events = chain(("a", emitter(1))).invoke_streaming("go", sinks=[sink])
+    handle.cancel()
+    await events.collect()
+    await handle.wait()
+    assert sink.closed
+    assert [e.is_stream_end for e in sink.snapshot()] == [True]
+
+
 async def test_leaving_the_async_with_block_cancels_an_unfinished_run() -> None:
     async def forever(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> None:
         ctx.emit("progress", "waiting")

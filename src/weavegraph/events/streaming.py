@@ -89,6 +89,7 @@ class RunHandle:
     def __init__(self, task: asyncio.Task[VersionedState], session_id: str) -> None:
         self._task = task
         self.session_id = session_id
+        self._cleanup: asyncio.Task[None] | None = None
 
     def __await__(self) -> Generator[Any, None, VersionedState]:
         return self._task.__await__()
@@ -112,6 +113,8 @@ class RunHandle:
     async def wait(self) -> None:
         """Wait until the run is over, whatever the outcome, without raising."""
         await asyncio.wait((self._task,))
+        if self._cleanup is not None:  # a run cancelled before it started: its bus is closing
+            await asyncio.wait((self._cleanup,))
 
 
 class StreamingRun(NamedTuple):
@@ -157,9 +160,10 @@ def invoke_streaming(
     task = asyncio.get_running_loop().create_task(
         _drive(executor, bus, watcher, max_steps), name=f"weavegraph run {executor.session_id}"
     )
+    handle = RunHandle(task, executor.session_id)
     # A task cancelled before it ever ran skips _drive's cleanup: end the stream from here.
-    task.add_done_callback(lambda t: _ensure_stream_end(t, executor, bus, watcher))
-    return StreamingRun(RunHandle(task, executor.session_id), events)
+    task.add_done_callback(lambda t: _ensure_stream_end(t, executor, bus, watcher, handle))
+    return StreamingRun(handle, events)
 
 
 async def _drive(
@@ -180,12 +184,18 @@ async def _drive(
 
 
 def _ensure_stream_end(
-    task: asyncio.Task[VersionedState], executor: Executor, bus: EventBus, watcher: _EndWatcher
+    task: asyncio.Task[VersionedState],
+    executor: Executor,
+    bus: EventBus,
+    watcher: _EndWatcher,
+    handle: RunHandle,
 ) -> None:
     if watcher.ended:
         return
     status = StreamStatus.CANCELLED if task.cancelled() else StreamStatus.ERROR
     bus.publish(_fallback_end(executor, watcher, status))
+    # _drive never ran, so nothing else closes the bus: flush and release its sinks and threads.
+    handle._cleanup = task.get_loop().create_task(bus.aclose())  # pyright: ignore[reportPrivateUsage]
 
 
 def _fallback_end(executor: Executor, watcher: _EndWatcher, status: StreamStatus) -> Event:
