@@ -86,3 +86,19 @@ async def test_a_resaved_step_keeps_later_steps_loadable(tmp_path: Path) -> None
         for checkpoint in saved:
             assert await cp.load("s", checkpoint.step) == checkpoint
         assert await cp.load_latest("s") == saved[-1]
+
+
+async def test_an_absent_session_is_reported_while_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    """load_latest probes inline; a writer elsewhere neither blocks it nor makes it guess."""
+    db = tmp_path / "probe.db"
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        saved = make_checkpoint("present", 0)
+        await cp.save(saved)
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        assert await cp.load_latest("absent") is None
+        assert await cp.load_latest("present") == saved
+        other.execute("COMMIT")
+        other.close()

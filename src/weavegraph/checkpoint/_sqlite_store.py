@@ -334,6 +334,16 @@ class SQLiteStore:
 
     # --- load ------------------------------------------------------------------------------
 
+    def probe_absent(self, session_id: str) -> bool:
+        """One autocommit read: True iff no such session; any error answers False (unknown)."""
+        try:
+            found = self.conn.execute(
+                "SELECT 1 FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+        except sqlite3.Error:
+            return False  # the worker's load will retry or report it
+        return found is None
+
     def load_latest(self, session_id: str) -> Checkpoint | None:
         return self.transaction(lambda conn: self._load_head(conn, session_id), write=False)
 

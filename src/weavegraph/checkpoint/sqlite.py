@@ -297,7 +297,27 @@ class SQLiteCheckpointer:
             await self._run(self._shared.counted_save, self._store, checkpoint)
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
+        if self._surely_absent(session_id):
+            return None  # a new session (the common case of create_session): no thread hop
         return await self._run(self._store.load_latest, session_id)
+
+    def _surely_absent(self, session_id: str) -> bool:
+        """True when an inline probe (idle connection, never waiting) finds no such session.
+
+        False means "maybe present": the real load runs on the worker thread as usual.
+        """
+        if self._closed:
+            return False
+        shared = self._shared
+        if not shared.lock.acquire(blocking=False):
+            return False
+        try:
+            if not shared.nowait:
+                self._store.conn.execute("PRAGMA busy_timeout = 0")
+                shared.nowait = True
+            return self._store.probe_absent(session_id)
+        finally:
+            shared.lock.release()
 
     async def load(self, session_id: str, step: int) -> Checkpoint | None:
         return await self._run(self._store.load, session_id, step)
