@@ -28,9 +28,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from ..errors import CheckpointError
 from ..state import VersionedState
@@ -481,9 +480,10 @@ class SQLiteStore:
         self._rows.clear()
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """A session's row as this connection last wrote it; ``inline``: its extra is in the head."""
+class _Row(NamedTuple):
+    """A session's row as this connection last wrote it; ``inline``: its extra is in the head.
+
+    (A NamedTuple: built at every save, and a frozen dataclass costs several times as much.)"""
 
     latest: int
     uid: str
