@@ -48,3 +48,23 @@ def test_only_listed_exceptions_are_retried_and_only_while_attempts_remain() -> 
 def test_nonsense_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="RetryPolicy"):
         wg.RetryPolicy(**kwargs)  # pyright: ignore[reportArgumentType]
+
+
+def test_fields_may_be_given_positionally_in_the_spec_order() -> None:
+    policy = wg.RetryPolicy(5, 0.2, 3.0, 1.0, (KeyError,))
+    assert (policy.max_attempts, policy.initial_delay, policy.backoff, policy.max_delay) == (
+        5,
+        0.2,
+        3.0,
+        1.0,
+    )
+    assert policy.retry_on == (KeyError,)
+
+
+def test_retry_on_accepts_one_class_and_refuses_non_exceptions() -> None:
+    policy = wg.RetryPolicy(retry_on=ValueError)
+    assert policy.retry_on == (ValueError,)
+    assert policy.should_retry(ValueError("x"), 1)
+    assert not policy.should_retry(KeyError("x"), 1)
+    with pytest.raises(TypeError, match="exception classes"):
+        wg.RetryPolicy(retry_on=("ValueError",))  # type: ignore[arg-type]
