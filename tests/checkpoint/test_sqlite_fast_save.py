@@ -102,3 +102,18 @@ async def test_an_absent_session_is_reported_while_another_connection_writes(
         assert await cp.load_latest("present") == saved
         other.execute("COMMIT")
         other.close()
+
+
+async def test_saves_appending_many_messages_round_trip(tmp_path: Path) -> None:
+    """Large appends are written by the worker thread, small ones inline: both read back."""
+    db = tmp_path / "big.db"
+    messages = tuple(Message.assistant(f"m{i}") for i in range(100))
+    sizes = [1, 2, 80, 81, 100]
+    saved = [
+        make_checkpoint("s", step, messages=messages[:size]) for step, size in enumerate(sizes)
+    ]
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        for checkpoint in saved:
+            await cp.save(checkpoint)
+        for checkpoint in saved:
+            assert await cp.load("s", checkpoint.step) == checkpoint

@@ -61,6 +61,9 @@ RETRY_DEADLINE = 60.0
 # An ``extra`` up to this size (JSON bytes) is stored inside the head row; a larger one goes to
 # ``session_extra``, written only when it changes.
 HEAD_EXTRA_MAX = 4096
+# A save appending more log items than this (messages, errors) runs on the worker thread rather
+# than inline on the event loop's (see sqlite.py): encoding and writing them takes a while.
+INLINE_MAX_ITEMS = 32
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -116,6 +119,15 @@ class SQLiteStore:
         except BaseException:
             self._forget(checkpoint.session_id)
             raise
+
+    def is_small(self, checkpoint: Checkpoint) -> bool:
+        """Whether saving appends at most INLINE_MAX_ITEMS log items (by the cached head)."""
+        state = checkpoint.state
+        head = self._heads.get(checkpoint.session_id)
+        if head is None:
+            return len(state.messages) + len(state.errors) <= INLINE_MAX_ITEMS
+        added = len(state.messages) - len(head.messages) + len(state.errors) - len(head.errors)
+        return added <= INLINE_MAX_ITEMS
 
     def try_save(self, checkpoint: Checkpoint) -> bool:
         """One attempt at :meth:`save` that never waits: False when the database was busy.

@@ -270,13 +270,16 @@ class SQLiteCheckpointer:
     def _save_inline(self, checkpoint: Checkpoint) -> bool:
         """Save on the calling thread if the connection is idle and the write lock free at once.
 
-        False: not done (the connection is busy in the worker, or another process holds the
-        database's write lock), and the caller hands the save to the worker thread.
+        False: not done (the connection is busy in the worker, another process holds the
+        database's write lock, or the save appends many log items), and the caller hands the save
+        to the worker thread.
         """
         shared = self._shared
         if not shared.lock.acquire(blocking=False):
             return False
         try:
+            if not self._store.is_small(checkpoint):
+                return False  # many new log items: encoded and written off the loop's thread
             if not shared.nowait:
                 # Never wait on the loop's thread: SQLITE_BUSY at once, and the worker waits.
                 self._store.conn.execute("PRAGMA busy_timeout = 0")
