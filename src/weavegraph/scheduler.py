@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from .errors import NonJsonValue, RoutingError, StateError
 from .graph.spec import GraphSpec, RouterSpec
@@ -127,17 +127,18 @@ class Cursor:
             raise StateError(f"malformed scheduling cursor: {exc!r}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class StepPlan:
-    """What superstep ``step`` does: ``run`` these nodes, ``skipped`` these (version-gated)."""
+class StepPlan(NamedTuple):
+    """What superstep ``step`` does: ``run`` these nodes, ``skipped`` these (version-gated).
+
+    (Named tuples, this and Barrier: one of each is built per superstep, and a frozen dataclass
+    costs several times as much to build.)"""
 
     step: int
     run: tuple[str, ...]
     skipped: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Barrier:
+class Barrier(NamedTuple):
     """The merged state after a barrier and the channels whose content changed."""
 
     state: VersionedState
@@ -339,10 +340,14 @@ def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
         key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
         detail = exc.detail if exc.path == key else f"{exc.detail} (at {exc.path})"
         raise NonJsonValue(key, detail, node) from None
-    # A new object (the node's own partial is left alone), built without dataclasses.replace.
-    return NodePartial(
-        messages=partial.messages, extra=frozen, errors=partial.errors, frontier=partial.frontier
-    )
+    # A new object (the node's own partial is left alone), its fields already checked: built
+    # without re-running the constructor (this runs for every node that writes extra).
+    copy = object.__new__(NodePartial)
+    object.__setattr__(copy, "messages", partial.messages)
+    object.__setattr__(copy, "extra", frozen)
+    object.__setattr__(copy, "errors", partial.errors)
+    object.__setattr__(copy, "frontier", partial.frontier)
+    return copy
 
 
 def merge_barrier(
