@@ -469,6 +469,11 @@ def _merge_extra(
     fns = spec.reducers.for_channel(ChannelType.EXTRA)
     keyed = spec.extra_reducers
     if fns == (map_merge,):
+        if len(writes) == 1 and not keyed and None not in writes[0][1].values():
+            # One writer, no deletions, no per-key reducers: one C-level copy and update.
+            single = FrozenDict(current)
+            dict[str, Any].update(single, writes[0][1])  # (FrozenDict refuses update())
+            return single
         merged = dict(current)
         for node, update in writes:
             for key, value in update.items():

@@ -80,11 +80,6 @@ class FrozenList(list[Any]):
 EMPTY_DICT = FrozenDict()
 
 
-def _dict_set(target: FrozenDict, key: str, value: Any) -> None:
-    """Set an item while a FrozenDict is being built (bypasses its refusal of mutation)."""
-    dict[str, Any].__setitem__(target, key, value)
-
-
 class NotJson(ValueError):
     """Raised by :func:`freeze_json` with the path of the offending value."""
 
@@ -110,13 +105,22 @@ def freeze_json(value: object, path: str = "") -> Any:
     raise NotJson(path, f"{type(value).__name__} is not a JSON type")
 
 
+_FROZEN_AS_IS = frozenset({str, int, bool, type(None), FrozenDict, FrozenList})
+
+
 def _freeze_mapping(value: Mapping[object, object], path: str) -> FrozenDict:
-    frozen = FrozenDict()
+    items: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
             raise NotJson(path, f"object key {key!r} is not a string")
-        _dict_set(frozen, key, freeze_json(item, f"{path}.{key}" if path else key))
-    return frozen
+        # Exact types that freeze_json returns unchanged skip the call (every node's extra
+        # goes through here).
+        items[key] = (
+            item
+            if type(item) in _FROZEN_AS_IS
+            else freeze_json(item, f"{path}.{key}" if path else key)
+        )
+    return FrozenDict(items)
 
 
 def freeze_mapping(value: Mapping[str, object]) -> FrozenDict:
