@@ -245,3 +245,15 @@ def test_a_waiting_session_is_answered_over_http(
         again = client.post(f"{server.url}/api/runs", json={"session_id": "q", "answer": 2})
         assert again.status_code == 409
         assert again.json()["code"] == "weavegraph::web::not_waiting"
+
+
+@pytest.mark.parametrize("last", ["abc", "99999999999999999999999", "-2", "1.5"])
+def test_a_bad_last_event_id_is_a_400(demo_server: Any, sse: Any, last: str) -> None:
+    with httpx.Client() as client:
+        session_id = _start(client, demo_server, {"input": "ids"})
+        sse(client, f"{demo_server.url}/api/runs/{session_id}/events")  # let it finish
+        response = client.get(
+            f"{demo_server.url}/api/runs/{session_id}/events", headers={"Last-Event-ID": last}
+        )
+    assert response.status_code == 400
+    assert "Last-Event-ID" in response.json()["error"]

@@ -208,9 +208,12 @@ class WebApi:
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         last_event_id: int | None = None
         if last:
-            if not last.strip().lstrip("-").isdigit():
+            text = last.strip()
+            # Bounded: the seq is a 64-bit column, and a stream that failed after its 200 header
+            # could only be cut off, not answered with an error.
+            if not text.lstrip("-").isdigit() or not -1 <= int(text) < 2**63:
                 raise ApiError(400, "Last-Event-ID must be an integer event seq")
-            last_event_id = int(last)
+            last_event_id = int(text)
         if not self.runs.is_running(session_id) and not await self._known(session_id):
             raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
 
