@@ -70,3 +70,52 @@ def test_page_shows_live_events_after_a_click(server_factory: Any, tmp_path: Pat
             page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
         finally:
             browser.close()
+
+
+ASKING = """
+import weavegraph as wg
+
+async def ask(snapshot, ctx):
+    answer = ctx.interrupt({"question": "ship it?"})
+    ctx.emit("ask", f"got {answer}")
+    return wg.NodePartial(extra={"answer": answer})
+
+builder = wg.GraphBuilder()
+builder.add_node("ask", ask)
+builder.add_edge(wg.START, "ask")
+builder.add_edge("ask", wg.END)
+app = builder.compile()
+"""
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+    reason="Chromium is not installed (scripts/ensure-test-services installs Debian's chromium)",
+)
+def test_page_answers_a_waiting_session(server_factory: Any, tmp_path: Path) -> None:
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    (tmp_path / "asking.py").write_text(ASKING)
+    server = server_factory("asking:app", tmp_path / "ask.db", cwd=tmp_path)
+    executable = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.fill("#session-id", "asked")
+            page.click("#start")
+            page.wait_for_selector("#ask:not([hidden])")
+            assert "ship it?" in page.locator("#ask-question").inner_text()
+            page.fill("#answer", '{"ok": true}')
+            page.click("#send-answer")
+            page.wait_for_selector("#events li .end", timeout=60_000)
+            page.wait_for_function(
+                "document.querySelector('#status').textContent.startsWith('completed')"
+            )
+            assert page.locator("#ask").is_hidden()
+        finally:
+            browser.close()
+    state = httpx.get(f"{server.url}/api/sessions/asked").json()["state"]
+    assert state["extra"]["answer"] == {"ok": True}

@@ -61,10 +61,41 @@ function showEvent(event) {
     $("llm").textContent += event.message;
   }
   if (event.metadata && event.metadata.node_id) highlightNode(event.metadata.node_id);
+  if (event.type === "diagnostic" && event.scope === "interrupt") showQuestion(event);
+}
+
+// A node called ctx.interrupt(value): the session waits; answering re-runs that node with it.
+let askingSession = null;
+
+function showQuestion(event) {
+  askingSession = event.session_id;
+  $("ask-question").textContent = JSON.stringify(event.metadata.value);
+  $("answer-error").textContent = "";
+  $("ask").hidden = false;
+}
+
+async function sendAnswer() {
+  const text = $("answer").value;
+  let value = text;
+  try { value = JSON.parse(text); } catch (_) { /* not JSON: the text itself */ }
+  $("send-answer").disabled = true;
+  try {
+    const started = await api("api/runs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ session_id: askingSession, answer: value }),
+    });
+    startStream(started.session_id);
+  } catch (error) {
+    $("answer-error").textContent = String(error.message || error);
+  } finally {
+    $("send-answer").disabled = false;
+  }
 }
 
 function startStream(sessionId) {
   if (source) source.close();
+  $("ask").hidden = true;
   $("events").replaceChildren();
   $("llm").textContent = "";
   llmStream = null;
@@ -217,6 +248,7 @@ async function loadGraph() {
 }
 
 $("start").addEventListener("click", startRun);
+$("send-answer").addEventListener("click", sendAnswer);
 $("refresh").addEventListener("click", loadSessions);
 loadGraph();
 loadSessions();
