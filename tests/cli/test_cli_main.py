@@ -208,3 +208,24 @@ def test_an_invalid_graph_is_a_usage_error(
     err = capsys.readouterr().err
     assert "weavegraph::graph::unknown_node" in err
     assert "Traceback" not in err
+
+
+def test_hints_name_the_database_and_never_a_memory_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    base = ["demo", "--delay", "0", "--events", "none", "--session", "h1"]
+    assert main([*base, "--db", "sqlite://other.db"]) == 0
+    out = capsys.readouterr().out
+    assert "weavegraph sessions history h1 --db sqlite://other.db" in out
+    assert main([*base, "--checkpointer", "memory"]) == 0
+    captured = capsys.readouterr()
+    assert "in memory: nothing was stored" in captured.out
+    assert "sessions history" not in captured.out
+    paused = [*base, "--checkpointer", "memory", "--interrupt-before", "collect"]
+    assert main(paused) == 0
+    err = capsys.readouterr().err
+    assert "in memory: it cannot be resumed" in err
+    assert "weavegraph demo --session" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]

@@ -165,17 +165,27 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
     """Print the outcome; return the exit status."""
     out = stdout_console() if args.events != "jsonl" else stderr_console()
     err = stderr_console()
+    in_memory = args.checkpointer == "memory" and not (args.db or "").startswith("postgres")
     if result.status == "completed":
         out.print(state_panel(result.state))
+        steps = (
+            ("(in memory: nothing was stored)", "dim")
+            if in_memory
+            else (
+                f"its steps: weavegraph sessions history {result.session_id}{_storage_flags(args)}",
+                "bold",
+            )
+        )
         out.print(
             Text.assemble(
                 ("session ", "bold"),
                 (result.session_id, "bold green"),
-                f"  completed at step {result.step}; its steps: ",
-                (f"weavegraph sessions history {result.session_id}", "bold"),
+                f"  completed at step {result.step}; ",
+                steps,
             )
         )
         return 0
+
     out.print(state_panel(result.state, title=f"state at step {result.step}"))
     paused = result.paused
     if paused is not None and paused.kind == "interrupt":
@@ -190,8 +200,12 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
         Text.assemble(
             ("session ", "bold"),
             (result.session_id, "bold yellow"),
-            f"{what} at step {result.step}, checkpointed. Continue with:\n  ",
-            (resume_hint, "bold"),
+            f"{what} at step {result.step}",
+            *(
+                [" (in memory: it cannot be resumed; use --checkpointer sqlite or postgres)"]
+                if in_memory
+                else [", checkpointed. Continue with:\n  ", (resume_hint, "bold")]
+            ),
         )
     )
     return 0 if result.paused is not None else EXIT_INTERRUPTED
