@@ -229,3 +229,13 @@ def test_hints_name_the_database_and_never_a_memory_session(
     assert "in memory: it cannot be resumed" in err
     assert "weavegraph demo --session" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def test_a_bad_log_setting_is_a_diagnostic(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEAVEGRAPH_LOG", "weavegraph=loud")
+    assert main(["graph", "weavegraph.demo:demo_app"]) == 2
+    err = capsys.readouterr().err
+    assert "WEAVEGRAPH_LOG: unknown log level" in err
+    assert "Traceback" not in err

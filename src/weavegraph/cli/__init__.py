@@ -26,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 after --help
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
-    _configure_logging()
     try:
+        _configure_logging()  # a bad WEAVEGRAPH_LOG is a diagnostic too
         return _dispatch(args)
     # What was typed (or the graph it names) is wrong: a usage error, as documented.
     except (ConfigError, InvalidSessionId, GraphCompileError) as exc:
