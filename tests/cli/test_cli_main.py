@@ -239,3 +239,30 @@ def test_a_bad_log_setting_is_a_diagnostic(
     err = capsys.readouterr().err
     assert "WEAVEGRAPH_LOG: unknown log level" in err
     assert "Traceback" not in err
+
+
+def test_a_session_of_another_graph_is_refused_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "other_flow.py").write_text(
+        "import weavegraph as wg\n"
+        "async def a(s, c):\n    return wg.NodePartial()\n"
+        "def build():\n"
+        "    b = wg.GraphBuilder()\n"
+        "    b.add_node('a', a)\n"
+        "    b.add_edge(wg.START, 'a')\n"
+        "    b.add_edge('a', wg.END)\n"
+        "    return b\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    paused = ["run", "weavegraph.demo:demo_app", "--input", "q", "--session", "x"]
+    assert main([*paused, "--interrupt-before", "collect", "--events", "none"]) == 0
+    capsys.readouterr()
+    assert main(["resume", "x", "other_flow:build", "--events", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "was not made by this graph" in err
+    assert "'collect'" in err
+    assert main(["sessions", "history", "x", "--json"]) == 0
+    assert capsys.readouterr().out.count('"step"') == 3  # steps 0-2, nothing added

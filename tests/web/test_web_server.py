@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +259,35 @@ def test_a_bad_last_event_id_is_a_400(demo_server: Any, sse: Any, last: str) -> 
         )
     assert response.status_code == 400
     assert "Last-Event-ID" in response.json()["error"]
+
+
+def test_a_session_of_another_graph_is_a_409(server_factory: Any, tmp_path: Path) -> None:
+    (tmp_path / "asking.py").write_text(ASKING)
+    db = tmp_path / "mixed.db"
+    weavegraph = str(Path(sys.executable).with_name("weavegraph"))
+    subprocess.run(
+        [
+            weavegraph,
+            "run",
+            "weavegraph.demo:demo_app",
+            "--input",
+            "q",
+            "--session",
+            "demo1",
+            "--interrupt-before",
+            "collect",
+            "--events",
+            "none",
+            "--db",
+            f"sqlite://{db}",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    server = server_factory("asking:app", db, cwd=tmp_path)
+    response = httpx.post(f"{server.url}/api/runs", json={"session_id": "demo1"})
+    assert response.status_code == 409
+    assert response.json()["code"] == "weavegraph::web::other_graph"
+    assert "'collect'" in response.json()["error"]

@@ -15,7 +15,7 @@ from typing import Any, Final
 from .._session_steps import cursor_of, pending_reason
 from ..app import App
 from ..checkpoint._model import Checkpointer
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SessionError
 from ..events.model import EventEmitter
 from ..runner import PausedReason, RunStatus, StepReport
 from ..sessions import AppRunner
@@ -84,6 +84,8 @@ async def drive_session(
     """
     async with AppRunner(app, checkpointer, event_bus=bus) as runner:
         init = await runner.create_session(session_id, state)
+        if init.resumed:
+            await _check_same_graph(runner, app, session_id)
         if answer is not NO_ANSWER:
             return await _answer(runner, session_id, answer, control, resumed=init.resumed)
         status: RunStatus = "completed"
@@ -118,6 +120,20 @@ async def drive_session(
             step=history[-1].step if history else init.step,
             resumed=init.resumed,
             paused=paused,
+        )
+
+
+async def _check_same_graph(runner: AppRunner, app: App, session_id: str) -> None:
+    """A stored session continues only on a graph that has its next nodes (else: a clear error,
+    nothing run or written, instead of a KeyError in the middle of a step)."""
+    latest = await runner.checkpointer.load_latest(session_id)
+    frontier = latest.frontier if latest is not None else ()
+    unknown = [node for node in frontier if node not in app.spec.nodes]
+    if unknown:
+        raise SessionError(
+            f"session {session_id!r} was not made by this graph: its next "
+            f"node(s) {', '.join(map(repr, unknown))} are not in it",
+            help="Resume it with the graph that created it, or start a new session id.",
         )
 
 

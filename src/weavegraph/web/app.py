@@ -190,6 +190,14 @@ class WebApi:
             if "answer" in body:
                 raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
             raise ApiError(400, 'a new session needs "input" or "state"')
+        unknown = [n for n in (latest.frontier if latest else ()) if n not in self.app.spec.nodes]
+        if unknown:
+            raise ApiError(
+                409,
+                f"session {session_id!r} was not made by this graph: its next node(s) "
+                f"{', '.join(map(repr, unknown))} are not in it",
+                "weavegraph::web::other_graph",
+            )
         answer = body.get("answer", NO_ANSWER)
         if answer is not NO_ANSWER and (latest is None or cursor_of(latest).interrupt is None):
             raise ApiError(
