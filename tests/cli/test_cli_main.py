@@ -229,6 +229,8 @@ def test_hints_name_the_database_and_never_a_memory_session(
     assert "in memory: it cannot be resumed" in err
     assert "weavegraph demo --session" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+    assert main([*base, "--db", "sqlite://other.db?mode=rwc"]) == 0  # resumed: same file
+    assert "--db 'sqlite://other.db?mode=rwc'" in capsys.readouterr().out
 
 
 def test_a_bad_log_setting_is_a_diagnostic(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 import sys
 import uuid
@@ -214,7 +215,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
 def _storage_flags(args: argparse.Namespace) -> str:
     flags = ""
     if args.db:
-        flags += f" --db {args.db}"
+        flags += f" --db {shlex.quote(args.db)}"  # a URL may hold ?, & or spaces
     if args.checkpointer and args.checkpointer != "sqlite":
         flags += f" --checkpointer {args.checkpointer}"
     return flags
