@@ -66,6 +66,15 @@ def test_llm_events_and_the_final_scope() -> None:
     assert all(e.scope != STREAM_END_SCOPE for e in sink.events)
 
 
+@pytest.mark.parametrize("how", ["emit", "emit_diagnostic"])
+def test_the_reserved_stream_end_scope_is_refused(how: str) -> None:
+    sink = Collector()
+    ctx = make_ctx(sink)
+    with pytest.raises(ValueError, match=STREAM_END_SCOPE):
+        getattr(ctx, how)(STREAM_END_SCOPE, "session=x status=completed step=9")
+    assert sink.events == []
+
+
 def test_emitting_without_listeners_or_with_a_broken_emitter_never_fails() -> None:
     make_ctx(NullEmitter()).emit("x", "nobody listens")
 

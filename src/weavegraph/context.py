@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .events.model import LLM_FINAL_SCOPE, Event, EventEmitter, EventType
+from .events.model import LLM_FINAL_SCOPE, STREAM_END_SCOPE, Event, EventEmitter, EventType
 from .state import freeze_json
 from .state._frozen import NotJson
 
@@ -101,6 +101,15 @@ class Interrupt(BaseException):
 _NO_RESUME: Final = object()
 
 
+def _check_scope(scope: str) -> None:
+    # A node's event in the reserved scope would look like the end of the run to consumers that
+    # only read the scope, so it is refused where it enters rather than filtered downstream.
+    if scope == STREAM_END_SCOPE:
+        raise ValueError(
+            f"scope {STREAM_END_SCOPE!r} is reserved for the framework's stream-end event"
+        )
+
+
 class NodeContext:
     """Given to every node: its id, the superstep, the session, event emission and the clock.
 
@@ -135,11 +144,16 @@ class NodeContext:
         return metadata
 
     def emit(self, scope: str, message: str, **metadata: Any) -> None:
-        """Emit a ``node`` event (metadata gets ``node_id`` and ``step``)."""
+        """Emit a ``node`` event (metadata gets ``node_id`` and ``step``).
+
+        Raises ValueError for the reserved stream-end scope (only the framework ends a stream).
+        """
+        _check_scope(scope)
         self._stamper.publish(EventType.NODE, scope, message, self._meta(metadata))
 
     def emit_diagnostic(self, scope: str, message: str) -> None:
-        """Emit a ``diagnostic`` event."""
+        """Emit a ``diagnostic`` event. Raises ValueError for the reserved stream-end scope."""
+        _check_scope(scope)
         self._stamper.publish(EventType.DIAGNOSTIC, scope, message, self._meta({}))
 
     def emit_llm_chunk(self, chunk: str, stream_id: str | None = None, **metadata: Any) -> None:

@@ -208,7 +208,11 @@ async def _follow(run: LiveRun, after: int) -> AsyncIterator[dict[str, Any]]:
 
 
 def _is_end(event: dict[str, Any]) -> bool:
-    return event.get("type") == "diagnostic" and event.get("scope") == STREAM_END_SCOPE
+    # Same rule as Event.is_stream_end: only the framework's diagnostic (no node_id) ends it.
+    if event.get("type") != "diagnostic" or event.get("scope") != STREAM_END_SCOPE:
+        return False
+    metadata = event.get("metadata")
+    return not (isinstance(metadata, dict) and "node_id" in metadata)
 
 
 def _seq(event: dict[str, Any]) -> int:
