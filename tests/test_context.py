@@ -121,3 +121,35 @@ def test_clock_forms() -> None:
     assert as_clock(None)().tzinfo is not None
     with pytest.raises(TypeError):
         as_clock(42)
+
+
+def test_metadata_is_frozen_json_and_non_json_values_become_strings() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    import weavegraph.events.model as model
+
+    schema = json.loads((Path(model.__file__).parent / "event.schema.json").read_text())
+    sink = Collector()
+    ctx = make_ctx(sink)
+    shared = {"items": [1, 2]}
+    ctx.emit("s", "m", shared=shared, tags={"a"}, obj=object, nan=float("nan"), nested={1: (2,)})
+    ctx.emit_llm_chunk("c", stream_id=7, where=Path("/tmp"))  # type: ignore[arg-type]
+    ctx.emit_llm_final("f", extra=[{"k": {3j}}])
+    shared["items"].append(3)  # the node changing its dict later is not seen by the event
+    (node, chunk, final) = sink.events
+    assert node.metadata["shared"] == {"items": [1, 2]}
+    with pytest.raises(TypeError):
+        node.metadata["shared"]["items"].append(4)
+    assert node.metadata["tags"] == "{'a'}"
+    assert node.metadata["obj"] == str(object)
+    assert node.metadata["nan"] == "nan"
+    assert node.metadata["nested"] == {"1": [2]}
+    assert (chunk.metadata["stream_id"], chunk.metadata["where"]) == ("7", "/tmp")
+    assert final.metadata["extra"] == [{"k": str({3j})}]
+    for event in sink.events:
+        value = event.to_json_value()
+        json.dumps(value)  # plain json, without the lenient default=str of to_json_string
+        jsonschema.validate(value, schema)
