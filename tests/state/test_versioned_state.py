@@ -40,3 +40,11 @@ def test_from_json_value_names_malformed_input() -> None:
         VersionedState.from_json_value([])  # type: ignore[arg-type]
     with pytest.raises(StateError, match="versions"):
         VersionedState(versions={"messages": 1})
+
+
+def test_from_json_value_refuses_unknown_top_level_keys_naming_them() -> None:
+    with pytest.raises(StateError, match="junk"):
+        VersionedState.from_json_value({"junk": 1})
+    with pytest.raises(StateError, match="extras"):
+        VersionedState.from_json_value({"extras": {"a": 1}, "messages": []})
+    assert VersionedState.from_json_value({}).extra == {}

@@ -133,6 +133,11 @@ class VersionedState(_StateView):
         """Rebuild a state from :meth:`to_json_value` output; a StateError names what is wrong."""
         if not isinstance(value, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise StateError(f"state JSON must be an object, got {type(value).__name__}")
+        unknown = sorted(str(key) for key in value if key not in _STATE_JSON_KEYS)
+        if unknown:  # a typo such as {"extras": ...} must not silently give an empty state
+            raise StateError(
+                f"unknown state JSON key(s) {unknown}; expected only {sorted(_STATE_JSON_KEYS)}"
+            )
         try:
             messages = tuple(Message.from_json_value(m) for m in value.get("messages") or ())
             errors = tuple(ErrorEvent.from_json_value(e) for e in value.get("errors") or ())
@@ -141,6 +146,9 @@ class VersionedState(_StateView):
         except (KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"malformed state JSON: {exc!r}") from exc
         return cls(messages=messages, extra=extra, errors=errors, versions=versions)
+
+
+_STATE_JSON_KEYS = frozenset({"messages", "extra", "errors", "versions"})
 
 
 def trusted_state(
