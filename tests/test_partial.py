@@ -1,6 +1,12 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from weavegraph import FrontierCommand, Message, NodePartial
+from weavegraph import FrontierCommand, Message, NodePartial, StateKey
 
 
 def test_builders_return_new_partials() -> None:
@@ -21,5 +27,49 @@ def test_frontier_commands() -> None:
 
 
 def test_lists_are_normalized_to_tuples() -> None:
-    partial = NodePartial(messages=[Message.user("x")])  # type: ignore[arg-type]
+    partial = NodePartial(messages=[Message.user("x")])
     assert isinstance(partial.messages, tuple)
+
+
+def test_clear_extra_keys_takes_one_key_an_iterable_or_state_keys() -> None:
+    plan = StateKey("plan", int)
+    assert NodePartial().clear_extra_keys("abc").extra == {"abc": None}
+    assert NodePartial().clear_extra_keys(plan).extra == {plan.storage_key: None}
+    mixed = NodePartial().clear_extra_keys(["a", plan, "b"]).extra
+    assert mixed == {"a": None, plan.storage_key: None, "b": None}
+    assert NodePartial().clear_extra_keys(k for k in ("x", "y")).extra == {"x": None, "y": None}
+
+
+USER_NODE = """
+import weavegraph as wg
+
+PLAN = wg.StateKey("plan", int)
+
+
+async def node(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+    errors = [wg.ErrorEvent(message="x", node_id=ctx.node_id)]
+    partial = wg.NodePartial(messages=[wg.Message.user("x")], errors=errors)
+    first: tuple[wg.Message, ...] = partial.messages
+    assert first
+    return partial.clear_extra_keys("abc").clear_extra_keys([PLAN, "k"])
+"""
+
+
+@pytest.mark.slow
+def test_node_partial_with_lists_type_checks_strictly(tmp_path: Path) -> None:
+    pyright = shutil.which("pyright", path=str(Path(sys.executable).parent))
+    if pyright is None:
+        pytest.skip("pyright is not installed in this environment")
+    (tmp_path / "node.py").write_text(USER_NODE, encoding="utf-8")
+    (tmp_path / "pyrightconfig.json").write_text(
+        json.dumps({"strict": ["."], "pythonVersion": "3.11"}), encoding="utf-8"
+    )
+    result = subprocess.run(
+        [pyright, "--outputjson", "--pythonpath", sys.executable, "node.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    assert report["generalDiagnostics"] == [], report["generalDiagnostics"]

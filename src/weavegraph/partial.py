@@ -24,26 +24,35 @@ class FrontierCommand:
         object.__setattr__(self, "targets", tuple(self.targets))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, init=False)
 class NodePartial:
     """A node's update. Every field is optional; builders return new objects.
 
+    ``messages`` and ``errors`` accept any sequence (a list is fine) and are stored as tuples.
     ``extra`` values are validated as JSON and frozen at the barrier (a non-JSON value is an error
     naming the key); a ``None`` value deletes the key (RFC 7396).
     """
 
-    messages: tuple[Message, ...] = ()
-    extra: Mapping[str, Any] | None = None
-    errors: tuple[ErrorEvent, ...] = ()
-    frontier: FrontierCommand | None = None
+    messages: tuple[Message, ...]
+    extra: Mapping[str, Any] | None
+    errors: tuple[ErrorEvent, ...]
+    frontier: FrontierCommand | None
 
-    def __post_init__(self) -> None:
-        messages: Iterable[Message] = self.messages
-        if not isinstance(messages, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
-            object.__setattr__(self, "messages", tuple(messages))
-        errors: Iterable[ErrorEvent] = self.errors
-        if not isinstance(errors, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
-            object.__setattr__(self, "errors", tuple(errors))
+    def __init__(
+        self,
+        *,
+        messages: Sequence[Message] = (),
+        extra: Mapping[str, Any] | None = None,
+        errors: Sequence[ErrorEvent] = (),
+        frontier: FrontierCommand | None = None,
+    ) -> None:
+        # Written by hand (not the dataclass __init__) so the parameters can be Sequence while
+        # the attributes stay tuples; ``dataclasses.replace`` calls this with the field names.
+        set_ = object.__setattr__
+        set_(self, "messages", messages if type(messages) is tuple else tuple(messages))
+        set_(self, "extra", extra)
+        set_(self, "errors", errors if type(errors) is tuple else tuple(errors))
+        set_(self, "frontier", frontier)
 
     def with_messages(self, messages: Sequence[Message]) -> NodePartial:
         return replace(self, messages=(*self.messages, *messages))
@@ -63,8 +72,14 @@ class NodePartial:
     def with_typed_extra(self, key: StateKey[T], value: T) -> NodePartial:
         return self.with_extra({key.storage_key: key.encode(value)})
 
-    def clear_extra_keys(self, keys: Iterable[str]) -> NodePartial:
-        return self.with_extra(dict.fromkeys(keys))
+    def clear_extra_keys(
+        self, keys: str | StateKey[Any] | Iterable[str | StateKey[Any]]
+    ) -> NodePartial:
+        """Delete extra keys: one key (a str or a StateKey) or an iterable of them."""
+        if isinstance(keys, (str, StateKey)):
+            keys = (keys,)
+        names = [key.storage_key if isinstance(key, StateKey) else key for key in keys]
+        return self.with_extra(dict.fromkeys(names))
 
     def is_empty(self) -> bool:
         return not (self.messages or self.extra or self.errors or self.frontier)
