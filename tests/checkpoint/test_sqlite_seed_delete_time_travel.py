@@ -1,11 +1,7 @@
 """After the seed's hand-written 30-day DELETE, every surviving step should still load.
 
-Known gap (left to the SQLite checkpointer's owner): a surviving step whose ``extra`` delta builds
-on a deleted step cannot be rebuilt, so ``load(session, step)`` (``state_at``, ``fork``) returns
-None for it although ``history`` lists it. ``weavegraph db prune`` rebases such steps first; the
-raw SQL cannot. Strict xfail: this test starts to pass, and must then lose the mark, once fixed
-(e.g. a BEFORE DELETE trigger on ``steps`` that keeps, with RAISE(IGNORE), a row another
-surviving step of a still existing session uses as its ``extra_base``).
+A step's ``extra`` is stored whole or as a delta over a session-owned snapshot, never over another
+step, so the rows that remain do not depend on the deleted ones.
 """
 
 from __future__ import annotations
@@ -33,7 +29,6 @@ def _steps(sid: str, count: int, old: int) -> list[Checkpoint]:
     return saved
 
 
-@pytest.mark.xfail(strict=True, reason="raw 30-day DELETE orphans extra deltas (H9: sqlite)")
 async def test_surviving_steps_load_after_the_seed_30_day_delete(tmp_path: Path) -> None:
     db = tmp_path / "workflow.db"
     steps = _steps("s", 12, old=6)

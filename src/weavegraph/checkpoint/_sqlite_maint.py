@@ -1,9 +1,10 @@
 """Storage management for SQLite (``weavegraph db stats|prune|vacuum``): synchronous, one transaction.
 
 ``prune`` keeps exactly the newest ``keep_last`` steps per session (the seed's hand-written SQL keeps
-step numbers from a global top-N instead), never deletes a session's latest step, and first gives
-every surviving step whose ``extra`` delta builds on a doomed step a snapshot of its own, so
-everything that survives stays loadable.
+step numbers from a global top-N instead) and never deletes a session's latest step. No step
+depends on another, so nothing needs rewriting; afterwards the log items and ``extra`` snapshots
+no remaining step uses are deleted (``vacuum`` collects unused snapshots too, e.g. after the
+seed's hand-written deletes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from . import _codec as codec
+from . import _sqlite_extra as extras
 from ._maintenance import PruneResult, StorageStats, check_prune_args
 from ._sqlite_store import ERRORS, MESSAGES, SQLiteStore
 
@@ -70,14 +72,6 @@ def prune(store: SQLiteStore, older_than: timedelta | None, keep_last: int | Non
         )
         conn.execute("DELETE FROM prune_doomed")
         conn.execute(f"INSERT INTO prune_doomed (session_id, step) {select}", params)
-        dependents = conn.execute(
-            "SELECT s.session_id, s.step FROM steps s JOIN prune_doomed d "
-            "ON s.session_id = d.session_id AND s.extra_base = d.step "
-            "WHERE NOT EXISTS (SELECT 1 FROM prune_doomed x "
-            "WHERE x.session_id = s.session_id AND x.step = s.step)"
-        ).fetchall()
-        for sid, step in cast("list[tuple[str, int]]", dependents):
-            store.materialize_extra(conn, sid, step)
         sessions = [
             cast("str", sid)
             for (sid,) in conn.execute("SELECT DISTINCT session_id FROM prune_doomed").fetchall()
@@ -87,6 +81,8 @@ def prune(store: SQLiteStore, older_than: timedelta | None, keep_last: int | Non
             "(SELECT session_id, step FROM prune_doomed)"
         ).rowcount
         log_deleted = sum(_collect_log(conn, sid) for sid in sessions)
+        for sid in sessions:
+            extras.collect(conn, sid)
         conn.execute("DELETE FROM prune_doomed")
         return PruneResult(
             steps_deleted=deleted, sessions_affected=len(sessions), log_items_deleted=log_deleted
@@ -125,6 +121,8 @@ def checkpoint_wal(store: SQLiteStore) -> None:
 def vacuum(store: SQLiteStore, path: str) -> tuple[int, int]:
     """Rebuild the file to return free pages to the OS; ``(bytes_before, bytes_after)``."""
     before = file_bytes(path)
+    store.transaction(extras.collect)
+    store.forget_heads()
     checkpoint_wal(store)
     store.conn.execute("VACUUM")
     checkpoint_wal(store)

@@ -1,4 +1,4 @@
-"""The read side of the SQLite store and its small encoders: steps rows, the log, extra deltas.
+"""The read side of the SQLite store and its small encoders: steps rows and the log.
 
 Plain functions over a connection (the caller holds the transaction); split from ``_sqlite_store``
 to keep each module small.
@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from ..errors import CheckpointError
 from ..state import VersionedState
 from . import _codec as codec
-from ._codec import MAX_CHAIN
+from . import _sqlite_extra as extras
 from ._model import Checkpoint
 
 MESSAGES, ERRORS = "messages", "errors"
 
 STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
-    "msg_start, msg_count, err_start, err_count, extra_base, extra_data"
+    "msg_start, msg_count, err_start, err_count, extra_snap, extra_data"
 )
 
 
@@ -33,10 +32,10 @@ def load_step(conn: sqlite3.Connection, location: str, sid: str, step: int) -> C
     if row is None:
         return None
     (created, ran, skipped, updated, frontier, versions, cursor,
-     msg_start, msg_count, err_start, err_count, base, data) = row  # fmt: skip
-    extra = resolve_extra(conn, location, sid, cast("int | None", base), cast("bytes | None", data))
+     msg_start, msg_count, err_start, err_count, snap, data) = row  # fmt: skip
+    extra = extras.resolve(conn, sid, cast("int | None", snap), cast("bytes | None", data))
     if extra is None:
-        return None  # its delta base was deleted by hand; only prune() keeps bases intact
+        return None  # its snapshot row was deleted by hand (or it was unloadable before v2)
     state = VersionedState(
         messages=codec.decode_messages(
             read_log(conn, location, sid, MESSAGES, msg_start, msg_count)
@@ -71,39 +70,6 @@ def read_log(
     if len(rows) != count:
         raise CheckpointError(f"{location}: the {channel} log of {sid!r} is incomplete")
     return [cast("bytes", item) for (item,) in rows]
-
-
-def extra_at(conn: sqlite3.Connection, location: str, sid: str, step: int) -> dict[str, Any] | None:
-    row = conn.execute(
-        "SELECT extra_base, extra_data FROM steps WHERE session_id = ? AND step = ?",
-        (sid, step),
-    ).fetchone()
-    return None if row is None else resolve_extra(conn, location, sid, row[0], row[1])
-
-
-def resolve_extra(
-    conn: sqlite3.Connection, location: str, sid: str, base: int | None, data: bytes | None
-) -> dict[str, Any] | None:
-    """Follow delta bases back to a snapshot and replay; None when a base row is missing."""
-    deltas: list[Mapping[str, Any]] = []
-    for _ in range(MAX_CHAIN * 4 + 8):
-        if base is None:
-            if data is None:
-                raise CheckpointError(f"{location}: a step of {sid!r} has no extra data")
-            extra = cast("dict[str, Any]", codec.loads(data))
-            for delta in reversed(deltas):
-                codec.apply_delta(extra, delta)
-            return extra
-        if data is not None:
-            deltas.append(cast("Mapping[str, Any]", codec.loads(data)))
-        row = conn.execute(
-            "SELECT extra_base, extra_data FROM steps WHERE session_id = ? AND step = ?",
-            (sid, base),
-        ).fetchone()
-        if row is None:
-            return None
-        base, data = cast("tuple[int | None, bytes | None]", row)
-    raise CheckpointError(f"{location}: the extra delta chain of {sid!r} is too long")
 
 
 def row_exists(conn: sqlite3.Connection, sid: str, step: int) -> bool:

@@ -7,10 +7,10 @@ Storage design (why storage grows linearly with what nodes wrote):
   (checked by identity of the shared prefix: states share their frozen items), only the new items
   are appended; otherwise the whole channel is appended after the log's end and the window moves.
   No row is ever rewritten, so old steps stay loadable and no snapshot ever copies old messages.
-- ``extra`` is stored per step as a delta (changed and removed keys) over an earlier step's
-  ``extra``, as a pointer to it when unchanged, or as a full snapshot once the deltas since the
-  last snapshot outweigh it (or after ``MAX_CHAIN`` deltas). Loading a step reads at most about
-  twice the size of its ``extra``.
+- ``extra`` is stored per step either whole (when small) or as one delta over a snapshot in
+  ``extra_snapshots``, a table owned by the session (see ``_sqlite_extra``). A step never builds
+  on another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
+  remaining step still loads. Loading a step reads its row, its log windows and one snapshot.
 - The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
   small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the seed's
   ``DELETE FROM steps WHERE created_at < ...`` can never make a session unresumable.
@@ -18,8 +18,7 @@ Storage design (why storage grows linearly with what nodes wrote):
 A save touches as few b-trees as it can (each costs tens of microseconds): the ``steps`` row and the
 ``sessions`` row, plus the log when a channel grew. What this connection last wrote is cached and
 trusted while ``PRAGMA data_version`` shows no other connection committed since, which saves the
-reads that would otherwise re-check it. An older step whose delta base was deleted by hand-written SQL
-  loads as None (``prune()`` re-bases surviving steps first, so it never causes that).
+reads that would otherwise re-check it.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 from ..errors import CheckpointError
 from ..state import VersionedState
 from . import _codec as codec
+from . import _sqlite_extra as extras
 from ._codec import HeadCache as _Head
 from ._model import Checkpoint, SessionInfo, StepInfo
 from ._sqlite_read import (
@@ -41,11 +41,9 @@ from ._sqlite_read import (
     MESSAGES,
     STEP_COLUMNS,
     encode_head,
-    extra_at,
     load_step,
     now_text,
     read_log,
-    row_exists,
     time_text,
 )
 
@@ -82,6 +80,8 @@ class SQLiteStore:
         # connection committed: see _trusted), and the last extra with its JSON.
         self._rows: dict[str, _Row] = {}
         self._extra_json: dict[str, tuple[Mapping[str, Any], bytes]] = {}
+        # Per session, the snapshot this connection writes extra deltas against.
+        self._snapshots: dict[str, extras.Snapshot] = {}
         self._data_version: int | None = None
 
     # --- transactions --------------------------------------------------------------------
@@ -171,9 +171,6 @@ class SQLiteStore:
                 latest, uid, msg_next, err_next = cast("tuple[int, str, int, int]", fetched)
         else:
             latest, uid, msg_next, err_next = row.latest, row.uid, row.msg_next, row.err_next
-        # Moving forward on a row this connection wrote, untouched since: no row at cp.step exists
-        # (latest only grows) and the head's extra base is a row this connection keeps.
-        forward = row is not None and cp.step > row.latest
         head = self._heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
@@ -187,10 +184,6 @@ class SQLiteStore:
             err_start, err_next = self._place(
                 conn, sid, ERRORS, head, state.errors, err_next, codec.encode_errors
             )
-        if not forward and row_exists(conn, sid, cp.step):
-            self._detach_dependents(conn, sid, [cp.step])
-            if head is not None and head.step != cp.step:
-                head.extra_step = None  # its base may be the row being replaced
         new_head = _Head(
             uid=uid,
             step=cp.step,
@@ -199,9 +192,12 @@ class SQLiteStore:
             errors=state.errors,
             err_start=err_start,
             extra=state.extra,
-            extra_step=cp.step,
+            extra_step=None,
         )
-        base, data = self._plan_extra(conn, head, cp, new_head, trusted_base=forward)
+        extra_blob = self._extra_blob(sid, state.extra)
+        snap, data = self._plan_extra(
+            conn, sid, uid, state.extra, extra_blob, checked=row is not None
+        )
         cursor_blob = codec.dumps(cp.cursor)
         conn.execute(
             _INSERT_STEP,
@@ -219,7 +215,7 @@ class SQLiteStore:
                 len(state.messages),
                 err_start,
                 len(state.errors),
-                base,
+                snap,
                 data,
             ),
         )
@@ -231,7 +227,6 @@ class SQLiteStore:
             )
             self._rows[sid] = _Row(latest, uid, msg_next, err_next, row.inline if row else True)
             return
-        extra_blob = self._extra_blob(sid, state.extra)
         inline = len(extra_blob) <= HEAD_EXTRA_MAX
         head_blob = encode_head(
             cp, msg_start, err_start, cursor_blob, extra_blob if inline else None
@@ -279,6 +274,7 @@ class SQLiteStore:
 
     def _forget(self, sid: str) -> None:
         self._heads.pop(sid, None)
+        self._snapshots.pop(sid, None)
         self._rows.pop(sid, None)
         self._extra_json.pop(sid, None)
 
@@ -313,35 +309,26 @@ class SQLiteStore:
     def _plan_extra(
         self,
         conn: sqlite3.Connection,
-        head: _Head | None,
-        cp: Checkpoint,
-        new: _Head,
+        sid: str,
+        uid: str,
+        extra: Mapping[str, Any],
+        blob: bytes,
         *,
-        trusted_base: bool,
+        checked: bool,
     ) -> tuple[int | None, bytes | None]:
-        base = codec.extra_base_candidate(head, cp.step)
-        usable = base is not None and (trusted_base or row_exists(conn, cp.session_id, base))
-        return codec.plan_extra(head if usable else None, cp.state.extra, new)
-
-    def _detach_dependents(self, conn: sqlite3.Connection, sid: str, steps: Sequence[int]) -> None:
-        """Before rows ``steps`` change or go, give the rows whose extra builds on them a snapshot."""
-        doomed = set(steps)
-        for step in steps:
-            dependents = conn.execute(
-                "SELECT step FROM steps WHERE session_id = ? AND extra_base = ?", (sid, step)
-            ).fetchall()
-            for (dependent,) in cast("list[tuple[int]]", dependents):
-                if dependent not in doomed:
-                    self.materialize_extra(conn, sid, dependent)
-
-    def materialize_extra(self, conn: sqlite3.Connection, sid: str, step: int) -> None:
-        """Store step ``step``'s extra as a full snapshot (its bases may then be deleted)."""
-        extra = extra_at(conn, self.location, sid, step)
-        if extra is not None:
-            conn.execute(
-                "UPDATE steps SET extra_base = NULL, extra_data = ? WHERE session_id = ? AND step = ?",
-                (codec.dumps(extra), sid, step),
-            )
+        """The step row's ``(extra_snap, extra_data)``; ``checked``: the cache is trusted."""
+        snapshot = self._snapshots.get(sid)
+        if snapshot is not None and (
+            snapshot.uid != uid
+            or (not checked and not extras.snapshot_exists(conn, sid, snapshot.snap_id))
+        ):
+            snapshot = None  # another connection deleted the session or collected the snapshot
+        snap, data, snapshot = extras.plan(conn, sid, uid, snapshot, extra, blob)
+        if snapshot is None:
+            self._snapshots.pop(sid, None)
+        else:
+            self._snapshots[sid] = snapshot
+        return snap, data
 
     # --- load ------------------------------------------------------------------------------
 
@@ -489,6 +476,7 @@ class SQLiteStore:
     def forget_heads(self) -> None:
         """Drop the delta bookkeeping (after maintenance rewrote rows)."""
         self._heads.clear()
+        self._snapshots.clear()
         self._rows.clear()
 
 

@@ -24,7 +24,11 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from ._sqlite_migrate import convert_extra_to_snapshots
 
 __all__ = [
     "POSTGRES_MIGRATIONS",
@@ -41,10 +45,16 @@ SCHEMA_TABLE = "weavegraph_schema"
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema version: the statements that bring the previous version to ``version``."""
+    """One schema version: the statements that bring the previous version to ``version``.
+
+    ``convert`` (SQLite only), when set, runs on the connection after ``statements`` to move the
+    data, then the ``then`` statements run; all in the migration's one transaction.
+    """
 
     version: int
     statements: tuple[str, ...]
+    convert: Callable[[Any], None] | None = None
+    then: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +123,50 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 DELETE FROM steps WHERE session_id = OLD.id;
                 DELETE FROM channel_log WHERE session_id = OLD.id;
                 DELETE FROM session_extra WHERE session_id = OLD.id;
+                DELETE FROM events WHERE session_id = OLD.id;
+            END""",
+        ),
+    ),
+    # 2: a step's extra is a delta over a session-owned snapshot (``extra_snapshots``), never over
+    # another step, so hand-written deletes of any steps leave the others loadable.
+    Migration(
+        2,
+        (
+            """CREATE TABLE extra_snapshots (
+                id INTEGER PRIMARY KEY,
+                session_id TEXT NOT NULL,
+                extra BLOB NOT NULL)""",
+            "CREATE INDEX extra_snapshots_session ON extra_snapshots (session_id)",
+            """CREATE TABLE steps_v2 (
+                session_id TEXT NOT NULL,
+                step INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                ran_nodes TEXT NOT NULL,
+                skipped_nodes TEXT NOT NULL,
+                updated_channels TEXT NOT NULL,
+                frontier TEXT NOT NULL,
+                versions TEXT NOT NULL,
+                cursor BLOB NOT NULL,
+                msg_start INTEGER NOT NULL,
+                msg_count INTEGER NOT NULL,
+                err_start INTEGER NOT NULL,
+                err_count INTEGER NOT NULL,
+                extra_snap INTEGER,
+                extra_data BLOB,
+                PRIMARY KEY (session_id, step))""",
+            # Dropped first: renaming a table under a trigger naming a dropped one fails.
+            "DROP TRIGGER sessions_delete_cascade",
+        ),
+        convert=convert_extra_to_snapshots,
+        then=(
+            "DROP TABLE steps",
+            "ALTER TABLE steps_v2 RENAME TO steps",
+            "CREATE INDEX steps_created_at ON steps (created_at)",
+            """CREATE TRIGGER sessions_delete_cascade AFTER DELETE ON sessions BEGIN
+                DELETE FROM steps WHERE session_id = OLD.id;
+                DELETE FROM channel_log WHERE session_id = OLD.id;
+                DELETE FROM session_extra WHERE session_id = OLD.id;
+                DELETE FROM extra_snapshots WHERE session_id = OLD.id;
                 DELETE FROM events WHERE session_id = OLD.id;
             END""",
         ),

@@ -132,6 +132,10 @@ def _migrate(conn: sqlite3.Connection, location: str) -> int:
         if migration.version > current:
             for statement in migration.statements:
                 conn.execute(statement)
+            if migration.convert is not None:
+                migration.convert(conn)
+            for statement in migration.then:
+                conn.execute(statement)
             conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (?)", (migration.version,))
             current = migration.version
     return current
