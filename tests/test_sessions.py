@@ -578,3 +578,43 @@ async def test_the_runner_resolves_urls_like_weavegraph_config(
     assert not (tmp_path / "x.db").exists()
     async with wg.AppRunner(chain_app("a"), wg.CheckpointerType.InMemory) as runner:
         assert isinstance(runner.checkpointer, wg.InMemoryCheckpointer)
+
+
+class _BaseDeleted:
+    """A real SQLite checkpointer that cannot rebuild one listed step, as after a raw DELETE of
+    the checkpoint its ``extra`` delta builds on (the SQLite backend's known 30-day-DELETE gap)."""
+
+    def __init__(self, inner: Any, lost_step: int) -> None:
+        self._inner = inner
+        self._lost_step = lost_step
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def load(self, session_id: str, step: int) -> Any:
+        if step == self._lost_step:
+            return None
+        return await self._inner.load(session_id, step)
+
+
+async def test_state_at_tells_a_step_that_cannot_be_rebuilt_from_one_that_never_was(
+    tmp_path: Path,
+) -> None:
+    from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
+
+    inner = await SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 'w.db'}")
+    checkpointer = _BaseDeleted(inner, lost_step=1)
+    async with wg.AppRunner(chain_app("a", "b"), checkpointer) as runner:  # type: ignore[arg-type]
+        await runner.create_session("s", "hi")
+        await runner.run_until_complete("s")
+        assert 1 in [info.step for info in await runner.history("s")]
+        with pytest.raises(wg.SessionError, match="cannot be rebuilt") as lost:
+            await runner.state_at("s", 1)
+        assert "no step" not in str(lost.value)
+        with pytest.raises(wg.SessionError, match="cannot be rebuilt"):
+            await runner.fork("s", 1, "s2")
+        with pytest.raises(wg.SessionError, match="has no step 9"):
+            await runner.state_at("s", 9)
+        with pytest.raises(wg.SessionNotFound):
+            await runner.state_at("nobody", 1)
+    await inner.close()

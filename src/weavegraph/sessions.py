@@ -22,7 +22,12 @@ from .app import App, coerce_state
 from .checkpoint._model import Checkpointer, SessionInfo, StepInfo
 from .config import CheckpointerType, open_checkpointer
 from .context import Clock, as_clock
-from .errors import RoutingError, SessionError, SessionNotFound
+from .errors import (
+    RoutingError,
+    SessionError,
+    SessionNotFound,
+    WeavegraphError,
+)
 from .events.bus import EventBus
 from .events.model import EventEmitter
 from .partial import NodePartial
@@ -317,9 +322,7 @@ class AppRunner:
         validate_session_id(session_id)
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
-            if await self.checkpointer.load_latest(session_id) is None:
-                raise SessionNotFound(session_id)
-            raise SessionError(f"session {session_id!r} has no stored step {step}")
+            raise await self._missing_step(session_id, step)
         return checkpoint.state
 
     async def update_state(self, session_id: str, partial: NodePartial) -> StepReport:
@@ -336,8 +339,7 @@ class AppRunner:
             raise SessionError(f"session {new_session_id!r} already exists")
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
-            await self._require(session_id)
-            raise SessionError(f"session {session_id!r} has no stored step {step}")
+            raise await self._missing_step(session_id, step)
         if self.autosave:
             await self._copy_history(session_id, step, new_session_id)
         executor = self._executor(new_session_id, checkpoint.state, cursor_of(checkpoint))
@@ -382,6 +384,20 @@ class AppRunner:
             checkpointer=self.checkpointer if self.autosave else None,
             max_concurrency=self._max_concurrency,
         )
+
+    async def _missing_step(self, session_id: str, step: int) -> WeavegraphError:
+        """Why ``step`` cannot be loaded: no session, a step that never was, or one whose base
+        checkpoint was deleted (history still lists it, but its state cannot be rebuilt)."""
+        history = await self.checkpointer.history(session_id)
+        if not history and session_id not in self._live:
+            return SessionNotFound(session_id)
+        if any(info.step == step for info in history):
+            return SessionError(
+                f"step {step} of session {session_id!r} cannot be rebuilt: the earlier checkpoint "
+                "its state builds on was deleted",
+                help="Pick a later step from the session's history, or fork from the latest.",
+            )
+        return SessionError(f"session {session_id!r} has no step {step}")
 
     def _check_entry(self, entry: str) -> None:
         if entry not in self.app.spec.nodes:
