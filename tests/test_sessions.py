@@ -618,3 +618,23 @@ async def test_state_at_tells_a_step_that_cannot_be_rebuilt_from_one_that_never_
         with pytest.raises(wg.SessionNotFound):
             await runner.state_at("nobody", 1)
     await inner.close()
+
+
+async def test_a_stored_session_whose_next_nodes_are_not_in_the_graph_is_refused_at_load(
+    tmp_path: Path,
+) -> None:
+    from weavegraph.errors import SessionGraphMismatch
+
+    url = f"sqlite://{tmp_path / 'w.db'}"
+    async with wg.AppRunner(chain_app("a", "other"), "sqlite", db_url=url) as runner:
+        await runner.create_session("s", "hi")
+        await runner.run_step("s")  # the frontier is now ("other",)
+    async with wg.AppRunner(chain_app("a", "b"), "sqlite", db_url=url) as runner:
+        with pytest.raises(SessionGraphMismatch, match="'other'") as raised:
+            await runner.create_session("s")
+        assert isinstance(raised.value, wg.SessionError)
+        assert raised.value.missing == ("other",)
+        assert "graph that created it" in raised.value.help
+        with pytest.raises(SessionGraphMismatch):
+            await runner.run_step("s")
+        assert [info.step for info in await runner.history("s")] == [0, 1]  # nothing written

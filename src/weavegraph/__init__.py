@@ -36,6 +36,7 @@ from .errors import ProviderError as ProviderError
 from .errors import RoutingError as RoutingError
 from .errors import RunError as RunError
 from .errors import SessionError as SessionError
+from .errors import SessionGraphMismatch as SessionGraphMismatch
 from .errors import SessionNotFound as SessionNotFound
 from .errors import StateError as StateError
 from .errors import StepLimitExceeded as StepLimitExceeded
@@ -154,6 +155,7 @@ __all__ = [
     "NotAWeavegraphDatabase",
     "SessionNotFound",
     "SessionError",
+    "SessionGraphMismatch",
     "InvalidSessionId",
     "ConfigError",
 ]

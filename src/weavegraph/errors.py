@@ -28,7 +28,8 @@
     │   ├── NotAWeavegraphDatabase          a garbage or foreign database file
     │   └── SessionNotFound (KeyError)
     ├── SessionError (ValueError)           a session cannot do what was asked
-    │   └── InvalidSessionId
+    │   ├── InvalidSessionId
+    │   └── SessionGraphMismatch            a stored session's next nodes are not in this graph
     └── ConfigError (ValueError)            bad configuration: URLs, options, MODULE:ATTR
 
 Every error has a stable ``code`` and a ``help`` text; ``weavegraph.diagnostics.render`` shows them.
@@ -68,6 +69,7 @@ __all__ = [
     "SessionNotFound",
     "SessionError",
     "InvalidSessionId",
+    "SessionGraphMismatch",
     "ConfigError",
 ]
 
@@ -397,6 +399,21 @@ class InvalidSessionId(SessionError):
 
     def __init__(self, session_id: object) -> None:
         super().__init__(f"invalid session id {session_id!r}")
+
+
+class SessionGraphMismatch(SessionError):
+    """A stored session's next nodes are missing from the graph it is being continued with."""
+
+    code = "weavegraph::session::graph_mismatch"
+    help = "Resume the session with the graph that created it, or start a new session id."
+
+    def __init__(self, session_id: str, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"session {session_id!r} was not made by this graph: its next node(s) "
+            f"{', '.join(map(repr, missing))} are not in it"
+        )
+        self.session_id = session_id
+        self.missing = tuple(missing)
 
 
 class ConfigError(WeavegraphError, ValueError):

@@ -25,6 +25,7 @@ from .context import Clock, as_clock
 from .errors import (
     RoutingError,
     SessionError,
+    SessionGraphMismatch,
     SessionNotFound,
     WeavegraphError,
 )
@@ -34,6 +35,7 @@ from .partial import NodePartial
 from .runner import Executor, PausedReason, StepReport, validate_session_id
 from .scheduler import Cursor
 from .state import VersionedState
+from .types import END, START
 
 __all__ = [
     "AppRunner",
@@ -418,6 +420,12 @@ class AppRunner:
         checkpoint = await self.checkpointer.load_latest(session_id)
         if checkpoint is None:
             return None
+        # Checked here, before anything runs: a missing node would otherwise be a raw KeyError
+        # in the middle of the next step.
+        nodes = self.app.spec.nodes
+        missing = [n for n in checkpoint.frontier if n not in nodes and n not in (START, END)]
+        if missing:
+            raise SessionGraphMismatch(session_id, missing)
         executor = self._executor(session_id, checkpoint.state, cursor_of(checkpoint))
         executor.last_record = (
             checkpoint.ran_nodes,
