@@ -226,6 +226,42 @@ async def test_unknown_routed_id_is_a_routing_error() -> None:
         await app.invoke("go")
 
 
+async def test_a_router_leaving_its_declared_targets_is_a_routing_error() -> None:
+    app = (
+        wg.GraphBuilder()
+        .add_node("a", writer("a", 1))
+        .add_node("b", writer("b", 1))
+        .add_node("c", writer("c", 1))
+        .add_edge(wg.START, "a")
+        .add_conditional_edge("a", lambda s: ["b", "c"], targets=["b", wg.END])
+        .add_edge("a", "c")
+        .add_edge("b", wg.END)
+        .add_edge("c", wg.END)
+        .compile()
+    )
+    saver = wg.InMemoryCheckpointer()
+    with pytest.raises(wg.RoutingError) as raised:
+        await app.invoke("go", session_id="t1", checkpointer=saver)
+    text = str(raised.value)
+    assert "'a'" in text
+    assert "'c'" in text
+    assert "['b', 'End']" in text
+    assert raised.value.node == "a"
+    checkpoint = await saver.load_latest("t1")
+    assert checkpoint is not None
+    assert checkpoint.frontier == ("a",)
+    ending = (
+        wg.GraphBuilder()
+        .add_node("a", writer("a", 1))
+        .add_node("b", writer("b", 1))
+        .add_edge(wg.START, "a")
+        .add_conditional_edge("a", lambda s: wg.END, targets=["b"])
+        .add_edge("b", wg.END)
+        .compile()
+    )
+    assert (await ending.invoke("go")).extra == {"a": 1}  # END is always a valid route
+
+
 async def test_non_json_extra_fails_the_run_naming_key_and_node() -> None:
     app = fan_out("w", w=writer("when", datetime(2030, 1, 1))).compile()
     with pytest.raises(wg.NonJsonValue) as raised:

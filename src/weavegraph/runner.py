@@ -405,7 +405,7 @@ class Executor:
             raise RoutingError(
                 router.source, step, f"router raised {type(exc).__name__}: {exc}"
             ) from exc
-        return normalize_route(router.source, step, result)
+        return normalize_route(router.source, step, result, router.targets)
 
     # --- failure, pause, persistence -------------------------------------------------------
 

@@ -196,17 +196,34 @@ def routers_to_call(
     return calls
 
 
-def normalize_route(source: str, step: int, result: object) -> tuple[str, ...]:
-    """A router's result as a tuple of ids; anything but a str or a list of str is a RoutingError."""
+def normalize_route(
+    source: str, step: int, result: object, targets: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """A router's result as a tuple of ids; anything but a str or a list of str is a RoutingError.
+
+    When the router declared its ``targets``, an id outside them (other than END) is a
+    RoutingError too: compile() validated the graph against that declaration.
+    """
     if isinstance(result, str):
-        return (result,)
-    if isinstance(result, (list, tuple)):
-        items = cast("Sequence[object]", result)
-        if all(isinstance(item, str) for item in items):
-            return tuple(str(item) for item in items)
-    raise RoutingError(
-        source, step, f"a router must return a node id or a list of ids, got {result!r}"
-    )
+        routed: tuple[str, ...] = (result,)
+    elif isinstance(result, (list, tuple)) and all(
+        isinstance(item, str) for item in cast("Sequence[object]", result)
+    ):
+        routed = tuple(str(item) for item in cast("Sequence[str]", result))
+    else:
+        raise RoutingError(
+            source, step, f"a router must return a node id or a list of ids, got {result!r}"
+        )
+    if targets is not None:
+        undeclared = [t for t in routed if t not in targets and t != END]
+        if undeclared:
+            raise RoutingError(
+                source,
+                step,
+                f"router returned {', '.join(map(repr, undeclared))}, not among its declared "
+                f"targets {list(targets)}",
+            )
+    return routed
 
 
 def next_frontier(
