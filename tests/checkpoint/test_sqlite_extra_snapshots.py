@@ -1,0 +1,248 @@
+"""Every step left in ``steps`` loads after hand-written deletes of any subset; migration 1 -> 2.
+
+A step's ``extra`` is stored whole or as one delta over a session-owned snapshot, so deleting
+steps (the seed's SQL from the plain sqlite3 shell, foreign keys off) never orphans another step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weavegraph.checkpoint import _codec as codec
+from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.migrations import SQLITE_MIGRATIONS, latest_version
+from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
+from weavegraph.state import Message
+from weavegraph.testing.conformance import make_checkpoint
+
+SESSIONS = ("a", "b")
+STEPS = 40
+
+
+def _extra(step: int) -> dict[str, Any]:
+    """Large enough for snapshots; keys change, appear and disappear; sometimes unchanged."""
+    extra: dict[str, Any] = {"big": "b" * 600, "counter": step // 2}
+    for key in range(step // 3):
+        extra[f"k{key}"] = "v" * 40 + str(key)
+    if step % 7 == 3:
+        extra.pop("big")
+    if step > 30:
+        extra = {"small": step}
+    return extra
+
+
+def _checkpoints(sid: str) -> list[Checkpoint]:
+    messages: tuple[Message, ...] = ()
+    saved: list[Checkpoint] = []
+    for step in range(STEPS):
+        if step % 3 != 2:
+            messages = (*messages, Message.assistant(f"{sid}{step}"))
+        saved.append(make_checkpoint(sid, step, messages=messages, extra=_extra(step)))
+    return saved
+
+
+async def _save_sessions(db: Path) -> dict[tuple[str, int], Checkpoint]:
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        for sid in SESSIONS:
+            for checkpoint in _checkpoints(sid):
+                await cp.save(checkpoint)
+        await cp.checkpoint_wal()
+        return await _load_all(cp)
+
+
+async def _load_all(cp: SQLiteCheckpointer) -> dict[tuple[str, int], Checkpoint]:
+    loaded: dict[tuple[str, int], Checkpoint] = {}
+    for sid in SESSIONS:
+        for info in await cp.history(sid):
+            found = await cp.load(sid, info.step)
+            assert found is not None, f"{sid} step {info.step} is listed but cannot be loaded"
+            loaded[(sid, info.step)] = found
+    return loaded
+
+
+def _integrity_ok(db: Path) -> None:
+    plain = sqlite3.connect(db)
+    try:
+        assert plain.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        plain.close()
+
+
+@pytest.fixture(scope="module")
+def saved_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[Any, Checkpoint]]:
+    db = tmp_path_factory.mktemp("snap") / "base.db"
+    before = asyncio.run(_save_sessions(db))
+    return db, before
+
+
+def _bundle(tmp_path: Path, base: Path) -> Path:
+    db = tmp_path / "copy.db"
+    shutil.copyfile(base, db)
+    return db
+
+
+async def test_every_step_is_self_contained(
+    saved_db: tuple[Path, dict[Any, Checkpoint]],
+) -> None:
+    db, before = saved_db
+    assert {key: cp.state for key, cp in before.items()} == {
+        (sid, cp.step): cp.state for sid in SESSIONS for cp in _checkpoints(sid)
+    }
+    plain = sqlite3.connect(db)
+    try:
+        (snapshots,) = plain.execute("SELECT COUNT(*) FROM extra_snapshots").fetchone()
+        (deltas,) = plain.execute(
+            "SELECT COUNT(*) FROM steps WHERE extra_snap IS NOT NULL AND extra_data IS NOT NULL"
+        ).fetchone()
+    finally:
+        plain.close()
+    assert 0 < snapshots < len(before) // 3  # re-snapshotted, but most steps are deltas
+    assert deltas > 0
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_random_deletes_leave_every_remaining_step_loadable(
+    tmp_path: Path, saved_db: tuple[Path, dict[Any, Checkpoint]], seed: int
+) -> None:
+    base, before = saved_db
+    db = _bundle(tmp_path, base)
+    chooser = random.Random(seed)
+    doomed = [key for key in before if chooser.random() < chooser.choice((0.2, 0.5, 0.9))]
+    plain = sqlite3.connect(db)
+    plain.executemany("DELETE FROM steps WHERE session_id = ? AND step = ?", doomed)
+    plain.commit()
+    plain.close()
+    _integrity_ok(db)
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        after = await _load_all(cp)
+        assert set(after) == set(before) - set(doomed)
+        for key, checkpoint in after.items():
+            assert checkpoint == before[key], key
+        # Writing on, pruning and vacuuming keep it so (unused snapshots are collected).
+        sid = SESSIONS[seed % 2]
+        latest = await cp.load_latest(sid)
+        assert latest is not None
+        await cp.save(replace(latest, step=latest.step + 1))
+        await cp.prune(keep_last=chooser.randint(1, 10))
+        await cp.vacuum()
+        for info in await cp.history(sid):
+            found = await cp.load(sid, info.step)
+            assert found is not None
+            if (sid, info.step) in before:
+                assert found == before[(sid, info.step)]
+    _integrity_ok(db)
+
+
+async def test_unused_snapshots_are_collected_by_vacuum(
+    tmp_path: Path, saved_db: tuple[Path, dict[Any, Checkpoint]]
+) -> None:
+    db = _bundle(tmp_path, saved_db[0])
+    plain = sqlite3.connect(db)
+    plain.execute("DELETE FROM steps WHERE step < 25")
+    plain.commit()
+    (total,) = plain.execute("SELECT COUNT(*) FROM extra_snapshots").fetchone()
+    plain.close()
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        await cp.vacuum()
+        await _load_all(cp)
+    plain = sqlite3.connect(db)
+    (left,) = plain.execute("SELECT COUNT(*) FROM extra_snapshots").fetchone()
+    (orphans,) = plain.execute(
+        "SELECT COUNT(*) FROM extra_snapshots WHERE id NOT IN "
+        "(SELECT extra_snap FROM steps WHERE extra_snap IS NOT NULL)"
+    ).fetchone()
+    plain.close()
+    assert (orphans, left < total) == (0, True)
+
+
+async def test_deleting_the_session_in_the_shell_removes_its_snapshots(
+    tmp_path: Path, saved_db: tuple[Path, dict[Any, Checkpoint]]
+) -> None:
+    db = _bundle(tmp_path, saved_db[0])
+    plain = sqlite3.connect(db)
+    plain.execute("DELETE FROM sessions WHERE id = ?", ("a",))
+    plain.commit()
+    counts = [
+        plain.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = 'a'").fetchone()[0]
+        for table in ("steps", "extra_snapshots", "channel_log")
+    ]
+    plain.close()
+    assert counts == [0, 0, 0]
+
+
+# --- migration from version 1 (extra deltas chained over previous steps) --------------------
+
+
+def _build_version_1(source: Path, target: Path) -> list[tuple[str, int]]:
+    """A version-1 database holding ``source``'s sessions, its extras chained step over step.
+
+    Returns the steps whose chain was broken on purpose (their base row is missing).
+    """
+    plain = sqlite3.connect(target)
+    for statement in SQLITE_MIGRATIONS[0].statements:
+        plain.execute(statement)
+    plain.execute("INSERT INTO weavegraph_schema (version) VALUES (1)")
+    plain.execute("ATTACH DATABASE ? AS src", (str(source),))
+    for table in ("sessions", "session_extra", "channel_log", "events"):
+        plain.execute(f"INSERT INTO {table} SELECT * FROM src.{table}")
+    columns = (
+        "session_id, step, created_at, ran_nodes, skipped_nodes, updated_channels, frontier, "
+        "versions, cursor, msg_start, msg_count, err_start, err_count"
+    )
+    plain.execute(f"INSERT INTO steps ({columns}) SELECT {columns} FROM src.steps")
+    plain.commit()
+    plain.execute("DETACH DATABASE src")
+    for sid in SESSIONS:
+        previous: dict[str, Any] | None = None
+        for step in range(STEPS):
+            extra = _extra(step)
+            if previous is None or step % 10 == 0:
+                base, data = None, codec.dumps(extra)  # a snapshot
+            else:
+                delta = codec.extra_delta(previous, extra)
+                base, data = step - 1, None if delta is None else codec.dumps(delta)
+            plain.execute(
+                "UPDATE steps SET extra_base = ?, extra_data = ? WHERE session_id = ? AND step = ?",
+                (base, data, sid, step),
+            )
+            previous = extra
+    # Session b already lost step 12 to the seed's delete: 13..19 were unloadable under v1.
+    plain.execute("DELETE FROM steps WHERE session_id = 'b' AND step = 12")
+    broken = [("b", step) for step in range(12, 20)]
+    plain.commit()
+    plain.close()
+    return broken
+
+
+async def test_migration_2_converts_a_version_1_database(
+    tmp_path: Path, saved_db: tuple[Path, dict[Any, Checkpoint]]
+) -> None:
+    source, before = saved_db
+    db = tmp_path / "v1.db"
+    broken = _build_version_1(source, db)
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        assert await cp.schema_version() == latest_version(SQLITE_MIGRATIONS) == 2
+        for sid, step in before:
+            found = await cp.load(sid, step)
+            if (sid, step) in broken:
+                assert found is None  # lost before the migration; still listed when present
+            else:
+                assert found == before[(sid, step)], (sid, step)
+    _integrity_ok(db)
+    # After the migration, the seed's delete no longer breaks the remaining steps.
+    plain = sqlite3.connect(db)
+    plain.execute("DELETE FROM steps WHERE step % 4 = 1")
+    plain.commit()
+    plain.close()
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        for sid, step in before:
+            if step % 4 != 1 and (sid, step) not in broken:
+                assert await cp.load(sid, step) == before[(sid, step)], (sid, step)
