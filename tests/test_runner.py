@@ -262,6 +262,57 @@ async def test_a_router_leaving_its_declared_targets_is_a_routing_error() -> Non
     assert (await ending.invoke("go")).extra == {"a": 1}  # END is always a valid route
 
 
+def _explode(current: Any, update: Any) -> Any:
+    raise ZeroDivisionError("reducer bug")
+
+
+@pytest.mark.parametrize(
+    ("how", "where"),
+    [
+        (lambda b: b.with_extra_reducer("w", _explode), "extra['w']"),
+        (lambda b: b.with_reducer(wg.ChannelType.EXTRA, _explode), "the 'extra' channel"),
+        (lambda b: b.with_reducer(wg.ChannelType.MESSAGES, _explode), "the 'messages' channel"),
+    ],
+)
+async def test_a_raising_reducer_fails_the_step_naming_where_and_the_node(
+    how: Any, where: str
+) -> None:
+    async def w(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"w": 1}, messages=[wg.Message.assistant("hi")])
+
+    app = how(fan_out("w", w=w)).compile()
+    saver = wg.InMemoryCheckpointer()
+    bus = Collector()
+    with pytest.raises(wg.ReducerError) as raised:
+        await app.invoke("go", session_id="red", checkpointer=saver, event_bus=bus)
+    assert isinstance(raised.value, wg.StateError)
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
+    assert where in str(raised.value)
+    assert "'w'" in str(raised.value)
+    assert raised.value.node == "w"
+    checkpoint = await saver.load_latest("red")
+    assert checkpoint is not None
+    assert checkpoint.step == 1
+    assert checkpoint.frontier == ("w",)  # unchanged: resuming retries the step
+    assert "w" not in checkpoint.state.extra
+    assert [(e.node_id, e.step) for e in checkpoint.state.errors] == [("w", 1)]
+    assert bus.events[-1].is_stream_end
+    assert "status=error step=1" in bus.events[-1].message
+
+
+async def test_a_raising_errors_reducer_still_records_the_failure() -> None:
+    async def w(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(errors=[wg.ErrorEvent(message="soft")])
+
+    app = fan_out("w", w=w).with_reducer(wg.ChannelType.ERRORS, _explode).compile()
+    saver = wg.InMemoryCheckpointer()
+    with pytest.raises(wg.ReducerError, match="'errors' channel"):
+        await app.invoke("go", session_id="rederr", checkpointer=saver)
+    checkpoint = await saver.load_latest("rederr")
+    assert checkpoint is not None
+    assert [e.error_type for e in checkpoint.state.errors] == ["ReducerError"]
+
+
 async def test_non_json_extra_fails_the_run_naming_key_and_node() -> None:
     app = fan_out("w", w=writer("when", datetime(2030, 1, 1))).compile()
     with pytest.raises(wg.NonJsonValue) as raised:

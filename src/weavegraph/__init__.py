@@ -33,6 +33,7 @@ from .errors import NonJsonValue as NonJsonValue
 from .errors import NoPathToEnd as NoPathToEnd
 from .errors import NotAWeavegraphDatabase as NotAWeavegraphDatabase
 from .errors import ProviderError as ProviderError
+from .errors import ReducerError as ReducerError
 from .errors import RoutingError as RoutingError
 from .errors import RunError as RunError
 from .errors import SessionError as SessionError
@@ -146,6 +147,7 @@ __all__ = [
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
+    "ReducerError",
     "NodeError",
     "MissingInput",
     "ProviderError",

@@ -18,7 +18,8 @@
     │   └── StepLimitExceeded               max_steps reached
     ├── StateError (ValueError)             state that cannot be stored or read
     │   ├── NonJsonValue (TypeError)        an `extra` value that is not JSON
-    │   └── TypedSlotError                  a typed slot failed validation or has another schema version
+    │   ├── TypedSlotError                  a typed slot failed validation or has another schema version
+    │   └── ReducerError                    a user reducer raised while merging; __cause__ is the original
     ├── NodeError                           raised or recorded by nodes for common problems
     │   ├── MissingInput
     │   ├── ProviderError
@@ -59,6 +60,7 @@ __all__ = [
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
+    "ReducerError",
     "NodeError",
     "MissingInput",
     "ProviderError",
@@ -307,6 +309,31 @@ class TypedSlotError(StateError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"typed slot {key!r}: {message}")
         self.key = key
+
+
+class ReducerError(StateError):
+    """A user reducer raised while merging a node's update; ``__cause__`` is the original.
+
+    The step fails like a failing node (SPEC §3.4): nothing of it is merged, an ErrorEvent is
+    recorded and the checkpoint keeps the frontier.
+    """
+
+    code = "weavegraph::state::reducer_failed"
+    help = (
+        "Fix the reducer (it must combine any two values it can be given) or what the node writes."
+    )
+
+    def __init__(self, channel: str, key: str | None, node: str, detail: str) -> None:
+        channel = str(channel)  # (a ChannelType's repr would show the enum)
+        where = f"extra[{key!r}]" if key is not None else f"the {channel!r} channel"
+        super().__init__(f"the reducer of {where} failed merging node {node!r}'s update: {detail}")
+        self.channel = channel
+        self.key = key
+        self.node = node
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,) if self.node else ()
 
 
 # --- errors nodes raise or record --------------------------------------------------------------

@@ -26,6 +26,7 @@ from .errors import (
     InvalidSessionId,
     NodeRunError,
     NonJsonValue,
+    ReducerError,
     RoutingError,
     StepLimitExceeded,
 )
@@ -271,7 +272,7 @@ class Executor:
                 results.append((node, outcome))
         try:
             barrier = merge_barrier(self.spec, self.state, plan.step, results, frozen=True)
-        except NonJsonValue as exc:  # a per-key reducer produced a non-JSON value
+        except (NonJsonValue, ReducerError) as exc:  # a user reducer raised or made non-JSON
             await self._fail(plan, exc.node or "", exc)
         partials = dict(results)
         try:
@@ -424,7 +425,7 @@ class Executor:
         self.state = record_failure(self.spec, self.state, plan.step, event)
         self.cursor = replace(self.cursor, step=plan.step)
         await self.save((), (), ("errors",))
-        if isinstance(error, (RoutingError, NonJsonValue)):
+        if isinstance(error, (RoutingError, NonJsonValue, ReducerError)):
             raise error
         raise NodeRunError(node, plan.step, f"{type(error).__name__}: {error}") from error
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
-from .errors import NonJsonValue, RoutingError, StateError
+from .errors import NonJsonValue, ReducerError, RoutingError, StateError
 from .graph.spec import GraphSpec, RouterSpec
 from .partial import NodePartial
 from .reducers import Reducer, add_errors, add_messages, map_merge
@@ -382,30 +382,36 @@ def merge_barrier(
     their node and step filled in. A channel's version increases by one iff its content changed.
     ``frozen=True``: every partial already went through :func:`freeze_partial` (the executor's).
     """
-    message_updates: list[tuple[Any, ...]] = []
-    error_updates: list[tuple[ErrorEvent, ...]] = []
+    message_updates: list[tuple[str, tuple[Any, ...]]] = []
+    error_updates: list[tuple[str, tuple[ErrorEvent, ...]]] = []
     writes: list[tuple[str, Mapping[str, Any]]] = []
     for node, partial in results:
         if not frozen:
             partial = freeze_partial(node, partial)
         if partial.messages:
-            message_updates.append(partial.messages)
+            message_updates.append((node, partial.messages))
         if partial.errors:
-            error_updates.append(_stamp_errors(node, step, partial.errors))
+            error_updates.append((node, _stamp_errors(node, step, partial.errors)))
         if partial.extra:
             writes.append((node, partial.extra))
     messages, extra, errors = state.messages, state.extra, state.errors
     reducers = spec.reducers
     if message_updates:
         message_fns = reducers.for_channel(ChannelType.MESSAGES)
-        messages = _merge_sequence(message_fns, add_messages, messages, message_updates)
+        messages = _merge_sequence(
+            ChannelType.MESSAGES, message_fns, add_messages, messages, message_updates
+        )
         if message_fns != (add_messages,) and messages is not state.messages:
             # A custom reducer may produce anything: check what it made (default merges only
             # concatenate messages already checked by freeze_partial).
             _check_messages(messages)
     if error_updates:
         errors = _merge_sequence(
-            reducers.for_channel(ChannelType.ERRORS), add_errors, errors, error_updates
+            ChannelType.ERRORS,
+            reducers.for_channel(ChannelType.ERRORS),
+            add_errors,
+            errors,
+            error_updates,
         )
     if writes:
         extra = _merge_extra(spec, extra, writes)
@@ -432,10 +438,21 @@ def merge_barrier(
 def record_failure(
     spec: GraphSpec, state: VersionedState, step: int, error: ErrorEvent
 ) -> VersionedState:
-    """``state`` with a fatal error appended (nothing else of the failed step is merged)."""
-    return merge_barrier(
-        spec, state, step, [(error.node_id or "", NodePartial(errors=(error,)))]
-    ).state
+    """``state`` with a fatal error appended (nothing else of the failed step is merged).
+
+    When the errors channel's own reducer is what fails, the error is appended without it, so
+    the failure is still recorded.
+    """
+    try:
+        return merge_barrier(
+            spec, state, step, [(error.node_id or "", NodePartial(errors=(error,)))]
+        ).state
+    except ReducerError:
+        versions = state.versions
+        bumped = make_versions(versions["messages"], versions["extra"], versions["errors"] + 1)
+        return trusted_state(
+            state.messages, cast(FrozenDict, state.extra), (*state.errors, error), bumped
+        )
 
 
 def _check_messages(messages: tuple[object, ...]) -> None:
@@ -462,22 +479,33 @@ def _stamp_errors(node: str, step: int, errors: tuple[ErrorEvent, ...]) -> tuple
 
 
 def _merge_sequence(
+    channel: str,
     fns: tuple[Reducer, ...],
     default: Reducer,
     current: tuple[Any, ...],
-    updates: list[tuple[Any, ...]],
+    updates: list[tuple[str, tuple[Any, ...]]],
 ) -> tuple[Any, ...]:
     if not updates:
         return current
     if fns == (default,):
         # Appending every update once is the same as appending them one by one, without the
         # quadratic copying.
-        combined: tuple[Any, ...] = tuple(item for update in updates for item in update)
+        combined: tuple[Any, ...] = tuple(item for _, update in updates for item in update)
         return default(current, combined)
-    for update in updates:
+    for node, update in updates:
         for fn in fns:
-            current = fn(current, update)
+            current = _reduce(fn, current, update, channel, None, node)
     return tuple(current)
+
+
+def _reduce(
+    fn: Reducer, current: Any, update: Any, channel: str, key: str | None, node: str
+) -> Any:
+    """Call a user reducer; what it raises fails the step as a ReducerError naming where."""
+    try:
+        return fn(current, update)
+    except Exception as exc:
+        raise ReducerError(channel, key, node, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _merge_extra(
@@ -512,12 +540,13 @@ def _merge_extra(
                 for key, value in update.items()
             }
         for fn in fns:
-            merged_map = fn(merged_map, update)
+            merged_map = _reduce(fn, merged_map, update, ChannelType.EXTRA, None, node)
     return merged_map if isinstance(merged_map, FrozenDict) else freeze_mapping(merged_map)
 
 
 def _reduce_key(reducer: Reducer, current: Any, value: Any, key: str, node: str) -> Any:
+    result = _reduce(reducer, current, value, ChannelType.EXTRA, key, node)
     try:
-        return freeze_json(reducer(current, value), key)
+        return freeze_json(result, key)
     except NotJson as exc:
         raise NonJsonValue(key, f"the per-key reducer returned {exc.detail}", node) from None
