@@ -99,7 +99,32 @@ async def test_events_arrive_live_long_before_the_run_ends() -> None:
     assert end_of(rest)[0] == StreamStatus.COMPLETED
     final = await handle
     assert final.versions["messages"] == 1
-    assert (await handle.result()) is final
+    assert handle.result() is final
+
+
+async def test_result_is_synchronous_like_a_tasks() -> None:
+    release = asyncio.Event()
+
+    async def waits(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> None:
+        await release.wait()
+
+    async def boom(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> None:
+        raise RuntimeError("boom")
+
+    handle, events = chain(("w", waits)).invoke_streaming("go")
+    with pytest.raises(asyncio.InvalidStateError, match="await handle"):
+        handle.result()
+    release.set()
+    final = await handle
+    assert handle.result() is final
+    await events.collect()
+    failing, failed_events = chain(("boom", boom)).invoke_streaming("go")
+    await failing.wait()
+    with pytest.raises(wg.NodeRunError):
+        failing.result()
+    await failed_events.collect()
+    with pytest.raises(wg.NodeRunError):
+        await failing
 
 
 async def test_each_nodes_own_events_keep_their_order_in_a_concurrent_step() -> None:

@@ -84,7 +84,8 @@ class _EndWatcher:
 
 
 class RunHandle:
-    """A run started by ``invoke_streaming``: await it (or ``result()``) for the final state."""
+    """A run started by ``invoke_streaming``: ``await handle`` waits for the final state;
+    ``handle.result()`` returns it once the run is done (like ``asyncio.Task.result()``)."""
 
     def __init__(self, task: asyncio.Task[VersionedState], session_id: str) -> None:
         self._task = task
@@ -94,9 +95,17 @@ class RunHandle:
     def __await__(self) -> Generator[Any, None, VersionedState]:
         return self._task.__await__()
 
-    async def result(self) -> VersionedState:
-        """Wait for the run and return its final state (raises what the run raised)."""
-        return await self._task
+    def result(self) -> VersionedState:
+        """The final state of a finished run, like ``asyncio.Task.result()``.
+
+        Re-raises what the run raised (``CancelledError`` if it was cancelled); raises
+        ``asyncio.InvalidStateError`` while the run is still going (``await handle`` waits).
+        """
+        if not self._task.done():
+            raise asyncio.InvalidStateError(
+                f"run {self.session_id!r} is not finished yet; `await handle` waits for its state"
+            )
+        return self._task.result()
 
     def cancel(self) -> bool:
         """Cancel the run; its event stream ends with ``status=cancelled``."""
@@ -153,7 +162,7 @@ def invoke_streaming(
     bus = EventBus.with_sinks(sinks, capacity=capacity or DEFAULT_CAPACITY, lifecycle=lifecycle)
     watcher = _EndWatcher()
     bus.add_sink(watcher)
-    events = EventStream(bus.subscribe(capacity=capacity, unbounded=capacity is None))
+    subscription = bus.subscribe(capacity=capacity, unbounded=capacity is None)
     executor = app.executor(
         state, session_id=session_id, event_bus=bus, checkpointer=checkpointer, clock=clock
     )
@@ -161,6 +170,7 @@ def invoke_streaming(
         _drive(executor, bus, watcher, max_steps), name=f"weavegraph run {executor.session_id}"
     )
     handle = RunHandle(task, executor.session_id)
+    events = EventStream(subscription)
     # A task cancelled before it ever ran skips _drive's cleanup: end the stream from here.
     task.add_done_callback(lambda t: _ensure_stream_end(t, executor, bus, watcher, handle))
     return StreamingRun(handle, events)
