@@ -235,6 +235,31 @@ async def test_a_node_borrowing_the_stream_end_scope_fails_and_the_stream_ends_o
     assert isinstance(raised.value.__cause__, ValueError)
 
 
+async def test_a_failed_run_whose_stream_was_read_is_not_reported_as_never_retrieved() -> None:
+    import gc
+
+    async def boom(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> None:
+        raise RuntimeError("boom")
+
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+    try:
+        handle, events = chain(("boom", boom)).invoke_streaming("go")
+        assert end_of(await events.collect())[0] == StreamStatus.ERROR
+        await handle.wait()
+        awaited, awaited_events = chain(("boom", boom)).invoke_streaming("go")
+        await awaited_events.collect()
+        with pytest.raises(wg.NodeRunError):  # reading the stream hides nothing from await
+            await awaited
+        del handle, events, awaited, awaited_events
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
+
+
 async def test_concurrent_runs_never_see_each_others_events() -> None:
     app = chain(("a", emitter(20)), ("b", emitter(20)))
     runs = [app.invoke_streaming("go", session_id=f"iso-{i}") for i in range(3)]

@@ -6,7 +6,7 @@ Each call gets its own ``EventBus``, so concurrent runs never see each other's e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from ..state import VersionedState
@@ -32,9 +32,12 @@ __all__ = [
 class EventStream:
     """One run's events as an async iterator; it ends after the run's stream-end event."""
 
-    def __init__(self, subscription: Subscription[Event]) -> None:
+    def __init__(
+        self, subscription: Subscription[Event], on_end: Callable[[], None] | None = None
+    ) -> None:
         self._subscription = subscription
         self._ended = False
+        self._on_end = on_end
 
     @property
     def dropped(self) -> int:
@@ -55,6 +58,8 @@ class EventStream:
         if event.is_stream_end:
             self._ended = True
             self._subscription.close()
+            if self._on_end is not None:
+                self._on_end()
         return event
 
     async def collect(self) -> list[Event]:
@@ -107,6 +112,12 @@ class RunHandle:
             )
         return self._task.result()
 
+    def _stream_ended(self) -> None:
+        """The events' reader saw the stream end (and so how the run ended): a failure is then
+        reported, so asyncio must not also log "Task exception was never retrieved" for it.
+        ``await handle`` still raises it."""
+        self._task.add_done_callback(_mark_retrieved)
+
     def cancel(self) -> bool:
         """Cancel the run; its event stream ends with ``status=cancelled``."""
         return self._task.cancel()
@@ -124,6 +135,11 @@ class RunHandle:
         await asyncio.wait((self._task,))
         if self._cleanup is not None:  # a run cancelled before it started: its bus is closing
             await asyncio.wait((self._cleanup,))
+
+
+def _mark_retrieved(task: asyncio.Task[VersionedState]) -> None:
+    if not task.cancelled():
+        task.exception()  # marks it retrieved; the task keeps it for whoever awaits
 
 
 class StreamingRun(NamedTuple):
@@ -170,7 +186,7 @@ def invoke_streaming(
         _drive(executor, bus, watcher, max_steps), name=f"weavegraph run {executor.session_id}"
     )
     handle = RunHandle(task, executor.session_id)
-    events = EventStream(subscription)
+    events = EventStream(subscription, on_end=handle._stream_ended)  # pyright: ignore[reportPrivateUsage]
     # A task cancelled before it ever ran skips _drive's cleanup: end the stream from here.
     task.add_done_callback(lambda t: _ensure_stream_end(t, executor, bus, watcher, handle))
     return StreamingRun(handle, events)
