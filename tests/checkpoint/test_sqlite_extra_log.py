@@ -1,6 +1,6 @@
 """Every step left in ``steps`` loads after hand-written deletes of any subset; migration 1 -> 2.
 
-A step's ``extra`` is stored whole or as one delta over a session-owned snapshot, so deleting
+A step's ``extra`` is stored whole or as one delta over a row of the session's ``extra_log``, so deleting
 steps (the seed's SQL from the plain sqlite3 shell, foreign keys off) never orphans another step.
 """
 
@@ -24,18 +24,18 @@ from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint
 
 SESSIONS = ("a", "b")
-STEPS = 40
+STEPS = 60
 
 
 def _extra(step: int) -> dict[str, Any]:
-    """Large enough for snapshots; keys change, appear and disappear; sometimes unchanged."""
+    """Large enough for an extra_log; keys change, pile up and disappear; sometimes unchanged."""
     extra: dict[str, Any] = {"big": "b" * 600, "counter": step // 2}
-    for key in range(step // 3):
-        extra[f"k{key}"] = "v" * 40 + str(key)
+    for key in range(step):
+        extra[f"k{key}"] = "v" * 100 + str(key)
     if step % 7 == 3:
         extra.pop("big")
-    if step > 30:
-        extra = {"small": step}
+    if step > 50:
+        extra = {"small": step // 3}
     return extra
 
 
@@ -98,13 +98,19 @@ async def test_every_step_is_self_contained(
     }
     plain = sqlite3.connect(db)
     try:
-        (snapshots,) = plain.execute("SELECT COUNT(*) FROM extra_snapshots").fetchone()
+        kinds = dict(
+            plain.execute(
+                "SELECT base IS NULL, COUNT(*) FROM extra_log WHERE session_id = 'a' GROUP BY 1"
+            ).fetchall()
+        )
         (deltas,) = plain.execute(
-            "SELECT COUNT(*) FROM steps WHERE extra_snap IS NOT NULL AND extra_data IS NOT NULL"
+            "SELECT COUNT(*) FROM steps WHERE extra_ref IS NOT NULL AND extra_data IS NOT NULL"
         ).fetchone()
     finally:
         plain.close()
-    assert 0 < snapshots < len(before) // 3  # re-snapshotted, but most steps are deltas
+    # Several snapshots and log deltas over them; most steps store a delta over a log row.
+    assert kinds[1] >= 2
+    assert kinds[0] >= 2
     assert deltas > 0
 
 
@@ -141,29 +147,31 @@ async def test_random_deletes_leave_every_remaining_step_loadable(
     _integrity_ok(db)
 
 
-async def test_unused_snapshots_are_collected_by_vacuum(
+async def test_unreached_extra_log_rows_are_collected_by_vacuum(
     tmp_path: Path, saved_db: tuple[Path, dict[Any, Checkpoint]]
 ) -> None:
     db = _bundle(tmp_path, saved_db[0])
     plain = sqlite3.connect(db)
-    plain.execute("DELETE FROM steps WHERE step < 25")
+    plain.execute("DELETE FROM steps WHERE step < 45")
     plain.commit()
-    (total,) = plain.execute("SELECT COUNT(*) FROM extra_snapshots").fetchone()
+    (total,) = plain.execute("SELECT COUNT(*) FROM extra_log").fetchone()
     plain.close()
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
         await cp.vacuum()
         await _load_all(cp)
     plain = sqlite3.connect(db)
-    (left,) = plain.execute("SELECT COUNT(*) FROM extra_snapshots").fetchone()
-    (orphans,) = plain.execute(
-        "SELECT COUNT(*) FROM extra_snapshots WHERE id NOT IN "
-        "(SELECT extra_snap FROM steps WHERE extra_snap IS NOT NULL)"
+    (left,) = plain.execute("SELECT COUNT(*) FROM extra_log").fetchone()
+    (unreached,) = plain.execute(
+        "WITH RECURSIVE live(id) AS (SELECT extra_ref FROM steps WHERE extra_ref IS NOT NULL "
+        "UNION SELECT e.base FROM extra_log e JOIN live ON e.id = live.id) "
+        "SELECT COUNT(*) FROM extra_log WHERE id NOT IN (SELECT id FROM live)"
     ).fetchone()
     plain.close()
-    assert (orphans, left < total) == (0, True)
+    assert unreached == 0
+    assert 0 < left < total
 
 
-async def test_deleting_the_session_in_the_shell_removes_its_snapshots(
+async def test_deleting_the_session_in_the_shell_removes_its_extra_log(
     tmp_path: Path, saved_db: tuple[Path, dict[Any, Checkpoint]]
 ) -> None:
     db = _bundle(tmp_path, saved_db[0])
@@ -172,7 +180,7 @@ async def test_deleting_the_session_in_the_shell_removes_its_snapshots(
     plain.commit()
     counts = [
         plain.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = 'a'").fetchone()[0]
-        for table in ("steps", "extra_snapshots", "channel_log")
+        for table in ("steps", "extra_log", "channel_log")
     ]
     plain.close()
     assert counts == [0, 0, 0]

@@ -11,8 +11,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from weavegraph.checkpoint._model import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.testing.conformance import make_checkpoint

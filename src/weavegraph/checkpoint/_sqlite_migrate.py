@@ -1,8 +1,8 @@
 """Data conversions run by SQLite migrations (``migrations.Migration.convert``).
 
 Version 2 replaces ``steps.extra_base`` (a delta over another step's ``extra``, so deleting that
-step broke this one) by ``steps.extra_snap`` (a delta over a session-owned snapshot, see
-``_sqlite_extra``). The conversion rebuilds every step's ``extra`` from the old chains and stores
+step broke this one) by ``steps.extra_ref`` (a delta over a row of the session-owned
+``extra_log``, see ``_sqlite_extra``). The conversion rebuilds every step's ``extra`` from the old chains and stores
 it the new way in ``steps_v2``; steps whose chain was already broken stay unloadable.
 """
 
@@ -42,16 +42,16 @@ def _convert_session(conn: sqlite3.Connection, sid: str) -> None:
     )
     stored = {step: (base, data) for step, base, data in rows}
     resolved: dict[int, dict[str, Any] | None] = {}
-    snapshot: extras.Snapshot | None = None
+    planned: extras.Base | None = None
     for step, _, _ in rows:
         extra = _legacy_extra(stored, resolved, step)
         if extra is None:
             continue  # its chain was broken before the migration: it stays unloadable
         frozen = codec.decode_extra(extra)
-        snap_id, data, snapshot = extras.plan(conn, sid, "", snapshot, frozen, codec.dumps(frozen))
+        ref, data, planned = extras.plan(conn, sid, "", planned, frozen, codec.dumps(frozen))
         conn.execute(
-            "UPDATE steps_v2 SET extra_snap = ?, extra_data = ? WHERE session_id = ? AND step = ?",
-            (snap_id, data, sid, step),
+            "UPDATE steps_v2 SET extra_ref = ?, extra_data = ? WHERE session_id = ? AND step = ?",
+            (ref, data, sid, step),
         )
 
 

@@ -21,7 +21,7 @@ MESSAGES, ERRORS = "messages", "errors"
 
 STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
-    "msg_start, msg_count, err_start, err_count, extra_snap, extra_data"
+    "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
 )
 
 
@@ -32,10 +32,10 @@ def load_step(conn: sqlite3.Connection, location: str, sid: str, step: int) -> C
     if row is None:
         return None
     (created, ran, skipped, updated, frontier, versions, cursor,
-     msg_start, msg_count, err_start, err_count, snap, data) = row  # fmt: skip
-    extra = extras.resolve(conn, sid, cast("int | None", snap), cast("bytes | None", data))
+     msg_start, msg_count, err_start, err_count, ref, data) = row  # fmt: skip
+    extra = extras.resolve(conn, location, sid, cast("int | None", ref), cast("bytes | None", data))
     if extra is None:
-        return None  # its snapshot row was deleted by hand (or it was unloadable before v2)
+        return None  # an extra_log row was deleted by hand (or it was unloadable before v2)
     state = VersionedState(
         messages=codec.decode_messages(
             read_log(conn, location, sid, MESSAGES, msg_start, msg_count)

@@ -7,10 +7,10 @@ Storage design (why storage grows linearly with what nodes wrote):
   (checked by identity of the shared prefix: states share their frozen items), only the new items
   are appended; otherwise the whole channel is appended after the log's end and the window moves.
   No row is ever rewritten, so old steps stay loadable and no snapshot ever copies old messages.
-- ``extra`` is stored per step either whole (when small) or as one delta over a snapshot in
-  ``extra_snapshots``, a table owned by the session (see ``_sqlite_extra``). A step never builds
-  on another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
-  remaining step still loads. Loading a step reads its row, its log windows and one snapshot.
+- ``extra`` is stored per step either whole (when small) or as one delta over a base in
+  ``extra_log``, a log owned by the session (see ``_sqlite_extra``). A step never builds on
+  another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
+  remaining step still loads.
 - The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
   small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the seed's
   ``DELETE FROM steps WHERE created_at < ...`` can never make a session unresumable.
@@ -80,8 +80,8 @@ class SQLiteStore:
         # connection committed: see _trusted), and the last extra with its JSON.
         self._rows: dict[str, _Row] = {}
         self._extra_json: dict[str, tuple[Mapping[str, Any], bytes]] = {}
-        # Per session, the snapshot this connection writes extra deltas against.
-        self._snapshots: dict[str, extras.Snapshot] = {}
+        # Per session, the extra_log row this connection writes extra deltas against.
+        self._bases: dict[str, extras.Base] = {}
         self._data_version: int | None = None
 
     # --- transactions --------------------------------------------------------------------
@@ -195,7 +195,7 @@ class SQLiteStore:
             extra_step=None,
         )
         extra_blob = self._extra_blob(sid, state.extra)
-        snap, data = self._plan_extra(
+        ref, data = self._plan_extra(
             conn, sid, uid, state.extra, extra_blob, checked=row is not None
         )
         cursor_blob = codec.dumps(cp.cursor)
@@ -215,7 +215,7 @@ class SQLiteStore:
                 len(state.messages),
                 err_start,
                 len(state.errors),
-                snap,
+                ref,
                 data,
             ),
         )
@@ -274,7 +274,7 @@ class SQLiteStore:
 
     def _forget(self, sid: str) -> None:
         self._heads.pop(sid, None)
-        self._snapshots.pop(sid, None)
+        self._bases.pop(sid, None)
         self._rows.pop(sid, None)
         self._extra_json.pop(sid, None)
 
@@ -316,19 +316,18 @@ class SQLiteStore:
         *,
         checked: bool,
     ) -> tuple[int | None, bytes | None]:
-        """The step row's ``(extra_snap, extra_data)``; ``checked``: the cache is trusted."""
-        snapshot = self._snapshots.get(sid)
-        if snapshot is not None and (
-            snapshot.uid != uid
-            or (not checked and not extras.snapshot_exists(conn, sid, snapshot.snap_id))
+        """The step row's ``(extra_ref, extra_data)``; ``checked``: the cache is trusted."""
+        base = self._bases.get(sid)
+        if base is not None and (
+            base.uid != uid or (not checked and not extras.ref_exists(conn, sid, base.ref))
         ):
-            snapshot = None  # another connection deleted the session or collected the snapshot
-        snap, data, snapshot = extras.plan(conn, sid, uid, snapshot, extra, blob)
-        if snapshot is None:
-            self._snapshots.pop(sid, None)
+            base = None  # another connection deleted the session or collected the row
+        ref, data, base = extras.plan(conn, sid, uid, base, extra, blob)
+        if base is None:
+            self._bases.pop(sid, None)
         else:
-            self._snapshots[sid] = snapshot
-        return snap, data
+            self._bases[sid] = base
+        return ref, data
 
     # --- load ------------------------------------------------------------------------------
 
@@ -476,7 +475,7 @@ class SQLiteStore:
     def forget_heads(self) -> None:
         """Drop the delta bookkeeping (after maintenance rewrote rows)."""
         self._heads.clear()
-        self._snapshots.clear()
+        self._bases.clear()
         self._rows.clear()
 
 

@@ -127,16 +127,17 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
-    # 2: a step's extra is a delta over a session-owned snapshot (``extra_snapshots``), never over
-    # another step, so hand-written deletes of any steps leave the others loadable.
+    # 2: a step's extra is whole or a delta over a row of the session-owned ``extra_log``, never
+    # over another step, so hand-written deletes of any steps leave the others loadable.
     Migration(
         2,
         (
-            """CREATE TABLE extra_snapshots (
+            """CREATE TABLE extra_log (
                 id INTEGER PRIMARY KEY,
                 session_id TEXT NOT NULL,
-                extra BLOB NOT NULL)""",
-            "CREATE INDEX extra_snapshots_session ON extra_snapshots (session_id)",
+                base INTEGER,
+                data BLOB NOT NULL)""",
+            "CREATE INDEX extra_log_session ON extra_log (session_id)",
             """CREATE TABLE steps_v2 (
                 session_id TEXT NOT NULL,
                 step INTEGER NOT NULL,
@@ -151,7 +152,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 msg_count INTEGER NOT NULL,
                 err_start INTEGER NOT NULL,
                 err_count INTEGER NOT NULL,
-                extra_snap INTEGER,
+                extra_ref INTEGER,
                 extra_data BLOB,
                 PRIMARY KEY (session_id, step))""",
             # Dropped first: renaming a table under a trigger naming a dropped one fails.
@@ -166,7 +167,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 DELETE FROM steps WHERE session_id = OLD.id;
                 DELETE FROM channel_log WHERE session_id = OLD.id;
                 DELETE FROM session_extra WHERE session_id = OLD.id;
-                DELETE FROM extra_snapshots WHERE session_id = OLD.id;
+                DELETE FROM extra_log WHERE session_id = OLD.id;
                 DELETE FROM events WHERE session_id = OLD.id;
             END""",
         ),
