@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from typing import Any
 
 from .context import NodeContext
@@ -11,6 +12,9 @@ from .graph.spec import NodeSpec
 from .state import StateSnapshot
 
 __all__ = ["attempts"]
+
+# Node calls are the runner's work: their retries log under its name.
+_log = logging.getLogger("weavegraph.runner")
 
 
 async def attempts(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:
@@ -24,7 +28,20 @@ async def attempts(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) ->
             if policy is None or not policy.should_retry(exc, attempt):
                 raise
             attempt += 1
-            await asyncio.sleep(policy.delay_before(attempt))
+            delay = policy.delay_before(attempt)
+            # Only on the failure path, so logging's own level check is cheap enough here.
+            _log.warning(
+                "session %s step %d: node %r failed (%s: %s); retry %d/%d in %.3gs",
+                ctx.session_id,
+                ctx.step,
+                node.id,
+                type(exc).__name__,
+                exc,
+                attempt - 1,
+                policy.max_attempts - 1,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
 
 async def _call(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> object:

@@ -7,6 +7,7 @@ public except ``StepResult``, which ``sessions`` re-exports.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
@@ -25,6 +26,9 @@ __all__ = [
     "run_session",
     "step_session",
 ]
+
+# Part of AppRunner: its lines carry the sessions logger's name.
+_log = logging.getLogger("weavegraph.sessions")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +97,10 @@ async def step_session(
     finally:
         if status is not None:
             executor.close(status)
+            if status == "completed":  # once per session, so no need to gate it per run
+                _log.info(
+                    "session %s completed at step %d", executor.session_id, executor.cursor.step
+                )
 
 
 async def run_session(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
 import time
 import traceback
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, NoReturn
 
-from . import tracing
+from . import scheduler, tracing
 from ._node_call import attempts
 from ._pacing import LoopTurns
 from .checkpoint._model import Checkpoint, Checkpointer
@@ -62,6 +63,7 @@ RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _NULL_EMITTER: Final = NullEmitter()
+_log = logging.getLogger(__name__)
 
 
 def validate_session_id(session_id: object) -> str:
@@ -141,6 +143,13 @@ class Executor:
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
         self.traced = tracing.enabled()
+        self.log_steps = self.log_debug = False
+        self.check_logging()
+
+    def check_logging(self) -> None:
+        """Whether DEBUG lines are wanted: asked once per run, not at every step or node."""
+        self.log_steps = scheduler.logger.isEnabledFor(logging.DEBUG)
+        self.log_debug = _log.isEnabledFor(logging.DEBUG)
 
     # --- whole runs ------------------------------------------------------------------------
 
@@ -160,6 +169,10 @@ class Executor:
             self.cursor = replace(self.cursor, step=0, frontier=(START,))
             await self._fail(StepPlan(0, (), ()), START, exc)
         self.cursor = cursor
+        if self.log_steps:
+            scheduler.logger.debug(
+                "session %s step 0: first frontier %s", self.session_id, list(cursor.frontier)
+            )
         await self.save((), (), ())
 
     async def run(self, max_steps: int | None = None) -> PausedReason | None:
@@ -185,6 +198,7 @@ class Executor:
     async def execute(self, *, max_steps: int | None = None, begin: bool = True) -> RunStatus:
         """A whole run with its framing events: run start/end and, always last, the stream end."""
         status: RunStatus = "error"
+        self.check_logging()
         if self.stamper.lifecycle:
             self.stamper.lifecycle_event("run_start", f"session={self.session_id}")
         try:
@@ -203,6 +217,8 @@ class Executor:
     def close(self, status: RunStatus) -> None:
         """Emit the closing events; the stream-end diagnostic is always the run's last event."""
         step = self.cursor.step
+        if self.log_debug:
+            _log.debug("session %s: run ended status=%s at step %d", self.session_id, status, step)
         if self.stamper.lifecycle:
             self.stamper.lifecycle_event("run_end", f"status={status}", status=status, step=step)
         self.stamper.publish(
@@ -287,6 +303,8 @@ class Executor:
         except RoutingError as exc:
             await self._fail(plan, exc.node, exc)
         self.state = barrier.state
+        if self.log_steps:
+            scheduler.log_step(self.session_id, plan, frontier)
         if lifecycle:
             self.stamper.lifecycle_event(
                 "step_end",
@@ -424,6 +442,15 @@ class Executor:
         )
         self.state = record_failure(self.spec, self.state, plan.step, event)
         self.cursor = replace(self.cursor, step=plan.step)
+        if self.log_debug:
+            _log.debug(
+                "session %s step %d failed at %r: %s (frontier kept %s)",
+                self.session_id,
+                plan.step,
+                node,
+                event.message,
+                list(self.cursor.frontier),
+            )
         await self.save((), (), ("errors",))
         if isinstance(error, (RoutingError, NonJsonValue, ReducerError)):
             raise error
@@ -488,6 +515,13 @@ class Executor:
             raise CheckpointError(
                 f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
             ) from exc
+        if self.log_debug:
+            _log.debug(
+                "session %s: checkpoint saved at step %d (frontier %s)",
+                self.session_id,
+                checkpoint.step,
+                list(checkpoint.frontier),
+            )
         if self.stamper.lifecycle:
             self.stamper.lifecycle_event(
                 "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step

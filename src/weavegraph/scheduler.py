@@ -8,6 +8,7 @@ feeds the results back to :func:`merge_barrier` and :func:`advance`.
 
 from __future__ import annotations
 
+import logging
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,23 @@ __all__ = [
     "record_failure",
     "routers_to_call",
 ]
+
+logger = logging.getLogger(__name__)
+"""The scheduler's decisions at DEBUG: per step what ran, what was skipped, the next frontier.
+Callers check ``logger.isEnabledFor(logging.DEBUG)`` once per run, not per step."""
+
+
+def log_step(session_id: str, plan: StepPlan, frontier: Sequence[str]) -> None:
+    """One DEBUG line for a merged step (call only when DEBUG is enabled for ``logger``)."""
+    logger.debug(
+        "session %s step %d: ran %s, skipped %s, next frontier %s",
+        session_id,
+        plan.step,
+        list(plan.run),
+        list(plan.skipped),
+        list(frontier),
+    )
+
 
 _CHANNELS = ("messages", "extra", "errors")
 _SEEN = operator.itemgetter(*_CHANNELS)

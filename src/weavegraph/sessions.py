@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
@@ -44,6 +45,8 @@ __all__ = [
     "StepReport",
     "StepResult",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 _DRAIN_TIMEOUT_S = 10.0
@@ -198,6 +201,7 @@ class AppRunner:
             live = await self._load(session_id)
             if live is not None:
                 step = live.executor.cursor.step
+                _log.info("session %s resumed at step %d", session_id, step)
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             state = coerce_state(initial_state or VersionedState())
             live = LiveSession(self._executor(session_id, state))
@@ -214,6 +218,7 @@ class AppRunner:
             raise
         finally:
             live.lock.release()
+        _log.info("session %s created", session_id)
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def run_step(
@@ -275,10 +280,12 @@ class AppRunner:
             if live is not None:
                 live.iterative = True
                 step = live.executor.cursor.step
+                _log.info("iterative session %s resumed at step %d", session_id, step)
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
             await executor.save()
             self._live[session_id] = LiveSession(executor, iterative=True)
+        _log.info("iterative session %s created (entry %r)", session_id, entry)
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def invoke_next(
@@ -426,6 +433,13 @@ class AppRunner:
         missing = [n for n in checkpoint.frontier if n not in nodes and n not in (START, END)]
         if missing:
             raise SessionGraphMismatch(session_id, missing)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "session %s: checkpoint loaded at step %d (frontier %s)",
+                session_id,
+                checkpoint.step,
+                list(checkpoint.frontier),
+            )
         executor = self._executor(session_id, checkpoint.state, cursor_of(checkpoint))
         executor.last_record = (
             checkpoint.ran_nodes,
