@@ -14,18 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
+from ._reducing import merge_extra, merge_sequence
 from .errors import NonJsonValue, ReducerError, RoutingError, StateError
 from .graph.spec import GraphSpec, RouterSpec
 from .partial import NodePartial
-from .reducers import Reducer, add_errors, add_messages, map_merge
-from .state import ChannelType, ErrorEvent, Message, VersionedState, freeze_json, make_versions
+from .reducers import add_errors, add_messages
+from .state import ChannelType, ErrorEvent, Message, VersionedState, make_versions
 from .state._frozen import (
     EMPTY_DICT,
     FrozenDict,
     FrozenList,
     NotJson,
     freeze_mapping,
-    frozen_dict_from,
 )
 from .state._versioned import trusted_state
 from .types import END, START
@@ -416,7 +416,7 @@ def merge_barrier(
     reducers = spec.reducers
     if message_updates:
         message_fns = reducers.for_channel(ChannelType.MESSAGES)
-        messages = _merge_sequence(
+        messages = merge_sequence(
             ChannelType.MESSAGES, message_fns, add_messages, messages, message_updates
         )
         if message_fns != (add_messages,) and messages is not state.messages:
@@ -424,7 +424,7 @@ def merge_barrier(
             # concatenate messages already checked by freeze_partial).
             _check_messages(messages)
     if error_updates:
-        errors = _merge_sequence(
+        errors = merge_sequence(
             ChannelType.ERRORS,
             reducers.for_channel(ChannelType.ERRORS),
             add_errors,
@@ -432,7 +432,7 @@ def merge_barrier(
             error_updates,
         )
     if writes:
-        extra = _merge_extra(spec, extra, writes)
+        extra = merge_extra(spec, extra, writes)
     bump_messages = _changed(state.messages, messages)
     bump_extra = _changed(state.extra, extra)
     bump_errors = _changed(state.errors, errors)
@@ -443,7 +443,7 @@ def merge_barrier(
         old["messages"] + bump_messages, old["extra"] + bump_extra, old["errors"] + bump_errors
     )
     # Every value is already checked and frozen: the previous state's, the partials' (by
-    # freeze_partial) and the reducers' results (frozen in _merge_extra), so no re-validation.
+    # freeze_partial) and the reducers' results (frozen in _reducing.merge_extra), so no re-validation.
     merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions)
     updated = tuple(
         ch
@@ -494,77 +494,3 @@ def _stamp_errors(node: str, step: int, errors: tuple[ErrorEvent, ...]) -> tuple
         )
         for e in errors
     )
-
-
-def _merge_sequence(
-    channel: str,
-    fns: tuple[Reducer, ...],
-    default: Reducer,
-    current: tuple[Any, ...],
-    updates: list[tuple[str, tuple[Any, ...]]],
-) -> tuple[Any, ...]:
-    if not updates:
-        return current
-    if fns == (default,):
-        # Appending every update once is the same as appending them one by one, without the
-        # quadratic copying.
-        combined: tuple[Any, ...] = tuple(item for _, update in updates for item in update)
-        return default(current, combined)
-    for node, update in updates:
-        for fn in fns:
-            current = _reduce(fn, current, update, channel, None, node)
-    return tuple(current)
-
-
-def _reduce(
-    fn: Reducer, current: Any, update: Any, channel: str, key: str | None, node: str
-) -> Any:
-    """Call a user reducer; what it raises fails the step as a ReducerError naming where."""
-    try:
-        return fn(current, update)
-    except Exception as exc:
-        raise ReducerError(channel, key, node, f"{type(exc).__name__}: {exc}") from exc
-
-
-def _merge_extra(
-    spec: GraphSpec, current: Mapping[str, Any], writes: Sequence[tuple[str, Mapping[str, Any]]]
-) -> Mapping[str, Any]:
-    fns = spec.reducers.for_channel(ChannelType.EXTRA)
-    keyed = spec.extra_reducers
-    if fns == (map_merge,):
-        if len(writes) == 1 and not keyed and None not in writes[0][1].values():
-            # One writer, no deletions, no per-key reducers: one C-level copy and update.
-            single = FrozenDict(current)
-            dict[str, Any].update(single, writes[0][1])  # (FrozenDict refuses update())
-            return single
-        merged = dict(current)
-        for node, update in writes:
-            for key, value in update.items():
-                if value is None:
-                    merged.pop(key, None)
-                    continue
-                reducer = keyed.get(key) if keyed else None
-                if reducer is not None:
-                    value = _reduce_key(reducer, merged.get(key), value, key, node)
-                merged[key] = value
-        return frozen_dict_from(merged)
-    merged_map: Mapping[str, Any] = current
-    for node, update in writes:
-        if keyed:
-            update = {
-                key: _reduce_key(keyed[key], merged_map.get(key), value, key, node)
-                if key in keyed and value is not None
-                else value
-                for key, value in update.items()
-            }
-        for fn in fns:
-            merged_map = _reduce(fn, merged_map, update, ChannelType.EXTRA, None, node)
-    return merged_map if isinstance(merged_map, FrozenDict) else freeze_mapping(merged_map)
-
-
-def _reduce_key(reducer: Reducer, current: Any, value: Any, key: str, node: str) -> Any:
-    result = _reduce(reducer, current, value, ChannelType.EXTRA, key, node)
-    try:
-        return freeze_json(result, key)
-    except NotJson as exc:
-        raise NonJsonValue(key, f"the per-key reducer returned {exc.detail}", node) from None
