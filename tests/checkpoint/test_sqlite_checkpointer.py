@@ -105,6 +105,7 @@ async def test_seed_maintenance_sql_from_a_plain_connection(tmp_path: Path) -> N
         ("steps", "session_id"),
         ("channel_log", "session_id"),
         ("session_extra", "session_id"),
+        ("extra_log", "session_id"),
         ("events", "session_id"),
     ):
         assert plain.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = 'old'").fetchone() == (

@@ -14,7 +14,11 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
   the latest ``extra`` (rewritten only when it changes).
 - ``steps``: one row per committed step, primary key ``(session_id, step)``: ``created_at``, what
   ran / was skipped / was updated, frontier, versions, cursor, the step's windows into the channel
-  log, and its ``extra`` as a full snapshot or a delta over an earlier step.
+  log, and its ``extra``. SQLite (version 2): whole, or a delta over a row of ``extra_log``
+  (``extra_ref``), never over another step, so deleting any steps by hand leaves the others
+  loadable. PostgreSQL: a full snapshot or a delta over an earlier step (``extra_base``).
+- ``extra_log`` (SQLite): the session's ``extra`` snapshots and deltas over them, append-only;
+  rows no step reaches are collected by prune and vacuum.
 - ``channel_log``: the session's messages and errors, append-only, keyed by
   ``(session_id, channel, idx)``. Rows belong to the session, not to a step.
 - ``events``: the session's stored events by ``seq``.
