@@ -392,7 +392,7 @@ class SQLiteStore:
             cursor=codec.freeze_cursor(head["cursor"]),
             created_at=datetime.fromisoformat(head["created_at"]),
         )
-        # Resuming continues the log where it is; the first extra written after it is a snapshot.
+        # Resuming continues the log where it is; the first changed extra after it gets a new base.
         self._heads[sid] = _Head(
             uid=uid,
             step=checkpoint.step,
