@@ -9,22 +9,26 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import time
 import traceback
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal, NoReturn
+from typing import Any, Final, NoReturn
 
 from . import scheduler, tracing
 from ._node_call import attempts
 from ._pacing import LoopTurns
+from ._run_values import (
+    PausedReason,
+    RunStatus,
+    StepReport,
+    new_session_id,
+    validate_session_id,
+)
 from .checkpoint._model import Checkpoint, Checkpointer
 from .context import Clock, EventStamper, Interrupt, NodeContext
 from .errors import (
     CheckpointError,
-    InvalidSessionId,
     NodeRunError,
     NonJsonValue,
     ReducerError,
@@ -59,45 +63,8 @@ __all__ = [
     "validate_session_id",
 ]
 
-RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
-
-_SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _NULL_EMITTER: Final = NullEmitter()
 _log = logging.getLogger(__name__)
-
-
-def validate_session_id(session_id: object) -> str:
-    """``session_id`` if it is 1-128 letters, digits, '.', '_', ':' or '-'; else InvalidSessionId."""
-    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
-        raise InvalidSessionId(session_id)
-    return session_id
-
-
-def new_session_id() -> str:
-    """A fresh random session id."""
-    return f"run-{uuid.uuid4().hex}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepReport:
-    """What one superstep did."""
-
-    step: int
-    ran_nodes: tuple[str, ...]
-    skipped_nodes: tuple[str, ...]
-    updated_channels: tuple[str, ...]
-    next_frontier: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PausedReason:
-    """Why a session paused: ``kind`` is ``before``/``after`` (static interrupts), ``step``
-    (interrupt_each_step) or ``interrupt`` (a node called ``ctx.interrupt(value)``)."""
-
-    kind: Literal["before", "after", "step", "interrupt"]
-    step: int
-    nodes: tuple[str, ...] = ()
-    value: Any = None
 
 
 @dataclass(frozen=True, slots=True)
