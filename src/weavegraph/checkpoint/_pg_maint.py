@@ -1,10 +1,10 @@
 """Storage management for PostgreSQL (``weavegraph db stats|prune|vacuum``), SQLite's semantics.
 
-``prune`` keeps exactly the newest ``keep_last`` steps per session, never deletes a session's
-latest step, and first gives every surviving step whose ``extra`` builds on a doomed step a
-snapshot of its own. It locks the rows of the sessions it prunes (as saves do) before choosing
-the steps, so a concurrent save can neither build a delta on a step being deleted nor have its
-new latest step deleted.
+``prune`` keeps exactly the newest ``keep_last`` steps per session and never deletes a session's
+latest step; no step depends on another, so the survivors need no rewriting. It locks the rows of
+the sessions it prunes (as saves do) before choosing the steps, so a concurrent save cannot have
+its new latest step deleted, then collects the ``extra_log`` rows no remaining step reaches (a
+save checks its base row under the same lock). ``vacuum`` collects them for every session first.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from . import _codec as codec
+from . import _pg_extra as extras
 from ._maintenance import PruneResult, StorageStats, check_prune_args
 from ._pg_schema import TABLES
 from ._pg_store import ERRORS, MESSAGES, PgStore
@@ -91,15 +92,6 @@ async def prune(
         store.q(f"INSERT INTO weavegraph_prune (session_id, step) {select}"),
         (locked, locked, *params),
     )
-    dependents = await store.fetchall(
-        conn,
-        "SELECT s.session_id, s.step FROM {schema}.steps s JOIN weavegraph_prune d "
-        "ON s.session_id = d.session_id AND s.extra_base = d.step "
-        "WHERE NOT EXISTS (SELECT 1 FROM weavegraph_prune x "
-        "WHERE x.session_id = s.session_id AND x.step = s.step) ORDER BY s.session_id, s.step",
-    )
-    for sid, step in cast("list[tuple[str, int]]", dependents):
-        await store.materialize_extra(conn, sid, step)
     affected = await conn.execute(
         store.q(
             "DELETE FROM {schema}.steps s USING weavegraph_prune d "
@@ -110,6 +102,7 @@ async def prune(
     log_deleted = 0
     for sid in sessions:
         log_deleted += await _collect_log(store, conn, sid)
+    await extras.collect(conn, store.schema, sessions)
     return PruneResult(
         steps_deleted=affected.rowcount,
         sessions_affected=len(sessions),
@@ -138,9 +131,23 @@ async def _collect_log(store: PgStore, conn: Any, sid: str) -> int:
     return deleted
 
 
-async def vacuum(store: PgStore, conn: Any) -> tuple[int, int]:
-    """VACUUM ANALYZE the weavegraph tables on an autocommit connection; bytes before and after."""
+async def collect_extra_log(store: PgStore, conn: Any) -> int:
+    """Delete every ``extra_log`` row no step reaches, the sessions' rows locked as prune does.
+
+    Returns the tables' total size in bytes before.
+    """
     before = await total_bytes(store, conn)
+    locked = await store.fetchall(
+        conn,
+        "SELECT id FROM {schema}.sessions WHERE id IN "
+        "(SELECT DISTINCT session_id FROM {schema}.extra_log) ORDER BY id FOR UPDATE",
+    )
+    await extras.collect(conn, store.schema, [cast("str", sid) for (sid,) in locked])
+    return before
+
+
+async def vacuum(store: PgStore, conn: Any) -> int:
+    """VACUUM ANALYZE the weavegraph tables on an autocommit connection; their bytes after."""
     for table in TABLES:
         await conn.execute(store.q(f"VACUUM ANALYZE {{schema}}.{table}"))
-    return before, await total_bytes(store, conn)
+    return await total_bytes(store, conn)

@@ -9,7 +9,7 @@ from . import _codec as codec
 from .migrations import POSTGRES_MIGRATIONS, SCHEMA_TABLE, latest_version
 
 # Every table weavegraph creates in its schema (maintenance reports and vacuums these).
-TABLES = (SCHEMA_TABLE, "sessions", "steps", "channel_log", "events")
+TABLES = (SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events")
 
 
 def q(template: str, schema: str) -> Any:
@@ -35,6 +35,10 @@ async def migrate(conn: Any, schema: str, location: str) -> int:
     for migration in POSTGRES_MIGRATIONS:
         if migration.version > current:
             for statement in migration.statements:
+                await conn.execute(q(statement, schema))
+            if migration.convert is not None:
+                await migration.convert(conn, schema)
+            for statement in migration.then:
                 await conn.execute(q(statement, schema))
             await conn.execute(
                 q(f"INSERT INTO {{schema}}.{SCHEMA_TABLE} (version) VALUES (%s)", schema),

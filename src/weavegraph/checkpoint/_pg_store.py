@@ -1,9 +1,12 @@
 """Saving and loading checkpoints in PostgreSQL, inside a transaction the caller opened.
 
-The layout and the delta design are SQLite's (see ``_sqlite_store``). A save holds the session
-row's lock (``SELECT ... FOR UPDATE``) and the latest pointer only moves forward
-(``UPDATE ... WHERE latest_step <= new``), so many writers are safe. ``heads`` is this process's
-delta bookkeeping; it is checked against the session row on every save.
+The layout is SQLite's (see ``_sqlite_store``): messages and errors in the session's append-only
+``channel_log``, ``extra`` whole or as a delta over a row of the session's ``extra_log`` (see
+``_pg_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
+and the others still load. A save holds the session row's lock (``SELECT ... FOR UPDATE``) and
+the latest pointer only moves forward (``UPDATE ... WHERE latest_step <= new``), so many writers
+are safe. ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
+database on every save.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from typing import Any, cast
 from ..errors import CheckpointError
 from ..state import VersionedState
 from . import _codec as codec
+from . import _pg_extra as extras
 from ._codec import HeadCache
 from ._model import Checkpoint
 from ._pg_schema import jsonb, q
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
-    "msg_start, msg_count, err_start, err_count, extra_base, extra_data"
+    "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
 )
 MESSAGES, ERRORS = "messages", "errors"
 
@@ -33,6 +37,13 @@ class PgStore:
         self.schema = schema
         self.location = location
         self.heads: dict[str, HeadCache] = {}
+        # Per session, the extra_log row this process writes extra deltas against.
+        self.bases: dict[str, extras.Base] = {}
+
+    def forget(self) -> None:
+        """Drop the bookkeeping (after an error or maintenance): the next saves re-read."""
+        self.heads.clear()
+        self.bases.clear()
 
     def q(self, template: str) -> Any:
         return q(template, self.schema)
@@ -78,17 +89,11 @@ class PgStore:
         )
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        if await self._step_exists(conn, sid, cp.step):
-            await self._detach_dependents(conn, sid, cp.step)
-            if head is not None and head.step != cp.step:
-                head.extra_step = None
         new_head = HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
-            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=cp.step,
+            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
-        base = codec.extra_base_candidate(head, cp.step)
-        usable = base is not None and await self._step_exists(conn, sid, base)
-        extra_base, extra_data = codec.plan_extra(head if usable else None, state.extra, new_head)
+        extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
         await conn.execute(
             self.q(
                 f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
@@ -100,7 +105,7 @@ class PgStore:
                 sid, cp.step, codec.utc(cp.created_at), jsonb(cp.ran_nodes),
                 jsonb(cp.skipped_nodes), jsonb(cp.updated_channels), jsonb(cp.frontier),
                 jsonb(state.versions), codec.dumps(cp.cursor), msg_start, len(state.messages),
-                err_start, len(state.errors), extra_base, extra_data,
+                err_start, len(state.errors), extra_ref, extra_data,
             ),
         )  # fmt: skip
         await conn.execute(
@@ -143,34 +148,22 @@ class PgStore:
                     [(sid, channel, start + offset, item) for offset, item in enumerate(items)],
                 )
 
-    async def _step_exists(self, conn: Any, sid: str, step: int) -> bool:
-        row = await self.fetchone(
-            conn, "SELECT 1 FROM {schema}.steps WHERE session_id = %s AND step = %s", (sid, step)
-        )
-        return row is not None
-
-    async def _detach_dependents(self, conn: Any, sid: str, step: int) -> None:
-        """Give the steps whose ``extra`` builds on ``step`` (about to be rewritten) a snapshot."""
-        rows = await self.fetchall(
-            conn,
-            "SELECT step FROM {schema}.steps WHERE session_id = %s AND extra_base = %s "
-            "AND step <> %s",
-            (sid, step, step),
-        )
-        for (dependent,) in rows:
-            await self.materialize_extra(conn, sid, dependent)
-
-    async def materialize_extra(self, conn: Any, sid: str, step: int) -> None:
-        """Store ``step``'s ``extra`` as a full snapshot, so it no longer depends on other rows."""
-        extra = await self._extra_at(conn, sid, step)
-        if extra is not None:
-            await conn.execute(
-                self.q(
-                    "UPDATE {schema}.steps SET extra_base = NULL, extra_data = %s "
-                    "WHERE session_id = %s AND step = %s"
-                ),
-                (codec.dumps(extra), sid, step),
-            )
+    async def _plan_extra(
+        self, conn: Any, sid: str, uid: str, extra: Mapping[str, Any]
+    ) -> tuple[int | None, bytes | None]:
+        """The step row's ``(extra_ref, extra_data)``, under the session row's lock."""
+        base = self.bases.get(sid)
+        if base is not None and (
+            base.uid != uid or not await extras.ref_exists(conn, self.schema, sid, base.ref)
+        ):
+            base = None  # the session was re-created, or prune/vacuum collected the row
+        full = codec.dumps(extra)
+        ref, data, base = await extras.plan(conn, self.schema, sid, uid, base, extra, full)
+        if base is None:
+            self.bases.pop(sid, None)
+        else:
+            self.bases[sid] = base
+        return ref, data
 
     # --- load ------------------------------------------------------------------------------
 
@@ -221,8 +214,8 @@ class PgStore:
         if row is None:
             return None
         (created, ran, skipped, updated, frontier, versions, cursor,
-         msg_start, msg_count, err_start, err_count, base, data) = row  # fmt: skip
-        extra = await self._resolve_extra(conn, sid, base, data)
+         msg_start, msg_count, err_start, err_count, ref, data) = row  # fmt: skip
+        extra = await extras.resolve(conn, self.schema, self.location, sid, ref, data)
         if extra is None:
             return None
         messages = await self.read_log(conn, sid, MESSAGES, msg_start, msg_count)
@@ -251,37 +244,3 @@ class PgStore:
         if len(rows) != count:
             raise CheckpointError(f"{self.location}: the {channel} log of {sid!r} is incomplete")
         return [bytes(item) for (item,) in rows]
-
-    async def _extra_at(self, conn: Any, sid: str, step: int) -> dict[str, Any] | None:
-        row = await self.fetchone(
-            conn,
-            "SELECT extra_base, extra_data FROM {schema}.steps WHERE session_id = %s AND step = %s",
-            (sid, step),
-        )
-        return None if row is None else await self._resolve_extra(conn, sid, row[0], row[1])
-
-    async def _resolve_extra(
-        self, conn: Any, sid: str, base: int | None, data: bytes | None
-    ) -> dict[str, Any] | None:
-        """Follow the delta chain down to a snapshot; None when a base row is gone."""
-        deltas: list[Mapping[str, Any]] = []
-        for _ in range(codec.MAX_CHAIN * 4 + 8):
-            if base is None:
-                if data is None:
-                    raise CheckpointError(f"{self.location}: a step of {sid!r} has no extra data")
-                extra = cast("dict[str, Any]", codec.loads(bytes(data)))
-                for delta in reversed(deltas):
-                    codec.apply_delta(extra, delta)
-                return extra
-            if data is not None:
-                deltas.append(cast("Mapping[str, Any]", codec.loads(bytes(data))))
-            row = await self.fetchone(
-                conn,
-                "SELECT extra_base, extra_data FROM {schema}.steps "
-                "WHERE session_id = %s AND step = %s",
-                (sid, base),
-            )
-            if row is None:
-                return None
-            base, data = row[0], row[1]
-        raise CheckpointError(f"{self.location}: the extra delta chain of {sid!r} is too long")

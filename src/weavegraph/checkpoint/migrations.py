@@ -14,11 +14,11 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
   the latest ``extra`` (rewritten only when it changes).
 - ``steps``: one row per committed step, primary key ``(session_id, step)``: ``created_at``, what
   ran / was skipped / was updated, frontier, versions, cursor, the step's windows into the channel
-  log, and its ``extra``. SQLite (version 2): whole, or a delta over a row of ``extra_log``
-  (``extra_ref``), never over another step, so deleting any steps by hand leaves the others
-  loadable. PostgreSQL: a full snapshot or a delta over an earlier step (``extra_base``).
-- ``extra_log`` (SQLite): the session's ``extra`` snapshots and deltas over them, append-only;
-  rows no step reaches are collected by prune and vacuum.
+  log, and its ``extra``. Version 2 (both backends): whole, or a delta over a row of
+  ``extra_log`` (``extra_ref``), never over another step, so deleting any steps by hand leaves
+  the others loadable.
+- ``extra_log``: the session's ``extra`` snapshots and deltas over them, append-only; rows no
+  step reaches are collected by prune and vacuum.
 - ``channel_log``: the session's messages and errors, append-only, keyed by
   ``(session_id, channel, idx)``. Rows belong to the session, not to a step.
 - ``events``: the session's stored events by ``seq``.
@@ -51,13 +51,14 @@ SCHEMA_TABLE = "weavegraph_schema"
 class Migration:
     """One schema version: the statements that bring the previous version to ``version``.
 
-    ``convert`` (SQLite only), when set, runs on the connection after ``statements`` to move the
-    data, then the ``then`` statements run; all in the migration's one transaction.
+    ``convert``, when set, runs after ``statements`` to move the data (SQLite: ``convert(conn)``;
+    PostgreSQL: ``await convert(conn, schema)``), then the ``then`` statements run; all in the
+    migration's one transaction.
     """
 
     version: int
     statements: tuple[str, ...]
-    convert: Callable[[Any], None] | None = None
+    convert: Callable[..., Any] | None = None
     then: tuple[str, ...] = ()
 
 
@@ -178,6 +179,14 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+
+async def _convert_postgres_2(conn: Any, schema: str) -> None:
+    # Imported here: the PostgreSQL modules import this one.
+    from ._pg_migrate import convert_extra_to_log
+
+    await convert_extra_to_log(conn, schema)
+
+
 # ``{schema}`` is replaced by the quoted schema name (psycopg.sql.Identifier).
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -226,6 +235,22 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 data BYTEA NOT NULL,
                 PRIMARY KEY (session_id, seq))""",
         ),
+    ),
+    # 2: as SQLite's 2: a step's extra is whole or a delta over a row of the session-owned
+    # ``extra_log``, never over another step, so hand-written deletes of steps break nothing.
+    Migration(
+        2,
+        (
+            """CREATE TABLE {schema}.extra_log (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                session_id TEXT NOT NULL REFERENCES {schema}.sessions (id) ON DELETE CASCADE,
+                base BIGINT,
+                data BYTEA NOT NULL)""",
+            "CREATE INDEX extra_log_session ON {schema}.extra_log (session_id)",
+            "ALTER TABLE {schema}.steps ADD COLUMN extra_ref BIGINT",
+        ),
+        convert=_convert_postgres_2,
+        then=("ALTER TABLE {schema}.steps DROP COLUMN extra_base",),
     ),
 )
 

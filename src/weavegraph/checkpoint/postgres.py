@@ -82,11 +82,11 @@ class PostgresCheckpointer:
                 async with self._pool.connection() as conn, conn.transaction():
                     return await work(conn)
             except psycopg.OperationalError as exc:
-                self._store.heads.clear()
+                self._store.forget()
                 if attempt == 2:
                     raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
             except psycopg.Error as exc:
-                self._store.heads.clear()
+                self._store.forget()
                 raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
         raise AssertionError("unreachable")
 
@@ -146,6 +146,7 @@ class PostgresCheckpointer:
             return deleted > 0
 
         self._store.heads.pop(session_id, None)
+        self._store.bases.pop(session_id, None)
         return await self._run(work)
 
     # --- events ----------------------------------------------------------------------------
@@ -196,19 +197,23 @@ class PostgresCheckpointer:
                 lambda conn: maint.prune(self._store, conn, older_than, keep_last)
             )
         finally:
-            self._store.heads.clear()
+            self._store.forget()
 
     async def vacuum(self) -> tuple[int, int]:
-        """VACUUM ANALYZE the weavegraph tables; their total size in bytes before and after."""
+        """Collect unreached ``extra_log`` rows, then VACUUM ANALYZE the weavegraph tables.
+
+        Returns their total size in bytes before and after.
+        """
         import psycopg
 
+        before = await self._run(lambda conn: maint.collect_extra_log(self._store, conn))
         try:
             async with self._pool.connection() as conn:
                 # VACUUM cannot run inside a transaction block; the pool gets the connection back
                 # as it lent it.
                 await conn.set_autocommit(True)
                 try:
-                    return await maint.vacuum(self._store, conn)
+                    return before, await maint.vacuum(self._store, conn)
                 finally:
                     await conn.set_autocommit(False)
         except psycopg.Error as exc:

@@ -1,0 +1,156 @@
+"""How a PostgreSQL step stores its ``extra``: never in terms of another step, so any step can go.
+
+The design is SQLite's (``_sqlite_extra``, whose size thresholds and ``Base`` bookkeeping this
+module shares): a step row holds ``(extra_ref, extra_data)``:
+
+- ``extra_ref`` NULL: ``extra_data`` is the whole ``extra`` (both NULL: a step whose ``extra`` was
+  already lost before migration 2; it does not load);
+- ``extra_ref`` set: it names a row of the session's ``extra_log`` holding a base ``extra``;
+  ``extra_data`` is the delta from that base, NULL when equal to it.
+
+``extra_log`` rows are immutable snapshots or deltas over an earlier row of the same session's log,
+removed with the session (``ON DELETE CASCADE``) and collected by prune and vacuum once no step
+reaches them. So ``DELETE FROM steps WHERE ...`` by hand leaves every other step loadable.
+
+Concurrency: rows are only collected while their session row is locked (``FOR UPDATE``), and a save
+holds that lock while it checks its base still exists and inserts the step pointing at it, so a
+collection can never remove a base a save is building on. Log rows are never rewritten, so several
+processes may each write deltas against a base of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from ..errors import CheckpointError
+from . import _codec as codec
+from ._pg_schema import q
+from ._sqlite_extra import INLINE_EXTRA_MAX, MAX_CHAIN, MIN_CHAIN_BUDGET, STALE_MAX, Base
+
+__all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
+
+
+async def plan(
+    conn: Any,
+    schema: str,
+    sid: str,
+    uid: str,
+    base: Base | None,
+    extra: Mapping[str, Any],
+    full: bytes,
+) -> tuple[int | None, bytes | None, Base | None]:
+    """``(extra_ref, extra_data)`` for a step whose extra is ``extra`` (JSON ``full``).
+
+    Appends an ``extra_log`` row when the current base no longer serves; returns the base to use
+    next (None: none yet). The caller holds the session row's lock and checked ``base`` exists.
+    """
+    if base is not None:
+        previous = base.last_extra
+        if extra is previous:  # frozen: the same object has the same delta
+            return base.ref, base.last_data, base
+        delta = codec.extra_delta(base.extra, extra)
+        data = None if delta is None else codec.dumps(delta)
+        if data is not None and len(full) <= min(len(data), INLINE_EXTRA_MAX):
+            return None, full, None  # now small: whole is cheaper than a delta
+        if data is None or len(data) <= STALE_MAX or not _mostly_stale(previous, extra, data):
+            base.last_extra, base.last_data = extra, data
+            return base.ref, data, base
+        budget = max(base.snapshot_size, MIN_CHAIN_BUDGET)
+        if base.chain_len < MAX_CHAIN and base.chain_bytes + len(data) <= budget:
+            ref = await _append(conn, schema, sid, base.ref, data)
+            moved = Base(
+                uid=uid,
+                ref=ref,
+                extra=extra,
+                snapshot_size=base.snapshot_size,
+                chain_bytes=base.chain_bytes + len(data),
+                chain_len=base.chain_len + 1,
+                last_extra=extra,
+            )
+            return ref, None, moved
+    if len(full) <= INLINE_EXTRA_MAX:
+        return None, full, None
+    ref = await _append(conn, schema, sid, None, full)
+    return ref, None, Base(uid=uid, ref=ref, extra=extra, snapshot_size=len(full), last_extra=extra)
+
+
+def _mostly_stale(
+    previous: Mapping[str, Any] | None, extra: Mapping[str, Any], data: bytes
+) -> bool:
+    """Whether ``data`` (a delta from the base) carries over STALE_MAX bytes this step did not
+    write (its delta from the previous step is much smaller)."""
+    if previous is None:
+        return True
+    written = codec.extra_delta(previous, extra)
+    written_size = 0 if written is None else len(codec.dumps(written))
+    return len(data) > 2 * written_size + STALE_MAX
+
+
+async def _append(conn: Any, schema: str, sid: str, base: int | None, data: bytes) -> int:
+    cur = await conn.execute(
+        q(
+            "INSERT INTO {schema}.extra_log (session_id, base, data) VALUES (%s, %s, %s) "
+            "RETURNING id",
+            schema,
+        ),
+        (sid, base, data),
+    )
+    return cast("int", (await cur.fetchone())[0])
+
+
+async def ref_exists(conn: Any, schema: str, sid: str, ref: int) -> bool:
+    cur = await conn.execute(
+        q("SELECT 1 FROM {schema}.extra_log WHERE id = %s AND session_id = %s", schema),
+        (ref, sid),
+    )
+    return await cur.fetchone() is not None
+
+
+_CHAIN = (
+    "WITH RECURSIVE chain(base, data, depth) AS ("
+    "SELECT base, data, 0 FROM {schema}.extra_log WHERE id = %s AND session_id = %s "
+    "UNION ALL SELECT e.base, e.data, c.depth + 1 FROM {schema}.extra_log e "
+    "JOIN chain c ON e.id = c.base WHERE e.session_id = %s AND c.depth < %s) "
+    "SELECT base, data FROM chain ORDER BY depth"
+)
+_CHAIN_LIMIT = MAX_CHAIN * 2 + 8
+
+
+async def resolve(
+    conn: Any, schema: str, location: str, sid: str, ref: int | None, data: bytes | None
+) -> dict[str, Any] | None:
+    """A step's ``extra`` from its row's two columns (one query); None when it cannot be built."""
+    if ref is None:
+        return None if data is None else cast("dict[str, Any]", codec.loads(bytes(data)))
+    cur = await conn.execute(q(_CHAIN, schema), (ref, sid, sid, _CHAIN_LIMIT))
+    chain = cast("Sequence[tuple[int | None, bytes]]", await cur.fetchall())
+    if not chain or chain[-1][0] is not None:
+        if len(chain) > _CHAIN_LIMIT:
+            raise CheckpointError(f"{location}: the extra log chain of {sid!r} is too long")
+        return None  # only hand-written SQL on extra_log removes a row a step reaches
+    extra = cast("dict[str, Any]", codec.loads(bytes(chain[-1][1])))
+    deltas = [bytes(delta) for _, delta in reversed(chain[:-1])]
+    if data is not None:
+        deltas.append(bytes(data))
+    for delta in deltas:
+        codec.apply_delta(extra, cast("Mapping[str, Any]", codec.loads(delta)))
+    return extra
+
+
+_LIVE = (
+    "WITH RECURSIVE live(id) AS ("
+    "SELECT extra_ref FROM {schema}.steps WHERE extra_ref IS NOT NULL AND session_id = ANY(%s) "
+    "UNION SELECT e.base FROM {schema}.extra_log e JOIN live ON e.id = live.id "
+    "WHERE e.base IS NOT NULL) "
+    "DELETE FROM {schema}.extra_log WHERE session_id = ANY(%s) "
+    "AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = extra_log.id)"
+)
+
+
+async def collect(conn: Any, schema: str, sessions: Sequence[str]) -> int:
+    """Delete the ``extra_log`` rows of ``sessions`` no step reaches; the caller locked them."""
+    if not sessions:
+        return 0
+    cur = await conn.execute(q(_LIVE, schema), (list(sessions), list(sessions)))
+    return cast("int", cur.rowcount)
