@@ -144,15 +144,12 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-# --- delta planning (shared by the SQL backends) -----------------------------------------------
-
-MAX_CHAIN = 64
-MIN_SNAPSHOT_BUDGET = 4096
+# --- what a backend remembers between saves (shared by the SQL backends) -----------------------
 
 
 @dataclass(slots=True, kw_only=True)
 class HeadCache:
-    """What this process knows about a session's latest checkpoint (to write deltas).
+    """What this process knows about a session's latest checkpoint (to append only what is new).
 
     ``uid`` identifies the session row's incarnation (a deleted and re-created session differs).
     """
@@ -164,39 +161,6 @@ class HeadCache:
     errors: tuple[ErrorEvent, ...]
     err_start: int
     extra: Mapping[str, Any]
-    extra_step: int | None  # the steps row holding this extra's data; None: write a snapshot
-    chain_bytes: int = 0
-    chain_len: int = 0
-    snapshot_size: int = 0
-
-
-def extra_base_candidate(head: HeadCache | None, step: int) -> int | None:
-    """The step row a new step's ``extra`` could build on (the backend checks it still exists)."""
-    if head is None or step < head.step or head.extra_step == step:
-        return None
-    return head.extra_step
-
-
-def plan_extra(
-    head: HeadCache | None, extra: Mapping[str, Any], new: HeadCache
-) -> tuple[int | None, bytes | None]:
-    """``(extra_base, extra_data)`` for a step row, and ``new``'s chain bookkeeping.
-
-    ``head`` is None when no usable base exists. Unchanged extra: a pointer to the row holding it.
-    Changed: a delta, unless the deltas since the last snapshot would outweigh a new snapshot.
-    """
-    if head is not None and head.extra_step is not None:
-        base = head.extra_step
-        delta = extra_delta(head.extra, extra)
-        new.snapshot_size = head.snapshot_size
-        if delta is None:
-            new.extra_step, new.chain_bytes, new.chain_len = base, head.chain_bytes, head.chain_len
-            return base, None
-        blob = dumps(delta)
-        budget = max(head.snapshot_size, MIN_SNAPSHOT_BUDGET)
-        if head.chain_len < MAX_CHAIN and head.chain_bytes + len(blob) <= budget:
-            new.chain_bytes, new.chain_len = head.chain_bytes + len(blob), head.chain_len + 1
-            return base, blob
-    blob = dumps(extra)
-    new.snapshot_size, new.chain_bytes, new.chain_len = len(blob), 0, 0
-    return None, blob
+    # Unused since schema version 2 (a step's extra builds on the session's extra_log, never on
+    # another step row); kept so the backends' constructors stay unchanged.
+    extra_step: int | None = None
