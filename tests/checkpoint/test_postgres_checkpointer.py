@@ -24,7 +24,7 @@ async def test_concurrent_connects_migrate_once(postgres_url: str, postgres_sche
         assert sorted(cp.schema_before for cp in checkpointers) == [0, 2, 2, 2, 2, 2]
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
             cur = await conn.execute(
-                raw(f'SELECT version FROM "{postgres_schema}".weavegraph_schema')
+                raw(f'SELECT version FROM "{postgres_schema}".weavegraph_schema ORDER BY 1')
             )
             assert await cur.fetchall() == [(1,), (2,)]
     finally:
