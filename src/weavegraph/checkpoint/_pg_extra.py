@@ -1,7 +1,7 @@
 """How a PostgreSQL step stores its ``extra``: never in terms of another step, so any step can go.
 
-The design is SQLite's (``_sqlite_extra``, whose size thresholds and ``Base`` bookkeeping this
-module shares): a step row holds ``(extra_ref, extra_data)``:
+The design is SQLite's (``_sqlite_extra``; both execute the plans of ``_extra_plan``): a step
+row holds ``(extra_ref, extra_data)``:
 
 - ``extra_ref`` NULL: ``extra_data`` is the whole ``extra`` (both NULL: a step whose ``extra`` was
   already lost before migration 2; it does not load);
@@ -25,8 +25,8 @@ from typing import Any, cast
 
 from ..errors import CheckpointError
 from . import _codec as codec
+from ._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
 from ._pg_schema import q
-from ._sqlite_extra import INLINE_EXTRA_MAX, MAX_CHAIN, MIN_CHAIN_BUDGET, STALE_MAX, Base
 
 __all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
 
@@ -39,52 +39,17 @@ async def plan(
     base: Base | None,
     extra: Mapping[str, Any],
     full: bytes,
-) -> tuple[int | None, bytes | None, Base | None]:
+) -> Stored:
     """``(extra_ref, extra_data)`` for a step whose extra is ``extra`` (JSON ``full``).
 
-    Appends an ``extra_log`` row when the current base no longer serves; returns the base to use
-    next (None: none yet). The caller holds the session row's lock and checked ``base`` exists.
+    Executes :func:`_extra_plan.plan_extra`: appends an ``extra_log`` row when the current base no
+    longer serves; returns the base to use next (None: none yet). The caller holds the session
+    row's lock and checked ``base`` exists.
     """
-    if base is not None:
-        previous = base.last_extra
-        if extra is previous:  # frozen: the same object has the same delta
-            return base.ref, base.last_data, base
-        delta = codec.extra_delta(base.extra, extra)
-        data = None if delta is None else codec.dumps(delta)
-        if data is not None and len(full) <= min(len(data), INLINE_EXTRA_MAX):
-            return None, full, None  # now small: whole is cheaper than a delta
-        if data is None or len(data) <= STALE_MAX or not _mostly_stale(previous, extra, data):
-            base.last_extra, base.last_data = extra, data
-            return base.ref, data, base
-        budget = max(base.snapshot_size, MIN_CHAIN_BUDGET)
-        if base.chain_len < MAX_CHAIN and base.chain_bytes + len(data) <= budget:
-            ref = await _append(conn, schema, sid, base.ref, data)
-            moved = Base(
-                uid=uid,
-                ref=ref,
-                extra=extra,
-                snapshot_size=base.snapshot_size,
-                chain_bytes=base.chain_bytes + len(data),
-                chain_len=base.chain_len + 1,
-                last_extra=extra,
-            )
-            return ref, None, moved
-    if len(full) <= INLINE_EXTRA_MAX:
-        return None, full, None
-    ref = await _append(conn, schema, sid, None, full)
-    return ref, None, Base(uid=uid, ref=ref, extra=extra, snapshot_size=len(full), last_extra=extra)
-
-
-def _mostly_stale(
-    previous: Mapping[str, Any] | None, extra: Mapping[str, Any], data: bytes
-) -> bool:
-    """Whether ``data`` (a delta from the base) carries over STALE_MAX bytes this step did not
-    write (its delta from the previous step is much smaller)."""
-    if previous is None:
-        return True
-    written = codec.extra_delta(previous, extra)
-    written_size = 0 if written is None else len(codec.dumps(written))
-    return len(data) > 2 * written_size + STALE_MAX
+    step = plan_extra(uid, base, extra, full)
+    if isinstance(step, Append):
+        return step.row(await _append(conn, schema, sid, step.base_ref, step.data))
+    return step.row()
 
 
 async def _append(conn: Any, schema: str, sid: str, base: int | None, data: bytes) -> int:

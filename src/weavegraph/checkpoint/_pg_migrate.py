@@ -3,17 +3,17 @@
 Version 2 replaces ``steps.extra_base`` (a delta over another step's ``extra``, so deleting that
 step by hand broke this one) by ``steps.extra_ref`` (a delta over a row of the session-owned
 ``extra_log``, see ``_pg_extra``). The conversion rebuilds every step's ``extra`` from the old
-chains and stores it the new way; a step whose chain was already broken keeps neither column
-(it stays unloadable, as it was).
+chains (``_extra_plan.legacy_extras``, shared with SQLite) and stores it the new way; a step
+whose chain was already broken keeps neither column (it stays unloadable, as it was).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, cast
 
 from . import _codec as codec
 from . import _pg_extra as extras
+from ._extra_plan import LegacyRow, legacy_extras
 from ._pg_schema import q
 
 
@@ -33,17 +33,16 @@ async def _convert_session(conn: Any, schema: str, sid: str) -> None:
         ),
         (sid,),
     )
-    rows = cast("list[tuple[int, int | None, bytes | None]]", await cur.fetchall())
-    stored = {step: (base, None if data is None else bytes(data)) for step, base, data in rows}
-    resolved: dict[int, dict[str, Any] | None] = {}
+    rows: list[LegacyRow] = [
+        (step, base, None if data is None else bytes(data))
+        for step, base, data in cast("list[LegacyRow]", await cur.fetchall())
+    ]
     planned: extras.Base | None = None
     updates: list[tuple[int | None, bytes | None, str, int]] = []
-    for step, _, _ in rows:
-        extra = _legacy_extra(stored, resolved, step)
-        if extra is None:
+    for step, frozen in legacy_extras(rows):
+        if frozen is None:
             updates.append((None, None, sid, step))  # broken before the migration
             continue
-        frozen = codec.decode_extra(extra)
         ref, data, planned = await extras.plan(
             conn, schema, sid, "", planned, frozen, codec.dumps(frozen)
         )
@@ -57,29 +56,3 @@ async def _convert_session(conn: Any, schema: str, sid: str) -> None:
             ),
             updates,
         )
-
-
-def _legacy_extra(
-    stored: Mapping[int, tuple[int | None, bytes | None]],
-    resolved: dict[int, dict[str, Any] | None],
-    step: int,
-) -> dict[str, Any] | None:
-    """Step ``step``'s extra under version 1 (deltas chained over earlier steps), memoized."""
-    chain: list[int] = []
-    current: int | None = step
-    while current is not None and current not in resolved:
-        found = stored.get(current)
-        if found is None or current in chain:
-            resolved.update(dict.fromkeys(chain))  # a missing base (or a cycle): unloadable
-            return None
-        chain.append(current)
-        current = found[0]
-    extra = None if current is None else resolved[current]
-    for link in reversed(chain):
-        base, data = stored[link]
-        if base is None:
-            extra = None if data is None else cast("dict[str, Any]", codec.loads(data))
-        elif extra is not None and data is not None:
-            extra = codec.apply_delta(dict(extra), cast("Mapping[str, Any]", codec.loads(data)))
-        resolved[link] = extra
-    return resolved[step]

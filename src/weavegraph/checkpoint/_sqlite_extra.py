@@ -10,45 +10,21 @@ needs belongs to the session. Each step row holds ``(extra_ref, extra_data)``:
 
 An ``extra_log`` row is a full snapshot (``base`` NULL) or a delta over an earlier row of the same
 log; rows are removed with their session (trigger) and collected by prune/vacuum once no step
-reaches them. A step's delta is taken against the current base, so it carries every key changed
-since that base: once it carries mostly keys this step did not change, it is moved into the log as
-a new base (so stored bytes stay linear in what was written), and once the log's deltas outweigh
-the snapshot they start from, a new snapshot is written (so a load reads about twice the size of
-its ``extra`` at most).
+reaches them. Which of these a step gets is decided, without I/O, by ``_extra_plan`` (shared with
+PostgreSQL); this module only executes its plans and reads the log back.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 from ..errors import CheckpointError
 from . import _codec as codec
+from ._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
 
-# A whole extra up to this size (JSON bytes) is stored in the step row itself.
-INLINE_EXTRA_MAX = 256
-# A step delta is moved into the log once it carries more than this many bytes of keys that the
-# step itself did not change.
-STALE_MAX = 512
-# The log's deltas over a snapshot may always add up to this much, however small the snapshot.
-MIN_CHAIN_BUDGET = 4096
-MAX_CHAIN = 64
-
-
-@dataclass(slots=True)
-class Base:
-    """The ``extra_log`` row this connection writes a session's step deltas against."""
-
-    uid: str  # the session row's incarnation it belongs to
-    ref: int
-    extra: Mapping[str, Any]
-    snapshot_size: int  # of the snapshot its chain starts from
-    chain_bytes: int = 0  # of the log deltas between that snapshot and this row
-    chain_len: int = 0
-    last_extra: Mapping[str, Any] | None = None  # the last step's extra and its delta
-    last_data: bytes | None = None
+__all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
 
 
 def plan(
@@ -58,52 +34,16 @@ def plan(
     base: Base | None,
     extra: Mapping[str, Any],
     full: bytes,
-) -> tuple[int | None, bytes | None, Base | None]:
+) -> Stored:
     """``(extra_ref, extra_data)`` for a step whose extra is ``extra`` (JSON ``full``).
 
-    Writes an ``extra_log`` row when the current base no longer serves; returns the base to use
-    next (None: none yet).
+    Executes :func:`_extra_plan.plan_extra`: writes an ``extra_log`` row when the current base no
+    longer serves; returns the base to use next (None: none yet).
     """
-    if base is not None:
-        previous = base.last_extra
-        if extra is previous:  # frozen: the same object has the same delta
-            return base.ref, base.last_data, base
-        delta = codec.extra_delta(base.extra, extra)
-        data = None if delta is None else codec.dumps(delta)
-        if data is not None and len(full) <= min(len(data), INLINE_EXTRA_MAX):
-            return None, full, None  # now small: whole is cheaper than a delta
-        if data is None or len(data) <= STALE_MAX or not _mostly_stale(previous, extra, data):
-            base.last_extra, base.last_data = extra, data
-            return base.ref, data, base
-        budget = max(base.snapshot_size, MIN_CHAIN_BUDGET)
-        if base.chain_len < MAX_CHAIN and base.chain_bytes + len(data) <= budget:
-            ref = _append(conn, sid, base.ref, data)
-            moved = Base(
-                uid=uid,
-                ref=ref,
-                extra=extra,
-                snapshot_size=base.snapshot_size,
-                chain_bytes=base.chain_bytes + len(data),
-                chain_len=base.chain_len + 1,
-                last_extra=extra,
-            )
-            return ref, None, moved
-    if len(full) <= INLINE_EXTRA_MAX:
-        return None, full, None
-    ref = _append(conn, sid, None, full)
-    return ref, None, Base(uid=uid, ref=ref, extra=extra, snapshot_size=len(full), last_extra=extra)
-
-
-def _mostly_stale(
-    previous: Mapping[str, Any] | None, extra: Mapping[str, Any], data: bytes
-) -> bool:
-    """Whether ``data`` (a delta from the base) carries over STALE_MAX bytes this step did not
-    write (its delta from the previous step is much smaller)."""
-    if previous is None:
-        return True
-    written = codec.extra_delta(previous, extra)
-    written_size = 0 if written is None else len(codec.dumps(written))
-    return len(data) > 2 * written_size + STALE_MAX
+    step = plan_extra(uid, base, extra, full)
+    if isinstance(step, Append):
+        return step.row(_append(conn, sid, step.base_ref, step.data))
+    return step.row()
 
 
 def _append(conn: sqlite3.Connection, sid: str, base: int | None, data: bytes) -> int:
