@@ -204,7 +204,10 @@ async def test_prune_waits_for_a_save_in_flight(
             await store.save(conn, items[8])  # its extra points at step 0 (never changed)
             pruning = asyncio.create_task(cp.prune(keep_last=2))
             async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+                deadline = asyncio.get_running_loop().time() + 30
                 while not pruning.done():
+                    # Fail instead of hanging: prune cannot finish while this transaction is open.
+                    assert asyncio.get_running_loop().time() < deadline, "prune never waited"
                     cur = await watcher.execute(
                         "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                         "AND query LIKE %s",
