@@ -17,7 +17,12 @@ import pytest
 from weavegraph.checkpoint._model import Checkpoint
 from weavegraph.checkpoint.migrations import SQLITE_MIGRATIONS, latest_version, migrate
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer, sqlite_path
-from weavegraph.errors import ConfigError, DatabaseSchemaTooNew, NotAWeavegraphDatabase
+from weavegraph.errors import (
+    CheckpointError,
+    ConfigError,
+    DatabaseSchemaTooNew,
+    NotAWeavegraphDatabase,
+)
 from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint
 
@@ -67,6 +72,21 @@ def test_sqlite_urls(url: str, path: str) -> None:
 def test_sqlite_url_without_file_is_refused() -> None:
     with pytest.raises(ConfigError):
         sqlite_path("sqlite://")
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@db/test", "http://host/x.db"])
+def test_another_scheme_is_refused_not_taken_for_a_path(url: str) -> None:
+    with pytest.raises(ConfigError, match="not a SQLite URL"):
+        sqlite_path(url)
+
+
+async def test_a_path_that_cannot_be_a_database_is_a_checkpoint_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="cannot open the SQLite database") as caught:
+        await SQLiteCheckpointer.connect(f"sqlite://{tmp_path}/file/below.db")
+    assert isinstance(caught.value.__cause__, OSError)
+    with pytest.raises(CheckpointError, match="Is a directory"):
+        await SQLiteCheckpointer.connect(f"sqlite://{tmp_path}")
 
 
 async def test_parent_folders_are_created(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,9 @@ BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY = 100
 
 
+_FOREIGN_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def sqlite_path(url: str) -> str:
     """The file path of ``sqlite://file.db``, ``sqlite:///abs/file.db``, ``sqlite::memory:`` or a path.
 
@@ -61,6 +65,10 @@ def sqlite_path(url: str) -> str:
     if text.startswith("sqlite:"):
         text = text.removeprefix("sqlite:").removeprefix("//")
         text = text.split("?", 1)[0]
+    elif _FOREIGN_SCHEME.match(text):
+        # A PostgreSQL (or any other) URL given here would otherwise become a directory named
+        # "postgresql:" holding a new, empty database.
+        raise ConfigError(f"{url!r} is not a SQLite URL: expected sqlite://path or a file path")
     if not text:
         raise ConfigError(f"the SQLite URL {url!r} names no file")
     return text
@@ -108,10 +116,13 @@ def inspect_file(path: str) -> int:
 
 def _open(path: str) -> tuple[SQLiteStore, int, int]:
     """Inspect, open and migrate; returns the store and the schema version before and after."""
-    before = inspect_file(path)
-    if path != MEMORY:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        before = inspect_file(path)
+        if path != MEMORY:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise CheckpointError(f"cannot open the SQLite database {path}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if path != MEMORY:
