@@ -189,6 +189,26 @@ def test_non_json_extra_names_the_key_and_the_node() -> None:
     assert "'writer'" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("partial", "problem"),
+    [
+        (wg.NodePartial(errors="oops"), "errors must be ErrorEvent objects, got str"),  # type: ignore[arg-type]
+        (wg.NodePartial(extra=[1, 2]), "extra must be a mapping of str keys .* got list"),  # type: ignore[arg-type]
+        (wg.NodePartial(messages=[{"role": "user"}]), "messages must be Message objects, got dict"),  # type: ignore[list-item]
+    ],
+)
+def test_a_wrongly_typed_partial_is_a_state_error_naming_the_problem(
+    partial: wg.NodePartial, problem: str
+) -> None:
+    with pytest.raises(wg.StateError, match=problem):
+        freeze_partial("writer", partial)
+
+
+def test_a_non_string_extra_key_is_named() -> None:
+    with pytest.raises(wg.NonJsonValue, match=r"key 1 is not a string$"):
+        freeze_partial("writer", wg.NodePartial(extra={1: "x"}))  # type: ignore[dict-item]
+
+
 def test_merged_values_are_frozen() -> None:
     merged = merge_barrier(_chain_spec(), wg.VersionedState(), 1, [("a", _partial(k=[1, 2]))])
     with pytest.raises(TypeError):

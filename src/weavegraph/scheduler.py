@@ -362,18 +362,26 @@ def advance(
 def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
     """``partial`` with its ``extra`` validated and frozen; NonJsonValue names the key and node.
 
-    Also where new messages are checked (once: the barrier then trusts every value it merges).
+    Also where new messages and errors are checked (once: the barrier then trusts every value it
+    merges); a wrong type is a StateError naming it.
     """
     if partial.messages:
         _check_messages(partial.messages)
-    extra = partial.extra
+    if partial.errors:
+        _check_errors(partial.errors)
+    extra = cast(object, partial.extra)
     if not extra or isinstance(extra, FrozenDict):
         return partial
+    if type(extra) is not dict and not isinstance(extra, Mapping):
+        # Typed as a Mapping, but nodes are user code: a list would fail deep in the freezer.
+        raise StateError(
+            f"extra must be a mapping of str keys to JSON values, got {type(extra).__name__}"
+        )
     try:
-        frozen = freeze_mapping(extra)
+        frozen = freeze_mapping(cast("Mapping[str, Any]", extra))
     except NotJson as exc:
         key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
-        detail = exc.detail if exc.path == key else f"{exc.detail} (at {exc.path})"
+        detail = exc.detail if exc.path in ("", key) else f"{exc.detail} (at {exc.path})"
         raise NonJsonValue(key, detail, node) from None
     # A new object (the node's own partial is left alone), its fields already checked: built
     # without re-running the constructor (this runs for every node that writes extra).
@@ -477,6 +485,12 @@ def _check_messages(messages: tuple[object, ...]) -> None:
     for message in messages:
         if not isinstance(message, Message):
             raise StateError(f"messages must be Message objects, got {type(message).__name__}")
+
+
+def _check_errors(errors: tuple[object, ...]) -> None:
+    for error in errors:
+        if not isinstance(error, ErrorEvent):
+            raise StateError(f"errors must be ErrorEvent objects, got {type(error).__name__}")
 
 
 def _changed(old: object, new: object) -> bool:
