@@ -167,6 +167,14 @@ async def test_update_state_is_recorded_as_its_own_step(tmp_path: Path) -> None:
         assert [h.step for h in await runner.history("u")] == [0, 1, 2, 3]
 
 
+async def test_update_state_refuses_what_is_not_a_node_partial() -> None:
+    async with wg.AppRunner(chain_app("a"), wg.InMemoryCheckpointer()) as runner:
+        await runner.create_session("u", "hi")
+        with pytest.raises(wg.StateError, match="takes a NodePartial, got dict"):
+            await runner.update_state("u", {"extra": {"x": 1}})  # type: ignore[arg-type]
+        assert [h.step for h in await runner.history("u")] == [0]
+
+
 async def test_fork_and_delete(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'f.db'}"
     async with wg.AppRunner(chain_app("a", "b"), "sqlite", db_url=url) as runner:

@@ -15,7 +15,7 @@ import logging
 import signal
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from ._session_steps import LiveSession, StepResult, cursor_of, run_session, step_session
 from ._stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
@@ -28,6 +28,7 @@ from .errors import (
     SessionError,
     SessionGraphMismatch,
     SessionNotFound,
+    StateError,
     WeavegraphError,
 )
 from .events.bus import EventBus
@@ -336,6 +337,8 @@ class AppRunner:
 
     async def update_state(self, session_id: str, partial: NodePartial) -> StepReport:
         """Edit the state between steps; the edit is recorded as its own step."""
+        if not isinstance(cast(object, partial), NodePartial):
+            raise StateError(f"update_state takes a NodePartial, got {type(partial).__name__}")
         live = await self._require(session_id)
         async with live.lock:
             return await live.executor.record_update(partial, source="update_state")
