@@ -68,3 +68,22 @@ def test_retry_on_accepts_one_class_and_refuses_non_exceptions() -> None:
     assert not policy.should_retry(KeyError("x"), 1)
     with pytest.raises(TypeError, match="exception classes"):
         wg.RetryPolicy(retry_on=("ValueError",))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": "3"}, "max_attempts"),
+        ({"max_attempts": 2.5}, "max_attempts"),
+        ({"initial_delay": -1}, "initial_delay"),
+        ({"max_delay": float("nan")}, "max_delay"),
+        ({"backoff": 0.5}, "backoff"),
+        ({"backoff": "2"}, "backoff"),
+    ],
+)
+def test_bad_options_are_a_config_error_naming_the_field(
+    options: dict[str, object], named: str
+) -> None:
+    with pytest.raises(wg.ConfigError, match=f"RetryPolicy.{named} must be"):
+        wg.RetryPolicy(**options)  # type: ignore[arg-type]

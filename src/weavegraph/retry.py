@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import ConfigError
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -20,10 +22,14 @@ class RetryPolicy:
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,)
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
-        if self.initial_delay < 0 or self.max_delay < 0 or self.backoff < 1:
-            raise ValueError("RetryPolicy delays must be >= 0 and backoff >= 1")
+        attempts: object = self.max_attempts
+        if type(attempts) is not int or attempts < 1:
+            raise ConfigError(f"RetryPolicy.max_attempts must be an int >= 1, got {attempts!r}")
+        for name, least in (("initial_delay", 0), ("max_delay", 0), ("backoff", 1)):
+            value: object = getattr(self, name)
+            # `not >=` also refuses NaN, which would otherwise reach asyncio.sleep mid-run.
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value >= least:
+                raise ConfigError(f"RetryPolicy.{name} must be a number >= {least}, got {value!r}")
         retry_on = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
         for kind in retry_on:
             if not (isinstance(kind, type) and issubclass(kind, BaseException)):  # pyright: ignore[reportUnnecessaryIsInstance]

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from weavegraph.errors import ConfigError
 from weavegraph.events import (
     Event,
     EventBus,
@@ -208,9 +209,10 @@ async def test_close_ends_subscriptions_and_closes_sinks() -> None:
     assert [e async for e in bus.subscribe()] == []
 
 
-def test_capacity_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="capacity"):
-        EventBus(capacity=0)
+@pytest.mark.parametrize("capacity", [0, -1, "10", 2.5, None])
+def test_capacity_must_be_a_positive_int(capacity: object) -> None:
+    with pytest.raises(ConfigError, match=f"capacity must be an int >= 1, got {capacity!r}"):
+        EventBus(capacity=capacity)  # type: ignore[arg-type]
 
 
 def test_an_unknown_dispatch_is_refused() -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
+from ..errors import ConfigError
 from ._outlets import LoopOutlet, ThreadOutlet
 from .model import Event
 from .sinks import EventSink
@@ -143,8 +144,9 @@ class EventBus:
         capacity: int = DEFAULT_CAPACITY,
         lifecycle: bool = False,
     ) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        given: object = capacity
+        if type(given) is not int or given < 1:
+            raise ConfigError(f"EventBus capacity must be an int >= 1, got {given!r}")
         self.lifecycle = lifecycle
         self.capacity = capacity
         self._lock = threading.RLock()
