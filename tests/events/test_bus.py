@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 
 import pytest
 
@@ -27,14 +26,11 @@ def numbered(n: int, node: str = "n") -> list[Event]:
 class CountingSink:
     """A blocking sync sink: runs on its own thread."""
 
-    def __init__(self, name: str = "counting", delay: float = 0.0) -> None:
+    def __init__(self, name: str = "counting") -> None:
         self.name = name
-        self.delay = delay
         self.received: list[Event] = []
 
     def handle(self, event: Event) -> None:
-        if self.delay:
-            time.sleep(self.delay)
         self.received.append(event)
 
 
@@ -146,21 +142,38 @@ async def test_a_failing_sink_shows_in_health_and_diagnostics_without_affecting_
     assert [d async for d in diagnostics] == []
 
 
-async def test_a_slow_sync_sink_neither_blocks_the_producer_nor_loses_count() -> None:
-    slow = CountingSink("slow", delay=0.001)
+class GatedSink(CountingSink):
+    """A sync sink stuck in its first ``handle`` until ``gate`` opens (at most 30 s)."""
+
+    def __init__(self, name: str = "gated") -> None:
+        super().__init__(name)
+        self.gate = threading.Event()
+        self.gave_up = False
+
+    def handle(self, event: Event) -> None:
+        # A bounded wait: if publish ever waited for this sink, the test fails instead of hanging.
+        if not self.gave_up and not self.gate.wait(30):
+            self.gave_up = True
+        super().handle(event)
+
+
+async def test_a_stuck_sync_sink_neither_blocks_the_producer_nor_loses_count() -> None:
+    stuck = GatedSink("slow")
     memory = MemorySink()
-    bus = EventBus.with_sinks([slow, memory], capacity=64)
+    bus = EventBus.with_sinks([stuck, memory], capacity=64)
     for event in numbered(5000):
         bus.publish(event)
-    # Handling 5,000 events takes the sink at least 5 s; publishing them took far less.
-    assert len(slow.received) < 5000
+    # Every event was published while the sink could not take a single one.
+    assert stuck.received == []
     assert len(memory.snapshot()) == 5000
+    stuck.gate.set()
     await bus.drain()
+    assert not stuck.gave_up
     dropped = bus.metrics().dropped
     assert dropped > 0
-    assert len(slow.received) + dropped == 5000
+    assert len(stuck.received) + dropped == 5000
     assert bus.sink_health()[0].dropped == dropped
-    assert slow.received[-1].message == "4999"  # the newest survive, the oldest are skipped
+    assert stuck.received[-1].message == "4999"  # the newest survive, the oldest are skipped
     await bus.aclose()
 
 
