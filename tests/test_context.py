@@ -80,9 +80,16 @@ def test_emitting_without_listeners_or_with_a_broken_emitter_never_fails() -> No
 
     class Broken(Collector):
         def publish(self, event: Event) -> None:
-            raise RuntimeError("down")
+            self.events.append(event)
+            if len(self.events) == 1:
+                raise RuntimeError("down")
 
-    make_ctx(Broken()).emit("x", "still fine")
+    broken = Broken()
+    ctx = make_ctx(broken)
+    ctx.emit("x", "lost")
+    ctx.emit("x", "still fine")
+    # The failure was really raised (and swallowed); the next event went out, numbered on.
+    assert [(e.message, e.seq) for e in broken.events] == [("lost", 10), ("still fine", 11)]
 
 
 def test_seq_stays_gap_free_when_threads_emit_concurrently() -> None:
