@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from weavegraph import FrontierCommand, Message, NodePartial, StateKey
+from weavegraph import ErrorEvent, FrontierCommand, Message, NodePartial, StateKey
 
 
 def test_builders_return_new_partials() -> None:
@@ -28,7 +28,11 @@ def test_frontier_commands() -> None:
 
 def test_lists_are_normalized_to_tuples() -> None:
     partial = NodePartial(messages=[Message.user("x")])
+    assert partial.messages == (Message.user("x"),)
     assert isinstance(partial.messages, tuple)
+    errors = NodePartial(errors=[ErrorEvent(message="e")]).errors
+    assert errors == (ErrorEvent(message="e"),)
+    assert isinstance(errors, tuple)
 
 
 def test_clear_extra_keys_takes_one_key_an_iterable_or_state_keys() -> None:
