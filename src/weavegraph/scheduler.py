@@ -93,10 +93,6 @@ class Cursor:
         default=None, init=False, repr=False, compare=False
     )
 
-    @property
-    def is_complete(self) -> bool:
-        return not self.frontier
-
     def to_json_value(self) -> dict[str, Any]:
         return {
             "step": self.step,

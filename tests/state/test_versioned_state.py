@@ -1,6 +1,6 @@
 import pytest
 
-from weavegraph import Message, NonJsonValue, StateError, VersionedState
+from weavegraph import ErrorEvent, Message, NonJsonValue, StateError, VersionedState
 
 
 def test_constructors_start_every_channel_at_version_one() -> None:
@@ -17,6 +17,26 @@ def test_constructors_start_every_channel_at_version_one() -> None:
     assert [m.role for m in built.messages] == ["system", "user"]
     assert built.extra == {"k": {"v": [1]}}
     assert VersionedState.new_with_messages([Message.user("a")]).messages[0].content == "a"
+
+
+def test_the_builder_keeps_messages_in_order_and_collects_errors() -> None:
+    tool = Message.tool("result")
+    problem = ErrorEvent(message="late", node_id="n", step=2)
+    built = (
+        VersionedState.builder()
+        .with_user_message("q")
+        .with_assistant_message("a")
+        .with_message(tool)
+        .with_error(problem)
+        .build()
+    )
+    assert [(m.role, m.content) for m in built.messages] == [
+        ("user", "q"),
+        ("assistant", "a"),
+        ("tool", "result"),
+    ]
+    assert built.errors == (problem,)
+    assert dict(built.versions) == {"messages": 1, "extra": 1, "errors": 1}
 
 
 def test_snapshot_shares_values_without_copying() -> None:

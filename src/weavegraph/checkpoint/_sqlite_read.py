@@ -72,13 +72,6 @@ def read_log(
     return [cast("bytes", item) for (item,) in rows]
 
 
-def row_exists(conn: sqlite3.Connection, sid: str, step: int) -> bool:
-    found = conn.execute(
-        "SELECT 1 FROM steps WHERE session_id = ? AND step = ?", (sid, step)
-    ).fetchone()
-    return found is not None
-
-
 def encode_head(
     cp: Checkpoint, msg_start: int, err_start: int, cursor: bytes, extra: bytes | None
 ) -> bytes:

@@ -47,10 +47,6 @@ class ErrorEvent:
             traceback=traceback,
         )
 
-    def sort_key(self) -> tuple[int, str, str, str]:
-        """A total, deterministic order for errors merged at the same barrier."""
-        return (self.step or 0, self.node_id or "", self.scope, self.message)
-
     def to_json_value(self) -> dict[str, Any]:
         value: dict[str, Any] = {"message": self.message, "scope": self.scope}
         for name in ("node_id", "step", "error_type", "traceback"):
