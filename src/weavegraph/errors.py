@@ -117,6 +117,8 @@ class GraphCompileError(WeavegraphError, ValueError):
 
 
 class MissingEntry(GraphCompileError):
+    """compile() found no edge leaving START."""
+
     code = "weavegraph::graph::missing_entry"
     help = "Add an edge from START, e.g. builder.add_edge(wg.START, 'first_node')."
 
@@ -125,6 +127,8 @@ class MissingEntry(GraphCompileError):
 
 
 class UnknownNode(GraphCompileError):
+    """An edge names a node that was never added (``node``)."""
+
     code = "weavegraph::graph::unknown_node"
     help = "Add the node with builder.add_node(...) or fix the spelling of the edge."
 
@@ -138,6 +142,8 @@ class UnknownNode(GraphCompileError):
 
 
 class EdgeFromEnd(GraphCompileError):
+    """An edge leaves END (``target`` is where it went)."""
+
     code = "weavegraph::graph::edge_from_end"
     help = "END is terminal: remove the edge that leaves it."
 
@@ -152,6 +158,8 @@ class EdgeFromEnd(GraphCompileError):
 
 
 class CycleDetected(GraphCompileError):
+    """Unconditional edges form a cycle (``cycle``, in edge order)."""
+
     code = "weavegraph::graph::cycle"
     help = (
         "Unconditional edges may not form a cycle; loop through a conditional edge "
@@ -169,6 +177,8 @@ class CycleDetected(GraphCompileError):
 
 
 class UnreachableNodes(GraphCompileError):
+    """No path from START reaches these nodes (``unreachable``)."""
+
     code = "weavegraph::graph::unreachable"
     help = (
         "Connect these nodes to START, or declare a router's possible targets with "
@@ -185,6 +195,8 @@ class UnreachableNodes(GraphCompileError):
 
 
 class NoPathToEnd(GraphCompileError):
+    """END cannot be reached from these nodes (``stuck``)."""
+
     code = "weavegraph::graph::no_path_to_end"
     help = "Every node needs a way to END: add an edge, or declare its router's targets."
 
@@ -198,6 +210,8 @@ class NoPathToEnd(GraphCompileError):
 
 
 class DuplicateEdge(GraphCompileError):
+    """The same ``source -> target`` edge was added twice."""
+
     code = "weavegraph::graph::duplicate_edge"
     help = "Remove the second add_edge call."
 
@@ -212,6 +226,8 @@ class DuplicateEdge(GraphCompileError):
 
 
 class DuplicateNode(GraphCompileError):
+    """The same node id was added twice (``node``)."""
+
     code = "weavegraph::graph::duplicate_node"
     help = "Node ids must be unique: rename one of the nodes."
 
@@ -270,6 +286,8 @@ class RoutingError(RunError):
 
 
 class StepLimitExceeded(RunError):
+    """The run reached ``max_steps`` supersteps; the last step was checkpointed."""
+
     code = "weavegraph::run::step_limit"
     help = "Raise the limit with GraphBuilder.with_max_steps(n), or fix the loop's exit condition."
 
@@ -283,11 +301,15 @@ class StepLimitExceeded(RunError):
 
 
 class StateError(WeavegraphError, ValueError):
+    """State that cannot be stored or read: a wrong type, malformed JSON, a bad reducer result."""
+
     code = "weavegraph::state::invalid"
     help = "State holds Message and ErrorEvent objects and JSON values in `extra`."
 
 
 class NonJsonValue(StateError, TypeError):
+    """An ``extra`` value (``key``, written by ``node``) that is not JSON."""
+
     code = "weavegraph::state::non_json"
     help = "Values in `extra` must be JSON: dict, list, str, int, float, bool or None."
 
@@ -303,6 +325,8 @@ class NonJsonValue(StateError, TypeError):
 
 
 class TypedSlotError(StateError):
+    """A typed slot's value failed validation, or is stored under another schema version."""
+
     code = "weavegraph::state::typed_slot"
     help = "Check the StateKey's type and schema version against what was written."
 
@@ -347,6 +371,8 @@ class NodeError(WeavegraphError):
 
 
 class MissingInput(NodeError):
+    """A node's required input (``what``) is absent from the state."""
+
     code = "weavegraph::node::missing_input"
     help = "Make an earlier node (or the initial state) provide this input."
 
@@ -356,6 +382,8 @@ class MissingInput(NodeError):
 
 
 class ProviderError(NodeError):
+    """An external provider (``provider``) failed for a node."""
+
     code = "weavegraph::node::provider"
     help = "The provider failed: check its credentials and availability, or retry the node."
 
@@ -365,6 +393,8 @@ class ProviderError(NodeError):
 
 
 class ValidationFailed(NodeError):
+    """A node rejected its input as invalid."""
+
     code = "weavegraph::node::validation"
     help = "The node rejected its input; check what earlier nodes wrote to the state."
 
@@ -383,6 +413,8 @@ class CheckpointError(WeavegraphError):
 
 
 class DatabaseSchemaTooNew(CheckpointError):
+    """The database was written by a newer weavegraph (``found`` > ``supported``)."""
+
     code = "weavegraph::checkpoint::schema_too_new"
     help = "Upgrade weavegraph to open this database; it was left untouched."
 
@@ -395,6 +427,8 @@ class DatabaseSchemaTooNew(CheckpointError):
 
 
 class NotAWeavegraphDatabase(CheckpointError):
+    """The file or schema is not a weavegraph database; it is left untouched."""
+
     code = "weavegraph::checkpoint::foreign_database"
     help = "Point --db / WEAVEGRAPH_SQLITE_URL at a weavegraph database or a new file; the file was left untouched."
 
@@ -404,6 +438,8 @@ class NotAWeavegraphDatabase(CheckpointError):
 
 
 class SessionNotFound(CheckpointError, KeyError):
+    """No stored session has this id (also a KeyError)."""
+
     code = "weavegraph::checkpoint::session_not_found"
     help = "List sessions with `weavegraph sessions list`."
 
@@ -416,11 +452,15 @@ class SessionNotFound(CheckpointError, KeyError):
 
 
 class SessionError(WeavegraphError, ValueError):
+    """A session cannot do what was asked (its id, or its graph)."""
+
     code = "weavegraph::session::invalid"
     help = "List sessions and their state with `weavegraph sessions list`."
 
 
 class InvalidSessionId(SessionError):
+    """A session id that is not 1-128 letters, digits, '.', '_', ':' or '-'."""
+
     code = "weavegraph::session::invalid_id"
     help = "Session ids are 1-128 characters of letters, digits, '.', '_', ':' and '-'."
 
@@ -444,5 +484,7 @@ class SessionGraphMismatch(SessionError):
 
 
 class ConfigError(WeavegraphError, ValueError):
+    """Bad configuration: URLs, options, backend names, MODULE:ATTR targets."""
+
     code = "weavegraph::config::invalid"
     help = "Check the command-line options and WEAVEGRAPH_* environment variables."

@@ -55,21 +55,27 @@ class NodePartial:
         set_(self, "frontier", frontier)
 
     def with_messages(self, messages: Sequence[Message]) -> NodePartial:
+        """Append ``messages`` after the ones already in this update."""
         return replace(self, messages=(*self.messages, *messages))
 
     def with_extra(self, extra: Mapping[str, Any]) -> NodePartial:
+        """Add ``extra`` keys; a key given again takes the new value (None deletes the key)."""
         return replace(self, extra={**(self.extra or {}), **extra})
 
     def with_errors(self, errors: Sequence[ErrorEvent]) -> NodePartial:
+        """Append recoverable errors (the run goes on; they land in the ``errors`` channel)."""
         return replace(self, errors=(*self.errors, *errors))
 
     def with_frontier_replace(self, nodes: Sequence[str]) -> NodePartial:
+        """Run exactly ``nodes`` next, instead of this node's edges."""
         return replace(self, frontier=FrontierCommand("replace", tuple(nodes)))
 
     def with_frontier_append(self, nodes: Sequence[str]) -> NodePartial:
+        """Run ``nodes`` next in addition to this node's edges."""
         return replace(self, frontier=FrontierCommand("append", tuple(nodes)))
 
     def with_typed_extra(self, key: StateKey[T], value: T) -> NodePartial:
+        """Write ``value`` to a typed slot (validated now; TypedSlotError if it does not fit)."""
         return self.with_extra({key.storage_key: key.encode(value)})
 
     def clear_extra_keys(
@@ -82,4 +88,5 @@ class NodePartial:
         return self.with_extra(dict.fromkeys(names))
 
     def is_empty(self) -> bool:
+        """True if this update changes nothing and gives no frontier command."""
         return not (self.messages or self.extra or self.errors or self.frontier)

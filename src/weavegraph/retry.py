@@ -41,4 +41,5 @@ class RetryPolicy:
         return min(self.initial_delay * self.backoff ** max(attempt - 2, 0), self.max_delay)
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
+        """True if ``exc`` (raised by ``attempt``, 1 = the first) gets another attempt."""
         return attempt < self.max_attempts and isinstance(exc, self.retry_on)

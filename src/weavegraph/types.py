@@ -38,6 +38,6 @@ class NodeKind:
 class Node(Protocol):
     """An object node: ``run`` may be async or sync (sync runs in a worker thread)."""
 
-    def run(
-        self, snapshot: StateSnapshot, ctx: NodeContext
-    ) -> NodeResult | Awaitable[NodeResult]: ...
+    def run(self, snapshot: StateSnapshot, ctx: NodeContext) -> NodeResult | Awaitable[NodeResult]:
+        """Do the node's work on ``snapshot``; return its update (a NodePartial) or None."""
+        ...

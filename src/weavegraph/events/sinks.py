@@ -36,9 +36,13 @@ class EventSink(Protocol):
     """Receives events from a bus. ``handle`` may be sync or async; it may raise (it is isolated)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """How diagnostics and ``bus.sink_health()`` name this sink."""
+        ...
 
-    def handle(self, event: Event) -> Awaitable[None] | None: ...
+    def handle(self, event: Event) -> Awaitable[None] | None:
+        """Take one event; called in publish order, never concurrently for one sink."""
+        ...
 
 
 class MemorySink:

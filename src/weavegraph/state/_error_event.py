@@ -48,6 +48,7 @@ class ErrorEvent:
         )
 
     def to_json_value(self) -> dict[str, Any]:
+        """The JSON form; fields that are unset (None or empty) are left out."""
         value: dict[str, Any] = {"message": self.message, "scope": self.scope}
         for name in ("node_id", "step", "error_type", "traceback"):
             item = getattr(self, name)
@@ -61,6 +62,7 @@ class ErrorEvent:
 
     @classmethod
     def from_json_value(cls, value: Mapping[str, Any]) -> ErrorEvent:
+        """The inverse of :meth:`to_json_value` (KeyError if ``message`` is missing)."""
         return cls(
             message=value["message"],
             scope=value.get("scope", "node"),

@@ -47,25 +47,31 @@ class Message:
 
     @classmethod
     def with_role(cls, role: str, content: str) -> Message:
+        """A message with any role string (the Role values or a custom one)."""
         return cls(role, content)
 
     @classmethod
     def user(cls, content: str) -> Message:
+        """A ``user`` message."""
         return cls(Role.USER, content)
 
     @classmethod
     def assistant(cls, content: str) -> Message:
+        """An ``assistant`` message."""
         return cls(Role.ASSISTANT, content)
 
     @classmethod
     def system(cls, content: str) -> Message:
+        """A ``system`` message."""
         return cls(Role.SYSTEM, content)
 
     @classmethod
     def tool(cls, content: str) -> Message:
+        """A ``tool`` message (a tool's result)."""
         return cls(Role.TOOL, content)
 
     def to_json_value(self) -> dict[str, Any]:
+        """The JSON form: ``role`` and ``content``, plus ``id``/``name``/``metadata`` when set."""
         value: dict[str, Any] = {"role": str(self.role), "content": self.content}
         if self.id is not None:
             value["id"] = self.id
@@ -77,6 +83,7 @@ class Message:
 
     @classmethod
     def from_json_value(cls, value: Mapping[str, Any]) -> Message:
+        """The inverse of :meth:`to_json_value` (KeyError if ``role`` or ``content`` is missing)."""
         return cls(
             role=value["role"],
             content=value["content"],

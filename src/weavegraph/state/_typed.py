@@ -51,6 +51,7 @@ class StateKey(Generic[T]):
             raise TypedSlotError(self.storage_key, f"invalid value: {exc}") from exc
 
     def decode(self, raw: Any) -> T:
+        """The typed value of a stored ``raw`` one; TypedSlotError if it no longer validates."""
         try:
             return self._adapter.validate_python(raw)
         except ValidationError as exc:

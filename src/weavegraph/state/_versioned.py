@@ -28,6 +28,7 @@ INITIAL_VERSIONS = frozen_dict_from((("messages", 1), ("extra", 1), ("errors", 1
 
 
 def make_versions(messages: int, extra: int, errors: int) -> FrozenDict:
+    """The ``versions`` mapping of a state (one integer per channel)."""
     return frozen_dict_from((("messages", messages), ("extra", extra), ("errors", errors)))
 
 
@@ -102,14 +103,17 @@ class VersionedState(_StateView):
 
     @classmethod
     def new_with_user_message(cls, text: str) -> VersionedState:
+        """A fresh state (every version 1) holding one user message."""
         return cls(messages=(Message.user(text),))
 
     @classmethod
     def new_with_messages(cls, messages: Sequence[Message]) -> VersionedState:
+        """A fresh state (every version 1) holding ``messages``."""
         return cls(messages=tuple(messages))
 
     @staticmethod
     def builder() -> VersionedStateBuilder:
+        """A builder for a fresh state with messages, extra and errors."""
         return VersionedStateBuilder()
 
     # --- views -----------------------------------------------------------------------------
@@ -121,6 +125,7 @@ class VersionedState(_StateView):
     # --- JSON ------------------------------------------------------------------------------
 
     def to_json_value(self) -> dict[str, Any]:
+        """The JSON form :meth:`from_json_value` reads back: the three channels and ``versions``."""
         return {
             "messages": [message.to_json_value() for message in self.messages],
             "extra": self.extra,
@@ -180,34 +185,42 @@ class VersionedStateBuilder:
         self._errors: list[ErrorEvent] = []
 
     def with_user_message(self, text: str) -> VersionedStateBuilder:
+        """Append a user message."""
         self._messages.append(Message.user(text))
         return self
 
     def with_assistant_message(self, text: str) -> VersionedStateBuilder:
+        """Append an assistant message."""
         self._messages.append(Message.assistant(text))
         return self
 
     def with_system_message(self, text: str) -> VersionedStateBuilder:
+        """Append a system message."""
         self._messages.append(Message.system(text))
         return self
 
     def with_message(self, message: Message) -> VersionedStateBuilder:
+        """Append any message."""
         self._messages.append(message)
         return self
 
     def with_extra(self, key: str, value: object) -> VersionedStateBuilder:
+        """Set an ``extra`` key (validated as JSON by :meth:`build`)."""
         self._extra[key] = value
         return self
 
     def with_typed_extra(self, key: StateKey[T], value: T) -> VersionedStateBuilder:
+        """Set a typed slot (validated now; TypedSlotError if it does not fit)."""
         self._extra[key.storage_key] = key.encode(value)
         return self
 
     def with_error(self, error: ErrorEvent) -> VersionedStateBuilder:
+        """Append an error event."""
         self._errors.append(error)
         return self
 
     def build(self) -> VersionedState:
+        """The state, every version 1; NonJsonValue names an ``extra`` key that is not JSON."""
         return VersionedState(
             messages=tuple(self._messages),
             extra=freeze_extra(self._extra),
