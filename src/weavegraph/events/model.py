@@ -311,7 +311,9 @@ class EventEmitter(Protocol):
     lifecycle: bool
     """Whether lifecycle events are wanted (they are skipped entirely otherwise)."""
 
-    def publish(self, event: Event) -> None: ...
+    def publish(self, event: Event) -> None:
+        """Hand ``event`` on and return at once, whoever listens and however slowly."""
+        ...
 
 
 class NullEmitter:
