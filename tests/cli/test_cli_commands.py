@@ -115,6 +115,13 @@ def test_demo_on_the_embedded_default(workdir: Path) -> None:
     shown = _json_out(wg_cli("sessions", "show", session, "--json", cwd=workdir))
     assert shown["state"]["extra"]["published"] is True
     assert shown["state"]["errors"][0]["node_id"] == "search_docs"
+    assert (
+        f"{session} at step 12 (completed)"
+        in wg_cli("sessions", "show", session, cwd=workdir).stdout
+    )
+    table = wg_cli("sessions", "history", session, cwd=workdir).stdout
+    assert "search_papers" in table
+    assert " 12 " in table
     again = wg_cli("demo", "--session", session, "--delay", "0", cwd=workdir)
     assert "resumed the stored session" in again.stderr
     assert wg_cli("sessions", "delete", session, cwd=workdir).returncode == 0

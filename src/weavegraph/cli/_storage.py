@@ -13,7 +13,7 @@ from rich.table import Table
 
 from .._session_steps import cursor_of
 from ..checkpoint._maintenance import PruneResult, StorageStats
-from ..checkpoint._model import Checkpointer
+from ..checkpoint._model import Checkpoint, Checkpointer, StepInfo
 from ..errors import CheckpointError, ConfigError, SessionNotFound
 from ..runner import validate_session_id
 from ._output import (
@@ -93,45 +93,55 @@ async def _sessions_action(checkpointer: Checkpointer, args: argparse.Namespace)
     if latest is None:
         raise SessionNotFound(session_id)
     if args.action == "show":
-        interrupt = cursor_of(latest).interrupt  # a node's ctx.interrupt waiting for an answer
-        if args.json:
-            print_json(
-                {
-                    "session_id": session_id,
-                    "step": latest.step,
-                    "frontier": list(latest.frontier),
-                    "state": latest.state.to_json_value(),
-                    "interrupt": interrupt,
-                }
-            )
-        else:
-            title = f"{session_id} at step {latest.step}"
-            if interrupt is not None:
-                question = orjson.dumps(interrupt.get("value")).decode()
-                title += f" (waiting: {interrupt.get('node')} asks {question})"
-            elif latest.frontier:
-                title += f" (next: {', '.join(latest.frontier)})"
-            else:
-                title += " (completed)"
-            out.print(state_panel(latest.state, title=title))
-        return 0
-    steps = await checkpointer.history(session_id)
-    if args.json:
-        print_json(
-            [
-                {
-                    "step": s.step,
-                    "created_at": s.created_at.isoformat(),
-                    "ran_nodes": list(s.ran_nodes),
-                    "skipped_nodes": list(s.skipped_nodes),
-                    "updated_channels": list(s.updated_channels),
-                }
-                for s in steps
-            ]
-        )
+        _show(latest, as_json=args.json)
     else:
-        out.print(history_table(session_id, steps))
+        _show_history(session_id, await checkpointer.history(session_id), as_json=args.json)
     return 0
+
+
+def _show(latest: Checkpoint, *, as_json: bool) -> None:
+    """``sessions show``: the latest state, and what the session waits for or runs next."""
+    session_id = latest.session_id
+    interrupt = cursor_of(latest).interrupt  # a node's ctx.interrupt waiting for an answer
+    if as_json:
+        print_json(
+            {
+                "session_id": session_id,
+                "step": latest.step,
+                "frontier": list(latest.frontier),
+                "state": latest.state.to_json_value(),
+                "interrupt": interrupt,
+            }
+        )
+        return
+    title = f"{session_id} at step {latest.step}"
+    if interrupt is not None:
+        question = orjson.dumps(interrupt.get("value")).decode()
+        title += f" (waiting: {interrupt.get('node')} asks {question})"
+    elif latest.frontier:
+        title += f" (next: {', '.join(latest.frontier)})"
+    else:
+        title += " (completed)"
+    stdout_console().print(state_panel(latest.state, title=title))
+
+
+def _show_history(session_id: str, steps: list[StepInfo], *, as_json: bool) -> None:
+    """``sessions history``: one row per stored step."""
+    if not as_json:
+        stdout_console().print(history_table(session_id, steps))
+        return
+    print_json(
+        [
+            {
+                "step": s.step,
+                "created_at": s.created_at.isoformat(),
+                "ran_nodes": list(s.ran_nodes),
+                "skipped_nodes": list(s.skipped_nodes),
+                "updated_channels": list(s.updated_channels),
+            }
+            for s in steps
+        ]
+    )
 
 
 def _info_json(info: Any) -> dict[str, Any]:
