@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -114,8 +115,16 @@ def _collect_log(conn: sqlite3.Connection, sid: str) -> int:
 
 
 def checkpoint_wal(store: SQLiteStore) -> None:
-    """Move the WAL's content into the database file and truncate the WAL."""
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Move the WAL's content into the database file and truncate the WAL.
+
+    A background checkpoint of this process (or another process's) makes TRUNCATE answer busy at
+    once instead of waiting: it is tried again for up to two seconds, then left to the next one.
+    """
+    for _ in range(100):
+        busy = store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy:
+            return
+        time.sleep(0.02)
 
 
 def vacuum(store: SQLiteStore, path: str) -> tuple[int, int]:

@@ -48,6 +48,8 @@ BUSY_TIMEOUT_MS = 10_000
 # Commits between two WAL checkpoints (run by the worker; automatic checkpoints are off so that an
 # inline commit never pays for one on the event loop's thread).
 CHECKPOINT_EVERY = 100
+# WAL pages past which a checkpoint makes sure the WAL starts over (SQLite's own default: 1000).
+WAL_RESTART_FRAMES = 1000
 
 
 _FOREIGN_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -196,11 +198,18 @@ class _Shared:
     def fold_wal(self, path: str) -> None:
         """On the WAL thread: copy the WAL into the database file as far as readers allow.
 
-        Best effort (PASSIVE never waits): what it cannot copy now, the next one will.
+        PASSIVE never waits. Under a steady stream of commits it rarely catches up completely, and
+        SQLite only starts the WAL over once it has: so when the WAL has grown past
+        ``WAL_RESTART_FRAMES``, the copy runs again holding ``lock`` (no commit of this process in
+        between), after which the next commit starts the WAL over and the file stops growing.
+        Saves meanwhile wait in the worker thread, never on the event loop.
         """
         if self.wal_conn is None:
             self.wal_conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        _, frames, _ = self.wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames >= WAL_RESTART_FRAMES:
+            with self.lock:
+                self.wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self, store: SQLiteStore) -> None:
         """In the worker thread: close both connections (the main one last: it removes the WAL)."""
