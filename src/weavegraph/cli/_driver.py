@@ -88,30 +88,9 @@ async def drive_session(
             await _check_same_graph(runner, app, session_id)
         if answer is not NO_ANSWER:
             return await _answer(runner, session_id, answer, control, resumed=init.resumed)
-        status: RunStatus = "completed"
-        paused: PausedReason | None = None
-        steps = 0
-        limit = app.spec.max_steps
-        while True:
-            if control.stop_requested:
-                runner.request_stop()
-                await runner.run_until_complete(session_id)  # stops at once, ending the stream
-                status = "interrupted"
-                break
-            if steps >= limit:
-                await runner.run_until_complete(session_id, max_steps=0)  # raises, ends stream
-            result = await runner.run_step(session_id, interrupt_before=tuple(interrupt_before))
-            if result.report is not None:
-                steps += 1
-                if on_step is not None:
-                    await on_step(result.report)
-            if result.paused is not None:
-                status, paused = "interrupted", result.paused
-                break
-            if result.completed:
-                if result.report is None:  # it was already complete: still end the stream
-                    await runner.run_until_complete(session_id)
-                break
+        status, paused = await _step_until_done(
+            runner, session_id, app.spec.max_steps, control, tuple(interrupt_before), on_step
+        )
         history = await runner.history(session_id)
         return DriveResult(
             session_id=session_id,
@@ -121,6 +100,36 @@ async def drive_session(
             resumed=init.resumed,
             paused=paused,
         )
+
+
+async def _step_until_done(
+    runner: AppRunner,
+    session_id: str,
+    limit: int,
+    control: RunControl,
+    interrupt_before: tuple[str, ...],
+    on_step: Callable[[StepReport], Awaitable[None]] | None,
+) -> tuple[RunStatus, PausedReason | None]:
+    """Run steps one by one, so a stop request is honoured at the next step boundary."""
+    steps = 0
+    while True:
+        if control.stop_requested:
+            runner.request_stop()
+            await runner.run_until_complete(session_id)  # stops at once, ending the stream
+            return "interrupted", None
+        if steps >= limit:
+            await runner.run_until_complete(session_id, max_steps=0)  # raises, ends stream
+        result = await runner.run_step(session_id, interrupt_before=interrupt_before)
+        if result.report is not None:
+            steps += 1
+            if on_step is not None:
+                await on_step(result.report)
+        if result.paused is not None:
+            return "interrupted", result.paused
+        if result.completed:
+            if result.report is None:  # it was already complete: still end the stream
+                await runner.run_until_complete(session_id)
+            return "completed", None
 
 
 async def _check_same_graph(runner: AppRunner, app: App, session_id: str) -> None:
