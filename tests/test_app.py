@@ -58,6 +58,29 @@ async def test_invoke_rejects_bad_input_and_bad_session_ids() -> None:
         await app.invoke("x", session_id="no spaces allowed")
 
 
+async def test_invoke_names_a_wrong_option_before_running() -> None:
+    ran: list[str] = []
+
+    async def node(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> None:
+        ran.append(ctx.node_id)
+
+    app = wg.GraphBuilder().add_node("a", node).add_edge(wg.START, "a").add_edge("a", wg.END)
+    compiled = app.compile()
+    with pytest.raises(wg.ConfigError, match=r"checkpointer must be a Checkpointer.* got str"):
+        await compiled.invoke("x", checkpointer="sqlite://x.db")  # type: ignore[arg-type]
+    with pytest.raises(wg.ConfigError, match="event_bus must be an EventBus, got list"):
+        await compiled.invoke("x", event_bus=[])  # type: ignore[arg-type]
+    for wrong in ("3", -1, 2.0):
+        with pytest.raises(wg.ConfigError, match=f"max_steps must be .* got {wrong!r}"):
+            await compiled.invoke("x", max_steps=wrong)  # type: ignore[arg-type]
+    assert ran == []
+    async with wg.AppRunner(compiled, "memory") as runner:
+        await runner.create_session("s", "x")
+        with pytest.raises(wg.ConfigError, match="max_steps"):
+            await runner.run_until_complete("s", max_steps="3")  # type: ignore[arg-type]
+    assert ran == []
+
+
 async def test_conditional_edge_from_start_decides_the_first_frontier() -> None:
     def pick(snapshot: wg.StateSnapshot) -> str:
         return "left" if snapshot.extra.get("go") == "left" else "right"

@@ -7,9 +7,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import InvalidSessionId
+from .errors import ConfigError, InvalidSessionId
 
-__all__ = ["PausedReason", "RunStatus", "StepReport", "new_session_id", "validate_session_id"]
+__all__ = [
+    "PausedReason",
+    "RunStatus",
+    "StepReport",
+    "new_session_id",
+    "step_limit",
+    "validate_session_id",
+]
 
 RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
 
@@ -21,6 +28,15 @@ def validate_session_id(session_id: object) -> str:
     if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
         raise InvalidSessionId(session_id)
     return session_id
+
+
+def step_limit(graph_limit: int, max_steps: object) -> int:
+    """How many steps a run may take: ``max_steps`` if given (an int >= 0), else the graph's."""
+    if max_steps is None:
+        return graph_limit
+    if type(max_steps) is not int or max_steps < 0:
+        raise ConfigError(f"max_steps must be None or an int >= 0, got {max_steps!r}")
+    return max_steps
 
 
 def new_session_id() -> str:

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from ._pacing import LoopTurns
+from ._run_values import step_limit
 from ._stop import StopRequest
 from .checkpoint._model import Checkpoint
 from .errors import StepLimitExceeded
@@ -113,7 +114,7 @@ async def run_session(
     """Step until complete, paused, stopped (a stop request honoured at a step boundary) or
     ``max_steps`` is exceeded (StepLimitExceeded). The stream ends in every case."""
     executor = live.executor
-    limit = executor.spec.max_steps if max_steps is None else max_steps
+    limit = step_limit(executor.spec.max_steps, max_steps)
     done = 0
     if not executor.cursor.frontier and executor.cursor.interrupt is None:
         executor.close("completed")  # already complete: the stream still ends properly

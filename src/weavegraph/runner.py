@@ -23,6 +23,7 @@ from ._run_values import (
     RunStatus,
     StepReport,
     new_session_id,
+    step_limit,
     validate_session_id,
 )
 from .checkpoint._model import Checkpoint, Checkpointer
@@ -148,7 +149,7 @@ class Executor:
         More than ``max_steps`` steps (default: the graph's) raise StepLimitExceeded, after the
         last step's checkpoint.
         """
-        limit = self.spec.max_steps if max_steps is None else max_steps
+        limit = step_limit(self.spec.max_steps, max_steps)
         done = 0
         turns = LoopTurns()
         while self.cursor.frontier:

@@ -42,3 +42,7 @@ def test_state_key_validates_its_own_definition() -> None:
         StateKey("a@b", int)
     with pytest.raises(ValueError, match="version"):
         StateKey("a", int, version=0)
+    with pytest.raises(ValueError, match=r"name must be a non-empty str .* got 5"):
+        StateKey(5, int)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="version must be an int >= 1, got '2'"):
+        StateKey("a", int, version="2")  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,10 +31,12 @@ class StateKey(Generic[T]):
     _adapter: TypeAdapter[Any] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if not self.name or "@" in self.name:
-            raise ValueError(f"StateKey name must be non-empty and without '@': {self.name!r}")
-        if self.version < 1:
-            raise ValueError(f"StateKey version must be >= 1, got {self.version}")
+        name = cast(object, self.name)  # checked: callers are untyped user code
+        if not isinstance(name, str) or not name or "@" in name:
+            raise ValueError(f"StateKey name must be a non-empty str without '@', got {name!r}")
+        version = cast(object, self.version)
+        if type(version) is not int or version < 1:
+            raise ValueError(f"StateKey version must be an int >= 1, got {version!r}")
         object.__setattr__(self, "_adapter", TypeAdapter(self.type_))
 
     @property
