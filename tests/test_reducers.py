@@ -1,3 +1,5 @@
+import pytest
+
 from weavegraph import ChannelType, Message, ReducerRegistry
 from weavegraph import reducers as r
 
@@ -53,3 +55,10 @@ async def test_a_registry_naming_one_channel_keeps_the_others_defaults() -> None
     state = await app.invoke("hello")
     assert [m.content for m in state.messages] == ["hello"]
     assert state.extra == {"kept": True}  # the extra write is not silently dropped
+
+
+def test_an_unknown_channel_is_refused_listing_the_channels() -> None:
+    with pytest.raises(ValueError, match="unknown channel 'mesages': the channels are 'messages'"):
+        ReducerRegistry().with_reducer("mesages", r.add_messages)
+    with pytest.raises(ValueError, match="unknown channel 'state'"):
+        ReducerRegistry({"state": ()})  # type: ignore[dict-item]

@@ -98,6 +98,15 @@ def _default_channel_reducers() -> dict[ChannelType, tuple[Reducer, ...]]:
     }
 
 
+def _channel(name: ChannelType | str) -> ChannelType:
+    """``name`` as a ChannelType; a ValueError listing the channels otherwise."""
+    try:
+        return ChannelType(name)
+    except ValueError:
+        valid = ", ".join(repr(c.value) for c in ChannelType)
+        raise ValueError(f"unknown channel {name!r}: the channels are {valid}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class ReducerRegistry:
     """Channel reducers, applied in registration order. Defaults: append, merge, append.
@@ -114,7 +123,7 @@ class ReducerRegistry:
 
     def __post_init__(self) -> None:
         normalized = _default_channel_reducers()
-        normalized.update({ChannelType(ch): tuple(fns) for ch, fns in self.channels.items()})
+        normalized.update({_channel(ch): tuple(fns) for ch, fns in self.channels.items()})
         object.__setattr__(self, "channels", normalized)
 
     @classmethod
@@ -124,10 +133,11 @@ class ReducerRegistry:
 
     def with_reducer(self, channel: ChannelType | str, reducer: Reducer) -> ReducerRegistry:
         """A new registry with ``reducer`` appended to ``channel``'s reducers."""
-        key = ChannelType(channel)
+        key = _channel(channel)
         channels = dict(self.channels)
         channels[key] = (*channels.get(key, ()), reducer)
         return ReducerRegistry(channels)
 
     def for_channel(self, channel: ChannelType) -> tuple[Reducer, ...]:
+        """The reducers of ``channel``, in the order they run."""
         return self.channels.get(channel, ())

@@ -39,3 +39,9 @@ def test_error_event_from_exception_and_json_round_trip() -> None:
     assert error.error_type == "KeyError"
     assert error.node_id == "n"
     assert ErrorEvent.from_json_value(error.to_json_value()) == error
+
+
+@pytest.mark.parametrize("message", [None, 3, b"bytes"])
+def test_error_event_needs_a_string_message(message: object) -> None:
+    with pytest.raises(TypeError, match=r"ErrorEvent\.message must be a string"):
+        ErrorEvent(message=message)  # type: ignore[arg-type]

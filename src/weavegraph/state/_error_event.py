@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._frozen import EMPTY_DICT, freeze_mapping
 
@@ -23,6 +23,9 @@ class ErrorEvent:
     context: Mapping[str, Any] = field(default=EMPTY_DICT)
 
     def __post_init__(self) -> None:
+        message = cast(object, self.message)  # checked: nodes are untyped user code
+        if not isinstance(message, str):
+            raise TypeError(f"ErrorEvent.message must be a string, got {type(message).__name__}")
         object.__setattr__(self, "tags", tuple(self.tags))
         context = freeze_mapping(self.context) if self.context else EMPTY_DICT
         object.__setattr__(self, "context", context)
