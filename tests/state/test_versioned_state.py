@@ -53,10 +53,32 @@ def test_non_json_extra_is_refused_naming_the_key() -> None:
         VersionedState.builder().with_extra("when", {1, 2}).build()
 
 
-def test_from_json_value_names_malformed_input() -> None:
-    with pytest.raises(StateError):
-        VersionedState.from_json_value({"messages": [{"content": "no role"}]})
-    with pytest.raises(StateError):
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ({"messages": [{"content": "no role"}]}, "messages[0] has no 'role'"),
+        (
+            {"messages": [{"role": "user", "content": "x"}, 7]},
+            "messages[1] must be an object, got int",
+        ),
+        ({"messages": "hello"}, "messages must be a list, got str"),
+        ({"errors": [{"scope": "node"}]}, "errors[0] has no 'message'"),
+        (
+            {"errors": [{"message": None}]},
+            "errors[0]: ErrorEvent.message must be a string, got NoneType",
+        ),
+        ({"extra": ["a"]}, "extra must be an object, got list"),
+        ({"versions": 3}, "versions must be an object, got int"),
+    ],
+)
+def test_from_json_value_names_malformed_input(value: object, named: str) -> None:
+    with pytest.raises(StateError) as raised:
+        VersionedState.from_json_value(value)  # type: ignore[arg-type]
+    assert str(raised.value) == f"malformed state JSON: {named}"
+
+
+def test_from_json_value_refuses_what_is_not_an_object() -> None:
+    with pytest.raises(StateError, match="must be an object, got list"):
         VersionedState.from_json_value([])  # type: ignore[arg-type]
     with pytest.raises(StateError, match="versions"):
         VersionedState(versions={"messages": 1})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ..errors import NonJsonValue, StateError, TypedSlotError
 from ._error_event import ErrorEvent
@@ -143,14 +143,46 @@ class VersionedState(_StateView):
             raise StateError(
                 f"unknown state JSON key(s) {unknown}; expected only {sorted(_STATE_JSON_KEYS)}"
             )
+        messages = _decode_list(value, "messages", Message.from_json_value)
+        errors = _decode_list(value, "errors", ErrorEvent.from_json_value)
+        extra: object = value.get("extra") or {}
+        if not isinstance(extra, Mapping):
+            raise StateError(f"malformed state JSON: extra must be an object, got {_kind(extra)}")
+        versions: object = value.get("versions") or INITIAL_VERSIONS
+        if not isinstance(versions, Mapping):
+            raise StateError(
+                f"malformed state JSON: versions must be an object, got {_kind(versions)}"
+            )
+        return cls(
+            messages=messages,
+            extra=freeze_extra(cast("Mapping[str, object]", extra)),
+            errors=errors,
+            versions=cast("Mapping[str, int]", versions),
+        )
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _decode_list(value: Mapping[str, Any], key: str, decode: Callable[[Any], T]) -> tuple[T, ...]:
+    """``value[key]`` decoded item by item; a StateError names the item and what it lacks."""
+    items: object = value.get(key) or ()
+    if not isinstance(items, list | tuple):
+        raise StateError(f"malformed state JSON: {key} must be a list, got {_kind(items)}")
+    decoded: list[T] = []
+    for index, item in enumerate(cast("Sequence[object]", items)):
+        if not isinstance(item, Mapping):
+            raise StateError(
+                f"malformed state JSON: {key}[{index}] must be an object, got {_kind(item)}"
+            )
         try:
-            messages = tuple(Message.from_json_value(m) for m in value.get("messages") or ())
-            errors = tuple(ErrorEvent.from_json_value(e) for e in value.get("errors") or ())
-            extra = freeze_extra(value.get("extra") or {})
-            versions: Mapping[str, int] = value.get("versions") or INITIAL_VERSIONS
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise StateError(f"malformed state JSON: {exc!r}") from exc
-        return cls(messages=messages, extra=extra, errors=errors, versions=versions)
+            decoded.append(decode(item))
+        except KeyError as exc:
+            raise StateError(f"malformed state JSON: {key}[{index}] has no {exc}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"malformed state JSON: {key}[{index}]: {exc}") from exc
+    return tuple(decoded)
 
 
 _STATE_JSON_KEYS = frozenset({"messages", "extra", "errors", "versions"})
