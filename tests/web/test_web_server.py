@@ -115,6 +115,8 @@ def test_run_from_a_state_document(demo_server: Any, sse: Any) -> None:
         (b'{"state": {"messages": 3}}', 400, "invalid"),
         (b'{"input": "x", "session_id": "../etc/passwd"}', 400, "invalid session id"),
         (b'{"session_id": "never-seen"}', 400, "needs"),
+        (b'{"inputt": "x"}', 400, "unknown key(s) ['inputt']"),
+        (b'{"input": "x", "extra": {"k": 1}}', 400, "unknown key(s) ['extra']"),
         (b'{"input": "' + b"x" * 1_100_000 + b'"}', 413, "larger than"),
     ],
 )

@@ -113,7 +113,13 @@ async def _read_json(request: Request) -> dict[str, Any]:
     return value  # pyright: ignore[reportUnknownVariableType]
 
 
+_RUN_KEYS = ("input", "state", "session_id", "answer")
+
+
 def _initial_state(body: dict[str, Any]) -> VersionedState | None:
+    unknown = sorted(str(key) for key in body if key not in _RUN_KEYS)
+    if unknown:  # a typo such as "inputt" must not be dropped silently
+        raise ApiError(400, f"unknown key(s) {unknown}; a run takes {', '.join(_RUN_KEYS)}")
     if "input" in body and "state" in body:
         raise ApiError(400, 'give either "input" or "state", not both')
     if "input" in body:
