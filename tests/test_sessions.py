@@ -175,6 +175,22 @@ async def test_update_state_refuses_what_is_not_a_node_partial() -> None:
         assert [h.step for h in await runner.history("u")] == [0]
 
 
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"event_bus": "stdout"}, "event_bus must be an EventBus, got str"),
+        ({"max_concurrency": 0}, "max_concurrency must be None or an int >= 1, got 0"),
+        ({"max_concurrency": "4"}, "max_concurrency must be None or an int >= 1, got '4'"),
+    ],
+)
+def test_a_wrong_runner_option_is_a_config_error_naming_it(
+    options: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(wg.ConfigError) as raised:
+        wg.AppRunner(chain_app("a"), "memory", **options)
+    assert str(raised.value) == problem
+
+
 async def test_fork_and_delete(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'f.db'}"
     async with wg.AppRunner(chain_app("a", "b"), "sqlite", db_url=url) as runner:

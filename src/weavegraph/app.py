@@ -30,7 +30,7 @@ def coerce_state(state: VersionedState | str) -> VersionedState:
     raise TypeError(f"expected a VersionedState or a str, got {type(state).__name__}")
 
 
-def _check_has(value: object, method: str, what: str, expected: str) -> None:
+def check_has(value: object, method: str, what: str, expected: str) -> None:
     """Refuse a wrong object up front: it would otherwise fail mid-run, looking like an I/O error."""
     if value is not None and not callable(getattr(value, method, None)):
         raise ConfigError(f"{what} must be {expected}, got {type(value).__name__}")
@@ -88,10 +88,10 @@ class App:
         clock: object | None = None,
     ) -> Executor:
         """A fresh run of this graph, not started (the seam streaming helpers build on)."""
-        _check_has(
+        check_has(
             checkpointer, "save", "checkpointer", "a Checkpointer, e.g. InMemoryCheckpointer()"
         )
-        _check_has(event_bus, "publish", "event_bus", "an EventBus")
+        check_has(event_bus, "publish", "event_bus", "an EventBus")
         return Executor(
             self.spec,
             session_id=validate_session_id(session_id) if session_id else new_session_id(),

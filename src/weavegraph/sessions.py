@@ -19,11 +19,12 @@ from typing import Any, cast
 
 from ._session_steps import LiveSession, StepResult, cursor_of, run_session, step_session
 from ._stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
-from .app import App, coerce_state
+from .app import App, check_has, coerce_state
 from .checkpoint._model import Checkpointer, SessionInfo, StepInfo
 from .config import CheckpointerType, open_checkpointer
 from .context import Clock, as_clock
 from .errors import (
+    ConfigError,
     RoutingError,
     SessionError,
     SessionGraphMismatch,
@@ -85,6 +86,13 @@ class AppRunner:
         clock: object | None = None,
         stop_on_signals: bool = False,
     ) -> None:
+        check_has(event_bus, "publish", "event_bus", "an EventBus")
+        if max_concurrency is not None and (
+            type(cast(object, max_concurrency)) is not int or max_concurrency < 1
+        ):
+            raise ConfigError(
+                f"max_concurrency must be None or an int >= 1, got {max_concurrency!r}"
+            )
         self.app = app
         self.autosave = autosave
         self.event_bus = event_bus
