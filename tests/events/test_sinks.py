@@ -8,6 +8,9 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
+from weavegraph.errors import ConfigError
 from weavegraph.events import (
     ChannelSink,
     Event,
@@ -116,6 +119,12 @@ async def test_json_lines_sink_writes_to_an_open_file_without_closing_it() -> No
         bus.publish(numbered(1)[0])
     assert json.loads(out.getvalue())["seq"] == 0
     assert not out.closed
+
+
+@pytest.mark.parametrize("target", [None, 3, b"e.jsonl"])
+def test_json_lines_sink_refuses_what_is_neither_a_path_nor_a_file(target: object) -> None:
+    with pytest.raises(ConfigError, match="takes a path or an open text file"):
+        JsonLinesSink(target)  # type: ignore[arg-type]
 
 
 async def test_stdout_sink_prints_readable_lines_without_colour_off_a_terminal() -> None:

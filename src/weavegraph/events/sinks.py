@@ -26,6 +26,7 @@ from typing import IO, Any, Literal, Protocol, TypeAlias, runtime_checkable
 from rich.console import Console
 from rich.text import Text
 
+from ..errors import ConfigError
 from .model import LLM_CHUNK_SCOPE, Event, EventType, parse_stream_end
 
 SinkDispatch: TypeAlias = Literal["inline", "loop", "thread"]
@@ -133,8 +134,13 @@ class JsonLinesSink:
         self._file: IO[str] | None = None
         if isinstance(target, str | Path):
             self._path = Path(target)
-        else:
+        elif callable(getattr(target, "write", None)):
             self._file = target
+        else:
+            # Caught here: at the first event it would only show in sink_health, run after run.
+            raise ConfigError(
+                f"JsonLinesSink takes a path or an open text file, got {type(target).__name__}"
+            )
         self._owns_file = self._path is not None
 
     @property
