@@ -191,6 +191,21 @@ def test_a_wrong_runner_option_is_a_config_error_naming_it(
     assert str(raised.value) == problem
 
 
+@pytest.mark.parametrize("step", ["1", 1.0, True, -1])
+async def test_a_step_that_is_not_an_int_is_refused_before_sqlite_matches_it(
+    tmp_path: Path, step: Any
+) -> None:
+    url = f"sqlite://{tmp_path / 'steps.db'}"
+    async with wg.AppRunner(chain_app("a"), "sqlite", db_url=url) as runner:
+        await runner.create_session("s", "hi")
+        await runner.run_until_complete("s")
+        with pytest.raises(wg.SessionError, match=r"a step is an int >= 0, got "):
+            await runner.state_at("s", step)
+        with pytest.raises(wg.SessionError, match=r"a step is an int >= 0, got "):
+            await runner.fork("s", step, "copy")
+        assert [info.session_id for info in await runner.list_sessions()] == ["s"]
+
+
 async def test_fork_and_delete(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'f.db'}"
     async with wg.AppRunner(chain_app("a", "b"), "sqlite", db_url=url) as runner:

@@ -338,6 +338,7 @@ class AppRunner:
     async def state_at(self, session_id: str, step: int) -> VersionedState:
         """The state as it was after ``step``."""
         validate_session_id(session_id)
+        _check_step(step)
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
             raise await self._missing_step(session_id, step)
@@ -355,6 +356,7 @@ class AppRunner:
         """Start ``new_session_id`` from ``session_id`` as it was after ``step``."""
         validate_session_id(session_id)
         validate_session_id(new_session_id)
+        _check_step(step)
         if await self._find(new_session_id) is not None:
             raise SessionError(f"session {new_session_id!r} already exists")
         checkpoint = await self.checkpointer.load(session_id, step)
@@ -474,3 +476,9 @@ async def _open_checkpointer(
 ) -> tuple[Checkpointer, bool]:
     """``config.open_checkpointer``'s answer and whether the runner owns (so closes) it."""
     return await open_checkpointer(choice, db_url), not isinstance(choice, Checkpointer)
+
+
+def _check_step(step: object) -> None:
+    """A step number is an int >= 0 (SQLite would match "1" or 1.0 and hand the text back)."""
+    if type(step) is not int or step < 0:
+        raise SessionError(f"a step is an int >= 0, got {step!r}")
