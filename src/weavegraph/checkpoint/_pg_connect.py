@@ -40,6 +40,13 @@ def parse_target(url: str, schema: str | None = None) -> PgTarget:
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme and scheme not in ("postgres", "postgresql"):
+        # libpq's own message ("missing '=' after ...") would not say what is wrong.
+        raise ConfigError(
+            f"{url.split('://', 1)[0]}:// is not a PostgreSQL URL: expected "
+            "postgresql://user@host/db or a key=value connection string"
+        )
     conninfo, url_schema = _split_schema(url)
     if schema and url_schema and schema != url_schema:
         raise ConfigError(f"schema={schema!r} does not match the URL's ?schema={url_schema}")
