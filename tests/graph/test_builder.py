@@ -114,8 +114,11 @@ def test_bad_ids_and_nodes_are_rejected_at_once() -> None:
         builder.add_node("x", 42)  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match="instance"):
         builder.add_node("x", AsyncRunNode)  # pyright: ignore[reportArgumentType]
-    with pytest.raises(ValueError, match="timeout"):
-        builder.add_node("x", async_node, timeout=0)
+    for timeout in (0, -1, float("nan"), "5", True):
+        with pytest.raises(
+            ValueError, match=f"timeout of node 'x' must be a positive number, got {timeout!r}"
+        ):
+            builder.add_node("x", async_node, timeout=timeout)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="RetryPolicy"):
         builder.add_node("x", async_node, retry=3)  # type: ignore[arg-type]
 

@@ -87,7 +87,11 @@ class GraphBuilder:
         Adding an id twice is reported by ``compile()`` as ``DuplicateNode``.
         """
         _check_node_id(id)
-        if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)  # pyright: ignore[reportUnnecessaryIsInstance]
+            or not timeout > 0
+        ):
             raise ValueError(f"timeout of node {id!r} must be a positive number, got {timeout!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"retry of node {id!r} must be a RetryPolicy, got {retry!r}")
