@@ -7,7 +7,6 @@ failure reproduces), then a last process runs the session to completion.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import signal
@@ -21,20 +20,6 @@ import pytest
 
 WORKER = Path(__file__).with_name("session_worker.py")
 KILLS = 3
-
-
-def worker_module() -> Any:
-    spec = importlib.util.spec_from_file_location("session_worker", WORKER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-async def reference_state() -> dict[str, Any]:
-    state = await worker_module().build_app().invoke("start")
-    return json.loads(json.dumps(state.to_json_value()))
 
 
 def start_worker(db: Path) -> subprocess.Popen[str]:
@@ -62,7 +47,9 @@ def kill_after(db: Path, lines: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path: Path, seed: int) -> None:
+async def test_killed_runs_resume_to_the_uninterrupted_result(
+    tmp_path: Path, seed: int, uninterrupted_state: dict[str, Any]
+) -> None:
     rng = random.Random(seed)
     db = tmp_path / "crash.db"
     for _ in range(KILLS):
@@ -71,7 +58,7 @@ async def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path: Path, se
     out, err = last.communicate(timeout=60)
     assert last.returncode == 0, err
     (final,) = [line for line in out.splitlines() if line.startswith("FINAL ")]
-    assert json.loads(final.removeprefix("FINAL ")) == await reference_state()
+    assert json.loads(final.removeprefix("FINAL ")) == uninterrupted_state
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         steps = conn.execute("SELECT step FROM steps WHERE session_id = 'crashy' ORDER BY step")

@@ -6,7 +6,6 @@ process resumes the session, and the result must equal an uninterrupted run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -17,20 +16,6 @@ from typing import Any
 import pytest
 
 WORKER = Path(__file__).with_name("session_worker.py")
-
-
-def worker_module() -> Any:
-    spec = importlib.util.spec_from_file_location("session_worker", WORKER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-async def reference_state() -> dict[str, Any]:
-    state = await worker_module().build_app().invoke("start")
-    return json.loads(json.dumps(state.to_json_value()))
 
 
 def start_worker(db: Path, *extra: str) -> subprocess.Popen[str]:
@@ -55,7 +40,7 @@ def ends(stdout: str) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_a_signal_mid_run_stops_at_a_step_boundary_and_a_new_process_resumes(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals, uninterrupted_state: dict[str, Any]
 ) -> None:
     db = tmp_path / "shutdown.db"
     first = start_worker(db, "--wait-at", "10")
@@ -77,4 +62,4 @@ async def test_a_signal_mid_run_stops_at_a_step_boundary_and_a_new_process_resum
     assert second.returncode == 0, err
     assert ends(out) == ["session=s status=completed step=198"]
     assert out.splitlines()[0] == "progress 10 merge"  # continues after the stop, nothing redone
-    assert final_state(out) == await reference_state()
+    assert final_state(out) == uninterrupted_state
