@@ -14,17 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
+from ._node_result import check_messages, freeze_partial
 from ._reducing import merge_extra, merge_sequence
-from .errors import NonJsonValue, ReducerError, RoutingError, StateError
+from .errors import ReducerError, RoutingError, StateError
 from .graph.spec import GraphSpec, RouterSpec
 from .partial import NodePartial
 from .reducers import add_errors, add_messages
-from .state import ChannelType, ErrorEvent, Message, VersionedState, make_versions
+from .state import ChannelType, ErrorEvent, VersionedState, make_versions
 from .state._frozen import (
     EMPTY_DICT,
     FrozenDict,
     FrozenList,
-    NotJson,
     freeze_mapping,
 )
 from .state._versioned import trusted_state
@@ -355,40 +355,6 @@ def advance(
 # --- the barrier -------------------------------------------------------------------------------
 
 
-def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
-    """``partial`` with its ``extra`` validated and frozen; NonJsonValue names the key and node.
-
-    Also where new messages and errors are checked (once: the barrier then trusts every value it
-    merges); a wrong type is a StateError naming it.
-    """
-    if partial.messages:
-        _check_messages(partial.messages)
-    if partial.errors:
-        _check_errors(partial.errors)
-    extra = cast(object, partial.extra)
-    if not extra or isinstance(extra, FrozenDict):
-        return partial
-    if type(extra) is not dict and not isinstance(extra, Mapping):
-        # Typed as a Mapping, but nodes are user code: a list would fail deep in the freezer.
-        raise StateError(
-            f"extra must be a mapping of str keys to JSON values, got {type(extra).__name__}"
-        )
-    try:
-        frozen = freeze_mapping(cast("Mapping[str, Any]", extra))
-    except NotJson as exc:
-        key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
-        detail = exc.detail if exc.path in ("", key) else f"{exc.detail} (at {exc.path})"
-        raise NonJsonValue(key, detail, node) from None
-    # A new object (the node's own partial is left alone), its fields already checked: built
-    # without re-running the constructor (this runs for every node that writes extra).
-    copy = object.__new__(NodePartial)
-    object.__setattr__(copy, "messages", partial.messages)
-    object.__setattr__(copy, "extra", frozen)
-    object.__setattr__(copy, "errors", partial.errors)
-    object.__setattr__(copy, "frontier", partial.frontier)
-    return copy
-
-
 def merge_barrier(
     spec: GraphSpec,
     state: VersionedState,
@@ -426,7 +392,7 @@ def merge_barrier(
         if message_fns != (add_messages,) and messages is not state.messages:
             # A custom reducer may produce anything: check what it made (default merges only
             # concatenate messages already checked by freeze_partial).
-            _check_messages(messages)
+            check_messages(messages)
     if error_updates:
         errors = merge_sequence(
             ChannelType.ERRORS,
@@ -475,18 +441,6 @@ def record_failure(
         return trusted_state(
             state.messages, cast(FrozenDict, state.extra), (*state.errors, error), bumped
         )
-
-
-def _check_messages(messages: tuple[object, ...]) -> None:
-    for message in messages:
-        if not isinstance(message, Message):
-            raise StateError(f"messages must be Message objects, got {type(message).__name__}")
-
-
-def _check_errors(errors: tuple[object, ...]) -> None:
-    for error in errors:
-        if not isinstance(error, ErrorEvent):
-            raise StateError(f"errors must be ErrorEvent objects, got {type(error).__name__}")
 
 
 def _changed(old: object, new: object) -> bool:
