@@ -19,37 +19,13 @@ from weavegraph.checkpoint import _codec as codec
 from weavegraph.checkpoint._model import Checkpoint
 from weavegraph.checkpoint.migrations import POSTGRES_MIGRATIONS, latest_version
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
-from weavegraph.state import Message
-from weavegraph.testing.conformance import make_checkpoint
+from weavegraph.testing.conformance import evolving_extra, evolving_history
 
 pytestmark = pytest.mark.postgres
 
 SESSIONS = ("a", "b")
 STEPS = 60
 Saved = dict[tuple[str, int], Checkpoint]
-
-
-def _extra(step: int) -> dict[str, Any]:
-    """Large enough for an extra_log; keys change, pile up and disappear; sometimes unchanged."""
-    extra: dict[str, Any] = {"big": "b" * 600, "counter": step // 2}
-    for key in range(step):
-        extra[f"k{key}"] = "v" * 100 + str(key)
-    if step % 7 == 3:
-        extra.pop("big")
-    if step > 50:
-        extra = {"small": step // 3}
-    return extra
-
-
-def _checkpoints(sid: str) -> list[Checkpoint]:
-    messages: tuple[Message, ...] = ()
-    saved: list[Checkpoint] = []
-    for step in range(STEPS):
-        if step % 3 != 2:
-            messages = (*messages, Message.assistant(f"{sid}{step}"))
-        saved.append(make_checkpoint(sid, step, messages=messages, extra=_extra(step)))
-        messages = saved[-1].state.messages
-    return saved
 
 
 async def _load_all(cp: PostgresCheckpointer, sessions: tuple[str, ...] = SESSIONS) -> Saved:
@@ -77,7 +53,7 @@ async def _sql(url: str, statement: str, params: Any = None) -> list[tuple[Any, 
 async def saved(postgres_url: str, postgres_schema: str) -> AsyncIterator[Saved]:
     async with await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) as cp:
         for sid in SESSIONS:
-            for checkpoint in _checkpoints(sid):
+            for checkpoint in evolving_history(sid, STEPS):
                 await cp.save(checkpoint)
         yield await _load_all(cp)
 
@@ -86,7 +62,7 @@ async def test_every_step_is_self_contained(
     postgres_url: str, postgres_schema: str, saved: Saved
 ) -> None:
     assert {key: cp.state for key, cp in saved.items()} == {
-        (sid, cp.step): cp.state for sid in SESSIONS for cp in _checkpoints(sid)
+        (sid, cp.step): cp.state for sid in SESSIONS for cp in evolving_history(sid, STEPS)
     }
     schema = f'"{postgres_schema}"'
     kinds = dict(
@@ -171,7 +147,7 @@ async def test_concurrent_writers_pruners_and_hand_deletes(
 ) -> None:
     """Two processes (pools) save the same sessions while steps are pruned, vacuumed and
     deleted by hand: every step that remains loads as it was saved."""
-    expected = {sid: _checkpoints(sid) for sid in ("x", "y", "z")}
+    expected = {sid: evolving_history(sid, STEPS) for sid in ("x", "y", "z")}
     first = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
     second = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
     schema = f'"{postgres_schema}"'
@@ -225,7 +201,7 @@ async def _build_version_1(url: str, source: str, target: str) -> list[tuple[str
         for sid in SESSIONS:
             previous: dict[str, Any] | None = None
             for step in range(STEPS):
-                extra = _extra(step)
+                extra = evolving_extra(step)
                 if previous is None or step % 10 == 0:
                     base, data = None, codec.dumps(extra)  # a snapshot
                 else:

@@ -20,39 +20,16 @@ from weavegraph.checkpoint import _codec as codec
 from weavegraph.checkpoint._model import Checkpoint
 from weavegraph.checkpoint.migrations import SQLITE_MIGRATIONS, latest_version
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
-from weavegraph.state import Message
-from weavegraph.testing.conformance import make_checkpoint
+from weavegraph.testing.conformance import evolving_extra, evolving_history, make_checkpoint
 
 SESSIONS = ("a", "b")
 STEPS = 60
 
 
-def _extra(step: int) -> dict[str, Any]:
-    """Large enough for an extra_log; keys change, pile up and disappear; sometimes unchanged."""
-    extra: dict[str, Any] = {"big": "b" * 600, "counter": step // 2}
-    for key in range(step):
-        extra[f"k{key}"] = "v" * 100 + str(key)
-    if step % 7 == 3:
-        extra.pop("big")
-    if step > 50:
-        extra = {"small": step // 3}
-    return extra
-
-
-def _checkpoints(sid: str) -> list[Checkpoint]:
-    messages: tuple[Message, ...] = ()
-    saved: list[Checkpoint] = []
-    for step in range(STEPS):
-        if step % 3 != 2:
-            messages = (*messages, Message.assistant(f"{sid}{step}"))
-        saved.append(make_checkpoint(sid, step, messages=messages, extra=_extra(step)))
-    return saved
-
-
 async def _save_sessions(db: Path) -> dict[tuple[str, int], Checkpoint]:
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
         for sid in SESSIONS:
-            for checkpoint in _checkpoints(sid):
+            for checkpoint in evolving_history(sid, STEPS):
                 await cp.save(checkpoint)
         await cp.checkpoint_wal()
         return await _load_all(cp)
@@ -94,7 +71,7 @@ async def test_every_step_is_self_contained(
 ) -> None:
     db, before = saved_db
     assert {key: cp.state for key, cp in before.items()} == {
-        (sid, cp.step): cp.state for sid in SESSIONS for cp in _checkpoints(sid)
+        (sid, cp.step): cp.state for sid in SESSIONS for cp in evolving_history(sid, STEPS)
     }
     plain = sqlite3.connect(db)
     try:
@@ -211,7 +188,7 @@ def _build_version_1(source: Path, target: Path) -> list[tuple[str, int]]:
     for sid in SESSIONS:
         previous: dict[str, Any] | None = None
         for step in range(STEPS):
-            extra = _extra(step)
+            extra = evolving_extra(step)
             if previous is None or step % 10 == 0:
                 base, data = None, codec.dumps(extra)  # a snapshot
             else:

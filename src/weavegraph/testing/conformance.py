@@ -27,7 +27,15 @@ from ..checkpoint._model import Checkpoint, Checkpointer
 from ..state import ErrorEvent, FrozenDict, Message, VersionedState, freeze_json
 from ..state._versioned import make_versions
 
-__all__ = ["CHECKS", "Capabilities", "Check", "make_checkpoint", "run_conformance"]
+__all__ = [
+    "CHECKS",
+    "Capabilities",
+    "Check",
+    "evolving_extra",
+    "evolving_history",
+    "make_checkpoint",
+    "run_conformance",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +85,34 @@ def make_checkpoint(
         cursor=freeze_json({"seq": step * 10, "seen": {"a": [step, 1]}, "joins": []}),
         created_at=CREATED + timedelta(seconds=step),
     )
+
+
+def evolving_extra(step: int) -> dict[str, Any]:
+    """An ``extra`` for ``step`` that exercises delta storage: large enough to be logged, keys that
+    change, pile up and disappear, a big key now and then removed, and a small tail of steps."""
+    extra: dict[str, Any] = {"big": "b" * 600, "counter": step // 2}
+    for key in range(step):
+        extra[f"k{key}"] = "v" * 100 + str(key)
+    if step % 7 == 3:
+        extra.pop("big")
+    if step > 50:
+        extra = {"small": step // 3}
+    return extra
+
+
+def evolving_history(session_id: str, steps: int = 60) -> list[Checkpoint]:
+    """``steps`` checkpoints of one session as a runner would save them: messages appended on two
+    steps of three (sharing the previous items) and :func:`evolving_extra` as ``extra``."""
+    messages: tuple[Message, ...] = ()
+    saved: list[Checkpoint] = []
+    for step in range(steps):
+        if step % 3 != 2:
+            messages = (*messages, Message.assistant(f"{session_id}{step}"))
+        saved.append(
+            make_checkpoint(session_id, step, messages=messages, extra=evolving_extra(step))
+        )
+        messages = saved[-1].state.messages
+    return saved
 
 
 def _assert_same(loaded: Checkpoint | None, saved: Checkpoint) -> None:
