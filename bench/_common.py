@@ -8,6 +8,7 @@ sides is the point: the node bodies are trivial, so framework overhead is what i
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import os
@@ -15,7 +16,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,15 @@ def emit(framework: str, workload: str, size: int, **fields: Any) -> None:
     }
     sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+WorkloadFn = Callable[[int, Path], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def run_workload_cli(framework: str, workloads: Sequence[WorkloadFn], rss_import_kb: int) -> None:
+    """The ``*_workloads.py`` entry point: run the workload named on the command line (each
+    function is named after its workload) and print its result line."""
+    by_name = {workload.__name__: workload for workload in workloads}
+    args = parse_args()
+    result = asyncio.run(by_name[args.workload](args.size, args.workdir))
+    emit(framework, args.workload, args.size, rss_import_kb=rss_import_kb, **result)

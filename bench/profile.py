@@ -16,14 +16,16 @@ from pathlib import Path
 
 from _common import WORKLOADS
 from pyinstrument import Profiler
-from wg_workloads import WORKLOAD_FUNCS
+from wg_workloads import ALL_WORKLOADS
+
+WORKLOADS_BY_NAME = {workload.__name__: workload for workload in ALL_WORKLOADS}
 
 
 async def repeat(name: str, size: int, times: int, workdir: Path) -> None:
     for i in range(times):
         run_dir = workdir / str(i)
         run_dir.mkdir()
-        await WORKLOAD_FUNCS[name](size, run_dir)
+        await WORKLOADS_BY_NAME[name](size, run_dir)
 
 
 def main() -> None:

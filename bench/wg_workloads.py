@@ -18,11 +18,10 @@ from typing import Any
 from _common import (
     PAYLOAD_BYTES,
     STREAM_YIELD_EVERY,
-    emit,
     files_size,
     max_rss_kb,
     now,
-    parse_args,
+    run_workload_cli,
     sqlite_files,
     step_window_stats,
 )
@@ -276,25 +275,15 @@ async def state_growth(size: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-WORKLOAD_FUNCS = {
-    f.__name__: f
-    for f in (
-        chain100,
-        fanout1000,
-        loop1000,
-        chain100_sqlite,
-        stream_updates,
-        stream_steps,
-        state_growth,
-    )
-}
-
-
-def main() -> None:
-    args = parse_args()
-    result = asyncio.run(WORKLOAD_FUNCS[args.workload](args.size, args.workdir))
-    emit(FRAMEWORK, args.workload, args.size, rss_import_kb=RSS_IMPORT_KB, **result)
-
+ALL_WORKLOADS = (
+    chain100,
+    fanout1000,
+    loop1000,
+    chain100_sqlite,
+    stream_updates,
+    stream_steps,
+    state_growth,
+)
 
 if __name__ == "__main__":
-    main()
+    run_workload_cli(FRAMEWORK, ALL_WORKLOADS, RSS_IMPORT_KB)
