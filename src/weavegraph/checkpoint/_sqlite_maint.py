@@ -18,7 +18,8 @@ from typing import Any, cast
 from . import _codec as codec
 from . import _sqlite_extra as extras
 from ._maintenance import PruneResult, StorageStats, check_prune_args
-from ._sqlite_store import ERRORS, MESSAGES, SQLiteStore
+from ._sqlite_read import ERRORS, MESSAGES
+from ._sqlite_store import SQLiteStore
 
 
 def file_bytes(path: str) -> int:
