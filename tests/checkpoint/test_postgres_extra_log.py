@@ -14,6 +14,7 @@ from typing import Any, LiteralString, cast
 
 import psycopg
 import pytest
+from checkpoint_histories import Saved, check_survivors, load_all
 
 from weavegraph.checkpoint import _codec as codec
 from weavegraph.checkpoint._model import Checkpoint
@@ -25,17 +26,6 @@ pytestmark = pytest.mark.postgres
 
 SESSIONS = ("a", "b")
 STEPS = 60
-Saved = dict[tuple[str, int], Checkpoint]
-
-
-async def _load_all(cp: PostgresCheckpointer, sessions: tuple[str, ...] = SESSIONS) -> Saved:
-    loaded: Saved = {}
-    for sid in sessions:
-        for info in await cp.history(sid):
-            found = await cp.load(sid, info.step)
-            assert found is not None, f"{sid} step {info.step} is listed but cannot be loaded"
-            loaded[(sid, info.step)] = found
-    return loaded
 
 
 def raw(text: str) -> LiteralString:
@@ -55,7 +45,7 @@ async def saved(postgres_url: str, postgres_schema: str) -> AsyncIterator[Saved]
         for sid in SESSIONS:
             for checkpoint in evolving_history(sid, STEPS):
                 await cp.save(checkpoint)
-        yield await _load_all(cp)
+        yield await load_all(cp, SESSIONS)
 
 
 async def test_every_step_is_self_contained(
@@ -97,22 +87,7 @@ async def test_random_deletes_leave_every_remaining_step_loadable(
             )
         await conn.commit()
     async with await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) as cp:
-        after = await _load_all(cp)
-        assert set(after) == set(saved) - set(doomed)
-        for key, checkpoint in after.items():
-            assert checkpoint == saved[key], key
-        # Writing on, pruning and vacuuming keep it so (unreached log rows are collected).
-        sid = SESSIONS[seed % 2]
-        latest = await cp.load_latest(sid)
-        assert latest is not None
-        await cp.save(replace(latest, step=latest.step + 1))
-        await cp.prune(keep_last=chooser.randint(1, 10))
-        await cp.vacuum()
-        for info in await cp.history(sid):
-            found = await cp.load(sid, info.step)
-            assert found is not None
-            if (sid, info.step) in saved:
-                assert found == saved[(sid, info.step)]
+        await check_survivors(cp, saved, doomed, SESSIONS, chooser)
 
 
 async def test_unreached_log_rows_are_collected_and_go_with_the_session(
@@ -123,7 +98,7 @@ async def test_unreached_log_rows_are_collected_and_go_with_the_session(
     [(total,)] = await _sql(postgres_url, f"SELECT COUNT(*) FROM {schema}.extra_log")
     async with await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) as cp:
         await cp.vacuum()
-        assert await _load_all(cp) == {k: v for k, v in saved.items() if k[1] >= 45}
+        assert await load_all(cp, SESSIONS) == {k: v for k, v in saved.items() if k[1] >= 45}
     [(left,)] = await _sql(postgres_url, f"SELECT COUNT(*) FROM {schema}.extra_log")
     [(unreached,)] = await _sql(
         postgres_url,
@@ -165,7 +140,7 @@ async def test_concurrent_writers_pruners_and_hand_deletes(
     try:
         await asyncio.gather(*(writer(items) for items in expected.values()), maintainer())
         for cp in (first, second):
-            loaded = await _load_all(cp, tuple(expected))
+            loaded = await load_all(cp, tuple(expected))
             for (sid, step), checkpoint in loaded.items():
                 assert checkpoint == expected[sid][step], (sid, step)
             for sid, items in expected.items():

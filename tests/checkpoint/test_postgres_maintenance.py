@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from checkpoint_histories import evolving
 
 from weavegraph.checkpoint._model import Checkpoint
 from weavegraph.checkpoint._pg_store import PgStore
@@ -22,22 +22,6 @@ from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint
 
 OLD = datetime.now(UTC) - timedelta(days=40)
-
-
-def evolving(sid: str, steps: int, *, start: datetime | None = None) -> list[Checkpoint]:
-    """Checkpoints as a runner makes them: one message per step, extra keys changing."""
-    saved: list[Checkpoint] = []
-    messages: tuple[Message, ...] = ()
-    extra: dict[str, object] = {"fixed": "x" * 50}
-    for step in range(steps):
-        messages = (*messages, Message.assistant(f"{sid} step {step}"))
-        extra = {**extra, f"k{step % 3}": step}
-        checkpoint = make_checkpoint(sid, step, messages=messages, extra=extra)
-        moment = (start or datetime.now(UTC) - timedelta(hours=1)) + timedelta(minutes=step)
-        checkpoint = replace(checkpoint, created_at=moment)
-        messages = checkpoint.state.messages
-        saved.append(checkpoint)
-    return saved
 
 
 def replacing(sid: str, steps: int) -> list[Checkpoint]:

@@ -10,11 +10,11 @@ import asyncio
 import random
 import shutil
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from checkpoint_histories import check_survivors, load_all
 
 from weavegraph.checkpoint import _codec as codec
 from weavegraph.checkpoint._model import Checkpoint
@@ -32,17 +32,7 @@ async def _save_sessions(db: Path) -> dict[tuple[str, int], Checkpoint]:
             for checkpoint in evolving_history(sid, STEPS):
                 await cp.save(checkpoint)
         await cp.checkpoint_wal()
-        return await _load_all(cp)
-
-
-async def _load_all(cp: SQLiteCheckpointer) -> dict[tuple[str, int], Checkpoint]:
-    loaded: dict[tuple[str, int], Checkpoint] = {}
-    for sid in SESSIONS:
-        for info in await cp.history(sid):
-            found = await cp.load(sid, info.step)
-            assert found is not None, f"{sid} step {info.step} is listed but cannot be loaded"
-            loaded[(sid, info.step)] = found
-    return loaded
+        return await load_all(cp, SESSIONS)
 
 
 def _integrity_ok(db: Path) -> None:
@@ -105,22 +95,7 @@ async def test_random_deletes_leave_every_remaining_step_loadable(
     plain.close()
     _integrity_ok(db)
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
-        after = await _load_all(cp)
-        assert set(after) == set(before) - set(doomed)
-        for key, checkpoint in after.items():
-            assert checkpoint == before[key], key
-        # Writing on, pruning and vacuuming keep it so (unused snapshots are collected).
-        sid = SESSIONS[seed % 2]
-        latest = await cp.load_latest(sid)
-        assert latest is not None
-        await cp.save(replace(latest, step=latest.step + 1))
-        await cp.prune(keep_last=chooser.randint(1, 10))
-        await cp.vacuum()
-        for info in await cp.history(sid):
-            found = await cp.load(sid, info.step)
-            assert found is not None
-            if (sid, info.step) in before:
-                assert found == before[(sid, info.step)]
+        await check_survivors(cp, before, doomed, SESSIONS, chooser)
     _integrity_ok(db)
 
 
@@ -135,7 +110,7 @@ async def test_unreached_extra_log_rows_are_collected_by_vacuum(
     plain.close()
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
         await cp.vacuum()
-        await _load_all(cp)
+        await load_all(cp, SESSIONS)
     plain = sqlite3.connect(db)
     (left,) = plain.execute("SELECT COUNT(*) FROM extra_log").fetchone()
     (unreached,) = plain.execute(
