@@ -187,7 +187,11 @@ async def test_prune_waits_for_a_save_in_flight(
         async with conn.transaction():
             await store.save(conn, items[8])  # its extra points at step 0 (never changed)
             pruning = asyncio.create_task(cp.prune(keep_last=2))
-            async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+            # autocommit: pg_stat_activity is snapshotted once per transaction, so each poll
+            # must be its own transaction or it keeps seeing the moment before prune waited.
+            async with await psycopg.AsyncConnection.connect(
+                postgres_url, autocommit=True
+            ) as watcher:
                 deadline = asyncio.get_running_loop().time() + 30
                 while not pruning.done():
                     # Fail instead of hanging: prune cannot finish while this transaction is open.
