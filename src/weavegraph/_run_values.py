@@ -20,12 +20,19 @@ __all__ = [
 
 RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_PATH_SEGMENTS = frozenset({".", ".."})
+"""Ids that URL paths resolve away (``/api/sessions/..`` is ``/api``): never a session id."""
 
 
 def validate_session_id(session_id: object) -> str:
-    """``session_id`` if it is 1-128 letters, digits, '.', '_', ':' or '-'; else InvalidSessionId."""
-    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
+    """``session_id`` if it is 1-128 letters, digits, '.', '_', ':' or '-' and not ``.`` or
+    ``..``; else InvalidSessionId."""
+    if (
+        not isinstance(session_id, str)
+        or not _SESSION_ID.fullmatch(session_id)
+        or session_id in _PATH_SEGMENTS
+    ):
         raise InvalidSessionId(session_id)
     return session_id
 

@@ -459,10 +459,13 @@ class SessionError(WeavegraphError, ValueError):
 
 
 class InvalidSessionId(SessionError):
-    """A session id that is not 1-128 letters, digits, '.', '_', ':' or '-'."""
+    """A session id that is not 1-128 letters, digits, '.', '_', ':' or '-' (or is '.' or '..')."""
 
     code = "weavegraph::session::invalid_id"
-    help = "Session ids are 1-128 characters of letters, digits, '.', '_', ':' and '-'."
+    help = (
+        "Session ids are 1-128 characters of letters, digits, '.', '_', ':' and '-', "
+        "other than '.' and '..'."
+    )
 
     def __init__(self, session_id: object) -> None:
         super().__init__(f"invalid session id {session_id!r}")

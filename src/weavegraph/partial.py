@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from .state import ErrorEvent, Message, StateKey
 
 T = TypeVar("T")
+
+
+def _sequence(field: str, value: object, items: str) -> tuple[Any, ...]:
+    """``value`` as a tuple; a TypeError naming ``field`` unless it is a list-like of items."""
+    kind = type(value).__name__
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"{field} must be a sequence of {items}, got {kind}")
+    return tuple(cast("Iterable[Any]", value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +29,11 @@ class FrontierCommand:
     def __post_init__(self) -> None:
         if self.kind not in ("replace", "append"):
             raise ValueError(f"frontier command must be 'replace' or 'append', got {self.kind!r}")
-        object.__setattr__(self, "targets", tuple(self.targets))
+        targets = _sequence("FrontierCommand.targets", self.targets, "node ids")
+        if not all(isinstance(target, str) for target in targets):
+            kinds = sorted({type(t).__name__ for t in targets if not isinstance(t, str)})
+            raise TypeError(f"FrontierCommand.targets must be node ids (str), got {kinds}")
+        object.__setattr__(self, "targets", targets)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -48,10 +60,22 @@ class NodePartial:
     ) -> None:
         # Written by hand (not the dataclass __init__) so the parameters can be Sequence while
         # the attributes stay tuples; ``dataclasses.replace`` calls this with the field names.
+        # Nodes are untyped user code: a wrong kind of value is refused here, with its name,
+        # rather than failing later inside the run. (Items are checked where results enter the
+        # run, in freeze_partial.)
         set_ = object.__setattr__
-        set_(self, "messages", messages if type(messages) is tuple else tuple(messages))
+        if type(messages) is not tuple:
+            messages = _sequence("NodePartial.messages", messages, "Message objects")
+        if type(errors) is not tuple:
+            errors = _sequence("NodePartial.errors", errors, "ErrorEvent objects")
+        if frontier is not None and not isinstance(cast(object, frontier), FrontierCommand):
+            raise TypeError(
+                "NodePartial.frontier must be None or a FrontierCommand (see "
+                f"with_frontier_replace / with_frontier_append), got {type(frontier).__name__}"
+            )
+        set_(self, "messages", messages)
         set_(self, "extra", extra)
-        set_(self, "errors", errors if type(errors) is tuple else tuple(errors))
+        set_(self, "errors", errors)
         set_(self, "frontier", frontier)
 
     def with_messages(self, messages: Sequence[Message]) -> NodePartial:

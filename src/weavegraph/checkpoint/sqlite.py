@@ -111,9 +111,26 @@ def inspect_file(path: str) -> int:
     try:
         return _schema_state(conn, path)
     except sqlite3.DatabaseError as exc:
+        if _has_weavegraph_schema(path):  # ours, damaged (e.g. truncated): not "foreign"
+            raise CheckpointError(
+                f"{path} is a weavegraph database but it is corrupt: {exc}",
+                help="Restore the file from a backup (sqlite3's .recover command may save what "
+                "is left); weavegraph left it untouched.",
+            ) from exc
         raise NotAWeavegraphDatabase(path, str(exc)) from exc
     finally:
         conn.close()
+
+
+_SCHEMA_SCAN_BYTES = 1 << 20
+
+
+def _has_weavegraph_schema(path: str) -> bool:
+    """Whether the file's schema (kept at its start) creates weavegraph's schema table, read as
+    raw bytes: SQLite itself could not read the file."""
+    with open(path, "rb") as handle:
+        head = handle.read(_SCHEMA_SCAN_BYTES)
+    return f"CREATE TABLE {SCHEMA_TABLE} (".encode() in head
 
 
 def _open(path: str) -> tuple[SQLiteStore, int, int]:

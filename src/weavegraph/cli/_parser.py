@@ -233,12 +233,20 @@ def _add_serve(commands: _Commands) -> None:
         parents=[_common()],
         help="web server: start runs, stream events (SSE), browse sessions",
         description="Serve a graph over HTTP with live Server-Sent Events and an HTML page. "
-        "Set WEAVEGRAPH_API_TOKEN to require 'Authorization: Bearer <token>' on /api/*.",
+        "Set WEAVEGRAPH_API_TOKEN to require 'Authorization: Bearer <token>' on /api/*. "
+        "Requests must name this server in Host/Origin (see --allowed-hosts), and requests "
+        "that change something must be 'Content-Type: application/json'.",
     )
     serve.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument(
         "--port", type=parse_port, default=8000, help="port (default 8000; 0 = any free)"
+    )
+    serve.add_argument(
+        "--allowed-hosts",
+        metavar="HOSTS",
+        help="comma-separated host[:port] names this server may be reached by, besides its "
+        "address and localhost (default: WEAVEGRAPH_ALLOWED_HOSTS; '*' allows any)",
     )
     _storage_options(serve)
 

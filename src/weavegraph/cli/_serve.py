@@ -28,7 +28,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def open_checkpointer() -> Checkpointer:
         return await open_from_args(args)
 
-    web = create_app(app, open_checkpointer)
+    web = create_app(app, open_checkpointer, allowed_hosts=args.allowed_hosts)
     port = _check_free(args.host, args.port)  # --port 0: the free port chosen, so it can be shown
     if args.host not in ("127.0.0.1", "localhost", "::1") and not getenv("WEAVEGRAPH_API_TOKEN"):
         stderr_console().print(

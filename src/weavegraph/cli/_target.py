@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..app import App
-from ..errors import ConfigError
+from ..errors import ConfigError, WeavegraphError
 from ..graph.builder import GraphBuilder
 
 _HELP = (
@@ -33,7 +33,11 @@ def load_app(target: str) -> App:
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise ConfigError(f"cannot import module {module_name!r}: {exc}", help=_HELP) from exc
+        raise _failed(f"importing {module_name!r}", exc) from exc
+    except WeavegraphError:  # e.g. a GraphCompileError at import: already says what is wrong
         raise
+    except (Exception, SystemExit) as exc:  # the module's own code raised or called sys.exit()
+        raise _failed(f"importing {module_name!r}", exc) from exc
     value: Any = module
     for part in attr_path.split("."):
         try:
@@ -45,6 +49,18 @@ def load_app(target: str) -> App:
     return _as_app(value, target)
 
 
+def _failed(doing: str, exc: BaseException) -> ConfigError:
+    """Loading the target ran user code that failed (or exited): a usage error showing why."""
+    if isinstance(exc, SystemExit):
+        cause = f"it called sys.exit({exc.code!r})"
+    else:
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ConfigError(
+        f"{doing} failed: {cause}",
+        help="Fix the error in that module (run with --debug for the traceback); " + _HELP,
+    )
+
+
 def _as_app(value: object, target: str) -> App:
     if isinstance(value, App):
         return value
@@ -53,10 +69,14 @@ def _as_app(value: object, target: str) -> App:
     if callable(value) and not isinstance(value, type):
         try:
             produced = value()
+        except WeavegraphError:  # e.g. a GraphCompileError: already says what is wrong
+            raise
         except TypeError as exc:
             if "argument" in str(exc):
                 raise ConfigError(f"{target} must take no arguments: {exc}", help=_HELP) from exc
-            raise
+            raise _failed(f"calling {target}()", exc) from exc
+        except (Exception, SystemExit) as exc:
+            raise _failed(f"calling {target}()", exc) from exc
         if isinstance(produced, App):
             return produced
         if isinstance(produced, GraphBuilder):

@@ -1,18 +1,18 @@
 """The HTTP API and page: start runs, stream their events over SSE, browse sessions and the graph.
 
 Every JSON error has the form ``{"error": message, "code": code}``; no traceback ever reaches a
-client. When an API token is configured, ``/api/*`` needs ``Authorization: Bearer <token>`` (the
-events route also accepts ``?token=``, because browsers' EventSource cannot send headers).
+client, nor does a stored traceback. Every request first passes the checks of ``_guard`` (allowed
+``Host``/``Origin``, JSON-only changes, the API token when one is configured).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
+import re
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._session_steps import cursor_of
 from ..app import App
@@ -36,6 +35,9 @@ from ..errors import InvalidSessionId, StateError, WeavegraphError
 from ..runner import validate_session_id
 from ..state import VersionedState
 from ._graph import graph_json
+from ._guard import ALLOWED_HOSTS_ENV, HostPolicy, RequestGuard
+from ._guard import error_response as _error
+from ._redact import public_state, redact_access_log
 from ._runs import RunManager
 
 logger = logging.getLogger("weavegraph.web")
@@ -61,37 +63,14 @@ class ApiError(Exception):
         self.code = code
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
-    return JSONResponse({"error": message, "code": code}, status_code=status)
-
-
-class _TokenAuth:
-    """Requires the bearer token on ``/api/*`` (constant-time comparison)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self._app = app
-        self._token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope["path"]).startswith("/api/"):
-            request = Request(scope)
-            given = request.headers.get("authorization", "")
-            candidate = given[7:] if given.lower().startswith("bearer ") else ""
-            if not candidate and str(scope["path"]).endswith("/events"):
-                candidate = request.query_params.get("token", "")
-            if not hmac.compare_digest(candidate.encode(), self._token):
-                response = _error(
-                    401, "missing or wrong API token", "weavegraph::web::unauthorized"
-                )
-                response.headers["WWW-Authenticate"] = "Bearer"
-                await response(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-
 async def _read_json(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > MAX_BODY_BYTES
+    ):
         raise ApiError(
             413, f"request body larger than {MAX_BODY_BYTES} bytes", "weavegraph::web::too_large"
         )
@@ -132,6 +111,19 @@ def _initial_state(body: dict[str, Any]) -> VersionedState | None:
         except (StateError, ValueError, TypeError) as exc:
             raise ApiError(400, f'invalid "state": {exc}') from None
     return None
+
+
+_EVENT_SEQ = re.compile(r"-?[0-9]{1,19}")
+
+
+def _last_event_id(text: str) -> int:
+    """The seq a stream resumes after. Checked before streaming (the seq is a 64-bit column, and a
+    stream that failed after its 200 header could only be cut off): ASCII digits only, since
+    ``str.isdigit`` also accepts characters such as '²' that ``int`` refuses."""
+    match = _EVENT_SEQ.fullmatch(text.strip())
+    if match is None or not -1 <= int(match.group()) < 2**63:
+        raise ApiError(400, "Last-Event-ID must be an integer event seq")
+    return int(match.group())
 
 
 def _session_id(value: object) -> str:
@@ -220,14 +212,7 @@ class WebApi:
     async def run_events(self, request: Request) -> Response:
         session_id = _session_id(request.path_params["session_id"])
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-        last_event_id: int | None = None
-        if last:
-            text = last.strip()
-            # Bounded: the seq is a 64-bit column, and a stream that failed after its 200 header
-            # could only be cut off, not answered with an error.
-            if not text.lstrip("-").isdigit() or not -1 <= int(text) < 2**63:
-                raise ApiError(400, "Last-Event-ID must be an integer event seq")
-            last_event_id = int(text)
+        last_event_id = _last_event_id(last) if last else None
         if not self.runs.is_running(session_id) and not await self._known(session_id):
             raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
 
@@ -290,7 +275,7 @@ class WebApi:
                     "frontier": list(latest.frontier),
                     # A node's ctx.interrupt question: POST /api/runs with "answer" continues.
                     "interrupt": cursor_of(latest).interrupt,
-                    "state": latest.state.to_json_value(),
+                    "state": public_state(latest.state),
                     "history": [
                         {
                             "step": info.step,
@@ -339,9 +324,12 @@ def create_app(
     open_checkpointer: CheckpointerFactory,
     *,
     api_token: str | None = None,
+    allowed_hosts: str | Iterable[str] | None = None,
 ) -> Starlette:
     """The ASGI application serving ``app``. ``open_checkpointer`` runs at startup, in the server's
-    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` (environment, else ``.env``)."""
+    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` and ``allowed_hosts`` (extra
+    ``Host``/``Origin`` names, ``*`` for any) to ``WEAVEGRAPH_ALLOWED_HOSTS`` (environment, else
+    ``.env``)."""
     api = WebApi(app, open_checkpointer)
     routes = [
         Route("/", api.index),
@@ -365,6 +353,9 @@ def create_app(
     )
     # Through weavegraph.config: a token kept in .env protects the server too (the environment wins).
     token = api_token if api_token is not None else getenv("WEAVEGRAPH_API_TOKEN")
-    if token:
-        web.add_middleware(_TokenAuth, token=token)
+    hosts = HostPolicy.parse(
+        allowed_hosts if allowed_hosts is not None else getenv(ALLOWED_HOSTS_ENV)
+    )
+    web.add_middleware(RequestGuard, hosts=hosts, token=token or None, page=STATIC / "index.html")
+    redact_access_log()
     return web
