@@ -192,7 +192,7 @@ def test_non_json_extra_names_the_key_and_the_node() -> None:
 @pytest.mark.parametrize(
     ("partial", "problem"),
     [
-        (wg.NodePartial(errors="oops"), "errors must be ErrorEvent objects, got str"),  # type: ignore[arg-type]
+        (wg.NodePartial(errors=["oops"]), "errors must be ErrorEvent objects, got str"),  # type: ignore[arg-type]
         (wg.NodePartial(extra=[1, 2]), "extra must be a mapping of str keys .* got list"),  # type: ignore[arg-type]
         (wg.NodePartial(messages=[{"role": "user"}]), "messages must be Message objects, got dict"),  # type: ignore[list-item]
     ],
