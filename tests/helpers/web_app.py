@@ -38,14 +38,14 @@ async def _memory() -> Checkpointer:
     return await open_checkpointer("memory")
 
 
-def every_request(web: Starlette) -> list[tuple[str, str]]:
+def every_request(web: Starlette, session_id: str = "nobody") -> list[tuple[str, str]]:
     """``(method, path)`` for every method of every route of ``web`` (path parameters filled with
-    an unknown session id, or 1 for numbers), so a route added later is covered too."""
+    ``session_id``, or 1 for numbers), so a route added later is covered too."""
     found: list[tuple[str, str]] = []
     for route in web.routes:
         if isinstance(route, Route):
             path = PARAM.sub(
-                lambda m: "1" if m.group(2) in ("int", "float") else "nobody", route.path
+                lambda m: "1" if m.group(2) in ("int", "float") else session_id, route.path
             )
             found += [(method, path) for method in sorted(route.methods or {"GET"})]
         elif isinstance(route, Mount):
@@ -60,6 +60,7 @@ class InProcess:
     """A client of the app and every ``(method, path)`` its routes answer."""
 
     client: httpx.AsyncClient
+    web: Starlette
     requests: list[tuple[str, str]]
 
     async def send(
@@ -83,4 +84,4 @@ async def serve_in_process(
     async with web.router.lifespan_context(web):
         transport = httpx.ASGITransport(app=web, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield InProcess(client, every_request(web))
+            yield InProcess(client, web, every_request(web))

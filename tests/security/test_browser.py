@@ -205,9 +205,7 @@ def test_the_page_runs_under_its_content_security_policy(tmp_path: Path) -> None
                 page.wait_for_selector("#events li .end", timeout=60_000)
                 page.wait_for_selector("#sessions li")
                 page.locator("#sessions li").first.click()
-                page.wait_for_function(
-                    "document.querySelector('#session-detail').textContent.includes('history')"
-                )
+                page.locator("#session-detail", has_text="history").wait_for()
                 # An injected inline script is refused by the policy (and reported).
                 page.evaluate(
                     """() => { const s = document.createElement("script");

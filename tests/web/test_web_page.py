@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,8 @@ def test_page_shows_live_events_after_a_click(server_factory: Any, tmp_path: Pat
             assert "Supersteps" in page.locator("#llm").inner_text()
             page.wait_for_selector("#sessions li")
             page.locator("#sessions li").first.click()
-            page.wait_for_function(
-                "document.querySelector('#session-detail').textContent.includes('history')"
-            )
+            # Selectors, not wait_for_function: the page's policy forbids evaluating strings.
+            page.locator("#session-detail", has_text="history").wait_for()
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
         finally:
@@ -94,9 +94,7 @@ def test_page_answers_a_waiting_session(server_factory: Any, tmp_path: Path) -> 
             page.fill("#answer", '{"ok": true}')
             page.click("#send-answer")
             page.wait_for_selector("#events li .end", timeout=60_000)
-            page.wait_for_function(
-                "document.querySelector('#status').textContent.startsWith('completed')"
-            )
+            page.locator("#status", has_text=re.compile(r"^completed")).wait_for()
             assert page.locator("#ask").is_hidden()
         finally:
             browser.close()
