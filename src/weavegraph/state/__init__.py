@@ -6,6 +6,7 @@ from ._frozen import FrozenList as FrozenList
 from ._frozen import freeze_json as freeze_json
 from ._message import Message as Message
 from ._message import Role as Role
+from ._message import ToolCall as ToolCall
 from ._typed import StateKey as StateKey
 from ._versioned import ChannelType as ChannelType
 from ._versioned import StateSnapshot as StateSnapshot
@@ -23,6 +24,7 @@ __all__ = [
     "Role",
     "StateKey",
     "StateSnapshot",
+    "ToolCall",
     "VersionedState",
     "VersionedStateBuilder",
     "freeze_extra",
