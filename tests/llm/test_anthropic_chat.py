@@ -134,25 +134,29 @@ def reply_message(reply: Reply) -> str:
 async def test_an_error_event_mid_stream_is_a_provider_error() -> None:
     events = anthropic_answer_events("partial answer here")[:5]
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    with FakeProvider(
-        [Reply(body=[*anthropic_events(events), *anthropic_events([error])])]
-    ) as fake:
-        with pytest.raises(wg.ProviderError) as caught:
-            await collect(fake, [wg.Message.user("x")])
+    with (
+        FakeProvider([Reply(body=[*anthropic_events(events), *anthropic_events([error])])]) as fake,
+        pytest.raises(wg.ProviderError) as caught,
+    ):
+        await collect(fake, [wg.Message.user("x")])
     assert (caught.value.status, caught.value.message) == (None, "Overloaded")
 
 
 async def test_a_stream_without_message_stop_is_unfinished() -> None:
     events = anthropic_answer_events("all but the stop")[:-1]  # ends after message_delta
-    with FakeProvider([Reply(body=anthropic_events(events))]) as fake:
-        with pytest.raises(wg.ProviderError, match="no finish reason"):
-            await collect(fake, [wg.Message.user("x")])
+    with (
+        FakeProvider([Reply(body=anthropic_events(events))]) as fake,
+        pytest.raises(wg.ProviderError, match="no finish reason"),
+    ):
+        await collect(fake, [wg.Message.user("x")])
 
 
 async def test_a_cut_connection_is_a_provider_error() -> None:
     events = anthropic_events(anthropic_answer_events("one two three four five"))[:6]
-    with FakeProvider([Reply(body=events, cut=True)]) as fake:
-        with pytest.raises(wg.ProviderError) as caught:
-            await collect(fake, [wg.Message.user("x")])
+    with (
+        FakeProvider([Reply(body=events, cut=True)]) as fake,
+        pytest.raises(wg.ProviderError) as caught,
+    ):
+        await collect(fake, [wg.Message.user("x")])
     assert caught.value.status is None
     assert caught.value.retryable

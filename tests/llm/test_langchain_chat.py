@@ -12,6 +12,8 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from pydantic import Field
 
 import weavegraph as wg
 from weavegraph.llm import LangChainChat, StreamItem, TextDelta, ToolCallDelta
@@ -21,8 +23,8 @@ class ScriptedToolModel(BaseChatModel):
     """Streams one scripted answer as chunks: text, then tool-call chunks split in pieces."""
 
     script: list[list[AIMessageChunk]]
-    seen: list[list[BaseMessage]] = []
-    bound: list[Any] = []
+    seen: list[list[BaseMessage]] = Field(default_factory=list[list[BaseMessage]])
+    bound: list[Any] = Field(default_factory=list[Any])
     fail_with: Exception | None = None
 
     @property
@@ -52,7 +54,11 @@ class ScriptedToolModel(BaseChatModel):
             raise self.fail_with
 
     def bind_tools(
-        self, tools: Sequence[dict[str, Any] | type | Callable[..., Any]], **kwargs: Any
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
     ) -> Runnable[Any, AIMessage]:
         self.bound.append(list(tools))
         return self.bind(tools=list(tools))
@@ -98,7 +104,7 @@ async def test_tool_call_chunks_become_tool_calls() -> None:
             response_metadata={"finish_reason": "tool_calls"},
         ),
     ]
-    model = ScriptedToolModel(script=[chunks], seen=[], bound=[])
+    model = ScriptedToolModel(script=[chunks])
     history = [
         wg.Message.system("be brief"),
         wg.Message.user("weather?"),

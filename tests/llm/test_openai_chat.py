@@ -145,10 +145,14 @@ async def test_a_stream_cut_mid_way_is_an_error_not_a_short_answer() -> None:
     events = openai_events(openai_text_chunks("one two three four"))[:3]
     with FakeProvider([Reply(body=events, cut=True)]) as fake:
         seen: list[StreamItem] = []
-        with pytest.raises(wg.ProviderError) as caught:
+
+        async def consume() -> None:
             async with chat(fake) as model:
                 async for item in model.stream([wg.Message.user("count")]):
                     seen.append(item)
+
+        with pytest.raises(wg.ProviderError) as caught:
+            await consume()
     assert seen == [TextDelta("one"), TextDelta(" two")]
     assert caught.value.status is None
     assert caught.value.retryable
@@ -156,9 +160,11 @@ async def test_a_stream_cut_mid_way_is_an_error_not_a_short_answer() -> None:
 
 async def test_a_stream_closed_cleanly_without_a_finish_is_an_error() -> None:
     chunks = openai_text_chunks("one two")[:-2]  # no finish_reason, no usage
-    with FakeProvider([Reply(body=openai_events(chunks, done=False))]) as fake:
-        with pytest.raises(wg.ProviderError, match="no finish reason"):
-            await collect(fake, [wg.Message.user("count")])
+    with (
+        FakeProvider([Reply(body=openai_events(chunks, done=False))]) as fake,
+        pytest.raises(wg.ProviderError, match="no finish reason"),
+    ):
+        await collect(fake, [wg.Message.user("count")])
 
 
 async def test_an_error_sent_inside_the_stream_is_a_provider_error() -> None:
@@ -175,17 +181,21 @@ async def test_an_error_sent_inside_the_stream_is_a_provider_error() -> None:
 
 async def test_a_malformed_event_is_a_provider_error() -> None:
     events = [b"data: {not json\n\n"]
-    with FakeProvider([Reply(body=events)]) as fake:
-        with pytest.raises(wg.ProviderError, match="malformed stream"):
-            await collect(fake, [wg.Message.user("x")])
+    with (
+        FakeProvider([Reply(body=events)]) as fake,
+        pytest.raises(wg.ProviderError, match="malformed stream"),
+    ):
+        await collect(fake, [wg.Message.user("x")])
 
 
 async def test_tool_arguments_that_are_not_json_are_a_provider_error() -> None:
     chunks = openai_tool_chunks([("c1", "weather", {"city": "Paris"})])
     chunks[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] = "{oops"
-    with FakeProvider([Reply(body=openai_events(chunks))]) as fake:
-        with pytest.raises(wg.ProviderError, match="not JSON"):
-            await collect(fake, [wg.Message.user("x")])
+    with (
+        FakeProvider([Reply(body=openai_events(chunks))]) as fake,
+        pytest.raises(wg.ProviderError, match="not JSON"),
+    ):
+        await collect(fake, [wg.Message.user("x")])
 
 
 def test_a_missing_key_is_a_config_error_naming_the_variable(

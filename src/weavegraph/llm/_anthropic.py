@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..errors import ConfigError
 from ..state import Message, Role
 from ._answer import AnswerBuilder
+from ._clients import PerLoop
 from ._errors import import_sdk, provider_error, transport_errors
 from ._tools import Tool
 from ._types import StreamItem
@@ -45,13 +46,20 @@ class AnthropicChat:
         **options: Any,
     ) -> None:
         sdk = import_sdk("anthropic", adapter="AnthropicChat", extra="anthropic")
-        if client is None:
-            client = sdk.AsyncAnthropic(
+
+        def make() -> AsyncAnthropic:
+            return sdk.AsyncAnthropic(
                 base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
             )
+
         self.model = model
-        self.client: AsyncAnthropic = cast("AsyncAnthropic", client)
+        self._clients = PerLoop(client or make(), None if client else make)
         self._options: dict[str, Any] = {"max_tokens": max_tokens, **options}
+
+    @property
+    def client(self) -> AsyncAnthropic:
+        """The ``anthropic.AsyncAnthropic`` client requests go through (one per event loop)."""
+        return self._clients.current
 
     def __repr__(self) -> str:
         return f"AnthropicChat(model={self.model!r}, base_url={str(self.client.base_url)!r})"
@@ -90,7 +98,8 @@ class AnthropicChat:
         reader = _EventReader(AnswerBuilder(self.provider, self.model))
         try:
             stream = cast(
-                "AsyncStream[RawMessageStreamEvent]", await self.client.messages.create(**request)
+                "AsyncStream[RawMessageStreamEvent]",
+                await self._clients.get().messages.create(**request),
             )
             # Leaving the block (also by cancellation or aclose) closes the HTTP response.
             async with stream:

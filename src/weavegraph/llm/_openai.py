@@ -15,6 +15,7 @@ import orjson
 from ..errors import ConfigError
 from ..state import Message, Role
 from ._answer import AnswerBuilder
+from ._clients import PerLoop
 from ._errors import import_sdk, provider_error, transport_errors
 from ._tools import Tool
 from ._types import StreamItem
@@ -51,9 +52,10 @@ class OpenAIChat:
         **options: Any,
     ) -> None:
         sdk = import_sdk("openai", adapter="OpenAIChat", extra="openai")
-        if client is None:
+
+        def make() -> AsyncOpenAI:
             try:
-                client = sdk.AsyncOpenAI(
+                return sdk.AsyncOpenAI(
                     base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
                 )
             except sdk.OpenAIError as exc:
@@ -62,10 +64,16 @@ class OpenAIChat:
                     help="Pass api_key=... or set OPENAI_API_KEY (any value for a local server "
                     "that checks none), and base_url=... or OPENAI_BASE_URL for another server.",
                 ) from exc
+
         self.model = model
-        self.client: AsyncOpenAI = cast("AsyncOpenAI", client)
+        self._clients = PerLoop(client or make(), None if client else make)
         self._include_usage = include_usage
         self._options = options
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The ``openai.AsyncOpenAI`` client requests go through (one per event loop)."""
+        return self._clients.current
 
     def __repr__(self) -> str:
         return f"OpenAIChat(model={self.model!r}, base_url={str(self.client.base_url)!r})"
@@ -101,7 +109,7 @@ class OpenAIChat:
         try:
             stream = cast(
                 "AsyncStream[ChatCompletionChunk]",
-                await self.client.chat.completions.create(**request),
+                await self._clients.get().chat.completions.create(**request),
             )
             # Leaving the block (also by cancellation or aclose) closes the HTTP response.
             async with stream:
