@@ -45,7 +45,9 @@ STATE = {
     "ErrorEvent",
     "ChannelType",
     "ReducerRegistry",
-    "ToolCall",  # §2.7: what an assistant message's tool_calls hold
+    # SPEC §2.7
+    "RemoveMessage",
+    "ToolCall",  # what an assistant message's tool_calls hold
 }
 
 ERRORS = set(errors.__all__)  # SPEC §2.3/§5.4: every error class is importable from weavegraph
