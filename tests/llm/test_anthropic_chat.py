@@ -160,3 +160,13 @@ async def test_a_cut_connection_is_a_provider_error() -> None:
         await collect(fake, [wg.Message.user("x")])
     assert caught.value.status is None
     assert caught.value.retryable
+
+
+def test_a_missing_key_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    with pytest.raises(wg.ConfigError) as caught:
+        AnthropicChat("claude-x")
+    assert "ANTHROPIC_API_KEY" in caught.value.help

@@ -48,9 +48,15 @@ class AnthropicChat:
         sdk = import_sdk("anthropic", adapter="AnthropicChat", extra="anthropic")
 
         def make() -> AsyncAnthropic:
-            return sdk.AsyncAnthropic(
+            made: AsyncAnthropic = sdk.AsyncAnthropic(
                 base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
             )
+            if made.api_key is None and made.auth_token is None:
+                raise ConfigError(
+                    "AnthropicChat has no API key",
+                    help="Pass api_key=... or set ANTHROPIC_API_KEY.",
+                )
+            return made
 
         self.model = model
         self._clients = PerLoop(client or make(), None if client else make)

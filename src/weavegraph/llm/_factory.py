@@ -7,7 +7,6 @@ from typing import Any
 from ..errors import ConfigError
 from ._anthropic import AnthropicChat
 from ._openai import OpenAIChat
-from ._types import ChatModel
 
 __all__ = ["PROVIDERS", "chat_model"]
 
@@ -15,7 +14,7 @@ PROVIDERS = ("openai", "anthropic")
 """The prefixes :func:`chat_model` understands."""
 
 
-def chat_model(spec: str, **options: Any) -> ChatModel:
+def chat_model(spec: str, **options: Any) -> OpenAIChat | AnthropicChat:
     """``"openai:gpt-4o-mini"`` as ``OpenAIChat("gpt-4o-mini", **options)``,
     ``"anthropic:claude-sonnet-4-5"`` as ``AnthropicChat(...)``. Endpoints and keys come from
     the SDKs' environment variables (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ...)."""
