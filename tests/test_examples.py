@@ -38,6 +38,12 @@ EXPECTED = {
         "trip-rich: booked a hotel",
         "trip still says: booked a hostel",
     ],
+    "tool_agent_typed.py": [
+        "assistant: get_weather({'city': 'Paris'})",
+        "tool: Paris: 18°C, light rain",
+        "assistant: Paris: 18°C with light rain.",
+        "typed state: cities=['Paris'] model_calls=2",
+    ],
     "retries_timeouts_cancel.py": [
         "retried: fetched after 2 failures",
         "timed out: node slow at step 1 (TimeoutError)",
