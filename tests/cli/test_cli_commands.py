@@ -240,7 +240,7 @@ def test_sigint_stops_at_a_step_boundary_and_resume_finishes(workdir: Path) -> N
     assert process.returncode == 130, err
     end = json.loads(lines[-1])
     assert end["scope"] == "__weavegraph_stream_end__"
-    assert "status=interrupted" in end["message"]
+    assert "status=stopped" in end["message"]
     assert "weavegraph resume sig slow:app" in err
     stopped_at = _json_out(wg_cli("sessions", "show", "sig", "--json", cwd=workdir))
     assert stopped_at["frontier"]  # not finished, checkpointed at a boundary

@@ -31,6 +31,9 @@ logger = logging.getLogger("weavegraph.events")
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1024
+LIVE_VIEW_CAPACITY = 65536
+"""The capacity of a bus feeding a person's live view (the command line's console, the web
+page): large, because a streaming model emits many small events nobody should miss."""
 _CLOSE_TIMEOUT_S = 10.0
 
 

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._session_steps import cursor_of
 from ..app import App
-from ..checkpoint._model import Checkpointer
-from ..cli._driver import NO_ANSWER
+from ..checkpoint import Checkpointer
 from ..config import getenv
-from ..errors import InvalidSessionId, StateError, WeavegraphError
-from ..runner import validate_session_id
+from ..errors import InvalidSessionId, SessionGraphMismatch, StateError, WeavegraphError
+from ..runtime.plan import cursor_of, missing_nodes
+from ..runtime.values import new_session_id, validate_session_id
+from ..sessions import NO_ANSWER
 from ..state import VersionedState
 from ._graph import graph_json
 from ._runs import RunManager
 
-logger = logging.getLogger("weavegraph.web")
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SHUTDOWN_GRACE = 10.0
@@ -136,7 +135,7 @@ def _initial_state(body: dict[str, Any]) -> VersionedState | None:
 
 def _session_id(value: object) -> str:
     if value is None:
-        return uuid.uuid4().hex
+        return new_session_id()
     try:
         return validate_session_id(value)
     except InvalidSessionId as exc:
@@ -196,14 +195,10 @@ class WebApi:
             if "answer" in body:
                 raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
             raise ApiError(400, 'a new session needs "input" or "state"')
-        unknown = [n for n in (latest.frontier if latest else ()) if n not in self.app.spec.nodes]
+        unknown = missing_nodes(self.app.spec, latest.frontier) if latest else []
         if unknown:
-            raise ApiError(
-                409,
-                f"session {session_id!r} was not made by this graph: its next node(s) "
-                f"{', '.join(map(repr, unknown))} are not in it",
-                "weavegraph::web::other_graph",
-            )
+            mismatch = SessionGraphMismatch(session_id, unknown)
+            raise ApiError(409, mismatch.message, "weavegraph::web::other_graph")
         answer = body.get("answer", NO_ANSWER)
         if answer is not NO_ANSWER and (latest is None or cursor_of(latest).interrupt is None):
             raise ApiError(

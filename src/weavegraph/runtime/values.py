@@ -1,4 +1,4 @@
-"""The values a run reports (step reports, pause reasons, statuses) and session id rules."""
+"""The values a run reports (step reports, pause reasons), step limits and session id rules."""
 
 from __future__ import annotations
 
@@ -7,18 +7,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ConfigError, InvalidSessionId
+from ..errors import ConfigError, InvalidSessionId
 
 __all__ = [
     "PausedReason",
-    "RunStatus",
     "StepReport",
     "new_session_id",
     "step_limit",
     "validate_session_id",
 ]
-
-RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -39,9 +36,9 @@ def step_limit(graph_limit: int, max_steps: object) -> int:
     return max_steps
 
 
-def new_session_id() -> str:
-    """A fresh random session id."""
-    return f"run-{uuid.uuid4().hex}"
+def new_session_id(prefix: str = "run") -> str:
+    """A fresh random session id: ``<prefix>-`` and 16 hex digits (``run-3f9c...``)."""
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
