@@ -45,6 +45,8 @@ STATE = {
     "ErrorEvent",
     "ChannelType",
     "ReducerRegistry",
+    # SPEC §2.7
+    "RemoveMessage",
 }
 
 ERRORS = set(errors.__all__)  # SPEC §2.3/§5.4: every error class is importable from weavegraph

@@ -40,6 +40,7 @@ from .errors import SessionError as SessionError
 from .errors import SessionGraphMismatch as SessionGraphMismatch
 from .errors import SessionNotFound as SessionNotFound
 from .errors import StateError as StateError
+from .errors import StateFieldError as StateFieldError
 from .errors import StepLimitExceeded as StepLimitExceeded
 from .errors import TypedSlotError as TypedSlotError
 from .errors import UnknownNode as UnknownNode
@@ -71,6 +72,7 @@ from .sessions import StepResult as StepResult
 from .state import ChannelType as ChannelType
 from .state import ErrorEvent as ErrorEvent
 from .state import Message as Message
+from .state import RemoveMessage as RemoveMessage
 from .state import Role as Role
 from .state import StateKey as StateKey
 from .state import StateSnapshot as StateSnapshot
@@ -96,6 +98,7 @@ __all__ = [
     "ChannelType",
     "ErrorEvent",
     "Message",
+    "RemoveMessage",
     "Role",
     "StateKey",
     "StateSnapshot",
@@ -147,6 +150,7 @@ __all__ = [
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
+    "StateFieldError",
     "ReducerError",
     "NodeError",
     "MissingInput",

@@ -19,6 +19,7 @@
     ├── StateError (ValueError)             state that cannot be stored or read
     │   ├── NonJsonValue (TypeError)        an `extra` value that is not JSON
     │   ├── TypedSlotError                  a typed slot failed validation or has another schema version
+    │   ├── StateFieldError                 a typed state field was written or read with a bad value
     │   └── ReducerError                    a user reducer raised while merging; __cause__ is the original
     ├── NodeError                           raised or recorded by nodes for common problems
     │   ├── MissingInput
@@ -60,6 +61,7 @@ __all__ = [
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
+    "StateFieldError",
     "ReducerError",
     "NodeError",
     "MissingInput",
@@ -333,6 +335,24 @@ class TypedSlotError(StateError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"typed slot {key!r}: {message}")
         self.key = key
+
+
+class StateFieldError(StateError):
+    """A field of a typed state schema (``GraphBuilder(state=Schema)``) got a value that does not
+    validate, or a write named a field the schema does not have."""
+
+    code = "weavegraph::state::field"
+    help = "Write only the schema's fields, with values of their declared types."
+
+    def __init__(self, field: str, node: str | None, detail: str) -> None:
+        by = f" written by node {node!r}" if node else ""
+        super().__init__(f"state field {field!r}{by}: {detail}")
+        self.field = field
+        self.node = node
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,) if self.node else ()
 
 
 class ReducerError(StateError):

@@ -16,7 +16,7 @@ import logging
 import signal
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from .app import App, check_has, coerce_state
 from .checkpoint import Checkpointer, SessionInfo, StepInfo
@@ -39,7 +39,14 @@ from .runtime.loop import Interrupts, OnStep
 from .runtime.plan import Cursor, cursor_of, missing_nodes, standing
 from .runtime.session import Session
 from .runtime.stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
-from .runtime.values import PausedReason, StepReport, validate_session_id
+from .runtime.values import (
+    NO_ANSWER,
+    DriveResult,
+    PausedReason,
+    StepReport,
+    StepResult,
+    validate_session_id,
+)
 from .state import VersionedState
 from .status import RunStatus
 from .types import START
@@ -58,34 +65,6 @@ _log = logging.getLogger(__name__)
 
 
 _DRAIN_TIMEOUT_S = 10.0
-
-
-NO_ANSWER: Final[Any] = object()
-"""``AppRunner.drive``'s default ``answer``: the session is not answering a ``ctx.interrupt``."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepResult:
-    """``run_step``'s answer: ``completed`` once the frontier is empty; ``report`` of the step that
-    ran (if one did); ``paused`` when the session stopped for an interrupt."""
-
-    completed: bool
-    report: StepReport | None = None
-    paused: PausedReason | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DriveResult:
-    """How ``AppRunner.drive`` left the session: ``status`` is ``completed``, ``interrupted``
-    (``paused`` says why: waiting for an answer or at a static pause) or ``stopped`` (a stop
-    request or signal; driving it again continues), with its state and last recorded step."""
-
-    session_id: str
-    state: VersionedState
-    status: RunStatus
-    step: int
-    resumed: bool
-    paused: PausedReason | None = None
 
 
 class LiveSession:
@@ -320,7 +299,7 @@ class AppRunner:
         """Answer a node's ``ctx.interrupt``: re-run it (the call returns ``value``), continue."""
         live = await self._require(session_id)
         async with live.lock:
-            await _answer(live.session, value)
+            await live.session.answer(value)
             await self._drive(live)
             return live.session.state
 
@@ -354,7 +333,7 @@ class AppRunner:
         async with live.lock:
             session = live.session
             if answer is not NO_ANSWER:
-                await _answer(session, answer)
+                await session.answer(answer)
             outcome = await self._drive(
                 live, interrupts=interrupts, stop=stop, max_steps=max_steps, on_step=on_step
             )
@@ -442,7 +421,7 @@ class AppRunner:
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
             raise await self._missing_step(session_id, step)
-        return checkpoint.state
+        return checkpoint.state.with_schema(self.app.spec.state_schema)
 
     async def update_state(self, session_id: str, partial: NodePartial) -> StepReport:
         """Edit the state between steps; the edit is recorded as its own step."""
@@ -605,14 +584,3 @@ def _check_step(step: object) -> None:
     """A step number is an int >= 0 (SQLite would match "1" or 1.0 and hand the text back)."""
     if type(step) is not int or step < 0:
         raise SessionError(f"a step is an int >= 0, got {step!r}")
-
-
-async def _answer(session: Session, value: Any) -> None:
-    """Give the pending ``ctx.interrupt`` its answer; saved, so it survives a stop or a crash
-    before the node runs again. SessionError when nothing is waiting for input."""
-    pending = session.cursor.interrupt
-    if pending is None:
-        raise SessionError(f"session {session.session_id!r} is not waiting for input")
-    resume = {**session.cursor.resume, str(pending["node"]): value}
-    session.cursor = replace(session.cursor, interrupt=None, resume=resume)
-    await session.resave()

@@ -15,12 +15,13 @@ from typing import Any, NamedTuple, cast
 from ..errors import NonJsonValue, ReducerError, StateError
 from ..graph.spec import GraphSpec
 from ..partial import NodePartial
-from ..reducers import Reducer, add_errors, add_messages, map_merge
+from ..reducers import Reducer, add_errors, add_messages, append, append_all, map_merge
 from ..state import (
     ChannelType,
     ErrorEvent,
     FrozenDict,
     Message,
+    StateSchema,
     VersionedState,
     freeze_json,
     make_versions,
@@ -52,16 +53,22 @@ class Barrier(NamedTuple):
 # --- where a node's result enters --------------------------------------------------------------
 
 
-def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
+def freeze_partial(
+    node: str, partial: NodePartial, schema: StateSchema | None = None
+) -> NodePartial:
     """``partial`` with its ``extra`` validated and frozen; NonJsonValue names the key and node.
 
     Also where new messages and errors are checked (once: the barrier then trusts every value it
-    merges); a wrong type is a StateError naming it.
+    merges); a wrong type is a StateError naming it. Typed field writes (``update``) are
+    validated against ``schema`` (a StateFieldError names the field) and join ``extra`` in their
+    stored form.
     """
     if partial.messages:
         check_messages(partial.messages)
     if partial.errors:
         _check_errors(partial.errors)
+    if partial.update:
+        partial = _with_update_in_extra(node, partial, schema)
     extra = cast(object, partial.extra)
     if not extra or isinstance(extra, FrozenDict):
         return partial
@@ -78,12 +85,31 @@ def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
         raise NonJsonValue(key, detail, node) from None
     # A new object (the node's own partial is left alone), its fields already checked: built
     # without re-running the constructor (this runs for every node that writes extra).
+    return _copy(partial, frozen)
+
+
+def _copy(partial: NodePartial, extra: Mapping[str, Any] | None) -> NodePartial:
     copy = object.__new__(NodePartial)
     object.__setattr__(copy, "messages", partial.messages)
-    object.__setattr__(copy, "extra", frozen)
+    object.__setattr__(copy, "extra", extra)
     object.__setattr__(copy, "errors", partial.errors)
     object.__setattr__(copy, "frontier", partial.frontier)
+    object.__setattr__(copy, "update", None)
     return copy
+
+
+def _with_update_in_extra(
+    node: str, partial: NodePartial, schema: StateSchema | None
+) -> NodePartial:
+    """The typed field writes moved into ``extra`` (validated when the graph has a schema)."""
+    update = cast("Mapping[str, Any]", partial.update)
+    if schema is not None:
+        encoded = schema.encode_update(update, node)
+    elif isinstance(update, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+        encoded = dict(update)
+    else:
+        raise StateError(f"update must be a mapping of field names, got {type(update).__name__}")
+    return _copy(partial, {**(partial.extra or {}), **encoded})
 
 
 def check_messages(messages: tuple[object, ...]) -> None:
@@ -122,7 +148,7 @@ def merge_barrier(
     writes: list[tuple[str, Mapping[str, Any]]] = []
     for node, partial in results:
         if not frozen:
-            partial = freeze_partial(node, partial)
+            partial = freeze_partial(node, partial, spec.state_schema)
         if partial.messages:
             message_updates.append((node, partial.messages))
         if partial.errors:
@@ -161,7 +187,7 @@ def merge_barrier(
     )
     # Every value is already checked and frozen: the previous state's, the partials' (by
     # freeze_partial) and the reducers' results (frozen in _merge_extra), so no re-validation.
-    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions)
+    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions, state.schema)
     updated = tuple(
         ch
         for ch, bump in zip(_CHANNELS, (bump_messages, bump_extra, bump_errors), strict=True)
@@ -186,7 +212,11 @@ def record_failure(
         versions = state.versions
         bumped = make_versions(versions["messages"], versions["extra"], versions["errors"] + 1)
         return trusted_state(
-            state.messages, cast(FrozenDict, state.extra), (*state.errors, error), bumped
+            state.messages,
+            cast(FrozenDict, state.extra),
+            (*state.errors, error),
+            bumped,
+            state.schema,
         )
 
 
@@ -223,7 +253,8 @@ def _merge_sequence(
         # Appending every update once is the same as appending them one by one, without the
         # quadratic copying.
         combined: tuple[Any, ...] = tuple(item for _, update in updates for item in update)
-        return default(current, combined)
+        node = updates[0][0] if len(updates) == 1 else ", ".join(n for n, _ in updates)
+        return _reduce(default, current, combined, channel, None, node)
     for node, update in updates:
         for fn in fns:
             current = _reduce(fn, current, update, channel, None, node)
@@ -251,17 +282,7 @@ def _merge_extra(
             single = FrozenDict(current)
             dict[str, Any].update(single, writes[0][1])  # (FrozenDict refuses update())
             return single
-        merged = dict(current)
-        for node, update in writes:
-            for key, value in update.items():
-                if value is None:
-                    merged.pop(key, None)
-                    continue
-                reducer = keyed.get(key) if keyed else None
-                if reducer is not None:
-                    value = _reduce_key(reducer, merged.get(key), value, key, node)
-                merged[key] = value
-        return frozen_dict_from(merged)
+        return frozen_dict_from(_merge_keys(current, writes, keyed))
     merged_map: Mapping[str, Any] = current
     for node, update in writes:
         if keyed:
@@ -274,6 +295,36 @@ def _merge_extra(
         for fn in fns:
             merged_map = _reduce(fn, merged_map, update, ChannelType.EXTRA, None, node)
     return merged_map if isinstance(merged_map, FrozenDict) else freeze_mapping(merged_map)
+
+
+def _merge_keys(
+    current: Mapping[str, Any],
+    writes: Sequence[tuple[str, Mapping[str, Any]]],
+    keyed: Mapping[str, Reducer],
+) -> dict[str, Any]:
+    """The default merge: later writes win, ``None`` deletes, per-key reducers combine.
+
+    Appends to one key are gathered and applied once at the end, so N tasks appending to one
+    list cost O(N) in total instead of rebuilding the list N times.
+    """
+    merged = dict(current)
+    appends: dict[str, list[Any]] = {}
+    for node, update in writes:
+        for key, value in update.items():
+            if value is None:
+                merged.pop(key, None)
+                appends.pop(key, None)  # deleted after them: those appends are gone too
+                continue
+            reducer = keyed.get(key) if keyed else None
+            if reducer is append:
+                appends.setdefault(key, []).append(value)
+            elif reducer is not None:
+                merged[key] = _reduce_key(reducer, merged.get(key), value, key, node)
+            else:
+                merged[key] = value
+    for key, values in appends.items():
+        merged[key] = append_all(merged.get(key), values)
+    return merged
 
 
 def _reduce_key(reducer: Reducer, current: Any, value: Any, key: str, node: str) -> Any:

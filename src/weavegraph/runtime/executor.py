@@ -23,7 +23,7 @@ from ..context import EventStamper, Interrupt, NodeContext
 from ..errors import RoutingError
 from ..graph.spec import NodeSpec, RouterSpec
 from ..partial import NodePartial
-from ..state import StateSnapshot
+from ..state import StateSchema, StateSnapshot
 from .barrier import freeze_partial
 from .plan import normalize_route
 from .threads import run_in_thread
@@ -34,6 +34,7 @@ __all__ = [
     "NodeFailure",
     "NodeTask",
     "Outcome",
+    "TaskEnv",
     "TaskExecutor",
     "call_router",
     "node_context",
@@ -54,14 +55,22 @@ Outcome = NodePartial | NodeFailure | None
 """A node task's result: its frozen partial, its failure, or None (it wrote nothing)."""
 
 
+class TaskEnv(NamedTuple):
+    """What every node task of one session shares: its event stamper, whether spans are traced,
+    and the graph's typed state schema (typed writes are checked against it)."""
+
+    stamper: EventStamper
+    traced: bool
+    schema: StateSchema | None
+
+
 class NodeTask(NamedTuple):
-    """One node to run in a step: the node, the step's snapshot and the node's context."""
+    """One node to run in a step: the node, the step's snapshot, the node's context."""
 
     node: NodeSpec
     snapshot: StateSnapshot
     ctx: NodeContext
-    stamper: EventStamper
-    traced: bool
+    env: TaskEnv
 
 
 class TaskExecutor(Protocol):
@@ -114,9 +123,10 @@ def node_context(
 
 
 async def run_task(
-    node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext, stamper: EventStamper, traced: bool
+    node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext, env: TaskEnv
 ) -> Outcome:
     """Run one node with its retries and timeout; failures are returned, never raised."""
+    stamper, traced, schema = env
     lifecycle = stamper.lifecycle
     started = time.perf_counter() if lifecycle else 0.0
     if lifecycle:
@@ -135,7 +145,7 @@ async def run_task(
             result = await attempts(node, snapshot, ctx)
         if result is not None and not isinstance(result, NodePartial):
             raise TypeError(f"a node must return NodePartial or None, got {type(result).__name__}")
-        outcome = freeze_partial(node.id, result) if result is not None else None
+        outcome = freeze_partial(node.id, result, schema) if result is not None else None
     except (Exception, Interrupt) as exc:
         outcome = NodeFailure(exc)
     if lifecycle:

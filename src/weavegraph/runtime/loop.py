@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Final, NamedTuple, NoReturn
 
 from .. import tracing
-from ..context import Interrupt
+from ..context import Interrupt, NodeContext
 from ..errors import NodeRunError, NonJsonValue, ReducerError, RoutingError, StepLimitExceeded
 from ..events.model import INVOCATION_END_SCOPE, STREAM_END_SCOPE, EventType
 from ..partial import NodePartial
@@ -169,6 +169,9 @@ async def _steps(
     """The loop itself: the pause it ended in, ``_STOPPED``, or None once complete."""
     done = 0
     turns = LoopTurns()
+    # Decided once: this loop is the hot path (an untraced step skips the span wrapper).
+    guarded = bool(interrupts)
+    one_step = step if session.traced else _step
     while True:
         cursor = session.cursor
         if cursor.interrupt is not None:
@@ -179,19 +182,21 @@ async def _steps(
             return _STOPPED
         if done >= limit:
             raise StepLimitExceeded(session.session_id, cursor.step)
-        if interrupts:
+        if guarded:
             report, paused = await _guarded_step(session, interrupts)
+            if report is not None:
+                done += 1
+                if on_step is not None:
+                    await on_step(report)
+            if paused is not None:
+                return paused
         else:
-            outcome = await step(session)
-            if isinstance(outcome, PausedReason):
+            outcome = await one_step(session)
+            if type(outcome) is PausedReason:
                 return outcome
-            report, paused = outcome, None
-        if report is not None:
             done += 1
             if on_step is not None:
-                await on_step(report)
-        if paused is not None:
-            return paused
+                await on_step(outcome)
         if turns.due():
             await turns.take()
 
@@ -338,7 +343,19 @@ async def _step(session: Session) -> StepReport | PausedReason:
             frontier=list(step_plan.run),
         )
     snapshot = session.state.snapshot()
-    outcomes = await _run_nodes(session, step_plan, snapshot)
+    run = step_plan.run
+    if len(run) == 1 and session.tasks is None:  # one node needs no task: inline (chains, loops)
+        node_id = run[0]
+        resume = cursor.resume
+        if resume and node_id in resume:
+            ctx = node_context(node_id, step_plan.step, session.session_id, stamper, resume)
+        else:
+            ctx = NodeContext(
+                node_id=node_id, step=step_plan.step, session_id=session.session_id, stamper=stamper
+            )
+        outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
+    else:
+        outcomes = await _run_nodes(session, step_plan, snapshot)
     results: list[tuple[str, NodePartial]] = []
     for node, outcome in zip(step_plan.run, outcomes, strict=True):
         if isinstance(outcome, NodeFailure):
@@ -400,25 +417,20 @@ async def _step(session: Session) -> StepReport | PausedReason:
 async def _run_nodes(
     session: Session, step_plan: StepPlan, snapshot: StateSnapshot
 ) -> list[Outcome]:
-    """The outcomes of the step's nodes, in frontier order."""
-    run = step_plan.run
+    """The outcomes of the step's nodes, in frontier order (run by the session's executor)."""
     nodes = session.spec.nodes
     stamper = session.stamper
     resume = session.cursor.resume
     sid = session.session_id
-    if len(run) == 1 and session.tasks is None:  # one node needs no task: inline (chains, loops)
-        node_id = run[0]
-        ctx = node_context(node_id, step_plan.step, sid, stamper, resume)
-        return [await run_task(nodes[node_id], snapshot, ctx, stamper, session.traced)]
+    env = session.task_env
     tasks = [
         NodeTask(
             nodes[node_id],
             snapshot,
             node_context(node_id, step_plan.step, sid, stamper, resume),
-            stamper,
-            session.traced,
+            env,
         )
-        for node_id in run
+        for node_id in step_plan.run
     ]
     return await (session.tasks or LOCAL).run_tasks(tasks, session.max_concurrency)
 
@@ -443,7 +455,10 @@ async def record_update(session: Session, partial: NodePartial, *, source: str) 
     """
     step_no = session.cursor.step + 1
     barrier = merge_barrier(
-        session.spec, session.state, step_no, [(source, freeze_partial(source, partial))]
+        session.spec,
+        session.state,
+        step_no,
+        [(source, freeze_partial(source, partial, session.spec.state_schema))],
     )
     session.state = barrier.state
     session.cursor = replace(session.cursor, step=step_no)

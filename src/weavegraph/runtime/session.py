@@ -9,17 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer
 from ..context import Clock, EventStamper
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SessionError
 from ..events.model import EventEmitter, NullEmitter
 from ..graph.spec import GraphSpec
 from ..state import VersionedState
 from . import plan
-from .executor import TaskExecutor
+from .executor import TaskEnv, TaskExecutor
 from .plan import Cursor
 
 __all__ = ["Session"]
@@ -43,6 +43,7 @@ class Session:
         "spec",
         "stamper",
         "state",
+        "task_env",
         "tasks",
         "traced",
     )
@@ -62,7 +63,7 @@ class Session:
     ) -> None:
         self.spec = spec
         self.session_id = session_id
-        self.state = state
+        self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
         self.checkpointer = checkpointer
         self.stamper = EventStamper(
@@ -78,6 +79,7 @@ class Session:
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
         self.traced = tracing.enabled()
+        self.task_env = TaskEnv(self.stamper, self.traced, spec.state_schema)
         self.log_steps = self.log_debug = False
         self.check_logging()
 
@@ -85,6 +87,16 @@ class Session:
         """Whether DEBUG lines are wanted: asked once per run, not at every step or node."""
         self.log_steps = plan.logger.isEnabledFor(logging.DEBUG)
         self.log_debug = _log.isEnabledFor(logging.DEBUG)
+
+    async def answer(self, value: Any) -> None:
+        """Give the pending ``ctx.interrupt`` its answer, saved (it survives a stop or a crash
+        before the node runs again). SessionError when nothing is waiting for input."""
+        pending = self.cursor.interrupt
+        if pending is None:
+            raise SessionError(f"session {self.session_id!r} is not waiting for input")
+        resume = {**self.cursor.resume, str(pending["node"]): value}
+        self.cursor = replace(self.cursor, interrupt=None, resume=resume)
+        await self.resave()
 
     async def resave(self) -> None:
         """Save the cursor again at the same step (its history entry unchanged): decisions taken
