@@ -4,6 +4,8 @@ The public API is re-exported here; everything else lives in private modules.
 """
 
 from . import diagnostics as diagnostics
+from . import llm as llm
+from . import prebuilt as prebuilt
 from . import reducers as reducers
 from . import testing as testing
 from .app import App as App
@@ -76,6 +78,7 @@ from .state import RemoveMessage as RemoveMessage
 from .state import Role as Role
 from .state import StateKey as StateKey
 from .state import StateSnapshot as StateSnapshot
+from .state import ToolCall as ToolCall
 from .state import VersionedState as VersionedState
 from .types import END as END
 from .types import START as START
@@ -102,6 +105,7 @@ __all__ = [
     "Role",
     "StateKey",
     "StateSnapshot",
+    "ToolCall",
     "VersionedState",
     "ReducerRegistry",
     # persistence

@@ -402,14 +402,41 @@ class MissingInput(NodeError):
 
 
 class ProviderError(NodeError):
-    """An external provider (``provider``) failed for a node."""
+    """An external provider (``provider``) failed: ``status`` is its HTTP status (None when there
+    was no HTTP answer: a refused or cut connection, a malformed or unfinished stream) and
+    ``message`` is what the provider said.
+
+    ``retryable`` tells whether trying again may help (rate limits, overload, server errors and
+    lost connections); ``wg.RetryPolicy(retry_on=ProviderError, retry_if=wg.llm.is_retryable)``
+    retries exactly those.
+    """
 
     code = "weavegraph::node::provider"
     help = "The provider failed: check its credentials and availability, or retry the node."
 
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(f"provider {provider!r} failed: {message}")
+    RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 409, 429})
+    """HTTP statuses below 500 worth retrying (timeout, conflict, rate limit); 5xx always are."""
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
         self.provider = provider
+        self.status = status
+        self.retryable = _retryable(status) if retryable is None else retryable
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"provider {self.provider!r} failed{status}: {self.message}"
+
+
+def _retryable(status: int | None) -> bool:
+    return status is None or status >= 500 or status in ProviderError.RETRYABLE_STATUSES
 
 
 class ValidationFailed(NodeError):

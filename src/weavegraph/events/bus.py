@@ -26,7 +26,7 @@ from ._outlets import LoopOutlet, ThreadOutlet
 from .model import Event
 from .sinks import EventSink
 
-logger = logging.getLogger("weavegraph.events")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

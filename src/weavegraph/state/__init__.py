@@ -6,6 +6,7 @@ from ._frozen import FrozenList as FrozenList
 from ._frozen import freeze_json as freeze_json
 from ._message import Message as Message
 from ._message import Role as Role
+from ._message import ToolCall as ToolCall
 from ._remove import RemoveMessage as RemoveMessage
 from ._schema import StateSchema as StateSchema
 from ._typed import StateKey as StateKey
@@ -27,6 +28,7 @@ __all__ = [
     "StateSchema",
     "StateKey",
     "StateSnapshot",
+    "ToolCall",
     "VersionedState",
     "VersionedStateBuilder",
     "freeze_extra",
