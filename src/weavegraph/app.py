@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .checkpoint._model import Checkpointer
+from .checkpoint import Checkpointer
 from .context import as_clock
 from .errors import ConfigError
 from .events import streaming
@@ -14,8 +14,10 @@ from .events.model import EventEmitter
 from .events.sinks import EventSink
 from .events.streaming import EventStream, StreamingRun
 from .graph.spec import GraphSpec
-from .runner import Executor, new_session_id, validate_session_id
-from .scheduler import Cursor
+from .runtime import loop
+from .runtime.plan import Cursor
+from .runtime.session import Session
+from .runtime.values import new_session_id, validate_session_id
 from .state import VersionedState
 
 __all__ = ["App", "coerce_state"]
@@ -68,17 +70,17 @@ class App:
         (a callable or an object with ``now()``) stamps events. A node failure raises
         ``NodeRunError`` after the failed step is checkpointed (SPEC §3.4).
         """
-        executor = self.executor(
+        session = self.prepare_run(
             state,
             session_id=session_id,
             event_bus=event_bus,
             checkpointer=checkpointer,
             clock=clock,
         )
-        await executor.execute(max_steps=max_steps)
-        return executor.state
+        await loop.execute(session, max_steps=max_steps)
+        return session.state
 
-    def executor(
+    def prepare_run(
         self,
         state: VersionedState | str,
         *,
@@ -86,13 +88,13 @@ class App:
         event_bus: EventEmitter | None = None,
         checkpointer: Checkpointer | None = None,
         clock: object | None = None,
-    ) -> Executor:
+    ) -> Session:
         """A fresh run of this graph, not started (the seam streaming helpers build on)."""
         check_has(
             checkpointer, "save", "checkpointer", "a Checkpointer, e.g. InMemoryCheckpointer()"
         )
         check_has(event_bus, "publish", "event_bus", "an EventBus")
-        return Executor(
+        return Session(
             self.spec,
             session_id=validate_session_id(session_id) if session_id else new_session_id(),
             state=coerce_state(state),

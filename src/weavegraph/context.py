@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from .events.model import LLM_FINAL_SCOPE, STREAM_END_SCOPE, Event, EventEmitter, EventType
+from .events.model import (
+    LLM_CHUNK_SCOPE,
+    LLM_ERROR_SCOPE,
+    LLM_FINAL_SCOPE,
+    STREAM_END_SCOPE,
+    Event,
+    EventEmitter,
+    EventType,
+)
 from .state import FrozenDict, FrozenList, freeze_json
 from .state._frozen import NotJson
 
@@ -22,10 +30,7 @@ __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
 Clock = Callable[[], datetime]
 """A clock: returns the current time (aware, UTC). ``wg.testing.FakeClock`` is one."""
 
-_log = logging.getLogger("weavegraph.events")
-
-LLM_CHUNK_SCOPE: Final = "chunk"
-LLM_ERROR_SCOPE: Final = "error"
+_log = logging.getLogger(__name__)
 
 
 def system_clock() -> datetime:

@@ -15,7 +15,7 @@ import weavegraph as wg
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.cli import main
 from weavegraph.partial import FrontierCommand
-from weavegraph.runner import validate_session_id
+from weavegraph.runtime.values import validate_session_id
 
 _modules = itertools.count()
 

@@ -11,11 +11,11 @@ from typing import Any, Protocol, cast
 import orjson
 from rich.table import Table
 
-from .._session_steps import cursor_of
 from ..checkpoint._maintenance import PruneResult, StorageStats
 from ..checkpoint._model import Checkpoint, Checkpointer, StepInfo
 from ..errors import CheckpointError, ConfigError, SessionNotFound
-from ..runner import validate_session_id
+from ..runtime.plan import cursor_of
+from ..runtime.values import validate_session_id
 from ._output import (
     history_table,
     print_json,

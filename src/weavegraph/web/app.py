@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,13 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .._session_steps import cursor_of
 from ..app import App
-from ..checkpoint._model import Checkpointer
-from ..cli._driver import NO_ANSWER
+from ..checkpoint import Checkpointer
 from ..config import getenv
-from ..errors import InvalidSessionId, StateError, WeavegraphError
-from ..runner import validate_session_id
+from ..errors import InvalidSessionId, SessionGraphMismatch, StateError, WeavegraphError
+from ..runtime.plan import cursor_of, missing_nodes
+from ..runtime.values import new_session_id, validate_session_id
+from ..sessions import NO_ANSWER
 from ..state import VersionedState
 from ._graph import graph_json
 from ._guard import ALLOWED_HOSTS_ENV, HostPolicy, RequestGuard
@@ -40,7 +39,7 @@ from ._guard import error_response as _error
 from ._redact import public_state, redact_access_log
 from ._runs import RunManager
 
-logger = logging.getLogger("weavegraph.web")
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SHUTDOWN_GRACE = 10.0
@@ -128,7 +127,7 @@ def _last_event_id(text: str) -> int:
 
 def _session_id(value: object) -> str:
     if value is None:
-        return uuid.uuid4().hex
+        return new_session_id()
     try:
         return validate_session_id(value)
     except InvalidSessionId as exc:
@@ -188,14 +187,10 @@ class WebApi:
             if "answer" in body:
                 raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
             raise ApiError(400, 'a new session needs "input" or "state"')
-        unknown = [n for n in (latest.frontier if latest else ()) if n not in self.app.spec.nodes]
+        unknown = missing_nodes(self.app.spec, latest.frontier) if latest else []
         if unknown:
-            raise ApiError(
-                409,
-                f"session {session_id!r} was not made by this graph: its next node(s) "
-                f"{', '.join(map(repr, unknown))} are not in it",
-                "weavegraph::web::other_graph",
-            )
+            mismatch = SessionGraphMismatch(session_id, unknown)
+            raise ApiError(409, mismatch.message, "weavegraph::web::other_graph")
         answer = body.get("answer", NO_ANSWER)
         if answer is not NO_ANSWER and (latest is None or cursor_of(latest).interrupt is None):
             raise ApiError(
