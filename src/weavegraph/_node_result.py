@@ -34,9 +34,8 @@ def freeze_partial(node: str, partial: NodePartial) -> NodePartial:
     try:
         frozen = freeze_mapping(cast("Mapping[str, Any]", extra))
     except NotJson as exc:
-        key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
-        detail = exc.detail if exc.path in ("", key) else f"{exc.detail} (at {exc.path})"
-        raise NonJsonValue(key, detail, node) from None
+        detail = exc.detail if exc.path in ("", exc.key) else f"{exc.detail} (at {exc.path})"
+        raise NonJsonValue(exc.key, detail, node) from None
     # A new object (the node's own partial is left alone), its fields already checked: built
     # without re-running the constructor (this runs for every node that writes extra).
     copy = object.__new__(NodePartial)

@@ -37,7 +37,7 @@ from .events.model import EventEmitter
 from .partial import NodePartial
 from .runner import Executor, PausedReason, StepReport, validate_session_id
 from .scheduler import Cursor
-from .state import VersionedState
+from .state import VersionedState, freeze_json
 from .types import END, START
 
 __all__ = [
@@ -270,7 +270,7 @@ class AppRunner:
             pending = executor.cursor.interrupt
             if pending is None:
                 raise SessionError(f"session {session_id!r} is not waiting for input")
-            resume = {**executor.cursor.resume, str(pending["node"]): value}
+            resume = {**executor.cursor.resume, str(pending["node"]): _storable_answer(value)}
             executor.cursor = replace(executor.cursor, interrupt=None, resume=resume)
             await executor.resave()  # the answer survives a stop or a crash before the step
             await run_session(live, (), (), self._stop)
@@ -482,3 +482,11 @@ def _check_step(step: object) -> None:
     """A step number is an int >= 0 (SQLite would match "1" or 1.0 and hand the text back)."""
     if type(step) is not int or step < 0:
         raise SessionError(f"a step is an int >= 0, got {step!r}")
+
+
+def _storable_answer(value: object) -> Any:
+    """An answer to ``ctx.interrupt`` is saved with the session: checked like any stored value."""
+    try:
+        return freeze_json(value)
+    except ValueError as exc:
+        raise StateError(f"the answer cannot be stored: {exc}") from None

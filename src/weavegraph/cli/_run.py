@@ -21,7 +21,7 @@ from ..errors import ConfigError, StateError
 from ..events import EventBus, JsonLinesSink, MemorySink
 from ..events.sinks import EventSink
 from ..runner import StepReport, validate_session_id
-from ..state import VersionedState
+from ..state import VersionedState, freeze_json
 from ._console_sink import ConsoleSink
 from ._driver import NO_ANSWER, DriveResult, RunControl, drive_session
 from ._output import state_panel, stderr_console, stdout_console
@@ -53,11 +53,18 @@ def read_state(path: str) -> VersionedState:
 
 
 def parse_answer(text: str) -> Any:
-    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``)."""
+    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``).
+
+    A ConfigError when it cannot be stored (an int beyond 64 bits, nesting too deep).
+    """
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text
+        value = text
+    try:
+        return freeze_json(value)
+    except ValueError as exc:
+        raise ConfigError(f"--answer cannot be stored: {exc}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -257,6 +264,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 async def cmd_resume(args: argparse.Namespace) -> int:
     app = load_app(args.target)
     validate_session_id(args.session)
+    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
     checkpointer = await open_from_args(args, must_exist=True)
     try:
         exists = await checkpointer.load_latest(args.session) is not None
@@ -266,7 +274,6 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         from ..errors import SessionNotFound
 
         raise SessionNotFound(args.session)
-    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
     result = await drive(app, args, args.session, None, answer)
     hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)
