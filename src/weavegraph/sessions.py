@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -33,8 +33,10 @@ from .errors import (
 )
 from .events.bus import EventBus
 from .events.model import EventEmitter
+from .events.modes import ModeStream, StepObserver, check_modes
 from .partial import NodePartial
 from .runtime import loop
+from .runtime.answers import prepare_resume
 from .runtime.loop import Interrupts, OnStep
 from .runtime.plan import Cursor, cursor_of, missing_nodes, standing
 from .runtime.session import Session
@@ -47,6 +49,7 @@ from .runtime.values import (
     StepResult,
     validate_session_id,
 )
+from .session_status import describe
 from .state import VersionedState
 from .status import RunStatus
 from .types import START
@@ -109,6 +112,7 @@ class AppRunner:
         max_concurrency: int | None = None,
         clock: object | None = None,
         stop_on_signals: bool = False,
+        context: Any = None,
     ) -> None:
         check_has(event_bus, "publish", "event_bus", "an EventBus")
         if max_concurrency is not None and (
@@ -133,6 +137,10 @@ class AppRunner:
         self._stop = StopRequest()
         self._stop_on_signals = stop_on_signals
         self._signals: contextlib.ExitStack | None = None
+        self.context = context
+        """Handed to every node of this runner's sessions as ``ctx.context`` (never saved)."""
+        # How each session's last run in this runner ended (its status, until stored events say).
+        self._ended: dict[str, RunStatus] = {}
 
     @classmethod
     def with_bus(
@@ -272,6 +280,10 @@ class AppRunner:
         )
         async with live.lock:
             report, paused = await loop.run_step(live.session, interrupts)
+        if paused is not None:
+            self._ended[session_id] = RunStatus.INTERRUPTED
+        else:
+            self._ended.pop(session_id, None)
         completed = paused is None and not live.session.cursor.frontier
         return StepResult(completed=completed, report=report, paused=paused)
 
@@ -295,13 +307,57 @@ class AppRunner:
             await self._drive(live, interrupts=interrupts, max_steps=max_steps)
             return live.session.state
 
-    async def resume(self, session_id: str, value: Any) -> VersionedState:
-        """Answer a node's ``ctx.interrupt``: re-run it (the call returns ``value``), continue."""
+    async def resume(
+        self,
+        session_id: str,
+        value: Any,
+        *,
+        update: NodePartial | None = None,
+        goto: Sequence[str] | None = None,
+    ) -> VersionedState:
+        """Answer a node's ``ctx.interrupt``: re-run it (the call returns ``value``), continue.
+
+        ``update`` edits the state first (recorded as its own step); ``goto`` continues at those
+        nodes instead of re-running the asking one. A session at a static pause continues with
+        ``resume(session_id, None)``.
+        """
         live = await self._require(session_id)
         async with live.lock:
-            await live.session.answer(value)
+            await prepare_resume(live.session, value, update=update, goto=goto)
             await self._drive(live)
             return live.session.state
+
+    def stream(
+        self,
+        session_id: str,
+        *,
+        modes: str | Iterable[str] = "values",
+        interrupt_before: Collection[str] = (),
+        interrupt_after: Collection[str] = (),
+        max_steps: int | None = None,
+    ) -> ModeStream:
+        """Run the session like :meth:`run_until_complete`, yielding ``(mode, chunk)`` as it
+        goes (see ``App.stream`` for the modes); ``stream.outcome`` is then its state."""
+        chosen = check_modes(modes)
+        interrupts = Interrupts(before=interrupt_before, after=interrupt_after)
+
+        async def start(emitter: EventEmitter, observer: StepObserver) -> VersionedState:
+            live = await self._require(session_id)
+            async with live.lock:
+                with live.session.watched(emitter, observer):
+                    await self._drive(live, interrupts=interrupts, max_steps=max_steps)
+                return live.session.state
+
+        return ModeStream(chosen, start, self.event_bus)
+
+    async def session_info(self, session_id: str) -> SessionInfo:
+        """The session as ``list_sessions`` shows it, with its ``status`` and pending
+        ``interrupt``, read from storage (so other processes see the same)."""
+        validate_session_id(session_id)
+        for info in await self.checkpointer.list_sessions():
+            if info.session_id == session_id:
+                return await self._describe(info)
+        raise SessionNotFound(session_id)
 
     async def drive(
         self,
@@ -462,8 +518,12 @@ class AppRunner:
         return await self.checkpointer.delete_session(session_id) or was_live
 
     async def list_sessions(self) -> list[SessionInfo]:
-        """Every stored session."""
-        return await self.checkpointer.list_sessions()
+        """Every stored session, with its ``status`` and pending ``interrupt``."""
+        return [await self._describe(info) for info in await self.checkpointer.list_sessions()]
+
+    async def _describe(self, info: SessionInfo) -> SessionInfo:
+        running = [sid for sid, live in self._live.items() if live.lock.locked()]
+        return await describe(self.checkpointer, info, running=running, ended=self._ended)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -479,14 +539,21 @@ class AppRunner:
     ) -> loop.DriveOutcome:
         """The loop with this runner's stop request (hold ``live.lock``). A session stopped at
         once is forgotten, so its next run reloads its last checkpoint."""
-        outcome = await loop.drive(
-            live.session,
-            interrupts=interrupts,
-            stop=stop if stop is not None else self._stop,
-            max_steps=max_steps,
-            on_step=on_step,
-            invocation=invocation,
-        )
+        session_id = live.session.session_id
+        try:
+            outcome = await loop.drive(
+                live.session,
+                interrupts=interrupts,
+                stop=stop if stop is not None else self._stop,
+                max_steps=max_steps,
+                on_step=on_step,
+                invocation=invocation,
+            )
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            self._ended[session_id] = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
+            raise
+        self._ended[session_id] = outcome.status
         if outcome.abandoned and self._live.get(live.session.session_id) is live:
             del self._live[live.session.session_id]
         return outcome
@@ -503,6 +570,7 @@ class AppRunner:
             emitter=self.event_bus,
             checkpointer=self.checkpointer if self.autosave else None,
             max_concurrency=self._max_concurrency,
+            context=self.context,
         )
 
     def _check_entry(self, entry: str) -> None:

@@ -30,7 +30,7 @@ from ..status import RunStatus
 from ._console_sink import ConsoleSink
 from ._output import state_panel, stderr_console, stdout_console
 from ._storage import open_from_args
-from ._target import load_app
+from ._target import load_target
 
 EXIT_INTERRUPTED = 130
 """Exit status after a Ctrl-C / SIGTERM stop (the shell convention for SIGINT)."""
@@ -94,9 +94,11 @@ async def drive(
     session_id: str,
     state: VersionedState | None,
     answer: Any = NO_ANSWER,
+    *,
+    context: Any = None,
 ) -> DriveResult:
     """Run with the options of ``args`` (storage, events, interrupts), stopping on signals;
-    ``answer`` answers the session's pending ``ctx.interrupt``."""
+    ``answer`` answers the session's pending ``ctx.interrupt``; ``context`` reaches the nodes."""
     stop = StopRequest()
     with signal_handlers(stop, on_signal=_tell_stopping):
         checkpointer = await open_from_args(args)
@@ -114,7 +116,7 @@ async def drive(
             console.print(_progress_line(report))
 
         try:
-            async with AppRunner(app, checkpointer, event_bus=bus) as runner:
+            async with AppRunner(app, checkpointer, event_bus=bus, context=context) as runner:
                 return await runner.drive(
                     session_id,
                     state,
@@ -231,20 +233,20 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    app = load_app(args.target)
+    app, context = load_target(args.target)
     state: VersionedState | None = None
     if args.input is not None:
         state = VersionedState.new_with_user_message(args.input)
     elif args.state is not None:
         state = read_state(args.state)
     session_id = validate_session_id(args.session or new_session_id())
-    result = await drive(app, args, session_id, state)
+    result = await drive(app, args, session_id, state, context=context)
     hint = f"weavegraph resume {session_id} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
-    app = load_app(args.target)
+    app, context = load_target(args.target)
     validate_session_id(args.session)
     checkpointer = await open_from_args(args, must_exist=True)
     try:
@@ -256,6 +258,6 @@ async def cmd_resume(args: argparse.Namespace) -> int:
 
         raise SessionNotFound(args.session)
     answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
-    result = await drive(app, args, args.session, None, answer)
+    result = await drive(app, args, args.session, None, answer, context=context)
     hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)

@@ -108,7 +108,12 @@ LOCAL: Final = LocalTaskExecutor()
 
 
 def node_context(
-    node_id: str, step: int, session_id: str, stamper: EventStamper, resume: Mapping[str, Any]
+    node_id: str,
+    step: int,
+    session_id: str,
+    stamper: EventStamper,
+    resume: Mapping[str, Any],
+    context: Any = None,
 ) -> NodeContext:
     """The context a node gets, with its resume value if it is answering ``ctx.interrupt``."""
     if node_id in resume:
@@ -118,8 +123,11 @@ def node_context(
             session_id=session_id,
             stamper=stamper,
             resume=resume[node_id],
+            context=context,
         )
-    return NodeContext(node_id=node_id, step=step, session_id=session_id, stamper=stamper)
+    return NodeContext(
+        node_id=node_id, step=step, session_id=session_id, stamper=stamper, context=context
+    )
 
 
 async def run_task(

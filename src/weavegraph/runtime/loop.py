@@ -348,10 +348,16 @@ async def _step(session: Session) -> StepReport | PausedReason:
         node_id = run[0]
         resume = cursor.resume
         if resume and node_id in resume:
-            ctx = node_context(node_id, step_plan.step, session.session_id, stamper, resume)
+            ctx = node_context(
+                node_id, step_plan.step, session.session_id, stamper, resume, session.context
+            )
         else:
             ctx = NodeContext(
-                node_id=node_id, step=step_plan.step, session_id=session.session_id, stamper=stamper
+                node_id=node_id,
+                step=step_plan.step,
+                session_id=session.session_id,
+                stamper=stamper,
+                context=session.context,
             )
         outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
     else:
@@ -405,6 +411,10 @@ async def _step(session: Session) -> StepReport | PausedReason:
         session.last_record = (step_plan.run, step_plan.skipped, barrier.updated_channels)
     else:
         await session.save(step_plan.run, step_plan.skipped, barrier.updated_channels)
+    if session.observer is not None:  # stream modes: what each node returned, the merged state
+        session.observer(
+            step_plan.step, [(node, partials.get(node)) for node in step_plan.run], session.state
+        )
     return StepReport(
         step=step_plan.step,
         ran_nodes=step_plan.run,
@@ -427,7 +437,7 @@ async def _run_nodes(
         NodeTask(
             nodes[node_id],
             snapshot,
-            node_context(node_id, step_plan.step, sid, stamper, resume),
+            node_context(node_id, step_plan.step, sid, stamper, resume, session.context),
             env,
         )
         for node_id in step_plan.run

@@ -6,10 +6,11 @@ caller can report where the run stopped. Only ``loop.py`` moves them forward.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer
@@ -21,6 +22,9 @@ from ..state import VersionedState
 from . import plan
 from .executor import TaskEnv, TaskExecutor
 from .plan import Cursor
+
+if TYPE_CHECKING:
+    from ..events.modes import StepObserver
 
 __all__ = ["Session"]
 
@@ -34,11 +38,13 @@ class Session:
     __slots__ = (
         "checkpointer",
         "closing_events",
+        "context",
         "cursor",
         "last_record",
         "log_debug",
         "log_steps",
         "max_concurrency",
+        "observer",
         "session_id",
         "spec",
         "stamper",
@@ -60,8 +66,13 @@ class Session:
         checkpointer: Checkpointer | None = None,
         max_concurrency: int | None = None,
         tasks: TaskExecutor | None = None,
+        context: Any = None,
     ) -> None:
         self.spec = spec
+        self.context = context
+        """The run's context, handed to nodes as ``ctx.context`` (never checkpointed)."""
+        self.observer: StepObserver | None = None
+        """Called after each committed step (stream modes); see :meth:`watched`."""
         self.session_id = session_id
         self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
@@ -82,6 +93,18 @@ class Session:
         self.task_env = TaskEnv(self.stamper, self.traced, spec.state_schema)
         self.log_steps = self.log_debug = False
         self.check_logging()
+
+    @contextlib.contextmanager
+    def watched(self, emitter: EventEmitter, observer: StepObserver) -> Generator[None]:
+        """While inside: every event also goes to ``emitter`` and ``observer`` sees each step."""
+        previous = self.stamper.emitter
+        self.stamper.set_emitter(emitter)
+        self.observer = observer
+        try:
+            yield
+        finally:
+            self.stamper.set_emitter(previous)
+            self.observer = None
 
     def check_logging(self) -> None:
         """Whether DEBUG lines are wanted: asked once per run, not at every step or node."""

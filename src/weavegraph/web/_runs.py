@@ -81,8 +81,9 @@ class LiveRun:
 class RunManager:
     """Starts runs in the background and serves their events, live or stored."""
 
-    def __init__(self, app: App, checkpointer: Checkpointer) -> None:
+    def __init__(self, app: App, checkpointer: Checkpointer, context: Any = None) -> None:
         self._app = app
+        self._context = context
         self._checkpointer = checkpointer
         self._live: OrderedDict[str, LiveRun] = OrderedDict()
 
@@ -105,7 +106,9 @@ class RunManager:
     async def _run(self, run: LiveRun, state: VersionedState | None, answer: Any) -> None:
         bus = EventBus.with_sinks([run], capacity=LIVE_VIEW_CAPACITY)
         try:
-            async with AppRunner(self._app, self._checkpointer, event_bus=bus) as runner:
+            async with AppRunner(
+                self._app, self._checkpointer, event_bus=bus, context=self._context
+            ) as runner:
                 await runner.drive(run.session_id, state, answer=answer, stop=run.stop)
         except Exception:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.

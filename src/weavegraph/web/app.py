@@ -27,11 +27,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..app import App
-from ..checkpoint import Checkpointer
+from ..checkpoint import Checkpointer, SessionInfo
 from ..config import getenv
 from ..errors import InvalidSessionId, SessionGraphMismatch, StateError, WeavegraphError
 from ..runtime.plan import cursor_of, missing_nodes
 from ..runtime.values import new_session_id, validate_session_id
+from ..session_status import PendingInterrupt, describe, stored_status
 from ..sessions import NO_ANSWER
 from ..state import VersionedState
 from ._graph import graph_json
@@ -145,8 +146,11 @@ def _session_id(value: object) -> str:
 class WebApi:
     """The handlers, bound to one App and (once started) one checkpointer."""
 
-    def __init__(self, app: App, open_checkpointer: CheckpointerFactory) -> None:
+    def __init__(
+        self, app: App, open_checkpointer: CheckpointerFactory, context: Any = None
+    ) -> None:
         self.app = app
+        self.context = context
         self._open = open_checkpointer
         self._checkpointer: Checkpointer | None = None
         self._runs: RunManager | None = None
@@ -166,7 +170,7 @@ class WebApi:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncGenerator[None]:
         self._checkpointer = await self._open()
-        self._runs = RunManager(self.app, self._checkpointer)
+        self._runs = RunManager(self.app, self._checkpointer, self.context)
         try:
             yield
         finally:
@@ -254,7 +258,7 @@ class WebApi:
         return await self.checkpointer.load_latest(session_id) is not None
 
     async def sessions(self, _request: Request) -> Response:
-        infos = await self.checkpointer.list_sessions()
+        infos = [await self._describe(info) for info in await self.checkpointer.list_sessions()]
         return JSONResponse(
             {
                 "sessions": [
@@ -264,11 +268,18 @@ class WebApi:
                         "updated_at": info.updated_at.isoformat(),
                         "latest_step": info.latest_step,
                         "running": self.runs.is_running(info.session_id),
+                        "status": info.status,
+                        "interrupt": _interrupt_json(info.interrupt),
                     }
                     for info in infos
                 ]
-            }
+            },
         )
+
+    async def _describe(self, info: SessionInfo) -> SessionInfo:
+        """``info`` with its status and pending interrupt, read from storage."""
+        running = (info.session_id,) if self.runs.is_running(info.session_id) else ()
+        return await describe(self.checkpointer, info, running=running)
 
     async def session(self, request: Request) -> Response:
         session_id = _session_id(request.path_params["session_id"])
@@ -276,6 +287,8 @@ class WebApi:
         if latest is None:
             raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
         history = await self.checkpointer.history(session_id)
+        running = self.runs.is_running(session_id)
+        status, interrupt = await stored_status(self.checkpointer, latest, running=running)
         return Response(
             orjson.dumps(
                 {
@@ -283,8 +296,9 @@ class WebApi:
                     "step": latest.step,
                     "running": self.runs.is_running(session_id),
                     "frontier": list(latest.frontier),
+                    "status": status,
                     # A node's ctx.interrupt question: POST /api/runs with "answer" continues.
-                    "interrupt": cursor_of(latest).interrupt,
+                    "interrupt": _interrupt_json(interrupt),
                     "state": latest.state.to_json_value(),
                     "history": [
                         {
@@ -329,15 +343,21 @@ async def _internal_error(_request: Request, exc: Exception) -> Response:
     return _error(500, "internal server error", "weavegraph::web::internal")
 
 
+def _interrupt_json(interrupt: PendingInterrupt | None) -> dict[str, Any] | None:
+    return interrupt.to_json_value() if interrupt is not None else None
+
+
 def create_app(
     app: App,
     open_checkpointer: CheckpointerFactory,
     *,
     api_token: str | None = None,
+    context: Any = None,
 ) -> Starlette:
     """The ASGI application serving ``app``. ``open_checkpointer`` runs at startup, in the server's
-    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` (environment, else ``.env``)."""
-    api = WebApi(app, open_checkpointer)
+    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` (environment, else ``.env``).
+    ``context`` reaches the nodes of every run as ``ctx.context``."""
+    api = WebApi(app, open_checkpointer, context)
     routes = [
         Route("/", api.index),
         Route("/healthz", api.healthz),
