@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from ._pacing import LoopTurns
 from ._run_values import step_limit
 from ._stop import StopRequest
-from .checkpoint._model import Checkpoint
+from .checkpoint.base import Checkpoint
 from .errors import StepLimitExceeded
 from .runner import Executor, PausedReason, RunStatus, StepReport
 from .scheduler import Cursor, plan_step

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .checkpoint._model import Checkpointer
+from .checkpoint.base import Checkpointer
 from .context import as_clock
 from .errors import ConfigError
 from .events import streaming

@@ -26,7 +26,7 @@ from ._run_values import (
     step_limit,
     validate_session_id,
 )
-from .checkpoint._model import Checkpoint, Checkpointer
+from .checkpoint.base import Checkpoint, Checkpointer
 from .context import Clock, EventStamper, Interrupt, NodeContext
 from .errors import (
     CheckpointError,

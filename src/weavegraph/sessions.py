@@ -20,7 +20,7 @@ from typing import Any, cast
 from ._session_steps import LiveSession, StepResult, cursor_of, run_session, step_session
 from ._stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
 from .app import App, check_has, coerce_state
-from .checkpoint._model import Checkpointer, SessionInfo, StepInfo
+from .checkpoint.base import Checkpointer, SessionInfo, StepInfo
 from .config import CheckpointerType, open_checkpointer
 from .context import Clock, as_clock
 from .errors import (

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from .._session_steps import cursor_of, pending_reason
 from ..app import App
-from ..checkpoint._model import Checkpointer
+from ..checkpoint.base import Checkpointer
 from ..errors import CheckpointError, SessionError
 from ..events.model import EventEmitter
 from ..runner import PausedReason, RunStatus, StepReport

@@ -16,7 +16,7 @@ from .sinks import EventSink, SinkDispatch
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..checkpoint._model import Checkpointer
+    from ..checkpoint.base import Checkpointer
     from ..runner import Executor
 
 __all__ = [

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..app import App
-from ..checkpoint._model import Checkpointer
+from ..checkpoint.base import Checkpointer
 from ..cli._driver import NO_ANSWER, RunControl, drive_session
 from ..events import EventBus
 from ..events.model import STREAM_END_SCOPE, Event

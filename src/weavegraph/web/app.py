@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._session_steps import cursor_of
 from ..app import App
-from ..checkpoint._model import Checkpointer
+from ..checkpoint.base import Checkpointer
 from ..cli._driver import NO_ANSWER
 from ..config import getenv
 from ..errors import InvalidSessionId, StateError, WeavegraphError
