@@ -36,7 +36,7 @@ class FrozenDict(dict[str, Any]):
         return self
 
     def __repr__(self) -> str:  # shown like the dict it equals (in reprs of typed state, too)
-        return dict.__repr__(self)
+        return super().__repr__()
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
@@ -71,7 +71,7 @@ class FrozenList(list[Any]):
         return self
 
     def __repr__(self) -> str:  # shown like the list it equals
-        return list.__repr__(self)
+        return super().__repr__()
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self))
