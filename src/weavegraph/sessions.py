@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from ._time_travel import check_step, copy_history, missing_step
 from .app import App, check_has, coerce_state
 from .checkpoint import Checkpointer, SessionInfo, StepInfo
 from .config import CheckpointerType, open_checkpointer
@@ -29,7 +30,6 @@ from .errors import (
     SessionGraphMismatch,
     SessionNotFound,
     StateError,
-    WeavegraphError,
 )
 from .events.bus import EventBus
 from .events.model import EventEmitter
@@ -473,10 +473,12 @@ class AppRunner:
     async def state_at(self, session_id: str, step: int) -> VersionedState:
         """The state as it was after ``step``."""
         validate_session_id(session_id)
-        _check_step(step)
+        check_step(step)
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
-            raise await self._missing_step(session_id, step)
+            raise await missing_step(
+                self.checkpointer, session_id, step, live=session_id in self._live
+            )
         return checkpoint.state.with_schema(self.app.spec.state_schema)
 
     async def update_state(self, session_id: str, partial: NodePartial) -> StepReport:
@@ -491,14 +493,16 @@ class AppRunner:
         """Start ``new_session_id`` from ``session_id`` as it was after ``step``."""
         validate_session_id(session_id)
         validate_session_id(new_session_id)
-        _check_step(step)
+        check_step(step)
         if await self._find(new_session_id) is not None:
             raise SessionError(f"session {new_session_id!r} already exists")
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
-            raise await self._missing_step(session_id, step)
+            raise await missing_step(
+                self.checkpointer, session_id, step, live=session_id in self._live
+            )
         if self.autosave:
-            await self._copy_history(session_id, step, new_session_id)
+            await copy_history(self.checkpointer, session_id, step, new_session_id)
         session = self._session(new_session_id, checkpoint.state, cursor_of(checkpoint))
         session.cursor = replace(session.cursor, next_seq=0)
         await session.save(
@@ -554,15 +558,6 @@ class AppRunner:
             del self._live[live.session.session_id]
         return outcome
 
-    async def _copy_history(self, session_id: str, step: int, new_session_id: str) -> None:
-        """Give a fork the source's history before ``step`` (the fork's own step is saved after)."""
-        for info in await self.checkpointer.history(session_id):
-            if info.step >= step:
-                continue
-            earlier = await self.checkpointer.load(session_id, info.step)
-            if earlier is not None:
-                await self.checkpointer.save(replace(earlier, session_id=new_session_id))
-
     def _session(
         self, session_id: str, state: VersionedState, cursor: Cursor | None = None
     ) -> Session:
@@ -577,20 +572,6 @@ class AppRunner:
             max_concurrency=self._max_concurrency,
             context=self.context,
         )
-
-    async def _missing_step(self, session_id: str, step: int) -> WeavegraphError:
-        """Why ``step`` cannot be loaded: no session, a step that never was, or one whose base
-        checkpoint was deleted (history still lists it, but its state cannot be rebuilt)."""
-        history = await self.checkpointer.history(session_id)
-        if not history and session_id not in self._live:
-            return SessionNotFound(session_id)
-        if any(info.step == step for info in history):
-            return SessionError(
-                f"step {step} of session {session_id!r} cannot be rebuilt: the earlier checkpoint "
-                "its state builds on was deleted",
-                help="Pick a later step from the session's history, or fork from the latest.",
-            )
-        return SessionError(f"session {session_id!r} has no step {step}")
 
     def _check_entry(self, entry: str) -> None:
         if entry != START and entry not in self.app.spec.nodes:
@@ -646,9 +627,3 @@ async def _open_checkpointer(
 ) -> tuple[Checkpointer, bool]:
     """``config.open_checkpointer``'s answer and whether the runner owns (so closes) it."""
     return await open_checkpointer(choice, db_url), not isinstance(choice, Checkpointer)
-
-
-def _check_step(step: object) -> None:
-    """A step number is an int >= 0 (SQLite would match "1" or 1.0 and hand the text back)."""
-    if type(step) is not int or step < 0:
-        raise SessionError(f"a step is an int >= 0, got {step!r}")

@@ -268,3 +268,60 @@ def test_a_session_of_another_graph_is_refused_untouched(
     assert "'collect'" in err
     assert main(["sessions", "history", "x", "--json"]) == 0
     assert capsys.readouterr().out.count('"step"') == 3  # steps 0-2, nothing added
+
+
+TARGET = "weavegraph.demo:demo_app"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", TARGET, "--state", "deep.json"], "nested more than 100 levels deep"),
+        (["run", TARGET, "--state", "big.json"], "outside the signed 64-bit range"),
+        (["resume", "s", TARGET, "--answer", "[" * 600 + "]" * 600], "--answer cannot be"),
+    ],
+)
+def test_values_that_cannot_be_stored_are_usage_errors(
+    argv: list[str],
+    fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep.json").write_text('{"extra": {"a": ' + "[" * 600 + "]" * 600 + "}}")
+    (tmp_path / "big.json").write_text('{"extra": {"a": 18446744073709551615}}')
+    assert main([*argv, "--db", "sqlite://x.db"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_a_session_whose_start_router_failed_once_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its stored next node is START itself (retry the start), which every graph has."""
+    (tmp_path / "flaky_start.py").write_text(
+        "from pathlib import Path\n"
+        "import weavegraph as wg\n"
+        "async def a(s, c):\n    return wg.NodePartial(extra={'a': 1})\n"
+        "def route(s):\n"
+        "    flag = Path('tried')\n"
+        "    if not flag.exists():\n"
+        "        flag.touch()\n"
+        "        raise ConnectionError('not yet')\n"
+        "    return 'a'\n"
+        "b = wg.GraphBuilder().add_node('a', a)\n"
+        "b.add_conditional_edge(wg.START, route, targets=['a'])\n"
+        "app = b.add_edge('a', wg.END).compile()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    assert (
+        main(["run", "flaky_start:app", "--input", "q", "--session", "r", "--events", "none"]) == 1
+    )
+    assert "not yet" in capsys.readouterr().err
+    assert main(["resume", "r", "flaky_start:app", "--events", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "completed at step 1" in out

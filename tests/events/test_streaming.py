@@ -370,3 +370,22 @@ async def test_every_event_a_run_can_emit_validates_against_the_schema() -> None
     assert {("lifecycle", "node_start"), ("lifecycle", "checkpoint_saved")} <= kinds
     statuses = {parse_stream_end(e).status for e in seen if e.is_stream_end}  # type: ignore[union-attr]
     assert statuses == {RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.INTERRUPTED}
+
+
+async def test_await_handle_after_the_block_gives_the_state_of_a_completed_run() -> None:
+    """Leaving the block while the finished run still closes its bus must not cancel it."""
+
+    class SlowSink:
+        name = "slow"
+        dispatch = "loop"
+
+        async def handle(self, event: Event) -> None:
+            await asyncio.sleep(0.01)  # the bus takes a while to close behind the run
+
+    app = chain(("tick", emitter(5)))
+    async with app.invoke_streaming("go", sinks=[SlowSink()]) as (handle, events):
+        collected = await events.collect()
+    assert end_of(collected)[0] == RunStatus.COMPLETED
+    final = await handle
+    assert final.extra["tick"] == 5
+    assert not handle.cancelled()

@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import weavegraph as wg
-from weavegraph.checkpoint._model import Checkpointer
+from weavegraph.checkpoint import Checkpointer
 from weavegraph.config import open_checkpointer
 from weavegraph.web.app import create_app
 

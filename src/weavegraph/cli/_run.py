@@ -17,6 +17,7 @@ import orjson
 from rich.text import Text
 
 from ..app import App
+from ..config import CheckpointerType, checkpointer_type
 from ..errors import ConfigError, StateError
 from ..events import EventBus, JsonLinesSink, MemorySink
 from ..events.bus import LIVE_VIEW_CAPACITY
@@ -25,7 +26,7 @@ from ..llm import chat_model
 from ..runtime.stop import StopRequest, signal_handlers
 from ..runtime.values import new_session_id, validate_session_id
 from ..sessions import NO_ANSWER, AppRunner, DriveResult, StepReport
-from ..state import VersionedState
+from ..state import VersionedState, freeze_json
 from ..status import RunStatus
 from ._console_sink import ConsoleSink
 from ._output import state_panel, stderr_console, stdout_console
@@ -51,11 +52,18 @@ def read_state(path: str) -> VersionedState:
 
 
 def parse_answer(text: str) -> Any:
-    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``)."""
+    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``).
+
+    A ConfigError when it cannot be stored (an int beyond 64 bits, nesting too deep).
+    """
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text
+        value = text
+    try:
+        return freeze_json(value)
+    except ValueError as exc:
+        raise ConfigError(f"--answer cannot be stored: {exc}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -151,7 +159,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
     """Print the outcome; return the exit status."""
     out = stdout_console() if args.events != "jsonl" else stderr_console()
     err = stderr_console()
-    in_memory = args.checkpointer == "memory" and not (args.db or "").startswith("postgres")
+    in_memory = checkpointer_type(args.checkpointer, args.db) is CheckpointerType.InMemory
     if result.status == RunStatus.COMPLETED:
         out.print(state_panel(result.state))
         steps = (
@@ -248,6 +256,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 async def cmd_resume(args: argparse.Namespace) -> int:
     app, context = load_target(args.target)
     validate_session_id(args.session)
+    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
     checkpointer = await open_from_args(args, must_exist=True)
     try:
         exists = await checkpointer.load_latest(args.session) is not None
@@ -257,7 +266,6 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         from ..errors import SessionNotFound
 
         raise SessionNotFound(args.session)
-    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
     result = await drive(app, args, args.session, None, answer, context=context)
     hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
     return report(result, args, hint)
