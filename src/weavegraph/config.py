@@ -1,4 +1,4 @@
-"""Configuration: which checkpointer, which database URL (SPEC §4.3, the seed's order exactly).
+"""Configuration: which checkpointer, which database URL (in a fixed order).
 
 SQLite: ``WEAVEGRAPH_SQLITE_URL``, then the URL given in code, then ``SQLITE_DB_NAME`` (a file name,
 used as ``sqlite://{name}``), then ``sqlite://weavegraph.db``. PostgreSQL: ``WEAVEGRAPH_POSTGRES_URL``,
@@ -77,7 +77,7 @@ def getenv(name: str) -> str | None:
 
 
 def resolve_sqlite_url(db_url: str | None = None) -> str:
-    """The SQLite URL in the seed's order (SPEC 4.3): the environment variable wins over ``db_url``."""
+    """The SQLite URL in resolution order: the environment variable wins over ``db_url``."""
     if url := getenv("WEAVEGRAPH_SQLITE_URL"):
         return url
     if db_url:
@@ -88,7 +88,7 @@ def resolve_sqlite_url(db_url: str | None = None) -> str:
 
 
 def resolve_postgres_url(db_url: str | None = None) -> str:
-    """The PostgreSQL URL in the seed's order (SPEC 4.3): env, ``db_url``, DATABASE_URL, default."""
+    """The PostgreSQL URL in resolution order: env, ``db_url``, DATABASE_URL, default."""
     if url := getenv("WEAVEGRAPH_POSTGRES_URL"):
         return url
     if db_url:
