@@ -45,6 +45,9 @@ STATE = {
     "ErrorEvent",
     "ChannelType",
     "ReducerRegistry",
+    # SPEC §2.7
+    "RemoveMessage",
+    "ToolCall",  # what an assistant message's tool_calls hold
 }
 
 ERRORS = set(errors.__all__)  # SPEC §2.3/§5.4: every error class is importable from weavegraph
@@ -120,6 +123,17 @@ MODULES = {
     "reducers": ("add_messages", "map_merge", "add_errors", "append"),
     "diagnostics": ("render", "print_diagnostic"),
     "errors": tuple(errors.__all__),
+    # SPEC §2.10: models and tools
+    "llm": (
+        "ChatModel",
+        "OpenAIChat",
+        "AnthropicChat",
+        "LangChainChat",
+        "respond",
+        "tool_schema",
+        "is_retryable",
+    ),
+    "prebuilt": ("tool_node", "tools_condition", "react_agent"),
 }
 
 IMPORTED_MODULES = {

@@ -4,6 +4,8 @@ The public API is re-exported here; everything else lives in private modules.
 """
 
 from . import diagnostics as diagnostics
+from . import llm as llm
+from . import prebuilt as prebuilt
 from . import reducers as reducers
 from . import testing as testing
 from .app import App as App
@@ -40,6 +42,7 @@ from .errors import SessionError as SessionError
 from .errors import SessionGraphMismatch as SessionGraphMismatch
 from .errors import SessionNotFound as SessionNotFound
 from .errors import StateError as StateError
+from .errors import StateFieldError as StateFieldError
 from .errors import StepLimitExceeded as StepLimitExceeded
 from .errors import TypedSlotError as TypedSlotError
 from .errors import UnknownNode as UnknownNode
@@ -71,9 +74,11 @@ from .sessions import StepResult as StepResult
 from .state import ChannelType as ChannelType
 from .state import ErrorEvent as ErrorEvent
 from .state import Message as Message
+from .state import RemoveMessage as RemoveMessage
 from .state import Role as Role
 from .state import StateKey as StateKey
 from .state import StateSnapshot as StateSnapshot
+from .state import ToolCall as ToolCall
 from .state import VersionedState as VersionedState
 from .types import END as END
 from .types import START as START
@@ -96,9 +101,11 @@ __all__ = [
     "ChannelType",
     "ErrorEvent",
     "Message",
+    "RemoveMessage",
     "Role",
     "StateKey",
     "StateSnapshot",
+    "ToolCall",
     "VersionedState",
     "ReducerRegistry",
     # persistence
@@ -147,6 +154,7 @@ __all__ = [
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
+    "StateFieldError",
     "ReducerError",
     "NodeError",
     "MissingInput",

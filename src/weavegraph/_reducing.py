@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import NonJsonValue, ReducerError
 from .graph.spec import GraphSpec
-from .reducers import Reducer, map_merge
+from .reducers import Reducer, append, append_all, map_merge
 from .state import ChannelType, FrozenDict, freeze_json
 from .state._frozen import NotJson, freeze_mapping, frozen_dict_from
 
@@ -28,7 +28,8 @@ def merge_sequence(
         # Appending every update once is the same as appending them one by one, without the
         # quadratic copying.
         combined: tuple[Any, ...] = tuple(item for _, update in updates for item in update)
-        return default(current, combined)
+        node = updates[0][0] if len(updates) == 1 else ", ".join(n for n, _ in updates)
+        return _reduce(default, current, combined, channel, None, node)
     for node, update in updates:
         for fn in fns:
             current = _reduce(fn, current, update, channel, None, node)
@@ -56,17 +57,7 @@ def merge_extra(
             single = FrozenDict(current)
             dict[str, Any].update(single, writes[0][1])  # (FrozenDict refuses update())
             return single
-        merged = dict(current)
-        for node, update in writes:
-            for key, value in update.items():
-                if value is None:
-                    merged.pop(key, None)
-                    continue
-                reducer = keyed.get(key) if keyed else None
-                if reducer is not None:
-                    value = _reduce_key(reducer, merged.get(key), value, key, node)
-                merged[key] = value
-        return frozen_dict_from(merged)
+        return frozen_dict_from(_merge_keys(current, writes, keyed))
     merged_map: Mapping[str, Any] = current
     for node, update in writes:
         if keyed:
@@ -79,6 +70,36 @@ def merge_extra(
         for fn in fns:
             merged_map = _reduce(fn, merged_map, update, ChannelType.EXTRA, None, node)
     return merged_map if isinstance(merged_map, FrozenDict) else freeze_mapping(merged_map)
+
+
+def _merge_keys(
+    current: Mapping[str, Any],
+    writes: Sequence[tuple[str, Mapping[str, Any]]],
+    keyed: Mapping[str, Reducer],
+) -> dict[str, Any]:
+    """The default merge: later writes win, ``None`` deletes, per-key reducers combine.
+
+    Appends to one key are gathered and applied once at the end, so N tasks appending to one
+    list cost O(N) in total instead of rebuilding the list N times.
+    """
+    merged = dict(current)
+    appends: dict[str, list[Any]] = {}
+    for node, update in writes:
+        for key, value in update.items():
+            if value is None:
+                merged.pop(key, None)
+                appends.pop(key, None)  # deleted after them: those appends are gone too
+                continue
+            reducer = keyed.get(key) if keyed else None
+            if reducer is append:
+                appends.setdefault(key, []).append(value)
+            elif reducer is not None:
+                merged[key] = _reduce_key(reducer, merged.get(key), value, key, node)
+            else:
+                merged[key] = value
+    for key, values in appends.items():
+        merged[key] = append_all(merged.get(key), values)
+    return merged
 
 
 def _reduce_key(reducer: Reducer, current: Any, value: Any, key: str, node: str) -> Any:

@@ -6,7 +6,8 @@ channel instead of failing), joins their findings, drafts an answer with a fake 
 streams tokens like an LLM, and reviews the draft in a bounded loop before publishing it.
 
 Everything is local and deterministic; ``token_delay`` only slows the fake model down so a person
-can watch the stream.
+can watch the stream. Given a real chat model (``weavegraph demo --model openai:MODEL``, or
+``WEAVEGRAPH_DEMO_MODEL``), the draft step asks it instead, streaming its tokens the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import weavegraph as wg
 
 DEFAULT_QUESTION = "How do supersteps keep concurrent workflow nodes deterministic?"
+MODEL_ENV = "WEAVEGRAPH_DEMO_MODEL"
+"""Names the real model the draft step asks (``openai:MODEL``) when ``--model`` is not given."""
 MAX_REVISIONS = 3
 """The review loop's bound: the draft is revised at most this many times."""
 
@@ -108,14 +111,31 @@ async def collect(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePar
     return wg.NodePartial(extra={"revision": 0})
 
 
-def _draft(model: FakeModel) -> Any:
+def _draft(model: FakeModel | wg.llm.ChatModel) -> Any:
     async def draft(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
         revision = int(snapshot.extra.get("revision") or 0)
-        sources = ", ".join(str(f.get("source")) for f in _findings(snapshot))
-        text = await model.generate(ctx, sources, revision)
+        if isinstance(model, FakeModel):
+            sources = ", ".join(str(f.get("source")) for f in _findings(snapshot))
+            text = await model.generate(ctx, sources, revision)
+        else:
+            answer = await wg.llm.respond(ctx, model, _draft_prompt(snapshot, revision))
+            text = answer.content
         return wg.NodePartial(extra={"draft": text})
 
     return draft
+
+
+def _draft_prompt(snapshot: wg.StateSnapshot, revision: int) -> list[wg.Message]:
+    """What a real model is asked: the question, the findings, and on revisions for more depth."""
+    findings = "\n".join(f"- {f.get('source')}: {f.get('text')}" for f in _findings(snapshot))
+    ask = f"Question: {snapshot.extra.get('question')}\nFindings:\n{findings}"
+    if revision:
+        previous = str(snapshot.extra.get("draft") or "")
+        ask += (
+            f"\nYour previous draft was too short:\n{previous}\nWrite a longer, more detailed one."
+        )
+    system = "Draft an answer to the question from the findings, in plain prose, 60 to 120 words."
+    return [wg.Message.system(system), wg.Message.user(ask)]
 
 
 async def review(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
@@ -143,14 +163,17 @@ async def publish(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePar
     return wg.NodePartial(messages=(wg.Message.assistant(draft),), extra={"published": True})
 
 
-def build_demo(*, token_delay: float = 0.0) -> wg.GraphBuilder:
-    """The demo graph, not yet compiled (so callers can add to it)."""
+def build_demo(
+    *, token_delay: float = 0.0, model: wg.llm.ChatModel | None = None
+) -> wg.GraphBuilder:
+    """The demo graph, not yet compiled (so callers can add to it); ``model`` drafts the answer
+    instead of the fake local model."""
     builder = wg.GraphBuilder()
     builder.add_node("plan", plan)
     for index, name in enumerate(RESEARCHERS):
         builder.add_node(name, _researcher(name, rate_limited=index == 1))
     builder.add_node("collect", collect)
-    builder.add_node("draft", _draft(FakeModel(token_delay=token_delay)))
+    builder.add_node("draft", _draft(model or FakeModel(token_delay=token_delay)))
     builder.add_node("review", review)
     builder.add_node("publish", publish)
     builder.add_edge(wg.START, "plan")
@@ -166,9 +189,9 @@ def build_demo(*, token_delay: float = 0.0) -> wg.GraphBuilder:
     return builder
 
 
-def demo_app(*, token_delay: float = 0.0) -> wg.App:
+def demo_app(*, token_delay: float = 0.0, model: wg.llm.ChatModel | None = None) -> wg.App:
     """The compiled demo workflow (also loadable as ``weavegraph.demo:demo_app``)."""
-    return build_demo(token_delay=token_delay).compile()
+    return build_demo(token_delay=token_delay, model=model).compile()
 
 
 def initial_state(question: str = DEFAULT_QUESTION) -> wg.VersionedState:

@@ -73,7 +73,7 @@ def diagnostic_text(err: BaseException) -> Text:
 
 def _headline(err: BaseException) -> Text:
     code = err.code if isinstance(err, WeavegraphError) else type(err).__name__
-    message = err.message if isinstance(err, WeavegraphError) else str(err)
+    message = str(err)
     head = Text("error", style="bold red")
     head.append(f"[{code}]", style="red")
     head.append(": ")

@@ -19,6 +19,7 @@
     ├── StateError (ValueError)             state that cannot be stored or read
     │   ├── NonJsonValue (TypeError)        an `extra` value that is not JSON
     │   ├── TypedSlotError                  a typed slot failed validation or has another schema version
+    │   ├── StateFieldError                 a typed state field was written or read with a bad value
     │   └── ReducerError                    a user reducer raised while merging; __cause__ is the original
     ├── NodeError                           raised or recorded by nodes for common problems
     │   ├── MissingInput
@@ -60,6 +61,7 @@ __all__ = [
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
+    "StateFieldError",
     "ReducerError",
     "NodeError",
     "MissingInput",
@@ -335,6 +337,24 @@ class TypedSlotError(StateError):
         self.key = key
 
 
+class StateFieldError(StateError):
+    """A field of a typed state schema (``GraphBuilder(state=Schema)``) got a value that does not
+    validate, or a write named a field the schema does not have."""
+
+    code = "weavegraph::state::field"
+    help = "Write only the schema's fields, with values of their declared types."
+
+    def __init__(self, field: str, node: str | None, detail: str) -> None:
+        by = f" written by node {node!r}" if node else ""
+        super().__init__(f"state field {field!r}{by}: {detail}")
+        self.field = field
+        self.node = node
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node,) if self.node else ()
+
+
 class ReducerError(StateError):
     """A user reducer raised while merging a node's update; ``__cause__`` is the original.
 
@@ -382,14 +402,41 @@ class MissingInput(NodeError):
 
 
 class ProviderError(NodeError):
-    """An external provider (``provider``) failed for a node."""
+    """An external provider (``provider``) failed: ``status`` is its HTTP status (None when there
+    was no HTTP answer: a refused or cut connection, a malformed or unfinished stream) and
+    ``message`` is what the provider said.
+
+    ``retryable`` tells whether trying again may help (rate limits, overload, server errors and
+    lost connections); ``wg.RetryPolicy(retry_on=ProviderError, retry_if=wg.llm.is_retryable)``
+    retries exactly those.
+    """
 
     code = "weavegraph::node::provider"
     help = "The provider failed: check its credentials and availability, or retry the node."
 
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(f"provider {provider!r} failed: {message}")
+    RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 409, 429})
+    """HTTP statuses below 500 worth retrying (timeout, conflict, rate limit); 5xx always are."""
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
         self.provider = provider
+        self.status = status
+        self.retryable = _retryable(status) if retryable is None else retryable
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"provider {self.provider!r} failed{status}: {self.message}"
+
+
+def _retryable(status: int | None) -> bool:
+    return status is None or status >= 500 or status in ProviderError.RETRYABLE_STATUSES
 
 
 class ValidationFailed(NodeError):

@@ -31,13 +31,17 @@ class NodePartial:
 
     ``messages`` and ``errors`` accept any sequence (a list is fine) and are stored as tuples.
     ``extra`` values are validated as JSON and frozen at the barrier (a non-JSON value is an error
-    naming the key); a ``None`` value deletes the key (RFC 7396).
+    naming the key); a ``None`` value deletes the key (RFC 7396). ``update`` writes fields of the
+    graph's typed state schema (``GraphBuilder(state=Schema)``), each validated against its
+    declared type (a bad value fails the node naming the field); without a schema its keys are
+    plain ``extra`` keys.
     """
 
     messages: tuple[Message, ...]
     extra: Mapping[str, Any] | None
     errors: tuple[ErrorEvent, ...]
     frontier: FrontierCommand | None
+    update: Mapping[str, Any] | None
 
     def __init__(
         self,
@@ -46,6 +50,7 @@ class NodePartial:
         extra: Mapping[str, Any] | None = None,
         errors: Sequence[ErrorEvent] = (),
         frontier: FrontierCommand | None = None,
+        update: Mapping[str, Any] | None = None,
     ) -> None:
         # Written by hand (not the dataclass __init__) so the parameters can be Sequence while
         # the attributes stay tuples; ``dataclasses.replace`` calls this with the field names.
@@ -54,6 +59,7 @@ class NodePartial:
         set_(self, "extra", extra)
         set_(self, "errors", errors if type(errors) is tuple else tuple(errors))
         set_(self, "frontier", frontier)
+        set_(self, "update", update)
 
     def with_messages(self, messages: Sequence[Message]) -> NodePartial:
         """Append ``messages`` after the ones already in this update."""
@@ -62,6 +68,11 @@ class NodePartial:
     def with_extra(self, extra: Mapping[str, Any]) -> NodePartial:
         """Add ``extra`` keys; a key given again takes the new value (None deletes the key)."""
         return replace(self, extra={**(self.extra or {}), **extra})
+
+    def with_update(self, update: Mapping[str, Any] | None = None, **fields: Any) -> NodePartial:
+        """Write typed state fields (a mapping and/or keywords); a field given again takes the
+        new value."""
+        return replace(self, update={**(self.update or {}), **(update or {}), **fields})
 
     def with_errors(self, errors: Sequence[ErrorEvent]) -> NodePartial:
         """Append recoverable errors (the run goes on; they land in the ``errors`` channel)."""
@@ -90,7 +101,7 @@ class NodePartial:
 
     def is_empty(self) -> bool:
         """True if this update changes nothing and gives no frontier command."""
-        return not (self.messages or self.extra or self.errors or self.frontier)
+        return not (self.messages or self.extra or self.errors or self.frontier or self.update)
 
     @classmethod
     def from_json_value(cls, value: object) -> NodePartial:

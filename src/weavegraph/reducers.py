@@ -12,6 +12,7 @@ from typing import Any, TypeAlias, cast
 
 from .state import ChannelType, ErrorEvent, FrozenDict, FrozenList, Message, freeze_json
 from .state._frozen import frozen_dict_from
+from .state._remove import REMOVE_ROLE
 
 Reducer: TypeAlias = Callable[[Any, Any], Any]
 """A channel or per-key reducer: ``(current, update) -> new``. It must not mutate its inputs."""
@@ -22,6 +23,7 @@ __all__ = [
     "add_errors",
     "add_messages",
     "append",
+    "append_all",
     "map_merge",
     "replace",
     "sum_numbers",
@@ -30,10 +32,31 @@ __all__ = [
 
 
 def add_messages(current: tuple[Message, ...], update: Sequence[Message]) -> tuple[Message, ...]:
-    """Append the update's messages."""
+    """Append the update's messages; one whose ``id`` is already there replaces that message
+    (in place), and ``wg.RemoveMessage(id)`` deletes it. Messages without an id append.
+
+    O(len(current) + len(update)): the ids are indexed once per call, never per message.
+    """
     if not update:
         return current
-    return (*current, *update)
+    if all(message.id is None for message in update):
+        return (*current, *update)
+    merged: list[Message | None] = list(current)
+    index = {message.id: i for i, message in enumerate(current) if message.id is not None}
+    for message in update:
+        at = index.get(message.id) if message.id is not None else None
+        if message.role == REMOVE_ROLE:
+            if at is None:
+                raise ValueError(f"RemoveMessage: no message with id {message.id!r} to remove")
+            merged[at] = None
+            del index[cast(str, message.id)]
+        elif at is not None:
+            merged[at] = message
+        else:
+            if message.id is not None:
+                index[message.id] = len(merged)
+            merged.append(message)
+    return tuple(message for message in merged if message is not None)
 
 
 def add_errors(
@@ -60,16 +83,31 @@ def map_merge(current: Mapping[str, Any], update: Mapping[str, Any] | None) -> M
 
 def append(current: Any, update: Any) -> FrozenList:
     """Per-key reducer: concatenate lists (a non-list update is appended as one item)."""
+    return append_all(current, (update,))
+
+
+def append_all(current: Any, updates: Sequence[Any]) -> FrozenList:
+    """``append`` of several updates at once, copying the list once (the barrier's batch form)."""
     items: list[Any] = []
     if isinstance(current, list):
         items.extend(cast("list[Any]", current))
     elif current is not None:
         items.append(current)
-    if isinstance(update, list):
-        items.extend(cast("list[Any]", update))
-    else:
-        items.append(update)
+    for update in updates:
+        if isinstance(update, list):
+            items.extend(cast("list[Any]", update))
+        else:
+            items.append(update)
+    if (current is None or type(cast(object, current)) is FrozenList) and all(
+        type(u) in _FROZEN_ITEMS or type(u) is FrozenList for u in updates
+    ):
+        # Every item is already frozen JSON (the current list and what nodes wrote were checked
+        # where they entered): only the new container is built.
+        return FrozenList(items)
     return freeze_json(items)
+
+
+_FROZEN_ITEMS = frozenset({str, int, bool, FrozenDict})
 
 
 def replace(current: Any, update: Any) -> Any:

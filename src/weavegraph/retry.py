@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -11,8 +12,11 @@ from .errors import ConfigError
 class RetryPolicy:
     """Retry a failing node up to ``max_attempts`` times in all, with exponential backoff.
 
-    Only exceptions that are instances of ``retry_on`` (one class or a tuple of classes) are
-    retried; others fail at once. ``RetryPolicy(5, 0.2)`` and keyword arguments both work.
+    Only exceptions that are instances of ``retry_on`` (one class or a tuple of classes) and, when
+    ``retry_if`` is given, for which ``retry_if(exc)`` is true are retried; others fail at once.
+    ``RetryPolicy(5, 0.2)`` and keyword arguments both work. For model calls,
+    ``RetryPolicy(retry_on=wg.ProviderError, retry_if=wg.llm.is_retryable)`` retries rate limits,
+    overload, server errors and lost connections, but not a bad request or a wrong API key.
     """
 
     max_attempts: int = 3
@@ -20,6 +24,7 @@ class RetryPolicy:
     backoff: float = 2.0
     max_delay: float = 10.0
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,)
+    retry_if: Callable[[BaseException], bool] | None = None
 
     def __post_init__(self) -> None:
         attempts: object = self.max_attempts
@@ -35,6 +40,8 @@ class RetryPolicy:
             if not (isinstance(kind, type) and issubclass(kind, BaseException)):  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise TypeError(f"RetryPolicy.retry_on takes exception classes, got {kind!r}")
         object.__setattr__(self, "retry_on", retry_on)
+        if self.retry_if is not None and not callable(self.retry_if):
+            raise TypeError(f"RetryPolicy.retry_if must be callable, got {self.retry_if!r}")
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before ``attempt`` (2 = the first retry)."""
@@ -42,4 +49,6 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
         """True if ``exc`` (raised by ``attempt``, 1 = the first) gets another attempt."""
-        return attempt < self.max_attempts and isinstance(exc, self.retry_on)
+        if attempt >= self.max_attempts or not isinstance(exc, self.retry_on):
+            return False
+        return self.retry_if is None or bool(self.retry_if(exc))

@@ -97,7 +97,7 @@ class Executor:
     ) -> None:
         self.spec = spec
         self.session_id = session_id
-        self.state = state
+        self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
         self.checkpointer = checkpointer
         self.stamper = EventStamper(
@@ -203,7 +203,10 @@ class Executor:
         """
         step = self.cursor.step + 1
         barrier = merge_barrier(
-            self.spec, self.state, step, [(source, freeze_partial(source, partial))]
+            self.spec,
+            self.state,
+            step,
+            [(source, freeze_partial(source, partial, self.spec.state_schema))],
         )
         self.state = barrier.state
         self.cursor = replace(self.cursor, step=step)
@@ -356,7 +359,11 @@ class Executor:
                 raise TypeError(
                     f"a node must return NodePartial or None, got {type(result).__name__}"
                 )
-            outcome = freeze_partial(node_id, result) if result is not None else None
+            outcome = (
+                freeze_partial(node_id, result, self.spec.state_schema)
+                if result is not None
+                else None
+            )
         except (Exception, Interrupt) as exc:
             outcome = _Failure(exc)
         if lifecycle:

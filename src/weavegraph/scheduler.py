@@ -375,7 +375,7 @@ def merge_barrier(
     writes: list[tuple[str, Mapping[str, Any]]] = []
     for node, partial in results:
         if not frozen:
-            partial = freeze_partial(node, partial)
+            partial = freeze_partial(node, partial, spec.state_schema)
         if partial.messages:
             message_updates.append((node, partial.messages))
         if partial.errors:
@@ -414,7 +414,7 @@ def merge_barrier(
     )
     # Every value is already checked and frozen: the previous state's, the partials' (by
     # freeze_partial) and the reducers' results (frozen in _reducing.merge_extra), so no re-validation.
-    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions)
+    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions, state.schema)
     updated = tuple(
         ch
         for ch, bump in zip(_CHANNELS, (bump_messages, bump_extra, bump_errors), strict=True)
@@ -439,7 +439,11 @@ def record_failure(
         versions = state.versions
         bumped = make_versions(versions["messages"], versions["extra"], versions["errors"] + 1)
         return trusted_state(
-            state.messages, cast(FrozenDict, state.extra), (*state.errors, error), bumped
+            state.messages,
+            cast(FrozenDict, state.extra),
+            (*state.errors, error),
+            bumped,
+            state.schema,
         )
 
 

@@ -342,7 +342,7 @@ class AppRunner:
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
             raise await self._missing_step(session_id, step)
-        return checkpoint.state
+        return checkpoint.state.with_schema(self.app.spec.state_schema)
 
     async def update_state(self, session_id: str, partial: NodePartial) -> StepReport:
         """Edit the state between steps; the edit is recorded as its own step."""

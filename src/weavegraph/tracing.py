@@ -9,6 +9,9 @@ The runtime calls :func:`span` around each unit of work::
             with tracing.span(tracing.CHECKPOINT, session_id=sid, step=n):
                 ...
 
+Calls to outside services (a model provider) get a :func:`client_span` carrying the attributes
+their own semantic conventions name (``gen_ai.*``), child of the node's span.
+
 When ``opentelemetry`` is not installed, or installed without a tracer provider configured (no
 SDK set up by the application), ``span`` returns a shared no-op context manager: no allocation,
 no attribute conversion. Exceptions leaving a span are recorded on it and mark it as an error.
@@ -17,10 +20,14 @@ no attribute conversion. Exceptions leaving a span are recorded on it and mark i
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
-__all__ = ["CHECKPOINT", "NODE", "RUN", "STEP", "enabled", "span"]
+__all__ = ["CHECKPOINT", "NODE", "RUN", "STEP", "AttributeValue", "client_span", "enabled", "span"]
+
+AttributeValue: TypeAlias = str | int | float | bool | Sequence[str]
+"""What a span attribute may hold."""
 
 RUN: Final = "weavegraph.run"
 STEP: Final = "weavegraph.step"
@@ -56,6 +63,20 @@ def span(name: str, **attributes: str | int | float | bool) -> AbstractContextMa
         return _NOOP
     prefixed = {f"weavegraph.{key}": value for key, value in attributes.items()}
     return _tracer(provider).start_as_current_span(name, attributes=prefixed)
+
+
+def client_span(name: str, attributes: Mapping[str, AttributeValue]) -> AbstractContextManager[Any]:
+    """A CLIENT span named ``name`` with ``attributes`` exactly as given (no prefix), for a call
+    to an outside service. Entering it gives the span, to add results with
+    ``set_attribute`` (``None`` when tracing is not :func:`enabled`)."""
+    if _otel_trace is None:
+        return _NOOP
+    provider = _otel_trace.get_tracer_provider()
+    if isinstance(provider, _otel_trace.ProxyTracerProvider):
+        return _NOOP
+    return _tracer(provider).start_as_current_span(
+        name, kind=_otel_trace.SpanKind.CLIENT, attributes=dict(attributes)
+    )
 
 
 _cached: list[tuple[object, Any]] = []

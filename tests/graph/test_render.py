@@ -185,3 +185,50 @@ def test_frontier_targets_are_drawn_and_hashed() -> None:
         g.graph_metadata()["graph_hash"] for g in (app, graph([E, "b"]), graph(None), graph(["b"]))
     }
     assert len(hashes) == 3  # target order does not matter; the declared set does
+
+
+def _line(builder: GraphBuilder | None = None) -> GraphBuilder:
+    builder = builder or GraphBuilder()
+    return builder.add_node("a", noop).add_edge(S, "a").add_edge("a", E)
+
+
+def keep_last(current: Any, update: Any) -> Any:
+    return update
+
+
+def test_graph_hash_tells_reducers_apart() -> None:
+    plain = _line()
+    channel = _line().with_reducer(wg.ChannelType.MESSAGES, keep_last)
+    keyed_append = _line().with_extra_reducer("items", wg.reducers.append)
+    keyed_sum = _line().with_extra_reducer("items", wg.reducers.sum_numbers)
+    hashes = [graph_hash(b.compile().spec) for b in (plain, channel, keyed_append, keyed_sum)]
+    assert len(set(hashes)) == 4
+    # the same reducers, added in another order, hash the same; defaults leave the hash unchanged
+    again = (
+        _line().with_extra_reducer("x", keep_last).with_extra_reducer("items", wg.reducers.append)
+    )
+    other = (
+        _line().with_extra_reducer("items", wg.reducers.append).with_extra_reducer("x", keep_last)
+    )
+    assert graph_hash(again.compile().spec) == graph_hash(other.compile().spec)
+    defaults = _line().with_reducer_registry(wg.ReducerRegistry())
+    assert graph_hash(defaults.compile().spec) == hashes[0]
+
+
+def test_graph_metadata_lists_reducers_by_qualified_name() -> None:
+    builder = _line().with_extra_reducer("items", wg.reducers.append)
+    meta = builder.with_reducer(wg.ChannelType.EXTRA, keep_last).compile().graph_metadata()
+    assert meta["reducers"] == {
+        "messages": ["weavegraph.reducers.add_messages"],
+        "extra": ["weavegraph.reducers.map_merge", f"{__name__}.keep_last"],
+        "errors": ["weavegraph.reducers.add_errors"],
+    }
+    assert meta["extra_reducers"] == {"items": "weavegraph.reducers.append"}
+    assert meta["state_schema"] is None
+
+
+def test_topological_sort_breaks_ties_by_the_order_nodes_were_added() -> None:
+    builder = GraphBuilder()
+    for node_id in "zyx":
+        builder.add_node(node_id, noop).add_edge(S, node_id).add_edge(node_id, E)
+    assert builder.compile().topological_sort() == ["z", "y", "x"]

@@ -119,6 +119,13 @@ def _add_demo(commands: _Commands) -> None:
         metavar="SECONDS",
         help="pause per token of the fake model, so the stream is watchable (default 0.03)",
     )
+    demo.add_argument(
+        "--model",
+        metavar="PROVIDER:MODEL",
+        help="draft with a real model instead of the fake one, e.g. openai:gpt-4o-mini (any "
+        "OpenAI-compatible server: OPENAI_BASE_URL, OPENAI_API_KEY); default: "
+        "$WEAVEGRAPH_DEMO_MODEL, else the fake model",
+    )
     _storage_options(demo)
     _event_options(demo)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import uuid
@@ -19,6 +20,7 @@ from ..app import App
 from ..errors import ConfigError, StateError
 from ..events import EventBus, JsonLinesSink, MemorySink
 from ..events.sinks import EventSink
+from ..llm import chat_model
 from ..runner import StepReport, validate_session_id
 from ..state import VersionedState
 from ._console_sink import ConsoleSink
@@ -214,18 +216,24 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
 async def cmd_demo(args: argparse.Namespace) -> int:
     from .. import demo
 
-    app = demo.demo_app(token_delay=max(0.0, args.delay))
+    spec: str | None = args.model or os.environ.get(demo.MODEL_ENV) or None
+    model = chat_model(spec) if spec else None
+    app = demo.demo_app(token_delay=max(0.0, args.delay), model=model)
     session_id = validate_session_id(args.session or f"demo-{new_session_id()[:8]}")
     state = demo.initial_state(args.question or demo.DEFAULT_QUESTION)
     console = stderr_console()
     console.print(
         Text.assemble(
             ("weavegraph demo", "bold magenta"),
-            f"  session {session_id} · plan → 3 researchers in parallel → join → fake model "
-            "(streams tokens) → review loop → publish",
+            f"  session {session_id} · plan → 3 researchers in parallel → join → "
+            f"{spec or 'fake model'} (streams tokens) → review loop → publish",
         )
     )
-    result = await drive(app, args, session_id, state)
+    try:
+        result = await drive(app, args, session_id, state)
+    finally:
+        if model is not None:
+            await model.aclose()
     if result.resumed:
         console.print(f"[dim](resumed the stored session {session_id})[/]")
     return report(result, args, f"weavegraph demo --session {session_id}{storage_flags(args)}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from ..reducers import Reducer, ReducerRegistry
 from ..retry import RetryPolicy
-from ..state import ChannelType
+from ..state import ChannelType, StateSchema
 from ..types import RESERVED_NODE_IDS, START
 from .spec import GraphSpec, JoinSpec, NodeFn, NodeSpec, RouterFn, RouterSpec
 from .validate import GraphDescription, validate
@@ -54,9 +54,14 @@ def is_async_callable(fn: object) -> bool:
 
 
 class GraphBuilder:
-    """Collects nodes, edges, routers and options; every method returns the builder itself."""
+    """Collects nodes, edges, routers and options; every method returns the builder itself.
 
-    def __init__(self) -> None:
+    ``state`` (optional) is a typed state schema: a pydantic model, TypedDict or dataclass whose
+    fields live in ``extra``, each under its own name; ``Annotated[T, reducer]`` on a field sets
+    that key's reducer. Nodes read ``snapshot.state`` and write ``NodePartial(update={...})``.
+    """
+
+    def __init__(self, *, state: type | None = None) -> None:
         self._nodes: dict[str, NodeSpec] = {}
         self._duplicate_nodes: list[str] = []
         self._edges: list[tuple[str, str]] = []
@@ -67,6 +72,9 @@ class GraphBuilder:
         self._extra_reducers: dict[str, Reducer] = {}
         self._max_concurrency = os.cpu_count() or 1
         self._max_steps = DEFAULT_MAX_STEPS
+        self._state_schema = StateSchema.of(state) if state is not None else None
+        if self._state_schema is not None:
+            self._extra_reducers.update(self._state_schema.reducers())
 
     # --- nodes and edges -----------------------------------------------------------------------
 
@@ -218,6 +226,7 @@ class GraphBuilder:
             max_concurrency=self._max_concurrency,
             max_steps=self._max_steps,
             frontier_targets=MappingProxyType(dict(self._frontier_targets)),
+            state_schema=self._state_schema,
         )
 
     def compile(self) -> App:

@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from ..reducers import ReducerRegistry
+from ..state import ChannelType
 from ..types import END, START
 from .spec import GraphSpec
 
@@ -20,7 +23,7 @@ __all__ = ["graph_hash", "graph_metadata", "to_dot", "to_mermaid", "topological_
 
 def _canonical(spec: GraphSpec) -> dict[str, Any]:
     """The graph's structure with every list sorted, so the order of builder calls does not matter."""
-    canonical = {
+    canonical: dict[str, Any] = {
         "nodes": sorted(spec.nodes),
         "edges": sorted([src, dst] for src, targets in spec.edges.items() for dst in targets),
         "conditional": sorted(
@@ -35,7 +38,40 @@ def _canonical(spec: GraphSpec) -> dict[str, Any]:
     }
     if spec.frontier_targets:  # only when used, so older graphs keep their hash
         canonical["frontier"] = sorted([src, sorted(t)] for src, t in spec.frontier_targets.items())
+    channel_reducers = _channel_reducers(spec)
+    if channel_reducers != _DEFAULT_CHANNEL_REDUCERS:  # likewise: only when not the defaults
+        canonical["reducers"] = channel_reducers
+    if spec.extra_reducers:
+        canonical["extra_reducers"] = _extra_reducers(spec)
     return canonical
+
+
+def reducer_name(fn: object) -> str:
+    """A reducer's qualified name (``module.qualname``); for a partial or a callable object,
+    that of its function or class."""
+    while isinstance(fn, functools.partial):
+        fn = cast("functools.partial[Any]", fn).func
+    target: object = fn if hasattr(fn, "__qualname__") else type(fn)
+    module = getattr(target, "__module__", None) or "?"
+    return f"{module}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _channel_reducers(spec: GraphSpec) -> dict[str, list[str]]:
+    """Each channel's reducers by qualified name, in the order they run."""
+    return {
+        str(channel): [reducer_name(fn) for fn in spec.reducers.for_channel(channel)]
+        for channel in ChannelType
+    }
+
+
+def _extra_reducers(spec: GraphSpec) -> dict[str, str]:
+    return {key: reducer_name(fn) for key, fn in sorted(spec.extra_reducers.items())}
+
+
+_DEFAULT_CHANNEL_REDUCERS = {
+    str(channel): [reducer_name(fn) for fn in fns]
+    for channel, fns in ReducerRegistry().channels.items()
+}
 
 
 def _json_key(item: Any) -> bytes:
@@ -43,7 +79,8 @@ def _json_key(item: Any) -> bytes:
 
 
 def graph_hash(spec: GraphSpec) -> str:
-    """A sha256 hex digest of the graph's structure (node ids, edges, routers' targets, joins).
+    """A sha256 hex digest of the graph's structure (node ids, edges, routers' targets, joins)
+    and of how it merges state (channel and per-key reducers, by qualified name).
 
     Building the same graph with the calls in another order gives the same hash; node functions,
     router names and options (timeouts, limits) are not part of it.
@@ -87,17 +124,28 @@ def graph_metadata(spec: GraphSpec) -> dict[str, Any]:
             "conditional_edges": sum(len(routers) for routers in spec.routers.values()),
             "joins": len(spec.joins),
         },
+        "reducers": _channel_reducers(spec),
+        "extra_reducers": _extra_reducers(spec),
+        "state_schema": _schema_metadata(spec),
         "max_concurrency": spec.max_concurrency,
         "max_steps": spec.max_steps,
         "graph_hash": graph_hash(spec),
     }
 
 
+def _schema_metadata(spec: GraphSpec) -> dict[str, Any] | None:
+    schema = spec.state_schema
+    if schema is None:
+        return None
+    return {"name": schema.name, "kind": schema.kind, "fields": list(schema.fields)}
+
+
 def topological_sort(spec: GraphSpec) -> list[str]:
     """User nodes ordered so that unconditional and join edges point forward.
 
-    Ties are broken by the order nodes were added (Kahn's algorithm with an insertion-ordered
-    ready list). START and END are virtual and left out. Validation guarantees there is no
+    Ties (nodes whose predecessors are all placed) go in the order the nodes were added with
+    ``add_node`` (Kahn's algorithm with an insertion-ordered ready list), so the result is
+    deterministic. START and END are virtual and left out. Validation guarantees there is no
     unconditional cycle, so every node appears exactly once.
     """
     order = {node: index for index, node in enumerate(spec.nodes)}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..reducers import Reducer, ReducerRegistry
 from ..retry import RetryPolicy
+from ..state import StateSchema
 
 if TYPE_CHECKING:
     from ..context import NodeContext
@@ -70,6 +71,8 @@ class GraphSpec:
     frontier_targets: Mapping[str, tuple[str, ...]] = field(
         default_factory=dict[str, tuple[str, ...]]
     )
+    # the typed state schema (GraphBuilder(state=Schema)); its fields live in extra
+    state_schema: StateSchema | None = None
     # Derived index (not an input): the joins each node is a source of, so the scheduler's per-node
     # work stays O(1) even for a 1000-way fan-in.
     joins_by_source: Mapping[str, tuple[JoinSpec, ...]] = field(

@@ -6,6 +6,9 @@ from ._frozen import FrozenList as FrozenList
 from ._frozen import freeze_json as freeze_json
 from ._message import Message as Message
 from ._message import Role as Role
+from ._message import ToolCall as ToolCall
+from ._remove import RemoveMessage as RemoveMessage
+from ._schema import StateSchema as StateSchema
 from ._typed import StateKey as StateKey
 from ._versioned import ChannelType as ChannelType
 from ._versioned import StateSnapshot as StateSnapshot
@@ -20,9 +23,12 @@ __all__ = [
     "FrozenDict",
     "FrozenList",
     "Message",
+    "RemoveMessage",
     "Role",
+    "StateSchema",
     "StateKey",
     "StateSnapshot",
+    "ToolCall",
     "VersionedState",
     "VersionedStateBuilder",
     "freeze_extra",

@@ -11,6 +11,7 @@ from ..errors import NonJsonValue, StateError, TypedSlotError
 from ._error_event import ErrorEvent
 from ._frozen import EMPTY_DICT, FrozenDict, NotJson, freeze_mapping, frozen_dict_from
 from ._message import Message
+from ._schema import StateSchema, to_json_fields
 from ._typed import StateKey
 
 T = TypeVar("T")
@@ -48,6 +49,28 @@ class _StateView:
 
     __slots__ = ()
     extra: Mapping[str, Any]
+    schema: StateSchema | None
+    _typed: Any
+
+    @property
+    def state(self) -> Any:
+        """The typed state: a frozen, validated instance of the graph's state schema.
+
+        Built once per state (then shared); a StateError when the graph has no schema, a
+        StateFieldError naming the field when a stored value does not validate.
+        """
+        typed = self._typed
+        if typed is not None:
+            return typed
+        schema = self.schema
+        if schema is None:
+            raise StateError(
+                "this state has no typed schema: build the graph with GraphBuilder(state=Schema) "
+                "or the state with VersionedState.builder().with_state(...)"
+            )
+        typed = schema.read(self.extra)
+        object.__setattr__(self, "_typed", typed)
+        return typed
 
     def get_typed(self, key: StateKey[T]) -> T | None:
         """The typed slot's value, or None when it was never written."""
@@ -69,6 +92,8 @@ class StateSnapshot(_StateView):
     extra: Mapping[str, Any]
     errors: tuple[ErrorEvent, ...]
     versions: Mapping[str, int]
+    schema: StateSchema | None = field(default=None, kw_only=True, compare=False, repr=False)
+    _typed: Any = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +104,9 @@ class VersionedState(_StateView):
     extra: Mapping[str, Any] = field(default=EMPTY_DICT)
     errors: tuple[ErrorEvent, ...] = ()
     versions: Mapping[str, int] = field(default=INITIAL_VERSIONS)
+    schema: StateSchema | None = field(default=None, kw_only=True, compare=False, repr=False)
+    """The typed state schema ``state`` reads (set by runs of a graph built with one)."""
+    _typed: Any = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         messages: Iterable[Message] = self.messages
@@ -120,7 +148,21 @@ class VersionedState(_StateView):
 
     def snapshot(self) -> StateSnapshot:
         """A read-only view sharing this state's (immutable) values: O(1)."""
-        return StateSnapshot(self.messages, self.extra, self.errors, self.versions)
+        return StateSnapshot(
+            self.messages, self.extra, self.errors, self.versions, schema=self.schema
+        )
+
+    def with_schema(self, schema: StateSchema | None) -> VersionedState:
+        """This state reading ``state`` through ``schema`` (O(1): the values are shared)."""
+        if schema is self.schema:
+            return self
+        return trusted_state(
+            self.messages,
+            cast(FrozenDict, self.extra),
+            self.errors,
+            cast(FrozenDict, self.versions),
+            schema,
+        )
 
     # --- JSON ------------------------------------------------------------------------------
 
@@ -193,6 +235,7 @@ def trusted_state(
     extra: FrozenDict,
     errors: tuple[ErrorEvent, ...],
     versions: FrozenDict,
+    schema: StateSchema | None = None,
 ) -> VersionedState:
     """A VersionedState from values the caller already validated and froze (internal).
 
@@ -205,6 +248,8 @@ def trusted_state(
     object.__setattr__(state, "extra", extra)
     object.__setattr__(state, "errors", errors)
     object.__setattr__(state, "versions", versions)
+    object.__setattr__(state, "schema", schema)
+    object.__setattr__(state, "_typed", None)
     return state
 
 
@@ -215,6 +260,7 @@ class VersionedStateBuilder:
         self._messages: list[Message] = []
         self._extra: dict[str, object] = {}
         self._errors: list[ErrorEvent] = []
+        self._schema: StateSchema | None = None
 
     def with_user_message(self, text: str) -> VersionedStateBuilder:
         """Append a user message."""
@@ -246,6 +292,17 @@ class VersionedStateBuilder:
         self._extra[key.storage_key] = key.encode(value)
         return self
 
+    def with_state(self, value: object) -> VersionedStateBuilder:
+        """Set the fields of a typed state: an instance of a pydantic model or dataclass (each
+        field validated and stored in ``extra`` under its name), or a TypedDict's dict."""
+        if isinstance(value, Mapping):
+            self._extra.update(to_json_fields(cast("Mapping[str, Any]", value)))
+            return self
+        schema = StateSchema.of(type(value))
+        self._extra.update(schema.encode_instance(value))
+        self._schema = schema
+        return self
+
     def with_error(self, error: ErrorEvent) -> VersionedStateBuilder:
         """Append an error event."""
         self._errors.append(error)
@@ -257,4 +314,5 @@ class VersionedStateBuilder:
             messages=tuple(self._messages),
             extra=freeze_extra(self._extra),
             errors=tuple(self._errors),
+            schema=self._schema,
         )

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..checkpoint._model import Checkpoint, Checkpointer
-from ..state import ErrorEvent, FrozenDict, Message, VersionedState, freeze_json
+from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState, freeze_json
 from ..state._versioned import make_versions
 
 __all__ = [
@@ -168,6 +168,28 @@ async def check_roundtrip_every_field(cp: Checkpointer, caps: Capabilities) -> N
     assert loaded is not None
     assert loaded.state.messages[2].metadata == {"tokens": 3, "k": [1, None]}
     assert isinstance(loaded.state.extra, FrozenDict), "extra must come back frozen"
+
+
+async def check_roundtrip_tool_calls(cp: Checkpointer, caps: Capabilities) -> None:
+    """An agent's conversation survives: tool calls with nested arguments and tool results."""
+    sid = _sid("tools")
+    calls = (
+        ToolCall("call_1", "search", {"query": "barriers", "filters": {"year": [2010, None]}}),
+        ToolCall("call_2", "clock", {}),
+    )
+    messages = (
+        Message.user("look it up"),
+        Message.assistant("Checking.", tool_calls=calls),
+        Message.tool("found 3", "call_1", name="search"),
+        Message("tool", "Error: boom", tool_call_id="call_2", metadata={"is_error": True}),
+    )
+    saved = make_checkpoint(sid, 2, messages=messages)
+    await cp.save(saved)
+    loaded = await cp.load_latest(sid)
+    _assert_same(loaded, saved)
+    assert loaded is not None
+    assert loaded.state.messages[1].tool_calls == calls
+    assert loaded.state.messages[2].tool_call_id == "call_1"
 
 
 async def check_empty_initial_state(cp: Checkpointer, caps: Capabilities) -> None:
@@ -370,6 +392,7 @@ async def check_concurrent_same_session(cp: Checkpointer, caps: Capabilities) ->
 CHECKS: tuple[Check, ...] = (
     check_unknown_session,
     check_roundtrip_every_field,
+    check_roundtrip_tool_calls,
     check_empty_initial_state,
     check_load_each_step,
     check_history,
