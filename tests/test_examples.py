@@ -38,6 +38,26 @@ EXPECTED = {
         "trip-rich: booked a hotel",
         "trip still says: booked a hostel",
     ],
+    "human_approval.py": [
+        "email: waiting for an answer from review: {'question': 'Send this email?', 'email': 'hi all",
+        "'email': 'Dear team, the release is out.'}",
+        "sent: Dear team, the release is out.",
+        "email: completed",
+        "listed: email completed",
+        "invoke paused: Send this email?",
+    ],
+    "streaming_modes.py": [
+        "update: {'research': {'extra': {'facts': ['supersteps', 'barriers']}}}",
+        "token from write: 'Nodes run in '",
+        "values: 2 messages, extra keys ['facts']",
+        "final: Nodes run in supersteps; partials merge at barriers.",
+    ],
+    "tool_agent_typed.py": [
+        "assistant: get_weather({'city': 'Paris'})",
+        "tool: Paris: 18°C, light rain",
+        "assistant: Paris: 18°C with light rain.",
+        "typed state: cities=['Paris'] model_calls=2",
+    ],
     "retries_timeouts_cancel.py": [
         "retried: fetched after 2 failures",
         "timed out: node slow at step 1 (TimeoutError)",

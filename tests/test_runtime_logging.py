@@ -45,20 +45,24 @@ async def test_debug_lines_at_step_boundaries_and_checkpoint_saves(
     caplog.set_level(logging.DEBUG, logger="weavegraph")
     await chain().invoke("go", session_id="logged", checkpointer=wg.InMemoryCheckpointer())
     lines = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
-    steps = [m for name, _, m in lines if name == "weavegraph.scheduler"]
+    steps = [m for name, _, m in lines if name == "weavegraph.runtime.plan"]
     assert steps == [
         "session logged step 0: first frontier ['a']",
         "session logged step 1: ran ['a'], skipped [], next frontier ['b']",
         "session logged step 2: ran ['b'], skipped [], next frontier []",
     ]
-    saves = [m for name, _, m in lines if name == "weavegraph.runner" and "checkpoint saved" in m]
+    saves = [
+        m
+        for name, _, m in lines
+        if name == "weavegraph.runtime.session" and "checkpoint saved" in m
+    ]
     assert [s.split(" at ")[1] for s in saves] == [
         "step 0 (frontier ['a'])",
         "step 1 (frontier ['b'])",
         "step 2 (frontier [])",
     ]
     assert (
-        "weavegraph.runner",
+        "weavegraph.runtime.loop",
         logging.DEBUG,
         "session logged: run ended status=completed at step 2",
     ) in lines
@@ -75,7 +79,8 @@ async def test_sessions_log_created_resumed_completed_and_loads(
     async with wg.AppRunner(chain(), "sqlite", db_url=url) as runner:
         await runner.create_session("s")
         await runner.run_until_complete("s")
-    info = [r.getMessage() for r in caplog.records if r.name == "weavegraph.sessions"]
+    sessions = ("weavegraph.sessions", "weavegraph.runtime.loop")
+    info = [r.getMessage() for r in caplog.records if r.name in sessions]
     assert "session s created" in info
     assert "session s: checkpoint loaded at step 1 (frontier ['b'])" in info
     assert "session s resumed at step 1" in info
@@ -109,11 +114,11 @@ async def test_a_retry_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
 
 async def test_configure_logging_directives_turn_the_lines_on_per_logger() -> None:
     out = io.StringIO()
-    configure_logging("weavegraph.scheduler=debug", stream=out)
+    configure_logging("weavegraph.runtime.plan=debug", stream=out)
     await chain().invoke("go", session_id="dirs")
     text = out.getvalue()
-    assert "weavegraph.scheduler: session dirs step 1: ran ['a']" in text
-    assert "weavegraph.runner" not in text  # only the scheduler was asked for
+    assert "weavegraph.runtime.plan: session dirs step 1: ran ['a']" in text
+    assert "weavegraph.runtime.loop" not in text  # only the planner was asked for
     out = io.StringIO()
     configure_logging("warn", stream=out)
     await chain().invoke("go", session_id="quiet")
@@ -121,4 +126,4 @@ async def test_configure_logging_directives_turn_the_lines_on_per_logger() -> No
     out = io.StringIO()
     configure_logging("weavegraph=debug", stream=out)
     await chain().invoke("go", session_id="all")
-    assert "weavegraph.runner: session all: run ended status=completed" in out.getvalue()
+    assert "weavegraph.runtime.loop: session all: run ended status=completed" in out.getvalue()

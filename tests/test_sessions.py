@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import weavegraph as wg
+from weavegraph.events import INVOCATION_END_SCOPE
 from weavegraph.events.model import Event
 
 
@@ -110,7 +111,12 @@ async def test_static_interrupts_before_after_and_each_step() -> None:
         assert (after.paused.kind, after.paused.nodes) == ("after", ("b",))
         assert after.report is not None
         each = await runner.run_step("s", interrupt_each_step=True)
-        assert each.completed is True  # the last step completes rather than pausing
+        # The last step before END pauses too; the session completes when run again.
+        assert each.paused == wg.PausedReason(kind="step", step=3)
+        assert each.completed is False
+        assert each.report is not None
+        done = await runner.run_step("s", interrupt_each_step=True)
+        assert (done.completed, done.report, done.paused) == (True, None, None)
 
 
 async def test_dynamic_interrupt_and_resume() -> None:
@@ -148,10 +154,45 @@ async def test_iterative_session_keeps_counting_steps() -> None:
         second = await runner.invoke_next("chat", user2, "reply")
         assert second.extra == {"reply": 2}
         assert [m.content for m in second.messages] == ["one", "two"]
-        assert len(bus.ends()) == 2
-        assert bus.ends()[-1].endswith("status=completed step=4")
+        # One stream across invocations: each ends with an invocation end, the session with
+        # the stream end.
+        invocations = [e.message for e in bus.events if e.scope == INVOCATION_END_SCOPE]
+        assert invocations == [
+            "session=chat status=completed step=2",
+            "session=chat status=completed step=4",
+        ]
+        assert bus.ends() == []
         final = await runner.finish_iterative_session("chat")
         assert final == second
+        assert bus.ends() == ["session=chat status=completed step=4"]
+        assert bus.events[-1].is_stream_end
+        assert [e.seq for e in bus.events] == list(range(len(bus.events)))
+
+
+async def test_an_iterative_session_may_enter_at_start() -> None:
+    """START as the entry: its edges and routers decide each invocation's first nodes."""
+    builder = (
+        wg.GraphBuilder().add_node("greet", counter("greet")).add_node("echo", counter("echo"))
+    )
+    builder.add_edge(wg.START, "greet").add_edge("greet", wg.END)
+    builder.add_conditional_edge(
+        wg.START, lambda snapshot: "echo" if len(snapshot.messages) > 1 else wg.END
+    )
+    builder.add_edge("echo", wg.END)
+    app = builder.compile()
+    bus = Collector()
+    async with wg.AppRunner(app, "memory", event_bus=bus) as runner:
+        await runner.create_iterative_session("it", wg.VersionedState(), wg.START)
+        one = wg.NodePartial(messages=(wg.Message.user("one"),))
+        first = await runner.invoke_next("it", one, wg.START)
+        assert first.extra == {"greet": 1}
+        two = wg.NodePartial(messages=(wg.Message.user("two"),))
+        second = await runner.invoke_next("it", two, wg.START)
+        assert second.extra == {"greet": 2, "echo": 1}
+        steps = [h.step for h in await runner.history("it")]
+        assert steps == sorted(set(steps))  # step numbers keep increasing
+        await runner.finish_iterative_session("it")
+        assert len(bus.ends()) == 1
 
 
 async def test_update_state_is_recorded_as_its_own_step(tmp_path: Path) -> None:
@@ -410,7 +451,7 @@ async def test_request_stop_from_a_node_stops_at_the_step_boundary(tmp_path: Pat
         await runner.create_session("s", "go")
         stopped = await runner.run_until_complete("s")
         assert stopped.extra == {"n": 3}  # step 3 finished and was committed, nothing more ran
-        assert bus.ends() == ["session=s status=interrupted step=3"]
+        assert bus.ends() == ["session=s status=stopped step=3"]
         assert runner.stop_requested is False  # honoured, so spent
     async with wg.AppRunner(app, "sqlite", db_url=url, event_bus=bus) as runner:
         final = await runner.run_until_complete("s")
@@ -434,7 +475,7 @@ async def test_request_stop_from_another_thread_and_before_a_run() -> None:
         runner.request_stop()  # no run in progress: the next run stops before its first step
         await runner.create_session("s", "go")
         assert (await runner.run_until_complete("s")).extra == {}
-        assert bus.ends() == ["session=s status=interrupted step=0"]
+        assert bus.ends() == ["session=s status=stopped step=0"]
 
         async def stopper() -> None:
             await reached.wait()
@@ -444,7 +485,7 @@ async def test_request_stop_from_another_thread_and_before_a_run() -> None:
         task = asyncio.create_task(stopper())
         assert (await runner.run_until_complete("s")).extra == {"n": 2}
         await task
-        assert bus.ends()[-1] == "session=s status=interrupted step=2"
+        assert bus.ends()[-1] == "session=s status=stopped step=2"
         assert (await runner.run_until_complete("s")).extra == {"n": 5}
         assert bus.ends()[-1] == "session=s status=completed step=5"
 
@@ -559,32 +600,38 @@ async def test_pause_mark_fork_and_start_failure_on_postgres(
         await saver.close()
 
 
-async def test_a_second_signal_while_stopping_goes_to_the_previous_handler() -> None:
+async def test_a_second_signal_while_stopping_stops_at_once() -> None:
+    """The step in flight is abandoned (not committed) and the stream still ends: stopped."""
     received: list[int] = []
     holder: list[wg.AppRunner] = []
+    bus = Collector()
 
     def previous(signum: int, frame: object) -> None:
         received.append(signum)
 
     async def on_tick(n: int) -> None:
-        if n == 2:
+        if n == 2 and not received and not bus.ends():  # the first time only
             # Signal handlers run as loop callbacks: yield until each one has been handled.
             signal.raise_signal(signal.SIGTERM)
             while not holder[0].stop_requested:  # noqa: ASYNC110
                 await asyncio.sleep(0)
             signal.raise_signal(signal.SIGTERM)  # impatient: a second one
-            while not received:  # noqa: ASYNC110
+            while True:  # noqa: ASYNC110 (busy until stopped at once)
                 await asyncio.sleep(0)
 
     old = signal.signal(signal.SIGTERM, previous)
     try:
-        async with wg.AppRunner(looping_app(50, on_tick), "memory") as runner:
+        async with wg.AppRunner(looping_app(50, on_tick), "memory", event_bus=bus) as runner:
             holder.append(runner)
             await runner.create_session("s", "go")
             with runner.handle_signals([signal.SIGTERM]):
-                assert (await runner.run_until_complete("s")).extra == {"n": 2}
-            assert received == [signal.SIGTERM]
+                result = await runner.drive("s")
+            assert (result.status, result.step, result.state.extra) == ("stopped", 1, {"n": 1})
+            assert bus.ends() == ["session=s status=stopped step=1"]
+            assert received == []  # neither signal reached the previous handler
             assert signal.getsignal(signal.SIGTERM) is previous
+            assert not runner.stop_requested  # spent: the session continues when run again
+            assert (await runner.run_until_complete("s")).extra == {"n": 50}
     finally:
         signal.signal(signal.SIGTERM, old)
 

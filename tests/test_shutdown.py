@@ -54,7 +54,7 @@ async def test_a_signal_mid_run_stops_at_a_step_boundary_and_a_new_process_resum
     first.stdin.flush()
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
-    assert ends(out) == ["session=s status=interrupted step=28"]
+    assert ends(out) == ["session=s status=stopped step=28"]
     assert "FINAL" not in out
 
     second = start_worker(db)

@@ -26,6 +26,7 @@ from .errors import DuplicateEdge as DuplicateEdge
 from .errors import DuplicateNode as DuplicateNode
 from .errors import EdgeFromEnd as EdgeFromEnd
 from .errors import GraphCompileError as GraphCompileError
+from .errors import Interrupted as Interrupted
 from .errors import InvalidSessionId as InvalidSessionId
 from .errors import MissingEntry as MissingEntry
 from .errors import MissingInput as MissingInput
@@ -66,6 +67,7 @@ from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
 from .reducers import ReducerRegistry as ReducerRegistry
 from .retry import RetryPolicy as RetryPolicy
+from .session_status import PendingInterrupt as PendingInterrupt
 from .sessions import AppRunner as AppRunner
 from .sessions import PausedReason as PausedReason
 from .sessions import SessionInit as SessionInit
@@ -123,6 +125,7 @@ __all__ = [
     "StepResult",
     "StepReport",
     "PausedReason",
+    "PendingInterrupt",
     # events and observability
     "Event",
     "EventType",
@@ -151,6 +154,7 @@ __all__ = [
     "NodeRunError",
     "RoutingError",
     "StepLimitExceeded",
+    "Interrupted",
     "StateError",
     "NonJsonValue",
     "TypedSlotError",

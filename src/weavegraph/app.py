@@ -5,18 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .checkpoint._model import Checkpointer
+from .checkpoint import Checkpointer
 from .context import as_clock
-from .errors import ConfigError
+from .errors import ConfigError, Interrupted
 from .events import streaming
 from .events.bus import DEFAULT_CAPACITY
 from .events.model import EventEmitter
+from .events.modes import ModeStream, StepObserver, check_modes
 from .events.sinks import EventSink
 from .events.streaming import EventStream, StreamingRun
 from .graph.spec import GraphSpec
-from .runner import Executor, new_session_id, validate_session_id
-from .scheduler import Cursor
+from .runtime import loop
+from .runtime.plan import Cursor
+from .runtime.session import Session
+from .runtime.values import new_session_id, validate_session_id
+from .session_status import pending_from
 from .state import VersionedState
+from .status import RunStatus
 
 __all__ = ["App", "coerce_state"]
 
@@ -28,6 +33,15 @@ def coerce_state(state: VersionedState | str) -> VersionedState:
     if isinstance(state, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         return VersionedState.new_with_user_message(state)
     raise TypeError(f"expected a VersionedState or a str, got {type(state).__name__}")
+
+
+async def run_to_end(session: Session, max_steps: int | None) -> VersionedState:
+    """A one-shot run to its end: the final state; ``Interrupted`` if a node asked for input."""
+    status = await loop.execute(session, max_steps=max_steps)
+    pending = session.cursor.interrupt
+    if status is RunStatus.INTERRUPTED and pending is not None:
+        raise Interrupted(session.session_id, pending_from(pending, session.cursor.step))
+    return session.state
 
 
 def check_has(value: object, method: str, what: str, expected: str) -> None:
@@ -60,25 +74,65 @@ class App:
         max_steps: int | None = None,
         checkpointer: Checkpointer | None = None,
         clock: object | None = None,
+        context: Any = None,
     ) -> VersionedState:
         """Run the graph from START to completion and return the final state.
 
         Quiet unless ``event_bus`` is given. ``max_steps`` overrides the graph's limit for this
         run; ``checkpointer`` (optional) receives a checkpoint after every superstep; ``clock``
-        (a callable or an object with ``now()``) stamps events. A node failure raises
-        ``NodeRunError`` after the failed step is checkpointed (SPEC §3.4).
+        (a callable or an object with ``now()``) stamps events; ``context`` reaches every node
+        as ``ctx.context`` (never checkpointed). A node failure raises ``NodeRunError`` after the
+        failed step is checkpointed; a node asking ``ctx.interrupt`` raises ``Interrupted``
+        (there is nobody to answer: run such graphs with ``wg.AppRunner``).
         """
-        executor = self.executor(
+        session = self.prepare_run(
             state,
             session_id=session_id,
             event_bus=event_bus,
             checkpointer=checkpointer,
             clock=clock,
+            context=context,
         )
-        await executor.execute(max_steps=max_steps)
-        return executor.state
+        return await run_to_end(session, max_steps)
 
-    def executor(
+    def stream(
+        self,
+        state: VersionedState | str,
+        *,
+        modes: str | Iterable[str] = "values",
+        session_id: str | None = None,
+        event_bus: EventEmitter | None = None,
+        max_steps: int | None = None,
+        checkpointer: Checkpointer | None = None,
+        clock: object | None = None,
+        context: Any = None,
+    ) -> ModeStream:
+        """Run the graph, yielding ``(mode, chunk)`` as it goes (the chunks alone for one mode).
+
+        ``updates``: ``{node: what it returned, as JSON}`` after each step; ``values``: the state
+        JSON after each step; ``messages``: LLM chunks as ``(text, metadata)``; ``events``:
+        every event. Afterwards ``stream.outcome`` is the final state or raises the run's error.
+        The other options are :meth:`invoke`'s.
+        """
+        chosen = check_modes(modes)
+        start_state = coerce_state(state)
+        check_has(event_bus, "publish", "event_bus", "an EventBus")
+
+        async def start(emitter: EventEmitter, observer: StepObserver) -> VersionedState:
+            session = self.prepare_run(
+                start_state,
+                session_id=session_id,
+                event_bus=emitter,
+                checkpointer=checkpointer,
+                clock=clock,
+                context=context,
+            )
+            session.observer = observer
+            return await run_to_end(session, max_steps)
+
+        return ModeStream(chosen, start, event_bus)
+
+    def prepare_run(
         self,
         state: VersionedState | str,
         *,
@@ -86,13 +140,14 @@ class App:
         event_bus: EventEmitter | None = None,
         checkpointer: Checkpointer | None = None,
         clock: object | None = None,
-    ) -> Executor:
+        context: Any = None,
+    ) -> Session:
         """A fresh run of this graph, not started (the seam streaming helpers build on)."""
         check_has(
             checkpointer, "save", "checkpointer", "a Checkpointer, e.g. InMemoryCheckpointer()"
         )
         check_has(event_bus, "publish", "event_bus", "an EventBus")
-        return Executor(
+        return Session(
             self.spec,
             session_id=validate_session_id(session_id) if session_id else new_session_id(),
             state=coerce_state(state),
@@ -100,6 +155,7 @@ class App:
             clock=as_clock(clock),
             emitter=event_bus,
             checkpointer=checkpointer,
+            context=context,
         )
 
     # --- running with events (delegates to events/streaming.py) -------------------------------

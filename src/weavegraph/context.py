@@ -13,7 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from .events.model import LLM_FINAL_SCOPE, STREAM_END_SCOPE, Event, EventEmitter, EventType
+from .events.model import (
+    LLM_CHUNK_SCOPE,
+    LLM_ERROR_SCOPE,
+    LLM_FINAL_SCOPE,
+    STREAM_END_SCOPE,
+    Event,
+    EventEmitter,
+    EventType,
+)
 from .state import FrozenDict, FrozenList, freeze_json
 from .state._frozen import NotJson
 
@@ -22,10 +30,7 @@ __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
 Clock = Callable[[], datetime]
 """A clock: returns the current time (aware, UTC). ``wg.testing.FakeClock`` is one."""
 
-_log = logging.getLogger("weavegraph.events")
-
-LLM_CHUNK_SCOPE: Final = "chunk"
-LLM_ERROR_SCOPE: Final = "error"
+_log = logging.getLogger(__name__)
 
 
 def system_clock() -> datetime:
@@ -62,6 +67,17 @@ class EventStamper:
         self.clock = clock
         self.next_seq = next_seq
         self.lifecycle: bool = bool(emitter.lifecycle)
+
+    @property
+    def emitter(self) -> EventEmitter:
+        """Where events go."""
+        return self._emitter
+
+    def set_emitter(self, emitter: EventEmitter) -> None:
+        """Send the next events to ``emitter`` (a stream watching a session for a while)."""
+        with self._lock:
+            self._emitter = emitter
+            self.lifecycle = bool(emitter.lifecycle)
 
     def publish(self, type_: str, scope: str, message: str, metadata: dict[str, Any]) -> None:
         """Stamp and hand over one event. Failures of the emitter are logged, never raised."""
@@ -147,7 +163,7 @@ class NodeContext:
     Emitting never blocks and never fails because nobody listens; it is safe from worker threads.
     """
 
-    __slots__ = ("_resume", "_stamper", "node_id", "session_id", "step")
+    __slots__ = ("_resume", "_stamper", "context", "node_id", "session_id", "step")
 
     def __init__(
         self,
@@ -157,8 +173,12 @@ class NodeContext:
         session_id: str,
         stamper: EventStamper,
         resume: object = _NO_RESUME,
+        context: Any = None,
     ) -> None:
         self.node_id = node_id
+        self.context = context
+        """The run's context (``invoke(..., context=obj)``, ``AppRunner(..., context=obj)``):
+        per-run dependencies, never checkpointed; None when none was given."""
         self.step = step
         self.session_id = session_id
         self._stamper = stamper

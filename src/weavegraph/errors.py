@@ -15,7 +15,8 @@
     ├── RunError                            a run stopped
     │   ├── NodeRunError                    a node raised (after retries); __cause__ is the original
     │   ├── RoutingError                    a router raised or routed to an unknown node
-    │   └── StepLimitExceeded               max_steps reached
+    │   ├── StepLimitExceeded               max_steps reached
+    │   └── Interrupted                     App.invoke ran into ctx.interrupt: nobody can answer
     ├── StateError (ValueError)             state that cannot be stored or read
     │   ├── NonJsonValue (TypeError)        an `extra` value that is not JSON
     │   ├── TypedSlotError                  a typed slot failed validation or has another schema version
@@ -40,8 +41,12 @@ Every error has a stable ``code`` and a ``help`` text; ``weavegraph.diagnostics.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .types import END
+
+if TYPE_CHECKING:
+    from .session_status import PendingInterrupt
 
 __all__ = [
     "WeavegraphError",
@@ -58,6 +63,7 @@ __all__ = [
     "NodeRunError",
     "RoutingError",
     "StepLimitExceeded",
+    "Interrupted",
     "StateError",
     "NonJsonValue",
     "TypedSlotError",
@@ -297,6 +303,31 @@ class StepLimitExceeded(RunError):
         super().__init__(f"session {session_id!r} exceeded the step limit at step {step}")
         self.session_id = session_id
         self.step = step
+
+
+class Interrupted(RunError):
+    """A run without a checkpointer to resume from reached a node's ``ctx.interrupt``.
+
+    ``interrupt`` is the pending ``wg.PendingInterrupt`` (the node and the value it asked with).
+    """
+
+    code = "weavegraph::run::interrupted"
+    help = (
+        "Run graphs that ask for input with wg.AppRunner: the session waits for an answer, "
+        "and runner.resume(session_id, answer) continues it."
+    )
+
+    def __init__(self, session_id: str, interrupt: PendingInterrupt) -> None:
+        super().__init__(
+            f"session {session_id!r} is waiting for an answer from node {interrupt.node!r}: "
+            f"{interrupt.value!r}"
+        )
+        self.session_id = session_id
+        self.interrupt = interrupt
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.interrupt.node,)
 
 
 # --- state -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ A directive list is comma-separated; each item is a bare level (the default for 
 
     debug                          everything at DEBUG
     error,weavegraph=debug         ERROR in general, DEBUG for weavegraph
-    weavegraph.scheduler=debug     DEBUG for the scheduler only (``weavegraph::scheduler`` works too)
+    weavegraph.runtime.plan=debug  DEBUG for the step planner only (``weavegraph::runtime::plan`` too)
 
 Levels: ``trace`` (as DEBUG), ``debug``, ``info``, ``warn``/``warning``, ``error``, ``off``.
 """

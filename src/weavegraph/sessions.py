@@ -1,7 +1,8 @@
 """``AppRunner``: session lifecycle over a checkpointer: create/resume, step, interrupts, history.
 
-One ``Executor`` per live session keeps its state, cursor and event sequence between calls; the
-checkpointer is the source of truth whenever a session is not live in this runner. Whatever the
+One loop ``Session`` (``runtime/session.py``) per live session keeps its state, cursor and event
+sequence between calls, and every call that runs steps goes through the run loop
+(``runtime/loop.py``); the checkpointer is the source of truth whenever a session is not live in this runner. Whatever the
 runner decides between steps (a static pause taken, a resume answer, an iterative input) is saved
 in the cursor too, so a new process continues exactly where the last one stopped, crashed or was
 asked to stop (``request_stop``, SIGTERM/SIGINT with ``handle_signals``).
@@ -13,14 +14,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from ._session_steps import LiveSession, StepResult, cursor_of, run_session, step_session
-from ._stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
+from ._time_travel import check_step, copy_history, missing_step
 from .app import App, check_has, coerce_state
-from .checkpoint._model import Checkpointer, SessionInfo, StepInfo
+from .checkpoint import Checkpointer, SessionInfo, StepInfo
 from .config import CheckpointerType, open_checkpointer
 from .context import Clock, as_clock
 from .errors import (
@@ -30,18 +30,34 @@ from .errors import (
     SessionGraphMismatch,
     SessionNotFound,
     StateError,
-    WeavegraphError,
 )
 from .events.bus import EventBus
 from .events.model import EventEmitter
+from .events.modes import ModeStream, StepObserver, check_modes
 from .partial import NodePartial
-from .runner import Executor, PausedReason, StepReport, validate_session_id
-from .scheduler import Cursor
+from .runtime import loop
+from .runtime.answers import prepare_resume
+from .runtime.loop import Interrupts, OnStep
+from .runtime.plan import Cursor, cursor_of, missing_nodes, standing
+from .runtime.session import Session
+from .runtime.stop import DEFAULT_SIGNALS, StopRequest, signal_handlers
+from .runtime.values import (
+    NO_ANSWER,
+    DriveResult,
+    PausedReason,
+    StepReport,
+    StepResult,
+    validate_session_id,
+)
+from .session_status import describe
 from .state import VersionedState
-from .types import END, START
+from .status import RunStatus
+from .types import START
 
 __all__ = [
+    "NO_ANSWER",
     "AppRunner",
+    "DriveResult",
     "PausedReason",
     "SessionInit",
     "StepReport",
@@ -52,6 +68,17 @@ _log = logging.getLogger(__name__)
 
 
 _DRAIN_TIMEOUT_S = 10.0
+
+
+class LiveSession:
+    """A session this runner is driving: the loop's session and runner-only flags."""
+
+    __slots__ = ("iterative", "lock", "session")
+
+    def __init__(self, session: Session, *, iterative: bool = False) -> None:
+        self.session = session
+        self.iterative = iterative
+        self.lock = asyncio.Lock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +112,7 @@ class AppRunner:
         max_concurrency: int | None = None,
         clock: object | None = None,
         stop_on_signals: bool = False,
+        context: Any = None,
     ) -> None:
         check_has(event_bus, "publish", "event_bus", "an EventBus")
         if max_concurrency is not None and (
@@ -109,6 +137,10 @@ class AppRunner:
         self._stop = StopRequest()
         self._stop_on_signals = stop_on_signals
         self._signals: contextlib.ExitStack | None = None
+        self.context = context
+        """Handed to every node of this runner's sessions as ``ctx.context`` (never saved)."""
+        # How each session's last run in this runner ended (its status, until stored events say).
+        self._ended: dict[str, RunStatus] = {}
 
     @classmethod
     def with_bus(
@@ -196,7 +228,10 @@ class AppRunner:
     ) -> contextlib.AbstractContextManager[None]:
         """``with runner.handle_signals(): ...``: SIGTERM/SIGINT request a stop (see
         :meth:`request_stop`); the previous handlers come back on exit. A second signal while the
-        stop is pending is passed to the previous handler. Main thread, running loop only."""
+        stop is pending stops at once: the runs in progress are cancelled, the step in flight is
+        not committed (it runs again when the session continues) and their streams end with
+        ``status=stopped``; one more goes to the previous handler. Main thread, running loop
+        only."""
         return signal_handlers(self._stop, signals)
 
     # --- sessions --------------------------------------------------------------------------
@@ -209,18 +244,18 @@ class AppRunner:
         async with self._opening:
             live = await self._load(session_id)
             if live is not None:
-                step = live.executor.cursor.step
+                step = live.session.cursor.step
                 _log.info("session %s resumed at step %d", session_id, step)
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             state = coerce_state(initial_state or VersionedState())
-            live = LiveSession(self._executor(session_id, state))
+            live = LiveSession(self._session(session_id, state))
             self._live[session_id] = live
             await live.lock.acquire()  # free: nobody else can hold it yet; steps wait for begin
         try:
-            await live.executor.begin()
+            await loop.begin(live.session)
         except RoutingError:
-            # Recorded like any failed step (SPEC §3.4): stepping the session again retries it.
-            live.executor.close("error")
+            # Recorded like any failed step: stepping the session again retries it.
+            loop.end_stream(live.session, RunStatus.ERROR)
             raise
         except BaseException:
             self._live.pop(session_id, None)  # nothing was recorded
@@ -240,8 +275,17 @@ class AppRunner:
     ) -> StepResult:
         """Run one superstep (or report why not). Completion, pauses and errors end the stream."""
         live = await self._require(session_id)
+        interrupts = Interrupts(
+            before=interrupt_before, after=interrupt_after, each_step=interrupt_each_step
+        )
         async with live.lock:
-            return await step_session(live, interrupt_before, interrupt_after, interrupt_each_step)
+            report, paused = await loop.run_step(live.session, interrupts)
+        if paused is not None:
+            self._ended[session_id] = RunStatus.INTERRUPTED
+        else:
+            self._ended.pop(session_id, None)
+        completed = paused is None and not live.session.cursor.frontier
+        return StepResult(completed=completed, report=report, paused=paused)
 
     async def run_until_complete(
         self,
@@ -253,28 +297,115 @@ class AppRunner:
     ) -> VersionedState:
         """Run supersteps until the session completes, pauses or is stopped; return its state.
 
-        A paused session's state is returned as is (its stream ends ``status=interrupted``).
-        More than ``max_steps`` steps in this call (default: the graph's) raise
-        StepLimitExceeded after the last step's checkpoint.
+        A paused session's state is returned as is (its stream ends ``status=interrupted``; a
+        stopped one's with ``status=stopped``). More than ``max_steps`` steps in this call
+        (default: the graph's) raise StepLimitExceeded after the last step's checkpoint.
+        """
+        live = await self._require(session_id)
+        interrupts = Interrupts(before=interrupt_before, after=interrupt_after)
+        async with live.lock:
+            await self._drive(live, interrupts=interrupts, max_steps=max_steps)
+            return live.session.state
+
+    async def resume(
+        self,
+        session_id: str,
+        value: Any,
+        *,
+        update: NodePartial | None = None,
+        goto: Sequence[str] | None = None,
+    ) -> VersionedState:
+        """Answer a node's ``ctx.interrupt``: re-run it (the call returns ``value``), continue.
+
+        ``update`` edits the state first (recorded as its own step); ``goto`` continues at those
+        nodes instead of re-running the asking one. A session at a static pause continues with
+        ``resume(session_id, None)``.
         """
         live = await self._require(session_id)
         async with live.lock:
-            await run_session(live, interrupt_before, interrupt_after, self._stop, max_steps)
-            return live.executor.state
+            await prepare_resume(live.session, value, update=update, goto=goto)
+            await self._drive(live)
+            return live.session.state
 
-    async def resume(self, session_id: str, value: Any) -> VersionedState:
-        """Answer a node's ``ctx.interrupt``: re-run it (the call returns ``value``), continue."""
+    def stream(
+        self,
+        session_id: str,
+        *,
+        modes: str | Iterable[str] = "values",
+        interrupt_before: Collection[str] = (),
+        interrupt_after: Collection[str] = (),
+        max_steps: int | None = None,
+    ) -> ModeStream:
+        """Run the session like :meth:`run_until_complete`, yielding ``(mode, chunk)`` as it
+        goes (see ``App.stream`` for the modes); ``stream.outcome`` is then its state."""
+        chosen = check_modes(modes)
+        interrupts = Interrupts(before=interrupt_before, after=interrupt_after)
+
+        async def start(emitter: EventEmitter, observer: StepObserver) -> VersionedState:
+            live = await self._require(session_id)
+            async with live.lock:
+                with live.session.watched(emitter, observer):
+                    await self._drive(live, interrupts=interrupts, max_steps=max_steps)
+                return live.session.state
+
+        return ModeStream(chosen, start, self.event_bus)
+
+    async def session_info(self, session_id: str) -> SessionInfo:
+        """The session as ``list_sessions`` shows it, with its ``status`` and pending
+        ``interrupt``, read from storage (so other processes see the same)."""
+        validate_session_id(session_id)
+        for info in await self.checkpointer.list_sessions():
+            if info.session_id == session_id:
+                return await self._describe(info)
+        raise SessionNotFound(session_id)
+
+    async def drive(
+        self,
+        session_id: str,
+        state: VersionedState | str | None = None,
+        *,
+        answer: Any = NO_ANSWER,
+        interrupt_before: Collection[str] = (),
+        interrupt_after: Collection[str] = (),
+        on_step: OnStep | None = None,
+        stop: StopRequest | None = None,
+        max_steps: int | None = None,
+    ) -> DriveResult:
+        """Create or resume ``session_id`` and run it until it completes, pauses or is stopped.
+
+        What the command line and the web server call. With ``answer``, the session must be
+        waiting in a node's ``ctx.interrupt``: that node runs again with ``answer`` as the call's
+        value. ``on_step`` is awaited after each step with its report. ``stop`` (default: this
+        runner's, see :meth:`request_stop`) stops at the next step boundary; forced
+        (``StopRequest.force``, a second signal) it stops at once without committing the step in
+        flight. Either way the result says ``stopped`` and driving again continues there.
+
+        Raises what the run raises (``NodeRunError``, ``RoutingError``, ``StepLimitExceeded``)
+        after the failed step is checkpointed; the stream-end event is emitted in every case.
+        """
+        init = await self.create_session(session_id, state)
         live = await self._require(session_id)
+        interrupts = Interrupts(before=interrupt_before, after=interrupt_after)
         async with live.lock:
-            executor = live.executor
-            pending = executor.cursor.interrupt
-            if pending is None:
-                raise SessionError(f"session {session_id!r} is not waiting for input")
-            resume = {**executor.cursor.resume, str(pending["node"]): value}
-            executor.cursor = replace(executor.cursor, interrupt=None, resume=resume)
-            await executor.resave()  # the answer survives a stop or a crash before the step
-            await run_session(live, (), (), self._stop)
-            return executor.state
+            session = live.session
+            if answer is not NO_ANSWER:
+                await session.answer(answer)
+            outcome = await self._drive(
+                live, interrupts=interrupts, stop=stop, max_steps=max_steps, on_step=on_step
+            )
+        state_now, step_now = session.state, session.cursor.step
+        if outcome.abandoned and self.autosave:  # memory may be ahead of the last checkpoint
+            latest = await self.checkpointer.load_latest(session_id)
+            if latest is not None:
+                state_now, step_now = latest.state, latest.step
+        return DriveResult(
+            session_id=session_id,
+            state=state_now,
+            status=outcome.status,
+            step=step_now,
+            resumed=init.resumed,
+            paused=outcome.paused,
+        )
 
     # --- iterative sessions ----------------------------------------------------------------
 
@@ -288,44 +419,48 @@ class AppRunner:
             live = await self._load(session_id)
             if live is not None:
                 live.iterative = True
-                step = live.executor.cursor.step
+                step = live.session.cursor.step
                 _log.info("iterative session %s resumed at step %d", session_id, step)
                 return SessionInit(session_id=session_id, resumed=True, step=step)
-            executor = self._executor(session_id, coerce_state(initial_state or VersionedState()))
-            await executor.save()
-            self._live[session_id] = LiveSession(executor, iterative=True)
+            session = self._session(session_id, coerce_state(initial_state or VersionedState()))
+            await session.save()
+            self._live[session_id] = LiveSession(session, iterative=True)
         _log.info("iterative session %s created (entry %r)", session_id, entry)
         return SessionInit(session_id=session_id, resumed=False, step=0)
 
     async def invoke_next(
         self, session_id: str, partial: NodePartial | None, entry: str
     ) -> VersionedState:
-        """Apply ``partial`` (the new input), run from ``entry`` to completion; steps keep counting."""
+        """Apply ``partial`` (the new input), run from ``entry`` (a node, or START: its edges and
+        routers decide) to completion; steps keep counting. The invocation ends with an
+        invocation-end diagnostic; the session's stream goes on until
+        :meth:`finish_iterative_session`."""
         self._check_entry(entry)
         live = await self._require(session_id)
         async with live.lock:
-            executor = live.executor
-            executor.cursor = replace(executor.cursor, frontier=(entry,), interrupt=None)
+            session = live.session
+            session.cursor = replace(session.cursor, frontier=(entry,), interrupt=None)
             # Saved with the new frontier, so a stop or crash right after still runs this input.
             if partial is not None and not partial.is_empty():
-                await executor.record_update(partial, source="input")
+                await loop.record_update(session, partial, source="input")
             else:
-                await executor.resave()
-            await run_session(live, (), (), self._stop)
-            return executor.state
+                await session.resave()
+            await self._drive(live, invocation=True)
+            return session.state
 
     async def finish_iterative_session(self, session_id: str) -> VersionedState:
         """End an iterative session: its final state (the checkpoints stay)."""
         live = await self._require(session_id)
         async with live.lock:
             self._live.pop(session_id, None)
-            return live.executor.state
+            loop.end_stream(live.session, standing(live.session.cursor))
+            return live.session.state
 
     # --- inspection and time travel --------------------------------------------------------
 
     async def get_state(self, session_id: str) -> VersionedState:
         """The session's current state."""
-        return (await self._require(session_id)).executor.state
+        return (await self._require(session_id)).session.state
 
     async def history(self, session_id: str) -> list[StepInfo]:
         """The session's recorded steps, oldest first."""
@@ -338,10 +473,12 @@ class AppRunner:
     async def state_at(self, session_id: str, step: int) -> VersionedState:
         """The state as it was after ``step``."""
         validate_session_id(session_id)
-        _check_step(step)
+        check_step(step)
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
-            raise await self._missing_step(session_id, step)
+            raise await missing_step(
+                self.checkpointer, session_id, step, live=session_id in self._live
+            )
         return checkpoint.state.with_schema(self.app.spec.state_schema)
 
     async def update_state(self, session_id: str, partial: NodePartial) -> StepReport:
@@ -350,26 +487,28 @@ class AppRunner:
             raise StateError(f"update_state takes a NodePartial, got {type(partial).__name__}")
         live = await self._require(session_id)
         async with live.lock:
-            return await live.executor.record_update(partial, source="update_state")
+            return await loop.record_update(live.session, partial, source="update_state")
 
     async def fork(self, session_id: str, step: int, new_session_id: str) -> SessionInit:
         """Start ``new_session_id`` from ``session_id`` as it was after ``step``."""
         validate_session_id(session_id)
         validate_session_id(new_session_id)
-        _check_step(step)
+        check_step(step)
         if await self._find(new_session_id) is not None:
             raise SessionError(f"session {new_session_id!r} already exists")
         checkpoint = await self.checkpointer.load(session_id, step)
         if checkpoint is None:
-            raise await self._missing_step(session_id, step)
+            raise await missing_step(
+                self.checkpointer, session_id, step, live=session_id in self._live
+            )
         if self.autosave:
-            await self._copy_history(session_id, step, new_session_id)
-        executor = self._executor(new_session_id, checkpoint.state, cursor_of(checkpoint))
-        executor.cursor = replace(executor.cursor, next_seq=0)
-        await executor.save(
+            await copy_history(self.checkpointer, session_id, step, new_session_id)
+        session = self._session(new_session_id, checkpoint.state, cursor_of(checkpoint))
+        session.cursor = replace(session.cursor, next_seq=0)
+        await session.save(
             checkpoint.ran_nodes, checkpoint.skipped_nodes, checkpoint.updated_channels
         )
-        self._live[new_session_id] = LiveSession(executor)
+        self._live[new_session_id] = LiveSession(session)
         return SessionInit(session_id=new_session_id, resumed=True, step=checkpoint.step)
 
     async def delete_session(self, session_id: str) -> bool:
@@ -379,24 +518,50 @@ class AppRunner:
         return await self.checkpointer.delete_session(session_id) or was_live
 
     async def list_sessions(self) -> list[SessionInfo]:
-        """Every stored session."""
-        return await self.checkpointer.list_sessions()
+        """Every stored session, with its ``status`` and pending ``interrupt``."""
+        return [await self._describe(info) for info in await self.checkpointer.list_sessions()]
+
+    async def _describe(self, info: SessionInfo) -> SessionInfo:
+        running = [sid for sid, live in self._live.items() if live.lock.locked()]
+        return await describe(self.checkpointer, info, running=running, ended=self._ended)
 
     # --- internals -------------------------------------------------------------------------
 
-    async def _copy_history(self, session_id: str, step: int, new_session_id: str) -> None:
-        """Give a fork the source's history before ``step`` (the fork's own step is saved after)."""
-        for info in await self.checkpointer.history(session_id):
-            if info.step >= step:
-                continue
-            earlier = await self.checkpointer.load(session_id, info.step)
-            if earlier is not None:
-                await self.checkpointer.save(replace(earlier, session_id=new_session_id))
+    async def _drive(
+        self,
+        live: LiveSession,
+        *,
+        interrupts: Interrupts = loop.NO_INTERRUPTS,
+        stop: StopRequest | None = None,
+        max_steps: int | None = None,
+        on_step: OnStep | None = None,
+        invocation: bool = False,
+    ) -> loop.DriveOutcome:
+        """The loop with this runner's stop request (hold ``live.lock``). A session stopped at
+        once is forgotten, so its next run reloads its last checkpoint."""
+        session_id = live.session.session_id
+        try:
+            outcome = await loop.drive(
+                live.session,
+                interrupts=interrupts,
+                stop=stop if stop is not None else self._stop,
+                max_steps=max_steps,
+                on_step=on_step,
+                invocation=invocation,
+            )
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            self._ended[session_id] = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
+            raise
+        self._ended[session_id] = outcome.status
+        if outcome.abandoned and self._live.get(live.session.session_id) is live:
+            del self._live[live.session.session_id]
+        return outcome
 
-    def _executor(
+    def _session(
         self, session_id: str, state: VersionedState, cursor: Cursor | None = None
-    ) -> Executor:
-        return Executor(
+    ) -> Session:
+        return Session(
             self.app.spec,
             session_id=session_id,
             state=state,
@@ -405,25 +570,12 @@ class AppRunner:
             emitter=self.event_bus,
             checkpointer=self.checkpointer if self.autosave else None,
             max_concurrency=self._max_concurrency,
+            context=self.context,
         )
 
-    async def _missing_step(self, session_id: str, step: int) -> WeavegraphError:
-        """Why ``step`` cannot be loaded: no session, a step that never was, or one whose base
-        checkpoint was deleted (history still lists it, but its state cannot be rebuilt)."""
-        history = await self.checkpointer.history(session_id)
-        if not history and session_id not in self._live:
-            return SessionNotFound(session_id)
-        if any(info.step == step for info in history):
-            return SessionError(
-                f"step {step} of session {session_id!r} cannot be rebuilt: the earlier checkpoint "
-                "its state builds on was deleted",
-                help="Pick a later step from the session's history, or fork from the latest.",
-            )
-        return SessionError(f"session {session_id!r} has no step {step}")
-
     def _check_entry(self, entry: str) -> None:
-        if entry not in self.app.spec.nodes:
-            raise SessionError(f"entry {entry!r} is not a node of the graph")
+        if entry != START and entry not in self.app.spec.nodes:
+            raise SessionError(f"entry {entry!r} is not a node of the graph (nor START)")
 
     async def _find(self, session_id: str) -> LiveSession | None:
         live = self._live.get(session_id)
@@ -442,8 +594,7 @@ class AppRunner:
             return None
         # Checked here, before anything runs: a missing node would otherwise be a raw KeyError
         # in the middle of the next step.
-        nodes = self.app.spec.nodes
-        missing = [n for n in checkpoint.frontier if n not in nodes and n not in (START, END)]
+        missing = missing_nodes(self.app.spec, checkpoint.frontier)
         if missing:
             raise SessionGraphMismatch(session_id, missing)
         if _log.isEnabledFor(logging.DEBUG):
@@ -453,13 +604,13 @@ class AppRunner:
                 checkpoint.step,
                 list(checkpoint.frontier),
             )
-        executor = self._executor(session_id, checkpoint.state, cursor_of(checkpoint))
-        executor.last_record = (
+        session = self._session(session_id, checkpoint.state, cursor_of(checkpoint))
+        session.last_record = (
             checkpoint.ran_nodes,
             checkpoint.skipped_nodes,
             checkpoint.updated_channels,
         )
-        live = LiveSession(executor)
+        live = LiveSession(session)
         self._live[session_id] = live
         return live
 
@@ -476,9 +627,3 @@ async def _open_checkpointer(
 ) -> tuple[Checkpointer, bool]:
     """``config.open_checkpointer``'s answer and whether the runner owns (so closes) it."""
     return await open_checkpointer(choice, db_url), not isinstance(choice, Checkpointer)
-
-
-def _check_step(step: object) -> None:
-    """A step number is an int >= 0 (SQLite would match "1" or 1.0 and hand the text back)."""
-    if type(step) is not int or step < 0:
-        raise SessionError(f"a step is an int >= 0, got {step!r}")

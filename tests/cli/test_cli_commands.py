@@ -217,6 +217,56 @@ def test_dynamic_interrupt_is_answered_with_resume_answer(workdir: Path) -> None
     assert shown["state"]["extra"]["answer"] == "yes please"
 
 
+BLOCKING = """
+import time
+import weavegraph as wg
+
+async def first(snapshot, ctx):
+    return wg.NodePartial(extra={"first": True})
+
+def block(snapshot, ctx):
+    ctx.emit("blocking", "about to block")
+    time.sleep(600)  # a sync node stuck in a call that nobody can interrupt
+    return wg.NodePartial(extra={"blocked": True})
+
+builder = wg.GraphBuilder().add_node("first", first).add_node("block", block)
+app = builder.add_edge(wg.START, "first").add_edge("first", "block").add_edge("block", wg.END).compile()
+"""
+
+
+@pytest.mark.slow
+def test_a_second_sigint_stops_at_once_while_a_sync_node_blocks(workdir: Path) -> None:
+    (workdir / "blocking.py").write_text(BLOCKING)
+    process = subprocess.Popen(
+        [WEAVEGRAPH, "run", "blocking:app", "--input", "q", "--session", "b", "--events", "jsonl"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if '"about to block"' in line:  # the sync node is in time.sleep(600)
+            break
+    process.send_signal(signal.SIGINT)
+    for line in process.stderr:
+        if "stopping after the current step" in line:  # the first one was handled
+            break
+    process.send_signal(signal.SIGINT)  # impatient: a second one must not wait for the node
+    rest, err = process.communicate(timeout=120)  # a hang (600 s) would fail here
+    lines.extend(rest.splitlines())
+    assert process.returncode == 130, err
+    end = json.loads(lines[-1])
+    assert end["message"] == "session=b status=stopped step=1"
+    shown = _json_out(wg_cli("sessions", "show", "b", "--json", cwd=workdir))
+    assert shown["step"] == 1  # the blocked step was not committed
+    assert shown["frontier"] == ["block"]
+    assert "blocked" not in shown["state"]["extra"]
+
+
 def test_sigint_stops_at_a_step_boundary_and_resume_finishes(workdir: Path) -> None:
     (workdir / "slow.py").write_text(
         "from weavegraph.demo import demo_app\napp = demo_app(token_delay=0.02)\n"
@@ -240,7 +290,7 @@ def test_sigint_stops_at_a_step_boundary_and_resume_finishes(workdir: Path) -> N
     assert process.returncode == 130, err
     end = json.loads(lines[-1])
     assert end["scope"] == "__weavegraph_stream_end__"
-    assert "status=interrupted" in end["message"]
+    assert "status=stopped" in end["message"]
     assert "weavegraph resume sig slow:app" in err
     stopped_at = _json_out(wg_cli("sessions", "show", "sig", "--json", cwd=workdir))
     assert stopped_at["frontier"]  # not finished, checkpointed at a boundary

@@ -270,3 +270,33 @@ def test_a_session_of_another_graph_is_refused_untouched(
     assert "'collect'" in err
     assert main(["sessions", "history", "x", "--json"]) == 0
     assert capsys.readouterr().out.count('"step"') == 3  # steps 0-2, nothing added
+
+
+def test_a_session_whose_start_router_failed_once_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its stored next node is START itself (retry the start), which every graph has."""
+    (tmp_path / "flaky_start.py").write_text(
+        "from pathlib import Path\n"
+        "import weavegraph as wg\n"
+        "async def a(s, c):\n    return wg.NodePartial(extra={'a': 1})\n"
+        "def route(s):\n"
+        "    flag = Path('tried')\n"
+        "    if not flag.exists():\n"
+        "        flag.touch()\n"
+        "        raise ConnectionError('not yet')\n"
+        "    return 'a'\n"
+        "b = wg.GraphBuilder().add_node('a', a)\n"
+        "b.add_conditional_edge(wg.START, route, targets=['a'])\n"
+        "app = b.add_edge('a', wg.END).compile()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    assert (
+        main(["run", "flaky_start:app", "--input", "q", "--session", "r", "--events", "none"]) == 1
+    )
+    assert "not yet" in capsys.readouterr().err
+    assert main(["resume", "r", "flaky_start:app", "--events", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "completed at step 1" in out

@@ -1,4 +1,4 @@
-"""Every Python block of docs/GUIDE.md and docs/FROM_LANGGRAPH.md runs, as a reader would run it.
+"""Every Python block of docs/GUIDE.md, docs/FROM_LANGGRAPH.md and docs/OPERATIONS.md runs, as a reader would run it.
 
 A block runs with top-level ``await`` allowed, in a fresh namespace and a temporary working
 directory. An HTML comment on the line before a block changes that:
@@ -22,7 +22,11 @@ import pytest
 import weavegraph as wg
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = (ROOT / "docs" / "GUIDE.md", ROOT / "docs" / "FROM_LANGGRAPH.md")
+DOCS = (
+    ROOT / "docs" / "GUIDE.md",
+    ROOT / "docs" / "FROM_LANGGRAPH.md",
+    ROOT / "docs" / "OPERATIONS.md",
+)
 
 _BLOCK = re.compile(
     r"(?:<!-- guide: (?P<marker>[^>]*?) -->\n)?```python\n(?P<code>.*?)```", re.DOTALL
@@ -85,7 +89,7 @@ def _skip_reason(chain: Chain) -> str | None:
 
 def test_the_docs_have_blocks_and_every_skip_says_why() -> None:
     chains = _all_chains()
-    assert len(chains) >= 12
+    assert len(chains) >= 20
     for chain in chains:
         _skip_reason(chain)  # raises on an unknown marker
 

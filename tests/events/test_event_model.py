@@ -19,7 +19,7 @@ from weavegraph.events import (
     EventType,
     LifecycleKind,
     NullEmitter,
-    StreamStatus,
+    RunStatus,
     diagnostic_event,
     event_schema,
     lifecycle_event,
@@ -28,6 +28,7 @@ from weavegraph.events import (
     parse_stream_end,
     stream_end_event,
 )
+from weavegraph.status import STREAM_END_STATUSES
 
 KEYS = {"type", "scope", "message", "timestamp", "metadata", "seq", "session_id"}
 
@@ -48,7 +49,7 @@ def every_kind_of_event() -> list[Event]:
         llm_event("error", "rate limited", node_id="llm", step=1, stream_id="s1"),
         *(lifecycle_event(kind, kind.value, step=1, node_id="n") for kind in LifecycleKind),
         lifecycle_event(LifecycleKind.RUN_START, "run", metadata={"graph_hash": "abc"}),
-        *(stream_end_event("sess-1", status, 3) for status in StreamStatus),
+        *(stream_end_event("sess-1", status, 3) for status in sorted(STREAM_END_STATUSES)),
     ]
     return [event.with_sequence(i, "sess-1") for i, event in enumerate(events, start=1)]
 
@@ -108,8 +109,8 @@ def test_llm_final_uses_scope_final_and_is_not_the_stream_end() -> None:
         llm_event("done", "x", node_id="n", step=1)
 
 
-@pytest.mark.parametrize("status", list(StreamStatus))
-def test_stream_end_message_round_trips(status: StreamStatus) -> None:
+@pytest.mark.parametrize("status", sorted(STREAM_END_STATUSES))
+def test_stream_end_message_round_trips(status: RunStatus) -> None:
     event = stream_end_event("abc-123", status, 12, seq=40)
     assert event.message == f"session=abc-123 status={status.value} step=12"
     assert event.is_stream_end
@@ -163,3 +164,12 @@ def test_the_schema_ships_in_the_wheel(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("weavegraph-*.whl")
     assert "weavegraph/events/event.schema.json" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_stream_status_is_a_deprecated_alias_of_run_status() -> None:
+    import weavegraph.events as events
+
+    with pytest.warns(DeprecationWarning, match="RunStatus"):
+        alias = events.StreamStatus  # pyright: ignore[reportAttributeAccessIssue]
+    assert alias is RunStatus
+    assert RunStatus.STOPPED == "stopped"

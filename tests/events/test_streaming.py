@@ -17,7 +17,7 @@ from weavegraph.events import (
     EventBus,
     JsonLinesSink,
     MemorySink,
-    StreamStatus,
+    RunStatus,
     event_schema,
     parse_stream_end,
 )
@@ -43,7 +43,7 @@ def emitter(count: int, scope: str = "tick") -> Any:
     return node
 
 
-def end_of(events: list[Event]) -> tuple[StreamStatus, int]:
+def end_of(events: list[Event]) -> tuple[RunStatus, int]:
     end = parse_stream_end(events[-1])
     assert end is not None, "the last event must be the stream end"
     assert sum(e.is_stream_end for e in events) == 1
@@ -56,7 +56,7 @@ async def test_invoke_with_channel_returns_the_state_and_every_event() -> None:
     assert state.extra["a"] == 3
     collected = await events.collect()
     assert [e.message for e in collected[:-1]] == ["0", "1", "2", "0", "1"]
-    assert end_of(collected) == (StreamStatus.COMPLETED, 2)
+    assert end_of(collected) == (RunStatus.COMPLETED, 2)
     assert [e.seq for e in collected] == list(range(collected[0].seq or 0, len(collected)))
     assert {e.session_id for e in collected} == {"chan-1"}
     assert [e async for e in events] == []  # ended
@@ -78,7 +78,7 @@ async def test_invoke_with_sinks_delivers_everything_and_isolates_a_failing_sink
     assert state.extra["a"] == 10
     assert len(memory.snapshot()) == 11
     assert len(path.read_text().splitlines()) == 11
-    assert end_of(memory.snapshot())[0] == StreamStatus.COMPLETED
+    assert end_of(memory.snapshot())[0] == RunStatus.COMPLETED
 
 
 async def test_events_arrive_live_long_before_the_run_ends() -> None:
@@ -96,7 +96,7 @@ async def test_events_arrive_live_long_before_the_run_ends() -> None:
     release.set()
     rest = await events.collect()
     assert [e.message for e in rest[:-1]] == ["finished"]
-    assert end_of(rest)[0] == StreamStatus.COMPLETED
+    assert end_of(rest)[0] == RunStatus.COMPLETED
     final = await handle
     assert final.versions["messages"] == 1
     assert handle.result() is final
@@ -160,7 +160,7 @@ async def test_cancelling_a_streaming_run_ends_the_stream_with_status_cancelled(
     assert (await anext(events)).message == "waiting"
     handle.cancel()
     rest = await events.collect()
-    assert end_of(rest) == (StreamStatus.CANCELLED, 0)
+    assert end_of(rest) == (RunStatus.CANCELLED, 0)
     with pytest.raises(asyncio.CancelledError):
         await handle
     assert handle.cancelled()
@@ -170,7 +170,7 @@ async def test_a_run_cancelled_before_it_starts_still_ends_its_stream() -> None:
     handle, events = chain(("a", emitter(1))).invoke_streaming("go", session_id="early")
     handle.cancel()
     collected = await events.collect()
-    assert end_of(collected)[0] == StreamStatus.CANCELLED
+    assert end_of(collected)[0] == RunStatus.CANCELLED
     assert collected[-1].session_id == "early"
 
 
@@ -213,7 +213,7 @@ async def test_a_failing_node_ends_the_stream_with_status_error() -> None:
 
     handle, events = chain(("boom", boom)).invoke_streaming("go")
     collected = await events.collect()
-    assert end_of(collected) == (StreamStatus.ERROR, 1)
+    assert end_of(collected) == (RunStatus.ERROR, 1)
     with pytest.raises(wg.NodeRunError):
         await handle
 
@@ -229,7 +229,7 @@ async def test_a_node_borrowing_the_stream_end_scope_fails_and_the_stream_ends_o
     handle, live = app.invoke_streaming("go")
     events = await live.collect()
     assert [e.scope for e in events].count(STREAM_END_SCOPE) == 1
-    assert end_of(events) == (StreamStatus.ERROR, 1)
+    assert end_of(events) == (RunStatus.ERROR, 1)
     with pytest.raises(wg.NodeRunError) as raised:
         await handle
     assert isinstance(raised.value.__cause__, ValueError)
@@ -247,7 +247,7 @@ async def test_a_failed_run_whose_stream_was_read_is_not_reported_as_never_retri
     loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
     try:
         handle, events = chain(("boom", boom)).invoke_streaming("go")
-        assert end_of(await events.collect())[0] == StreamStatus.ERROR
+        assert end_of(await events.collect())[0] == RunStatus.ERROR
         await handle.wait()
         awaited, awaited_events = chain(("boom", boom)).invoke_streaming("go")
         await awaited_events.collect()
@@ -267,7 +267,7 @@ async def test_concurrent_runs_never_see_each_others_events() -> None:
     for i, events in enumerate(streams):
         assert {e.session_id for e in events} == {f"iso-{i}"}
         assert len(events) == 41
-        assert end_of(events)[0] == StreamStatus.COMPLETED
+        assert end_of(events)[0] == RunStatus.COMPLETED
     await asyncio.gather(*(handle for handle, _ in runs))
 
 
@@ -358,7 +358,7 @@ async def test_every_event_a_run_can_emit_validates_against_the_schema() -> None
     for app in (chain(("llm", llm)), chain(("llm", llm), ("boom", boom)), chain(("asks", asks))):
         memory = MemorySink()
         bus = EventBus.with_sink(memory, lifecycle=True)
-        with contextlib.suppress(wg.NodeRunError):
+        with contextlib.suppress(wg.NodeRunError, wg.Interrupted):
             await app.invoke("go", event_bus=bus, checkpointer=wg.InMemoryCheckpointer())
         seen += memory.snapshot()
         assert seen[-1].is_stream_end
@@ -369,4 +369,23 @@ async def test_every_event_a_run_can_emit_validates_against_the_schema() -> None
     assert {("llm", "chunk"), ("llm", "final"), ("llm", "error"), ("node", "s")} <= kinds
     assert {("lifecycle", "node_start"), ("lifecycle", "checkpoint_saved")} <= kinds
     statuses = {parse_stream_end(e).status for e in seen if e.is_stream_end}  # type: ignore[union-attr]
-    assert statuses == {StreamStatus.COMPLETED, StreamStatus.ERROR, StreamStatus.INTERRUPTED}
+    assert statuses == {RunStatus.COMPLETED, RunStatus.ERROR, RunStatus.INTERRUPTED}
+
+
+async def test_await_handle_after_the_block_gives_the_state_of_a_completed_run() -> None:
+    """Leaving the block while the finished run still closes its bus must not cancel it."""
+
+    class SlowSink:
+        name = "slow"
+        dispatch = "loop"
+
+        async def handle(self, event: Event) -> None:
+            await asyncio.sleep(0.01)  # the bus takes a while to close behind the run
+
+    app = chain(("tick", emitter(5)))
+    async with app.invoke_streaming("go", sinks=[SlowSink()]) as (handle, events):
+        collected = await events.collect()
+    assert end_of(collected)[0] == RunStatus.COMPLETED
+    final = await handle
+    assert final.extra["tick"] == 5
+    assert not handle.cancelled()

@@ -31,7 +31,8 @@ class Request:
 class Reply:
     """What to answer: a status, a body sent whole (``bytes``) or in chunks (a list), and
     ``cut=True`` to drop the connection before the body is complete. ``hold`` makes the server
-    wait for the event before answering (to catch a client mid-call)."""
+    wait for the event before answering, or after ``pause_after`` chunks of the body (to catch a
+    client mid-call or mid-stream)."""
 
     status: int = 200
     body: bytes | list[bytes] = b""
@@ -39,6 +40,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict[str, str])
     cut: bool = False
     hold: threading.Event | None = None
+    pause_after: int | None = None
 
 
 Script = Iterable[Reply] | Callable[[Request], Reply]
@@ -62,6 +64,8 @@ class FakeProvider:
 
             self._answer = in_order
         self.requests: list[Request] = []
+        self.disconnects = 0
+        """Answers the client hung up on before their end."""
         self.received = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -117,9 +121,15 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 body=json.loads(raw) if raw else {},
             )
             reply = fake._record(request)
-            if reply.hold is not None:
+            if reply.hold is not None and reply.pause_after is None:
                 reply.hold.wait(timeout=60)
-            self._send(reply)
+            try:
+                self._send(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                with fake.received:
+                    fake.disconnects += 1
+                    fake.received.notify_all()
+                self.close_connection = True
 
         def _send(self, reply: Reply) -> None:
             self.send_response(reply.status)
@@ -134,7 +144,9 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             pieces = [reply.body] if isinstance(reply.body, bytes) else reply.body
-            for piece in pieces:
+            for index, piece in enumerate(pieces):
+                if index == reply.pause_after and reply.hold is not None:
+                    reply.hold.wait(timeout=60)
                 self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
                 self.wfile.flush()
             if reply.cut:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -211,3 +214,32 @@ def test_the_request_body_is_json_the_server_reads() -> None:
     # A tool call's frozen arguments are sent as plain JSON text.
     call = wg.ToolCall("c", "t", {"nested": {"list": [1, 2]}})
     assert json.loads(json.dumps(dict(call.arguments))) == {"nested": {"list": [1, 2]}}
+
+
+@pytest.mark.parametrize("how", ["cancel", "aclose"])
+async def test_stopping_mid_stream_closes_the_connection(how: str) -> None:
+    chunks = openai_text_chunks(" ".join(f"w{i}" for i in range(200)))
+    resume = threading.Event()
+    reply = Reply(body=openai_events(chunks), hold=resume, pause_after=2)
+    with FakeProvider([reply]) as fake:
+        async with chat(fake) as model:
+            stream = model.stream([wg.Message.user("talk")])
+            assert isinstance(stream, AsyncGenerator)
+            assert await anext(stream) == TextDelta("w0")
+            if how == "aclose":  # what respond does when it stops reading
+                await stream.aclose()
+            else:
+                task = asyncio.create_task(anext(stream))
+                await asyncio.sleep(0.05)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            # The client is still open: only the stopped stream's own close hangs up.
+            resume.set()
+            await asyncio.to_thread(wait_for_disconnect, fake)
+    assert fake.disconnects == 1
+
+
+def wait_for_disconnect(fake: FakeProvider) -> None:
+    with fake.received:
+        assert fake.received.wait_for(lambda: fake.disconnects > 0, timeout=30)

@@ -1,11 +1,11 @@
-"""web/_runs: which stored event dicts end a followed stream."""
+"""Which stored event dicts end a followed stream."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from weavegraph.events.model import STREAM_END_SCOPE, diagnostic_event
-from weavegraph.web._runs import _is_end  # pyright: ignore[reportPrivateUsage]
+from weavegraph.events.model import is_stream_end_json as _is_end
 
 
 def test_only_the_frameworks_stream_end_diagnostic_ends_a_stream() -> None:

@@ -189,7 +189,7 @@ def test_sigterm_stops_runs_at_a_step_boundary_and_they_resume(
                 if events[-1]["type"] == "llm" and server.process.poll() is None:
                     server.process.send_signal(signal.SIGTERM)  # mid-step: the model is streaming
     assert events[-1]["scope"] == END_SCOPE
-    assert "status=interrupted" in events[-1]["message"]
+    assert "status=stopped" in events[-1]["message"]
     # uvicorn re-raises the signal once its graceful shutdown is done.
     assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
     assert "Traceback" not in server.log.read_text()

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..state import FrozenDict, VersionedState
+from ..status import RunStatus
+
+if TYPE_CHECKING:
+    from ..session_status import PendingInterrupt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,12 +46,19 @@ class StepInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionInfo:
-    """One session as ``list_sessions`` shows it."""
+    """One session as ``list_sessions`` shows it.
+
+    ``status`` (one of ``wg.RunStatus``) and ``interrupt`` (the pending question, a
+    ``wg.PendingInterrupt``, or None) are filled in by ``AppRunner.list_sessions`` /
+    ``session_info``, read from what is stored; a checkpointer's own listing leaves them None.
+    """
 
     session_id: str
     created_at: datetime
     updated_at: datetime
     latest_step: int
+    status: RunStatus | None = None
+    interrupt: PendingInterrupt | None = None
 
 
 @runtime_checkable

@@ -16,7 +16,9 @@ from rich.text import Text
 from ..checkpoint._model import SessionInfo, StepInfo
 from ..diagnostics import print_diagnostic
 from ..errors import WeavegraphError
+from ..session_status import WAITING_LABEL
 from ..state import VersionedState
+from ..status import RunStatus
 
 
 def stdout_console() -> Console:
@@ -58,15 +60,25 @@ def state_panel(state: VersionedState, *, title: str = "final state") -> Panel:
     return Panel(table, title=title, title_align="left", border_style="green")
 
 
+def status_label(status: str | None) -> str:
+    """A status as people read it: ``interrupted`` is "waiting for an answer" (never the word
+    shown for a stopped run)."""
+    if status is None:
+        return "?"
+    return WAITING_LABEL if status == RunStatus.INTERRUPTED else str(status)
+
+
 def sessions_table(sessions: Sequence[SessionInfo]) -> Table:
     table = Table(title=f"{len(sessions)} session(s)", title_justify="left")
     table.add_column("session")
+    table.add_column("status")
     table.add_column("latest step", justify="right")
     table.add_column("created (UTC)")
     table.add_column("updated (UTC)")
     for info in sessions:
         table.add_row(
             info.session_id,
+            status_label(info.status),
             str(info.latest_step),
             _when(info.created_at),
             _when(info.updated_at),

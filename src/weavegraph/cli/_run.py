@@ -8,7 +8,6 @@ import contextlib
 import os
 import signal
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -19,24 +18,21 @@ from rich.text import Text
 from ..app import App
 from ..errors import ConfigError, StateError
 from ..events import EventBus, JsonLinesSink, MemorySink
+from ..events.bus import LIVE_VIEW_CAPACITY
 from ..events.sinks import EventSink
 from ..llm import chat_model
-from ..runner import StepReport, validate_session_id
+from ..runtime.stop import StopRequest, signal_handlers
+from ..runtime.values import new_session_id, validate_session_id
+from ..sessions import NO_ANSWER, AppRunner, DriveResult, StepReport
 from ..state import VersionedState
+from ..status import RunStatus
 from ._console_sink import ConsoleSink
-from ._driver import NO_ANSWER, DriveResult, RunControl, drive_session
 from ._output import state_panel, stderr_console, stdout_console
 from ._storage import open_from_args, storage_flags
-from ._target import load_app
+from ._target import load_target
 
-_BUS_CAPACITY = 65536
-"""Large: a person reading the console should never miss events of a streaming model."""
 EXIT_INTERRUPTED = 130
 """Exit status after a Ctrl-C / SIGTERM stop (the shell convention for SIGINT)."""
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex[:16]
 
 
 def read_state(path: str) -> VersionedState:
@@ -97,70 +93,57 @@ async def drive(
     session_id: str,
     state: VersionedState | None,
     answer: Any = NO_ANSWER,
+    *,
+    context: Any = None,
 ) -> DriveResult:
     """Run with the options of ``args`` (storage, events, interrupts), stopping on signals;
-    ``answer`` answers the session's pending ``ctx.interrupt``."""
-    control = RunControl()
-    _install_signal_handlers(control)
-    checkpointer = await open_from_args(args)
-    log = MemorySink("event-log")
-    bus = EventBus.with_sinks(
-        [*_sinks(args.events), log], lifecycle=args.trace, capacity=_BUS_CAPACITY
-    )
-    console = stderr_console()
-
-    async def progress(report: StepReport) -> None:
-        # Wait until the step's events are on screen, so progress lines never overtake them.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2.0):  # a stuck sink only costs the ordering
-                await bus.drain()
-        console.print(_progress_line(report))
-
-    try:
-        return await drive_session(
-            app,
-            checkpointer,
-            session_id,
-            state,
-            bus=bus,
-            control=control,
-            interrupt_before=args.interrupt_before,
-            on_step=progress,
-            answer=answer,
+    ``answer`` answers the session's pending ``ctx.interrupt``; ``context`` reaches the nodes."""
+    stop = StopRequest()
+    with signal_handlers(stop, on_signal=_tell_stopping):
+        checkpointer = await open_from_args(args)
+        log = MemorySink("event-log")
+        bus = EventBus.with_sinks(
+            [*_sinks(args.events), log], lifecycle=args.trace, capacity=LIVE_VIEW_CAPACITY
         )
-    finally:
-        _remove_signal_handlers()
-        await bus.aclose()  # every event is shown before the summary
+        console = stderr_console()
+
+        async def progress(report: StepReport) -> None:
+            # Wait until the step's events are on screen, so progress lines never overtake them.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):  # a stuck sink only costs the ordering
+                    await bus.drain()
+            console.print(_progress_line(report))
+
         try:
-            # Stored with the session, so `weavegraph serve` can replay this run's stream.
-            events = [event.to_json_value() for event in log.snapshot()]
-            if events:
-                await checkpointer.append_events(session_id, events)
+            async with AppRunner(app, checkpointer, event_bus=bus, context=context) as runner:
+                return await runner.drive(
+                    session_id,
+                    state,
+                    answer=answer,
+                    interrupt_before=args.interrupt_before,
+                    on_step=progress,
+                    stop=stop,
+                )
         finally:
-            await checkpointer.close()
+            await bus.aclose()  # every event is shown before the summary
+            try:
+                # Stored with the session, so `weavegraph serve` can replay this run's stream.
+                events = [event.to_json_value() for event in log.snapshot()]
+                if events:
+                    await checkpointer.append_events(session_id, events)
+            finally:
+                await checkpointer.close()
 
 
-def _install_signal_handlers(control: RunControl) -> None:
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-
-    def stop(signame: str) -> None:
-        if control.stop_requested and main is not None:
-            main.cancel()  # a second signal: stop now (the step in flight is not committed)
-            return
-        control.request_stop()
+def _tell_stopping(sig: signal.Signals, at_once: bool) -> None:
+    if at_once:
         stderr_console().print(
-            f"[yellow]{signame}: stopping after the current step (again to stop now)…[/]"
+            f"[yellow]{sig.name}: stopping now (the step in flight is not saved)[/]"
         )
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop, sig.name)
-
-
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(sig)
+    else:
+        stderr_console().print(
+            f"[yellow]{sig.name}: stopping after the current step (again to stop now)…[/]"
+        )
 
 
 def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> int:
@@ -168,7 +151,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
     out = stdout_console() if args.events != "jsonl" else stderr_console()
     err = stderr_console()
     in_memory = args.checkpointer == "memory" and not (args.db or "").startswith("postgres")
-    if result.status == "completed":
+    if result.status == RunStatus.COMPLETED:
         out.print(state_panel(result.state))
         steps = (
             ("(in memory: nothing was stored)", "dim")
@@ -219,7 +202,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     spec: str | None = args.model or os.environ.get(demo.MODEL_ENV) or None
     model = chat_model(spec) if spec else None
     app = demo.demo_app(token_delay=max(0.0, args.delay), model=model)
-    session_id = validate_session_id(args.session or f"demo-{new_session_id()[:8]}")
+    session_id = validate_session_id(args.session or new_session_id("demo"))
     state = demo.initial_state(args.question or demo.DEFAULT_QUESTION)
     console = stderr_console()
     console.print(
@@ -240,7 +223,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    app = load_app(args.target)
+    app, context = load_target(args.target)
     state: VersionedState | None = None
     if args.input is not None:
         state = VersionedState.new_with_user_message(args.input)
@@ -249,7 +232,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     session_id = validate_session_id(args.session or new_session_id())
     stored_step = await _stored_step(args, session_id) if args.session else None
     stderr_console().print(_starting_line(args, session_id, stored_step))
-    result = await drive(app, args, session_id, state)
+    result = await drive(app, args, session_id, state, context=context)
     hint = f"weavegraph resume {session_id} {args.target}{storage_flags(args)}"
     return report(result, args, hint)
 
@@ -285,7 +268,7 @@ def _starting_line(args: argparse.Namespace, session_id: str, stored_step: int |
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
-    app = load_app(args.target)
+    app, context = load_target(args.target)
     validate_session_id(args.session)
     checkpointer = await open_from_args(args, must_exist=True)
     try:
@@ -297,6 +280,6 @@ async def cmd_resume(args: argparse.Namespace) -> int:
 
         raise SessionNotFound(args.session)
     answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
-    result = await drive(app, args, args.session, None, answer)
+    result = await drive(app, args, args.session, None, answer, context=context)
     hint = f"weavegraph resume {args.session} {args.target}{storage_flags(args)}"
     return report(result, args, hint)

@@ -10,7 +10,7 @@ from ..config import getenv
 from ..errors import ConfigError, WeavegraphError
 from ._output import stderr_console
 from ._storage import open_from_args
-from ._target import load_app
+from ._target import load_target
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -23,12 +23,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"the web server needs the 'web' extra: {exc}",
             help="pip install 'weavegraph[web]'",
         ) from None
-    app = load_app(args.target)
+    app, context = load_target(args.target)
 
     async def open_checkpointer() -> Checkpointer:
         return await open_from_args(args)
 
-    web = create_app(app, open_checkpointer)
+    web = create_app(app, open_checkpointer, context=context)
     port = _check_free(args.host, args.port)  # --port 0: the free port chosen, so it can be shown
     if args.host not in ("127.0.0.1", "localhost", "::1") and not getenv("WEAVEGRAPH_API_TOKEN"):
         stderr_console().print(

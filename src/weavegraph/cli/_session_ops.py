@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..errors import ConfigError, StateError
 from ..partial import NodePartial
-from ..runner import new_session_id, validate_session_id
+from ..runtime.values import new_session_id, validate_session_id
 from ..sessions import AppRunner
 from ._output import state_panel, stdout_console
 from ._run import parse_answer

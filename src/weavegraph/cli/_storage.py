@@ -12,11 +12,12 @@ from typing import Any, Protocol, cast
 import orjson
 from rich.table import Table
 
-from .._session_steps import cursor_of
 from ..checkpoint._maintenance import PruneResult, StorageStats
 from ..checkpoint._model import Checkpoint, Checkpointer, StepInfo
 from ..errors import CheckpointError, ConfigError, SessionNotFound
-from ..runner import validate_session_id
+from ..runtime.plan import cursor_of
+from ..runtime.values import validate_session_id
+from ..session_status import describe
 from ._output import (
     history_table,
     print_json,
@@ -88,7 +89,7 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
 async def _sessions_action(checkpointer: Checkpointer, args: argparse.Namespace) -> int:
     out = stdout_console()
     if args.action == "list":
-        infos = await checkpointer.list_sessions()
+        infos = [await describe(checkpointer, info) for info in await checkpointer.list_sessions()]
         if args.json:
             print_json([_info_json(info) for info in infos])
         else:
@@ -163,6 +164,8 @@ def _info_json(info: Any) -> dict[str, Any]:
         "created_at": info.created_at.isoformat(),
         "updated_at": info.updated_at.isoformat(),
         "latest_step": info.latest_step,
+        "status": info.status,
+        "interrupt": info.interrupt.to_json_value() if info.interrupt is not None else None,
     }
 
 

@@ -1,11 +1,11 @@
-"""Loading ``MODULE:ATTR`` into a compiled App."""
+"""Loading ``MODULE:ATTR`` into a compiled App (and the runtime context its factory gives)."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 from ..app import App
 from ..errors import ConfigError
@@ -13,12 +13,19 @@ from ..graph.builder import GraphBuilder
 
 _HELP = (
     "MODULE:ATTR must name a compiled App, a GraphBuilder, or a function without arguments "
-    "returning either, e.g. weavegraph.demo:demo_app or my_package.flows:build_graph."
+    "returning either (or a pair (app, context): context reaches nodes as ctx.context), "
+    "e.g. weavegraph.demo:demo_app or my_package.flows:build_graph."
 )
 
 
 def load_app(target: str) -> App:
-    """Import ``MODULE:ATTR`` and turn what it names into an App (a ConfigError otherwise).
+    """Import ``MODULE:ATTR`` and turn what it names into an App (a ConfigError otherwise)."""
+    return load_target(target)[0]
+
+
+def load_target(target: str) -> tuple[App, Any]:
+    """Import ``MODULE:ATTR``: the App it names and the runtime context (None unless a factory
+    returned ``(app, context)``); a ConfigError otherwise.
 
     The working directory is importable, as with ``python -m``, so local modules just work.
     """
@@ -42,26 +49,29 @@ def load_app(target: str) -> App:
             raise ConfigError(
                 f"module {module_name!r} has no attribute {attr_path!r}", help=_HELP
             ) from None
-    return _as_app(value, target)
+    return _as_target(value, target)
 
 
-def _as_app(value: object, target: str) -> App:
+def _as_target(value: object, target: str) -> tuple[App, Any]:
     if isinstance(value, App):
-        return value
+        return value, None
     if isinstance(value, GraphBuilder):
-        return value.compile()
+        return value.compile(), None
     if callable(value) and not isinstance(value, type):
         try:
-            produced = value()
+            produced: object = value()
         except TypeError as exc:
             if "argument" in str(exc):
                 raise ConfigError(f"{target} must take no arguments: {exc}", help=_HELP) from exc
             raise
+        context: Any = None
+        if isinstance(produced, tuple) and len(cast("tuple[Any, ...]", produced)) == 2:
+            produced, context = cast("tuple[Any, Any]", produced)
         if isinstance(produced, App):
-            return produced
+            return produced, context
         if isinstance(produced, GraphBuilder):
-            return produced.compile()
-        kind = type(produced).__name__
+            return produced.compile(), context
+        kind = type(cast(object, produced)).__name__
         raise ConfigError(f"{target}() returned a {kind}, not an App or GraphBuilder", help=_HELP)
     raise ConfigError(
         f"{target} is a {type(value).__name__}, not an App or GraphBuilder", help=_HELP

@@ -1,10 +1,13 @@
 """Events: the model and its JSON schema, the bus, sinks, and streaming a run's events."""
 
+from ..status import RunStatus as RunStatus
+from . import model
 from .bus import BusMetrics as BusMetrics
 from .bus import EventBus as EventBus
 from .bus import SinkDiagnostic as SinkDiagnostic
 from .bus import SinkHealth as SinkHealth
 from .bus import Subscription as Subscription
+from .model import INVOCATION_END_SCOPE as INVOCATION_END_SCOPE
 from .model import LLM_CHUNK_SCOPE as LLM_CHUNK_SCOPE
 from .model import LLM_ERROR_SCOPE as LLM_ERROR_SCOPE
 from .model import LLM_FINAL_SCOPE as LLM_FINAL_SCOPE
@@ -15,8 +18,8 @@ from .model import EventType as EventType
 from .model import LifecycleKind as LifecycleKind
 from .model import NullEmitter as NullEmitter
 from .model import StreamEnd as StreamEnd
-from .model import StreamStatus as StreamStatus
 from .model import diagnostic_event as diagnostic_event
+from .model import is_stream_end_json as is_stream_end_json
 from .model import lifecycle_event as lifecycle_event
 from .model import llm_event as llm_event
 from .model import node_event as node_event
@@ -36,6 +39,7 @@ from .streaming import StreamingRun as StreamingRun
 
 __all__ = [
     "STREAM_END_SCOPE",
+    "INVOCATION_END_SCOPE",
     "LLM_CHUNK_SCOPE",
     "LLM_FINAL_SCOPE",
     "LLM_ERROR_SCOPE",
@@ -44,7 +48,7 @@ __all__ = [
     "EventEmitter",
     "NullEmitter",
     "LifecycleKind",
-    "StreamStatus",
+    "RunStatus",
     "StreamEnd",
     "node_event",
     "diagnostic_event",
@@ -52,6 +56,7 @@ __all__ = [
     "lifecycle_event",
     "stream_end_event",
     "parse_stream_end",
+    "is_stream_end_json",
     "event_schema",
     "EventBus",
     "BusMetrics",
@@ -69,3 +74,9 @@ __all__ = [
     "RunHandle",
     "StreamingRun",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "StreamStatus":  # deprecated alias of weavegraph.status.RunStatus
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-logger = logging.getLogger("weavegraph.events")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -26,11 +26,14 @@ from ._outlets import LoopOutlet, ThreadOutlet
 from .model import Event
 from .sinks import EventSink
 
-logger = logging.getLogger("weavegraph.events")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1024
+LIVE_VIEW_CAPACITY = 65536
+"""The capacity of a bus feeding a person's live view (the command line's console, the web
+page): large, because a streaming model emits many small events nobody should miss."""
 _CLOSE_TIMEOUT_S = 10.0
 
 

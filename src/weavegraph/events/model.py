@@ -9,6 +9,7 @@ context and the tests agree on it.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,9 +19,13 @@ from typing import Any, Final, Protocol
 import orjson
 
 from ..state import FrozenDict
+from ..status import STREAM_END_STATUSES, RunStatus
 
 STREAM_END_SCOPE: Final = "__weavegraph_stream_end__"
 """Scope of the diagnostic event that is always a run's last event."""
+INVOCATION_END_SCOPE: Final = "__weavegraph_invocation_end__"
+"""Scope of the diagnostic ending one ``invoke_next`` of an iterative session (its stream goes on
+until the session is finished)."""
 LLM_CHUNK_SCOPE: Final = "chunk"
 """Scope of a streamed LLM chunk."""
 LLM_FINAL_SCOPE: Final = "final"
@@ -36,15 +41,6 @@ class EventType(StrEnum):
     DIAGNOSTIC = "diagnostic"
     LLM = "llm"
     LIFECYCLE = "lifecycle"
-
-
-class StreamStatus(StrEnum):
-    """How a run ended, as reported by its stream-end event."""
-
-    COMPLETED = "completed"
-    ERROR = "error"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
 
 
 class LifecycleKind(StrEnum):
@@ -148,6 +144,14 @@ class Event:
             seq=value.get("seq"),
             session_id=value.get("session_id"),
         )
+
+
+def is_stream_end_json(value: Mapping[str, Any]) -> bool:
+    """:attr:`Event.is_stream_end` for an event's JSON form (a stored or received event)."""
+    if value.get("type") != EventType.DIAGNOSTIC or value.get("scope") != STREAM_END_SCOPE:
+        return False
+    metadata = value.get("metadata")
+    return not (isinstance(metadata, Mapping) and "node_id" in metadata)
 
 
 def _meta(base: dict[str, Any], extra: Mapping[str, Any] | None) -> FrozenDict:
@@ -260,26 +264,30 @@ class StreamEnd:
     """What a stream-end event says: which session, how it ended, at which step."""
 
     session_id: str
-    status: StreamStatus
+    status: RunStatus
     step: int
 
 
 _STREAM_END_RE: Final = re.compile(
-    r"^session=(?P<session>\S*) status=(?P<status>completed|error|cancelled|interrupted)"
+    rf"^session=(?P<session>\S*) status=(?P<status>{'|'.join(sorted(STREAM_END_STATUSES))})"
     r" step=(?P<step>\d+)$"
 )
 
 
 def stream_end_event(
     session_id: str,
-    status: StreamStatus | str,
+    status: RunStatus | str,
     step: int,
     *,
     seq: int | None = None,
     timestamp: datetime | None = None,
 ) -> Event:
     """The run's last event: a diagnostic ``session=<id> status=<status> step=<n>``."""
-    status = StreamStatus(status)
+    status = RunStatus(status)
+    if status not in STREAM_END_STATUSES:
+        raise ValueError(
+            f"a stream ends completed, error, cancelled, interrupted or stopped, not {status}"
+        )
     return Event(
         type=EventType.DIAGNOSTIC,
         scope=STREAM_END_SCOPE,
@@ -300,7 +308,7 @@ def parse_stream_end(event: Event) -> StreamEnd | None:
         return None
     return StreamEnd(
         session_id=match["session"],
-        status=StreamStatus(match["status"]),
+        status=RunStatus(match["status"]),
         step=int(match["step"]),
     )
 
@@ -323,3 +331,14 @@ class NullEmitter:
 
     def publish(self, event: Event) -> None:
         return None
+
+
+def __getattr__(name: str) -> object:
+    if name == "StreamStatus":  # the status vocabulary moved to weavegraph.status
+        warnings.warn(
+            "StreamStatus is deprecated; use weavegraph.status.RunStatus",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RunStatus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from ..state import VersionedState
 from .bus import DEFAULT_CAPACITY, EventBus, Subscription
-from .model import Event, StreamStatus, stream_end_event
+from .model import Event
 from .sinks import EventSink, SinkDispatch
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..checkpoint._model import Checkpointer
-    from ..runner import Executor
+    from ..checkpoint import Checkpointer
+    from ..runtime.session import Session
 
 __all__ = [
     "EventStream",
@@ -79,11 +79,8 @@ class _EndWatcher:
 
     def __init__(self) -> None:
         self.ended = False
-        self.next_seq = 0
 
     def handle(self, event: Event) -> None:
-        if event.seq is not None:
-            self.next_seq = event.seq + 1
         if event.is_stream_end:
             self.ended = True
 
@@ -92,10 +89,16 @@ class RunHandle:
     """A run started by ``invoke_streaming``: ``await handle`` waits for the final state;
     ``handle.result()`` returns it once the run is done (like ``asyncio.Task.result()``)."""
 
-    def __init__(self, task: asyncio.Task[VersionedState], session_id: str) -> None:
+    def __init__(
+        self,
+        task: asyncio.Task[VersionedState],
+        session_id: str,
+        ended: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._task = task
         self.session_id = session_id
         self._cleanup: asyncio.Task[None] | None = None
+        self._ended = ended
 
     def __await__(self) -> Generator[Any, None, VersionedState]:
         return self._task.__await__()
@@ -152,7 +155,9 @@ class StreamingRun(NamedTuple):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if not self.handle.done():
+        # A run whose stream already ended is only closing its bus: let it finish, so that
+        # `await handle` afterwards gives its state rather than CancelledError.
+        if not self.handle.done() and not self.handle._ended():  # pyright: ignore[reportPrivateUsage]
             self.handle.cancel()
         await self.handle.wait()
         self.events.close()
@@ -179,58 +184,44 @@ def invoke_streaming(
     watcher = _EndWatcher()
     bus.add_sink(watcher)
     subscription = bus.subscribe(capacity=capacity, unbounded=capacity is None)
-    executor = app.executor(
+    session = app.prepare_run(
         state, session_id=session_id, event_bus=bus, checkpointer=checkpointer, clock=clock
     )
     task = asyncio.get_running_loop().create_task(
-        _drive(executor, bus, watcher, max_steps), name=f"weavegraph run {executor.session_id}"
+        _drive(session, bus, max_steps), name=f"weavegraph run {session.session_id}"
     )
-    handle = RunHandle(task, executor.session_id)
+    handle = RunHandle(task, session.session_id, ended=lambda: watcher.ended)
     events = EventStream(subscription, on_end=handle._stream_ended)  # pyright: ignore[reportPrivateUsage]
-    # A task cancelled before it ever ran skips _drive's cleanup: end the stream from here.
-    task.add_done_callback(lambda t: _ensure_stream_end(t, executor, bus, watcher, handle))
+    # A task cancelled before it ever ran skips _drive: end the stream and close the bus here.
+    task.add_done_callback(lambda t: _ensure_stream_end(t, session, bus, watcher, handle))
     return StreamingRun(handle, events)
 
 
-async def _drive(
-    executor: Executor, bus: EventBus, watcher: _EndWatcher, max_steps: int | None
-) -> VersionedState:
-    status = StreamStatus.ERROR
+async def _drive(session: Session, bus: EventBus, max_steps: int | None) -> VersionedState:
+    from ..runtime import loop
+
     try:
-        await executor.execute(max_steps=max_steps)
-        status = StreamStatus.COMPLETED
-        return executor.state
-    except asyncio.CancelledError:
-        status = StreamStatus.CANCELLED
-        raise
+        await loop.execute(session, max_steps=max_steps)  # ends the stream, whatever happens
+        return session.state
     finally:
-        if not watcher.ended:  # the executor always ends the stream; this is a safety net
-            bus.publish(_fallback_end(executor, watcher, status))
         await asyncio.shield(bus.aclose())
 
 
 def _ensure_stream_end(
     task: asyncio.Task[VersionedState],
-    executor: Executor,
+    session: Session,
     bus: EventBus,
     watcher: _EndWatcher,
     handle: RunHandle,
 ) -> None:
     if watcher.ended:
         return
-    status = StreamStatus.CANCELLED if task.cancelled() else StreamStatus.ERROR
-    bus.publish(_fallback_end(executor, watcher, status))
+    from ..runtime import loop
+    from ..status import RunStatus
+
+    loop.end_stream(session, RunStatus.CANCELLED if task.cancelled() else RunStatus.ERROR)
     # _drive never ran, so nothing else closes the bus: flush and release its sinks and threads.
     handle._cleanup = task.get_loop().create_task(bus.aclose())  # pyright: ignore[reportPrivateUsage]
-
-
-def _fallback_end(executor: Executor, watcher: _EndWatcher, status: StreamStatus) -> Event:
-    return stream_end_event(
-        executor.session_id,
-        status,
-        executor.cursor.step,
-        seq=max(watcher.next_seq, executor.stamper.next_seq),
-    )
 
 
 async def invoke_with_channel(

@@ -21,7 +21,7 @@ __all__ = ["TOOLS", "ToolNode", "tool_node", "tools_condition"]
 TOOLS = "tools"
 """The id ``react_agent`` gives its tool node, and where ``tools_condition`` routes."""
 
-_log = logging.getLogger("weavegraph.prebuilt")
+_log = logging.getLogger(__name__)
 
 
 class ToolNode:

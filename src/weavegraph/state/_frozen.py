@@ -35,8 +35,8 @@ class FrozenDict(dict[str, Any]):
     def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
         return self
 
-    def __repr__(self) -> str:
-        return f"FrozenDict({dict(self)!r})"
+    def __repr__(self) -> str:  # shown like the dict it equals (in reprs of typed state, too)
+        return super().__repr__()
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
@@ -70,8 +70,8 @@ class FrozenList(list[Any]):
     def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList:
         return self
 
-    def __repr__(self) -> str:
-        return f"FrozenList({list(self)!r})"
+    def __repr__(self) -> str:  # shown like the list it equals
+        return super().__repr__()
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self))

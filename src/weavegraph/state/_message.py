@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
@@ -89,7 +89,8 @@ class Message:
     id: str | None = None
     name: str | None = None
     metadata: Mapping[str, Any] = field(default=EMPTY_DICT)
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: Sequence[ToolCall] = ()
+    """The calls asked for; given as any sequence, stored as a tuple."""
     tool_call_id: str | None = None
 
     def __post_init__(self) -> None:

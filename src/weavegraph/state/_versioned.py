@@ -240,7 +240,7 @@ def trusted_state(
     """A VersionedState from values the caller already validated and froze (internal).
 
     The barrier builds one per superstep from the previous state's values plus new writes that
-    were validated once, where they entered (``_node_result.freeze_partial``); re-checking every message here
+    were validated once, where they entered (``runtime.barrier.freeze_partial``); re-checking every message here
     would make each step cost grow with the size of the state.
     """
     state = object.__new__(VersionedState)

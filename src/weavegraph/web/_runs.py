@@ -15,18 +15,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..app import App
-from ..checkpoint._model import Checkpointer
-from ..cli._driver import NO_ANSWER, RunControl, drive_session
+from ..checkpoint import Checkpointer
 from ..events import EventBus
-from ..events.model import STREAM_END_SCOPE, Event
+from ..events.bus import LIVE_VIEW_CAPACITY
+from ..events.model import Event, is_stream_end_json
+from ..runtime.stop import StopRequest
+from ..sessions import NO_ANSWER, AppRunner
 from ..state import VersionedState
 
-logger = logging.getLogger("weavegraph.web")
+logger = logging.getLogger(__name__)
 
 _FINISHED_KEPT = 64
 """How many finished runs keep their events in memory (older ones are read from the database)."""
-_BUS_CAPACITY = 65536
-"""Per-run bus capacity: large, because a streaming model emits many small events."""
 
 
 class LiveRun:
@@ -41,7 +41,7 @@ class LiveRun:
         self.session_id = session_id
         self.events: list[dict[str, Any]] = []
         self.finished = False
-        self.control = RunControl()
+        self.stop = StopRequest()
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._stored = 0
@@ -81,8 +81,9 @@ class LiveRun:
 class RunManager:
     """Starts runs in the background and serves their events, live or stored."""
 
-    def __init__(self, app: App, checkpointer: Checkpointer) -> None:
+    def __init__(self, app: App, checkpointer: Checkpointer, context: Any = None) -> None:
         self._app = app
+        self._context = context
         self._checkpointer = checkpointer
         self._live: OrderedDict[str, LiveRun] = OrderedDict()
 
@@ -103,17 +104,12 @@ class RunManager:
         return run
 
     async def _run(self, run: LiveRun, state: VersionedState | None, answer: Any) -> None:
-        bus = EventBus.with_sinks([run], capacity=_BUS_CAPACITY)
+        bus = EventBus.with_sinks([run], capacity=LIVE_VIEW_CAPACITY)
         try:
-            await drive_session(
-                self._app,
-                self._checkpointer,
-                run.session_id,
-                state,
-                bus=bus,
-                control=run.control,
-                answer=answer,
-            )
+            async with AppRunner(
+                self._app, self._checkpointer, event_bus=bus, context=self._context
+            ) as runner:
+                await runner.drive(run.session_id, state, answer=answer, stop=run.stop)
         except Exception:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.
             logger.exception("run %s failed", run.session_id)
@@ -152,7 +148,7 @@ class RunManager:
             for event in await self._checkpointer.load_events(session_id, last_event_id):
                 if first_live is not None and _seq(event) >= first_live:
                     break
-                if not _is_end(event):
+                if not is_stream_end_json(event):
                     yield event
                 after = _seq(event)
         async for event in _follow(run, after):
@@ -165,17 +161,17 @@ class RunManager:
             session_id, -1 if last_event_id is None else last_event_id
         )
         if last_event_id is None:
-            ends = [i for i, event in enumerate(stored[:-1]) if _is_end(event)]
+            ends = [i for i, event in enumerate(stored[:-1]) if is_stream_end_json(event)]
             stored = stored[ends[-1] + 1 :] if ends else stored
         for event in stored:
             yield event
-            if _is_end(event):
+            if is_stream_end_json(event):
                 return
 
     def request_stop_all(self) -> None:
         """Ask every running session to stop at its next step boundary."""
         for run in self._live.values():
-            run.control.request_stop()
+            run.stop.request()
 
     async def shutdown(self, grace: float = 10.0) -> None:
         """Stop every running session at its next step boundary (checkpointed), then wait."""
@@ -200,19 +196,11 @@ async def _follow(run: LiveRun, after: int) -> AsyncIterator[dict[str, Any]]:
             index += 1
             if _seq(event) > after:
                 yield event
-                if _is_end(event):
+                if is_stream_end_json(event):
                     return
         if run.finished:
             return
         await run.wait()
-
-
-def _is_end(event: dict[str, Any]) -> bool:
-    # Same rule as Event.is_stream_end: only the framework's diagnostic (no node_id) ends it.
-    if event.get("type") != "diagnostic" or event.get("scope") != STREAM_END_SCOPE:
-        return False
-    metadata = event.get("metadata")
-    return not (isinstance(metadata, dict) and "node_id" in metadata)
 
 
 def _seq(event: dict[str, Any]) -> int:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._session_steps import cursor_of
 from ..app import App
-from ..checkpoint._model import Checkpointer
-from ..cli._driver import NO_ANSWER
+from ..checkpoint import Checkpointer, SessionInfo
 from ..config import getenv
-from ..errors import InvalidSessionId, StateError, WeavegraphError
-from ..runner import validate_session_id
+from ..errors import InvalidSessionId, SessionGraphMismatch, StateError, WeavegraphError
+from ..runtime.plan import cursor_of, missing_nodes
+from ..runtime.values import new_session_id, validate_session_id
+from ..session_status import PendingInterrupt, describe, stored_status
+from ..sessions import NO_ANSWER
 from ..state import VersionedState
 from ._graph import graph_json
 from ._runs import RunManager
 
-logger = logging.getLogger("weavegraph.web")
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SHUTDOWN_GRACE = 10.0
@@ -136,7 +136,7 @@ def _initial_state(body: dict[str, Any]) -> VersionedState | None:
 
 def _session_id(value: object) -> str:
     if value is None:
-        return uuid.uuid4().hex
+        return new_session_id()
     try:
         return validate_session_id(value)
     except InvalidSessionId as exc:
@@ -146,8 +146,11 @@ def _session_id(value: object) -> str:
 class WebApi:
     """The handlers, bound to one App and (once started) one checkpointer."""
 
-    def __init__(self, app: App, open_checkpointer: CheckpointerFactory) -> None:
+    def __init__(
+        self, app: App, open_checkpointer: CheckpointerFactory, context: Any = None
+    ) -> None:
         self.app = app
+        self.context = context
         self._open = open_checkpointer
         self._checkpointer: Checkpointer | None = None
         self._runs: RunManager | None = None
@@ -167,7 +170,7 @@ class WebApi:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncGenerator[None]:
         self._checkpointer = await self._open()
-        self._runs = RunManager(self.app, self._checkpointer)
+        self._runs = RunManager(self.app, self._checkpointer, self.context)
         try:
             yield
         finally:
@@ -200,14 +203,10 @@ class WebApi:
             if "answer" in body:
                 raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
             raise ApiError(400, 'a new session needs "input" or "state"')
-        unknown = [n for n in (latest.frontier if latest else ()) if n not in self.app.spec.nodes]
+        unknown = missing_nodes(self.app.spec, latest.frontier) if latest else []
         if unknown:
-            raise ApiError(
-                409,
-                f"session {session_id!r} was not made by this graph: its next node(s) "
-                f"{', '.join(map(repr, unknown))} are not in it",
-                "weavegraph::web::other_graph",
-            )
+            mismatch = SessionGraphMismatch(session_id, unknown)
+            raise ApiError(409, mismatch.message, "weavegraph::web::other_graph")
         answer = body.get("answer", NO_ANSWER)
         if answer is not NO_ANSWER and (latest is None or cursor_of(latest).interrupt is None):
             raise ApiError(
@@ -263,7 +262,7 @@ class WebApi:
         return await self.checkpointer.load_latest(session_id) is not None
 
     async def sessions(self, _request: Request) -> Response:
-        infos = await self.checkpointer.list_sessions()
+        infos = [await self._describe(info) for info in await self.checkpointer.list_sessions()]
         return JSONResponse(
             {
                 "sessions": [
@@ -273,11 +272,18 @@ class WebApi:
                         "updated_at": info.updated_at.isoformat(),
                         "latest_step": info.latest_step,
                         "running": self.runs.is_running(info.session_id),
+                        "status": info.status,
+                        "interrupt": _interrupt_json(info.interrupt),
                     }
                     for info in infos
                 ]
-            }
+            },
         )
+
+    async def _describe(self, info: SessionInfo) -> SessionInfo:
+        """``info`` with its status and pending interrupt, read from storage."""
+        running = (info.session_id,) if self.runs.is_running(info.session_id) else ()
+        return await describe(self.checkpointer, info, running=running)
 
     async def session(self, request: Request) -> Response:
         session_id = _session_id(request.path_params["session_id"])
@@ -285,6 +291,8 @@ class WebApi:
         if latest is None:
             raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
         history = await self.checkpointer.history(session_id)
+        running = self.runs.is_running(session_id)
+        status, interrupt = await stored_status(self.checkpointer, latest, running=running)
         return Response(
             orjson.dumps(
                 {
@@ -292,8 +300,9 @@ class WebApi:
                     "step": latest.step,
                     "running": self.runs.is_running(session_id),
                     "frontier": list(latest.frontier),
+                    "status": status,
                     # A node's ctx.interrupt question: POST /api/runs with "answer" continues.
-                    "interrupt": cursor_of(latest).interrupt,
+                    "interrupt": _interrupt_json(interrupt),
                     "state": latest.state.to_json_value(),
                     "history": [
                         {
@@ -338,15 +347,21 @@ async def _internal_error(_request: Request, exc: Exception) -> Response:
     return _error(500, "internal server error", "weavegraph::web::internal")
 
 
+def _interrupt_json(interrupt: PendingInterrupt | None) -> dict[str, Any] | None:
+    return interrupt.to_json_value() if interrupt is not None else None
+
+
 def create_app(
     app: App,
     open_checkpointer: CheckpointerFactory,
     *,
     api_token: str | None = None,
+    context: Any = None,
 ) -> Starlette:
     """The ASGI application serving ``app``. ``open_checkpointer`` runs at startup, in the server's
-    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` (environment, else ``.env``)."""
-    api = WebApi(app, open_checkpointer)
+    event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` (environment, else ``.env``).
+    ``context`` reaches the nodes of every run as ``ctx.context``."""
+    api = WebApi(app, open_checkpointer, context)
     routes = [
         Route("/", api.index),
         Route("/healthz", api.healthz),

@@ -110,7 +110,7 @@ function startStream(sessionId) {
     showEvent(event);
     if (event.scope === "__weavegraph_stream_end__") {
       const status = /status=(\w+)/.exec(event.message);
-      setStatus((status ? status[1] : "done") + " " + sessionId, status ? status[1] : "");
+      setStatus((status ? statusLabel(status[1]) : "done") + " " + sessionId, status ? status[1] : "");
       source.close();
       source = null;
       loadSessions();
@@ -142,6 +142,11 @@ async function startRun() {
   }
 }
 
+// "interrupted" means the session waits for a person; a stopped run is shown as "stopped".
+function statusLabel(status) {
+  return status === "interrupted" ? "waiting for an answer" : String(status || "unknown");
+}
+
 async function loadSessions() {
   try {
     const answer = await api("api/sessions");
@@ -149,7 +154,9 @@ async function loadSessions() {
     list.replaceChildren();
     for (const info of answer.sessions) {
       const item = document.createElement("li");
-      item.textContent = info.session_id + "  · step " + info.latest_step + "  · " + info.updated_at;
+      item.textContent =
+        info.session_id + "  · " + statusLabel(info.status) + "  · step " + info.latest_step +
+        "  · " + info.updated_at;
       item.addEventListener("click", () => showSession(info.session_id));
       list.append(item);
     }

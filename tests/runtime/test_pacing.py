@@ -8,8 +8,8 @@ import contextlib
 import pytest
 
 import weavegraph as wg
-from weavegraph import _pacing
-from weavegraph._pacing import LoopTurns
+from weavegraph.runtime import pacing as _pacing
+from weavegraph.runtime.pacing import LoopTurns
 
 
 async def test_a_turn_is_due_once_the_loop_ran_since_the_last_one(

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 import weavegraph as wg
 from weavegraph import reducers
 from weavegraph.graph.spec import GraphSpec
-from weavegraph.scheduler import (
+from weavegraph.runtime.barrier import freeze_partial, merge_barrier
+from weavegraph.runtime.plan import (
     Cursor,
     StepPlan,
     advance,
-    freeze_partial,
     initial_cursor,
-    merge_barrier,
     next_frontier,
     normalize_route,
     plan_step,

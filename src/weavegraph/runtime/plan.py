@@ -1,48 +1,46 @@
-"""Sans-I/O superstep planning: version gating, the barrier merge, and the next frontier.
+"""Sans-I/O superstep planning: version gating, routing, joins, and the interrupt decisions.
 
 Everything here is a pure function of its inputs (no asyncio, no clocks, no storage), so the
-decisions that make runs deterministic can be tested without an event loop. The executor
-(``runner.py``) runs what :func:`plan_step` says, calls the routers :func:`routers_to_call` names, and
-feeds the results back to :func:`merge_barrier` and :func:`advance`.
+decisions that make runs deterministic can be tested without an event loop. The loop
+(``runtime/loop.py``) runs what :func:`plan_step` says, calls the routers :func:`routers_to_call`
+names, merges the results (``runtime/barrier.py``) and moves on with :func:`next_frontier` and
+:func:`advance`; whether a session pauses around a step is :func:`pause_before` /
+:func:`pause_after`.
 """
 
 from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
-from ._node_result import check_messages, freeze_partial
-from ._reducing import merge_extra, merge_sequence
-from .errors import ReducerError, RoutingError, StateError
-from .graph.spec import GraphSpec, RouterSpec
-from .partial import NodePartial
-from .reducers import add_errors, add_messages
-from .state import ChannelType, ErrorEvent, VersionedState, make_versions
-from .state._frozen import (
-    EMPTY_DICT,
-    FrozenDict,
-    FrozenList,
-    freeze_mapping,
-)
-from .state._versioned import trusted_state
-from .types import END, START
+from ..checkpoint import Checkpoint
+from ..errors import RoutingError, StateError
+from ..graph.spec import GraphSpec, RouterSpec
+from ..partial import NodePartial
+from ..state import VersionedState, make_versions
+from ..state._frozen import EMPTY_DICT, FrozenList, freeze_mapping
+from ..status import RunStatus
+from ..types import END, START
+from .values import PausedReason, StepReport
 
 __all__ = [
-    "Barrier",
     "Cursor",
     "StepPlan",
     "advance",
-    "freeze_partial",
+    "cursor_of",
     "initial_cursor",
-    "merge_barrier",
+    "missing_nodes",
     "next_frontier",
     "normalize_route",
+    "pause_after",
+    "pause_before",
+    "pending_reason",
     "plan_step",
-    "record_failure",
     "routers_to_call",
+    "standing",
 ]
 
 logger = logging.getLogger(__name__)
@@ -150,13 +148,6 @@ class StepPlan(NamedTuple):
     step: int
     run: tuple[str, ...]
     skipped: tuple[str, ...]
-
-
-class Barrier(NamedTuple):
-    """The merged state after a barrier and the channels whose content changed."""
-
-    state: VersionedState
-    updated_channels: tuple[str, ...]
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -352,113 +343,63 @@ def advance(
     return after
 
 
-# --- the barrier -------------------------------------------------------------------------------
+# --- reading a stored cursor -----------------------------------------------------------------
 
 
-def merge_barrier(
-    spec: GraphSpec,
-    state: VersionedState,
-    step: int,
-    results: Sequence[tuple[str, NodePartial]],
-    *,
-    frozen: bool = False,
-) -> Barrier:
-    """Merge partials **in the given (frontier) order** into ``state``.
+def cursor_of(checkpoint: Checkpoint) -> Cursor:
+    """The scheduling cursor a checkpoint stores (older checkpoints: rebuilt from the frontier)."""
+    if not checkpoint.cursor:
+        return Cursor(step=checkpoint.step, frontier=checkpoint.frontier)
+    return replace(Cursor.from_json_value(checkpoint.cursor), step=checkpoint.step)
 
-    Channel reducers run once per partial that writes the channel, in registration order; per-key
-    ``extra`` reducers combine writes to their key (a ``None`` value deletes the key); errors get
-    their node and step filled in. A channel's version increases by one iff its content changed.
-    ``frozen=True``: every partial already went through :func:`freeze_partial` (the executor's).
+
+def missing_nodes(spec: GraphSpec, frontier: Sequence[str]) -> list[str]:
+    """The nodes of a stored frontier this graph does not have (START and END are always there).
+
+    A session continues only on a graph that has its next nodes; checked before anything runs.
     """
-    message_updates: list[tuple[str, tuple[Any, ...]]] = []
-    error_updates: list[tuple[str, tuple[ErrorEvent, ...]]] = []
-    writes: list[tuple[str, Mapping[str, Any]]] = []
-    for node, partial in results:
-        if not frozen:
-            partial = freeze_partial(node, partial, spec.state_schema)
-        if partial.messages:
-            message_updates.append((node, partial.messages))
-        if partial.errors:
-            error_updates.append((node, _stamp_errors(node, step, partial.errors)))
-        if partial.extra:
-            writes.append((node, partial.extra))
-    messages, extra, errors = state.messages, state.extra, state.errors
-    reducers = spec.reducers
-    if message_updates:
-        message_fns = reducers.for_channel(ChannelType.MESSAGES)
-        messages = merge_sequence(
-            ChannelType.MESSAGES, message_fns, add_messages, messages, message_updates
-        )
-        if message_fns != (add_messages,) and messages is not state.messages:
-            # A custom reducer may produce anything: check what it made (default merges only
-            # concatenate messages already checked by freeze_partial).
-            check_messages(messages)
-    if error_updates:
-        errors = merge_sequence(
-            ChannelType.ERRORS,
-            reducers.for_channel(ChannelType.ERRORS),
-            add_errors,
-            errors,
-            error_updates,
-        )
-    if writes:
-        extra = merge_extra(spec, extra, writes)
-    bump_messages = _changed(state.messages, messages)
-    bump_extra = _changed(state.extra, extra)
-    bump_errors = _changed(state.errors, errors)
-    if not (bump_messages or bump_extra or bump_errors):
-        return Barrier(state, ())
-    old = state.versions
-    versions = make_versions(
-        old["messages"] + bump_messages, old["extra"] + bump_extra, old["errors"] + bump_errors
+    return [node for node in frontier if node not in spec.nodes and node not in (START, END)]
+
+
+# --- interrupt decisions -----------------------------------------------------------------------
+
+
+def pending_reason(cursor: Cursor) -> PausedReason:
+    """The pause a pending dynamic interrupt (``ctx.interrupt``) stands for."""
+    pending = cursor.interrupt or {}
+    return PausedReason(
+        kind="interrupt",
+        step=cursor.step,
+        nodes=(str(pending.get("node")),),
+        value=pending.get("value"),
     )
-    # Every value is already checked and frozen: the previous state's, the partials' (by
-    # freeze_partial) and the reducers' results (frozen in _reducing.merge_extra), so no re-validation.
-    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions, state.schema)
-    updated = tuple(
-        ch
-        for ch, bump in zip(_CHANNELS, (bump_messages, bump_extra, bump_errors), strict=True)
-        if bump
-    )
-    return Barrier(merged, updated)
 
 
-def record_failure(
-    spec: GraphSpec, state: VersionedState, step: int, error: ErrorEvent
-) -> VersionedState:
-    """``state`` with a fatal error appended (nothing else of the failed step is merged).
+def pause_before(cursor: Cursor, plan: StepPlan, before: Collection[str]) -> PausedReason | None:
+    """The pause ``interrupt_before`` asks for ahead of ``plan``, or None.
 
-    When the errors channel's own reducer is what fails, the error is appended without it, so
-    the failure is still recorded.
+    A pause already taken before this step (``cursor.paused_before``) is not taken again: asked
+    again, in this process or after a restart, the step runs.
     """
-    try:
-        return merge_barrier(
-            spec, state, step, [(error.node_id or "", NodePartial(errors=(error,)))]
-        ).state
-    except ReducerError:
-        versions = state.versions
-        bumped = make_versions(versions["messages"], versions["extra"], versions["errors"] + 1)
-        return trusted_state(
-            state.messages,
-            cast(FrozenDict, state.extra),
-            (*state.errors, error),
-            bumped,
-            state.schema,
-        )
+    hit = tuple(node for node in plan.run if node in before)
+    if not hit or cursor.paused_before == plan.step:
+        return None
+    return PausedReason(kind="before", step=plan.step, nodes=hit)
 
 
-def _changed(old: object, new: object) -> bool:
-    return new is not old and new != old
+def pause_after(report: StepReport, after: Collection[str], each_step: bool) -> PausedReason | None:
+    """The pause ``interrupt_after`` / ``interrupt_each_step`` asks for after ``report``, or None.
+
+    Also after the last step before END: the session pauses there and completes when run again.
+    """
+    stopped = tuple(node for node in report.ran_nodes if node in after)
+    if not (stopped or each_step):
+        return None
+    return PausedReason(kind="after" if stopped else "step", step=report.step, nodes=stopped)
 
 
-def _stamp_errors(node: str, step: int, errors: tuple[ErrorEvent, ...]) -> tuple[ErrorEvent, ...]:
-    if all(e.node_id is not None and e.step is not None for e in errors):
-        return errors
-    return tuple(
-        replace(
-            e,
-            node_id=e.node_id if e.node_id is not None else node,
-            step=e.step if e.step is not None else step,
-        )
-        for e in errors
-    )
+def standing(cursor: Cursor) -> RunStatus:
+    """How a session stands between runs: waiting for an answer, complete, or stopped mid-way."""
+    if cursor.interrupt is not None:
+        return RunStatus.INTERRUPTED
+    return RunStatus.STOPPED if cursor.frontier else RunStatus.COMPLETED

@@ -1,24 +1,26 @@
-"""The values a run reports (step reports, pause reasons, statuses) and session id rules."""
+"""The values a run reports (step reports, pause reasons), step limits and session id rules."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal, final
 
-from .errors import ConfigError, InvalidSessionId
+from ..errors import ConfigError, InvalidSessionId
+from ..state import VersionedState
+from ..status import RunStatus
 
 __all__ = [
+    "NO_ANSWER",
+    "DriveResult",
+    "StepResult",
     "PausedReason",
-    "RunStatus",
     "StepReport",
     "new_session_id",
     "step_limit",
     "validate_session_id",
 ]
-
-RunStatus = Literal["completed", "error", "cancelled", "interrupted"]
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -39,9 +41,9 @@ def step_limit(graph_limit: int, max_steps: object) -> int:
     return max_steps
 
 
-def new_session_id() -> str:
-    """A fresh random session id."""
-    return f"run-{uuid.uuid4().hex}"
+def new_session_id(prefix: str = "run") -> str:
+    """A fresh random session id: ``<prefix>-`` and 16 hex digits (``run-3f9c...``)."""
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +57,7 @@ class StepReport:
     next_frontier: tuple[str, ...]
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PausedReason:
     """Why a session paused: ``kind`` is ``before``/``after`` (static interrupts), ``step``
@@ -64,3 +67,31 @@ class PausedReason:
     step: int
     nodes: tuple[str, ...] = ()
     value: Any = None
+
+
+NO_ANSWER: Final[Any] = object()
+"""``AppRunner.drive``'s default ``answer``: the session is not answering a ``ctx.interrupt``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    """``run_step``'s answer: ``completed`` once the frontier is empty; ``report`` of the step that
+    ran (if one did); ``paused`` when the session stopped for an interrupt."""
+
+    completed: bool
+    report: StepReport | None = None
+    paused: PausedReason | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriveResult:
+    """How ``AppRunner.drive`` left the session: ``status`` is ``completed``, ``interrupted``
+    (``paused`` says why: waiting for an answer or at a static pause) or ``stopped`` (a stop
+    request or signal; driving it again continues), with its state and last recorded step."""
+
+    session_id: str
+    state: VersionedState
+    status: RunStatus
+    step: int
+    resumed: bool
+    paused: PausedReason | None = None

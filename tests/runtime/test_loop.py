@@ -1,4 +1,4 @@
-"""The async executor: concurrency bound, timeouts, retries, failure semantics, events."""
+"""The run loop and its executor: concurrency bound, timeouts, retries, failures, events."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import weavegraph as wg
 from weavegraph import reducers
 from weavegraph.checkpoint import Checkpoint
 from weavegraph.events.model import STREAM_END_SCOPE, Event
-from weavegraph.runner import Executor
-from weavegraph.scheduler import Cursor
+from weavegraph.runtime import loop
+from weavegraph.runtime.plan import Cursor
+from weavegraph.runtime.session import Session
 
 
 class Collector:
@@ -176,7 +177,7 @@ async def test_resuming_after_a_failure_retries_the_step() -> None:
     failing = False
     checkpoint = await saver.load_latest("s2")
     assert checkpoint is not None
-    executor = Executor(
+    executor = Session(
         app.spec,
         session_id="s2",
         state=checkpoint.state,
@@ -184,7 +185,7 @@ async def test_resuming_after_a_failure_retries_the_step() -> None:
         clock=lambda: datetime(2030, 1, 1, tzinfo=UTC),
         checkpointer=saver,
     )
-    await executor.execute(begin=False)
+    await loop.execute(executor, begin_run=False)
     assert executor.state.extra["done"] is True
     assert executor.cursor.step == 2
 
@@ -394,13 +395,14 @@ async def test_seq_continues_across_resumes() -> None:
     app = fan_out("ask", ask=ask).compile()
     saver = wg.InMemoryCheckpointer()
     bus = Collector(lifecycle=True)
-    await app.invoke("go", session_id="seq", checkpointer=saver, event_bus=bus)
+    with pytest.raises(wg.Interrupted):
+        await app.invoke("go", session_id="seq", checkpointer=saver, event_bus=bus)
     assert bus.events[-1].message == "session=seq status=interrupted step=1"
     checkpoint = await saver.load_latest("seq")
     assert checkpoint is not None
     cursor = Cursor.from_json_value(checkpoint.cursor)
     assert cursor.interrupt == {"node": "ask", "value": "name?"}
-    executor = Executor(
+    executor = Session(
         app.spec,
         session_id="seq",
         state=checkpoint.state,
@@ -413,7 +415,7 @@ async def test_seq_continues_across_resumes() -> None:
         clock=lambda: datetime(2030, 1, 1, tzinfo=UTC),
         emitter=bus,
     )
-    assert await executor.execute(begin=False) == "completed"
+    assert await loop.execute(executor, begin_run=False) == "completed"
     assert executor.state.extra["answer"] == "Ada"
     assert [e.seq for e in bus.events] == list(range(len(bus.events)))
 
@@ -543,7 +545,8 @@ async def test_every_emitted_event_validates_against_the_shipped_schema() -> Non
 
     bus = Collector(lifecycle=True)
     app = fan_out("chatty", chatty=chatty).compile()
-    await app.invoke("go", event_bus=bus, checkpointer=wg.InMemoryCheckpointer())
+    with pytest.raises(wg.Interrupted):  # the run paused at the question
+        await app.invoke("go", event_bus=bus, checkpointer=wg.InMemoryCheckpointer())
     validator = jsonschema.Draft202012Validator(event_schema())
     assert len(bus.events) > 10
     for event in bus.events:

@@ -1,0 +1,534 @@
+"""The run loop: the only code that steps a session.
+
+Everything that runs a graph comes here: ``App.invoke*`` (:func:`execute`), ``AppRunner`` (its
+``run_step``, ``run_until_complete``, ``resume``, ``invoke_next`` and ``drive``), the command line
+and the web server (both through ``AppRunner.drive``). One superstep (:func:`step`) runs the
+frontier, merges at the barrier, calls the routers and commits the checkpoint before anything
+else happens; :func:`drive` repeats it until the session completes, pauses (a node's
+``ctx.interrupt`` or a static interrupt), is stopped (``runtime/stop.py``) or exceeds its step
+limit. However a drive ends, its stream ends in :func:`end_stream`, the one place that emits the
+stream-end event (an iterative session's invocations end with an invocation-end diagnostic
+instead, and the stream ends when the session is finished).
+
+Decisions (what runs, how partials merge, what runs next, whether to pause) come from
+``plan.py`` and ``barrier.py``; running the user's code is ``executor.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Final, NamedTuple, NoReturn
+
+from .. import tracing
+from ..context import Interrupt, NodeContext
+from ..errors import NodeRunError, NonJsonValue, ReducerError, RoutingError, StepLimitExceeded
+from ..events.model import INVOCATION_END_SCOPE, STREAM_END_SCOPE, EventType
+from ..partial import NodePartial
+from ..state import ErrorEvent, StateSnapshot
+from ..status import RunStatus
+from ..types import START
+from . import plan
+from .barrier import freeze_partial, merge_barrier, record_failure
+from .executor import (
+    LOCAL,
+    NodeFailure,
+    NodeTask,
+    Outcome,
+    call_router,
+    node_context,
+    run_task,
+)
+from .pacing import LoopTurns
+from .plan import StepPlan, advance, next_frontier, plan_step, routers_to_call
+from .session import Session
+from .stop import StopRequest
+from .values import PausedReason, StepReport, step_limit
+
+__all__ = [
+    "NO_INTERRUPTS",
+    "Interrupts",
+    "DriveOutcome",
+    "StepOnce",
+    "begin",
+    "drive",
+    "end_stream",
+    "execute",
+    "record_update",
+    "run_step",
+    "step",
+]
+
+_log = logging.getLogger(__name__)
+
+OnStep = Callable[[StepReport], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupts:
+    """Static interrupts: pause before / after these nodes run, or after every step."""
+
+    before: Collection[str] = ()
+    after: Collection[str] = ()
+    each_step: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.before or self.after or self.each_step)
+
+
+NO_INTERRUPTS: Final = Interrupts()
+
+
+class DriveOutcome(NamedTuple):
+    """How a drive ended: ``completed``, ``interrupted`` (with the pause) or ``stopped``
+    (``abandoned``: at once, the step in flight not committed)."""
+
+    status: RunStatus
+    paused: PausedReason | None = None
+    abandoned: bool = False
+
+
+# --- whole runs ----------------------------------------------------------------------------
+
+
+async def execute(
+    session: Session, *, max_steps: int | None = None, begin_run: bool = True
+) -> RunStatus:
+    """A whole one-shot run (``App.invoke``): run start, the first frontier, then :func:`drive`."""
+    session.check_logging()
+    if session.stamper.lifecycle:
+        session.stamper.lifecycle_event("run_start", f"session={session.session_id}")
+    with tracing.span(tracing.RUN, session_id=session.session_id):
+        if begin_run:
+            try:
+                await begin(session)
+            except BaseException as exc:
+                status = RunStatus.CANCELLED if isinstance(exc, asyncio.CancelledError) else None
+                end_stream(session, status or RunStatus.ERROR)
+                raise
+        outcome = await drive(session, max_steps=max_steps)
+    return outcome.status
+
+
+async def drive(
+    session: Session,
+    *,
+    interrupts: Interrupts = NO_INTERRUPTS,
+    stop: StopRequest | None = None,
+    max_steps: int | None = None,
+    on_step: OnStep | None = None,
+    invocation: bool = False,
+) -> DriveOutcome:
+    """Step until the session completes, pauses or is stopped; more than ``max_steps`` steps
+    (default: the graph's) raise StepLimitExceeded.
+
+    ``stop`` is honoured at the next step boundary; forced (``StopRequest.force``) it cancels the
+    step in flight, which is abandoned (``DriveOutcome.abandoned``: the session in memory may be
+    ahead of its last checkpoint; reload it). Failures raise after the failed step is
+    checkpointed. The stream ends in every case, with ``invocation=True`` (one input of an
+    iterative session) by an invocation-end diagnostic.
+    """
+    limit = step_limit(session.spec.max_steps, max_steps)
+    status = RunStatus.ERROR
+    with stop.tracking() if stop is not None else contextlib.nullcontext():
+        try:
+            paused = await _steps(session, interrupts, stop, limit, on_step)
+            if stop is not None and paused is _STOPPED:
+                status = RunStatus.STOPPED
+                return DriveOutcome(status)
+            status = RunStatus.INTERRUPTED if paused is not None else RunStatus.COMPLETED
+            return DriveOutcome(status, paused)
+        except asyncio.CancelledError:
+            status = RunStatus.CANCELLED
+            if stop is None or not stop.forced:
+                raise
+            status = RunStatus.STOPPED
+            task = asyncio.current_task()
+            if task is not None and task.uncancel() > 0:
+                raise  # also cancelled by someone else
+            return DriveOutcome(status, abandoned=True)
+        finally:
+            end_stream(session, status, invocation=invocation)
+
+
+_STOPPED: Final = PausedReason(kind="step", step=-1)
+"""What :func:`_steps` returns when a stop request was honoured (never a real pause)."""
+
+
+async def _steps(
+    session: Session,
+    interrupts: Interrupts,
+    stop: StopRequest | None,
+    limit: int,
+    on_step: OnStep | None,
+) -> PausedReason | None:
+    """The loop itself: the pause it ended in, ``_STOPPED``, or None once complete."""
+    done = 0
+    turns = LoopTurns()
+    # Decided once: this loop is the hot path (an untraced step skips the span wrapper).
+    guarded = bool(interrupts)
+    one_step = step if session.traced else _step
+    while True:
+        cursor = session.cursor
+        if cursor.interrupt is not None:
+            return plan.pending_reason(cursor)
+        if not cursor.frontier:
+            return None
+        if stop is not None and stop.honour():  # a step boundary: everything is saved
+            return _STOPPED
+        if done >= limit:
+            raise StepLimitExceeded(session.session_id, cursor.step)
+        if guarded:
+            report, paused = await _guarded_step(session, interrupts)
+            if report is not None:
+                done += 1
+                if on_step is not None:
+                    await on_step(report)
+            if paused is not None:
+                return paused
+        else:
+            outcome = await one_step(session)
+            if type(outcome) is PausedReason:
+                return outcome
+            done += 1
+            if on_step is not None:
+                await on_step(outcome)
+        if turns.due():
+            await turns.take()
+
+
+class StepOnce(NamedTuple):
+    """One step's result: its report (if a step ran) and the pause it ended in (if any)."""
+
+    report: StepReport | None
+    paused: PausedReason | None
+
+
+async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> StepOnce:
+    """One superstep with the static interrupts (``AppRunner.run_step``). The stream ends when
+    the session completes, pauses or fails; mid-run it goes on."""
+    cursor = session.cursor
+    if cursor.interrupt is not None:
+        end_stream(session, RunStatus.INTERRUPTED)
+        return StepOnce(None, plan.pending_reason(cursor))
+    if not cursor.frontier:  # already complete (say, after a pause behind its last step)
+        end_stream(session, RunStatus.COMPLETED)
+        return StepOnce(None, None)
+    status: RunStatus | None = RunStatus.ERROR
+    try:
+        once = await _guarded_step(session, interrupts)
+        if once.paused is not None:
+            status = RunStatus.INTERRUPTED
+        elif once.report is not None and not once.report.next_frontier:
+            status = RunStatus.COMPLETED
+        else:
+            status = None
+        return once
+    except asyncio.CancelledError:
+        status = RunStatus.CANCELLED
+        raise
+    finally:
+        if status is not None:
+            end_stream(session, status)
+
+
+def end_stream(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
+    """Emit the closing events; the stream-end diagnostic is always a run's last event.
+
+    ``invocation=True``: one input of an iterative session ended; its stream goes on, so the
+    diagnostic has the invocation-end scope instead.
+    """
+    step_no = session.cursor.step
+    if session.log_debug:
+        _log.debug(
+            "session %s: run ended status=%s at step %d", session.session_id, status, step_no
+        )
+    if status is RunStatus.COMPLETED and not invocation:
+        _log.info("session %s completed at step %d", session.session_id, step_no)
+    stamper = session.stamper
+    if stamper.lifecycle:
+        stamper.lifecycle_event("run_end", f"status={status}", status=str(status), step=step_no)
+    stamper.publish(
+        EventType.DIAGNOSTIC,
+        INVOCATION_END_SCOPE if invocation else STREAM_END_SCOPE,
+        f"session={session.session_id} status={status} step={step_no}",
+        {},
+    )
+
+
+async def _guarded_step(session: Session, interrupts: Interrupts) -> StepOnce:
+    """One step with ``interrupt_before`` checked ahead of it and the after-pauses behind it."""
+    if interrupts.before:
+        upcoming = plan_step(session.cursor, session.state)
+        reason = plan.pause_before(session.cursor, upcoming, interrupts.before)
+        if reason is not None:
+            # Persisted: asked again, in this process or after a restart, the step runs.
+            session.cursor = replace(session.cursor, paused_before=upcoming.step)
+            await session.resave()
+            return StepOnce(None, reason)
+    outcome = await step(session)
+    if isinstance(outcome, PausedReason):
+        return StepOnce(None, outcome)
+    return StepOnce(outcome, plan.pause_after(outcome, interrupts.after, interrupts.each_step))
+
+
+# --- one superstep -------------------------------------------------------------------------
+
+
+async def begin(session: Session) -> None:
+    """Decide the frontier START leads to (its edges and routers) and save it.
+
+    A new session's step 0; an iterative session entering at START, its current step. A failing
+    START router is a routing failure like any other: the error is recorded, the step is saved
+    with the frontier ``(START,)``, and the next step retries it.
+    """
+    routes: tuple[str, ...] = ()
+    cursor = session.cursor
+    try:
+        if START in session.spec.routers:
+            snapshot = session.state.snapshot()
+            for router in session.spec.routers[START]:
+                routes += await call_router(router, snapshot, cursor.step)
+        frontier, progress = next_frontier(
+            session.spec, cursor.step, (START,), {}, {START: routes}, cursor.join_progress
+        )
+    except RoutingError as exc:
+        session.cursor = replace(cursor, frontier=(START,))
+        await _fail(session, StepPlan(cursor.step, (), ()), START, exc)
+    session.cursor = replace(cursor, frontier=frontier, join_progress=progress)
+    if session.log_steps:
+        plan.logger.debug(
+            "session %s step %d: first frontier %s",
+            session.session_id,
+            cursor.step,
+            list(frontier),
+        )
+    if cursor.step == 0:
+        await session.save((), (), ())
+    else:  # an iterative input entering at START: the input's step keeps its record
+        await session.resave()
+
+
+async def step(session: Session) -> StepReport | PausedReason:
+    """Run the frontier once: nodes, barrier, routers, checkpoint. Failures raise."""
+    if not session.traced:
+        return await _step(session)  # (a span-less step: one coroutine, no context manager)
+    with tracing.span(tracing.STEP, session_id=session.session_id, step=session.cursor.step + 1):
+        return await _step(session)
+
+
+async def _step(session: Session) -> StepReport | PausedReason:
+    cursor = session.cursor
+    if cursor.frontier == (START,):  # the start's routing failed: retry it
+        await begin(session)
+        return StepReport(
+            step=session.cursor.step,
+            ran_nodes=(),
+            skipped_nodes=(),
+            updated_channels=(),
+            next_frontier=session.cursor.frontier,
+        )
+    step_plan = plan_step(cursor, session.state)
+    stamper = session.stamper
+    lifecycle = stamper.lifecycle
+    if lifecycle:
+        stamper.lifecycle_event(
+            "step_start",
+            f"step {step_plan.step}",
+            step=step_plan.step,
+            frontier=list(step_plan.run),
+        )
+    snapshot = session.state.snapshot()
+    run = step_plan.run
+    if len(run) == 1 and session.tasks is None:  # one node needs no task: inline (chains, loops)
+        node_id = run[0]
+        resume = cursor.resume
+        if resume and node_id in resume:
+            ctx = node_context(
+                node_id, step_plan.step, session.session_id, stamper, resume, session.context
+            )
+        else:
+            ctx = NodeContext(
+                node_id=node_id,
+                step=step_plan.step,
+                session_id=session.session_id,
+                stamper=stamper,
+                context=session.context,
+            )
+        outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
+    else:
+        outcomes = await _run_nodes(session, step_plan, snapshot)
+    results: list[tuple[str, NodePartial]] = []
+    for node, outcome in zip(step_plan.run, outcomes, strict=True):
+        if isinstance(outcome, NodeFailure):
+            if isinstance(outcome.error, Interrupt):
+                return await _pause(session, step_plan, outcome.error)
+            await _fail(session, step_plan, node, outcome.error)
+        elif outcome is not None:
+            results.append((node, outcome))
+    spec = session.spec
+    try:
+        barrier = merge_barrier(spec, session.state, step_plan.step, results, frozen=True)
+    except (NonJsonValue, ReducerError) as exc:  # a user reducer raised or made non-JSON
+        await _fail(session, step_plan, exc.node or "", exc)
+    partials = dict(results)
+    try:
+        routes = (
+            await _routes(step_plan, partials, barrier.state.snapshot(), session)
+            if spec.routers
+            else {}
+        )
+        frontier, progress = next_frontier(
+            spec, step_plan.step, step_plan.run, partials, routes, cursor.join_progress
+        )
+    except RoutingError as exc:
+        await _fail(session, step_plan, exc.node, exc)
+    session.state = barrier.state
+    if session.log_steps:
+        plan.log_step(session.session_id, step_plan, frontier)
+    if lifecycle:
+        stamper.lifecycle_event(
+            "step_end",
+            f"step {step_plan.step}",
+            step=step_plan.step,
+            ran=list(step_plan.run),
+            skipped=list(step_plan.skipped),
+            updated=list(barrier.updated_channels),
+        )
+    session.cursor = advance(
+        cursor,
+        step_plan,
+        snapshot.versions,
+        frontier,
+        progress,
+        next_seq=stamper.next_seq + session.closing_events,
+    )
+    if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
+        session.last_record = (step_plan.run, step_plan.skipped, barrier.updated_channels)
+    else:
+        await session.save(step_plan.run, step_plan.skipped, barrier.updated_channels)
+    if session.observer is not None:  # stream modes: what each node returned, the merged state
+        session.observer(
+            step_plan.step, [(node, partials.get(node)) for node in step_plan.run], session.state
+        )
+    return StepReport(
+        step=step_plan.step,
+        ran_nodes=step_plan.run,
+        skipped_nodes=step_plan.skipped,
+        updated_channels=barrier.updated_channels,
+        next_frontier=frontier,
+    )
+
+
+async def _run_nodes(
+    session: Session, step_plan: StepPlan, snapshot: StateSnapshot
+) -> list[Outcome]:
+    """The outcomes of the step's nodes, in frontier order (run by the session's executor)."""
+    nodes = session.spec.nodes
+    stamper = session.stamper
+    resume = session.cursor.resume
+    sid = session.session_id
+    env = session.task_env
+    tasks = [
+        NodeTask(
+            nodes[node_id],
+            snapshot,
+            node_context(node_id, step_plan.step, sid, stamper, resume, session.context),
+            env,
+        )
+        for node_id in step_plan.run
+    ]
+    return await (session.tasks or LOCAL).run_tasks(tasks, session.max_concurrency)
+
+
+async def _routes(
+    step_plan: StepPlan,
+    partials: Mapping[str, NodePartial],
+    snapshot: StateSnapshot,
+    session: Session,
+) -> dict[str, tuple[str, ...]]:
+    routes: dict[str, tuple[str, ...]] = {}
+    for router in routers_to_call(session.spec, step_plan.run, partials):
+        targets = await call_router(router, snapshot, step_plan.step)
+        routes[router.source] = routes.get(router.source, ()) + targets
+    return routes
+
+
+async def record_update(session: Session, partial: NodePartial, *, source: str) -> StepReport:
+    """Merge an outside edit (``update_state``, an iterative input) as its own recorded step.
+
+    The frontier is kept; a frontier command in ``partial`` is ignored.
+    """
+    step_no = session.cursor.step + 1
+    barrier = merge_barrier(
+        session.spec,
+        session.state,
+        step_no,
+        [(source, freeze_partial(source, partial, session.spec.state_schema))],
+    )
+    session.state = barrier.state
+    session.cursor = replace(session.cursor, step=step_no)
+    await session.save((), (), barrier.updated_channels)
+    return StepReport(
+        step=step_no,
+        ran_nodes=(),
+        skipped_nodes=(),
+        updated_channels=barrier.updated_channels,
+        next_frontier=session.cursor.frontier,
+    )
+
+
+# --- failure and pause ---------------------------------------------------------------------
+
+
+async def _fail(session: Session, step_plan: StepPlan, node: str, error: BaseException) -> NoReturn:
+    """Record a failed step (nothing merged, frontier unchanged), checkpoint it, raise."""
+    cause = error.__cause__ if isinstance(error, RoutingError) else error
+    original = cause if cause is not None else error
+    scope = "router" if isinstance(error, RoutingError) else "node"
+    event = ErrorEvent.from_exception(
+        original,
+        scope=scope,
+        node_id=node,
+        step=step_plan.step,
+        traceback="".join(traceback.format_exception(original, limit=-3)),
+    )
+    session.state = record_failure(session.spec, session.state, step_plan.step, event)
+    session.cursor = replace(session.cursor, step=step_plan.step)
+    if session.log_debug:
+        _log.debug(
+            "session %s step %d failed at %r: %s (frontier kept %s)",
+            session.session_id,
+            step_plan.step,
+            node,
+            event.message,
+            list(session.cursor.frontier),
+        )
+    await session.save((), (), ("errors",))
+    if isinstance(error, (RoutingError, NonJsonValue, ReducerError)):
+        raise error
+    raise NodeRunError(node, step_plan.step, f"{type(error).__name__}: {error}") from error
+
+
+async def _pause(session: Session, step_plan: StepPlan, signal: Interrupt) -> PausedReason:
+    """A node asked for input: keep the frontier, remember the question, checkpoint."""
+    session.cursor = replace(
+        session.cursor,
+        step=step_plan.step,
+        interrupt={"node": signal.node, "value": signal.value},
+    )
+    # Always emitted (not only with lifecycle on): whoever watches must see the question.
+    session.stamper.publish(
+        EventType.DIAGNOSTIC,
+        "interrupt",
+        f"node {signal.node} asks for input",
+        {"node_id": signal.node, "step": step_plan.step, "value": signal.value},
+    )
+    await session.save((), (), ())
+    return PausedReason(
+        kind="interrupt", step=step_plan.step, nodes=(signal.node,), value=signal.value
+    )

@@ -1,0 +1,174 @@
+"""One live session: its state, scheduling cursor and event numbering, and how it is saved.
+
+``state`` and ``cursor`` always describe the last recorded step, also after a failure, so the
+caller can report where the run stopped. Only ``loop.py`` moves them forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
+
+from .. import tracing
+from ..checkpoint import Checkpoint, Checkpointer
+from ..context import Clock, EventStamper
+from ..errors import CheckpointError, SessionError
+from ..events.model import EventEmitter, NullEmitter
+from ..graph.spec import GraphSpec
+from ..state import VersionedState
+from . import plan
+from .executor import TaskEnv, TaskExecutor
+from .plan import Cursor
+
+if TYPE_CHECKING:
+    from ..events.modes import StepObserver
+
+__all__ = ["Session"]
+
+_NULL_EMITTER: Final = NullEmitter()
+_log = logging.getLogger(__name__)
+
+
+class Session:
+    """A session being driven: what the loop needs between steps, and its checkpointing."""
+
+    __slots__ = (
+        "checkpointer",
+        "closing_events",
+        "context",
+        "cursor",
+        "last_record",
+        "log_debug",
+        "log_steps",
+        "max_concurrency",
+        "observer",
+        "session_id",
+        "spec",
+        "stamper",
+        "state",
+        "task_env",
+        "tasks",
+        "traced",
+    )
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        *,
+        session_id: str,
+        state: VersionedState,
+        cursor: Cursor,
+        clock: Clock,
+        emitter: EventEmitter | None = None,
+        checkpointer: Checkpointer | None = None,
+        max_concurrency: int | None = None,
+        tasks: TaskExecutor | None = None,
+        context: Any = None,
+    ) -> None:
+        self.spec = spec
+        self.context = context
+        """The run's context, handed to nodes as ``ctx.context`` (never checkpointed)."""
+        self.observer: StepObserver | None = None
+        """Called after each committed step (stream modes); see :meth:`watched`."""
+        self.session_id = session_id
+        self.state = state.with_schema(spec.state_schema)
+        self.cursor = cursor
+        self.checkpointer = checkpointer
+        self.stamper = EventStamper(
+            emitter or _NULL_EMITTER, session_id, clock, next_seq=cursor.next_seq
+        )
+        self.max_concurrency = max(1, max_concurrency or spec.max_concurrency)
+        self.tasks = tasks
+        """Who runs a step's node tasks; None: this event loop (a lone node runs inline)."""
+        # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
+        # their seqs are reserved in the saved cursor so a resumed run continues without reuse.
+        self.closing_events = 3 if self.stamper.lifecycle else 1
+        # What the latest recorded step ran, so re-saving it keeps its history entry.
+        self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+        # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
+        self.traced = tracing.enabled()
+        self.task_env = TaskEnv(self.stamper, self.traced, spec.state_schema)
+        self.log_steps = self.log_debug = False
+        self.check_logging()
+
+    @contextlib.contextmanager
+    def watched(self, emitter: EventEmitter, observer: StepObserver) -> Generator[None]:
+        """While inside: every event also goes to ``emitter`` and ``observer`` sees each step."""
+        previous = self.stamper.emitter
+        self.stamper.set_emitter(emitter)
+        self.observer = observer
+        try:
+            yield
+        finally:
+            self.stamper.set_emitter(previous)
+            self.observer = None
+
+    def check_logging(self) -> None:
+        """Whether DEBUG lines are wanted: asked once per run, not at every step or node."""
+        self.log_steps = plan.logger.isEnabledFor(logging.DEBUG)
+        self.log_debug = _log.isEnabledFor(logging.DEBUG)
+
+    async def answer(self, value: Any) -> None:
+        """Give the pending ``ctx.interrupt`` its answer, saved (it survives a stop or a crash
+        before the node runs again). SessionError when nothing is waiting for input."""
+        pending = self.cursor.interrupt
+        if pending is None:
+            raise SessionError(f"session {self.session_id!r} is not waiting for input")
+        resume = {**self.cursor.resume, str(pending["node"]): value}
+        self.cursor = replace(self.cursor, interrupt=None, resume=resume)
+        await self.resave()
+
+    async def resave(self) -> None:
+        """Save the cursor again at the same step (its history entry unchanged): decisions taken
+        between steps (a static pause, a resume answer) survive a restart."""
+        await self.save(*self.last_record)
+
+    async def save(
+        self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
+    ) -> None:
+        """Checkpoint the current state and cursor; any failure is a CheckpointError."""
+        next_seq = self.stamper.next_seq + self.closing_events
+        if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
+            self.cursor = replace(self.cursor, next_seq=next_seq)
+        self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
+        if self.checkpointer is None:
+            return
+        checkpoint = Checkpoint(
+            session_id=self.session_id,
+            step=self.cursor.step,
+            state=self.state,
+            frontier=self.cursor.frontier,
+            ran_nodes=tuple(ran),
+            skipped_nodes=tuple(skipped),
+            updated_channels=tuple(updated),
+            cursor=self.cursor.to_json_value(),
+            created_at=self.stamper.clock(),
+        )
+        try:
+            if self.traced:
+                with tracing.span(
+                    tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step
+                ):
+                    await self.checkpointer.save(checkpoint)
+            else:
+                await self.checkpointer.save(checkpoint)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(
+                f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
+            ) from exc
+        if self.log_debug:
+            _log.debug(
+                "session %s: checkpoint saved at step %d (frontier %s)",
+                self.session_id,
+                checkpoint.step,
+                list(checkpoint.frontier),
+            )
+        if self.stamper.lifecycle:
+            self.stamper.lifecycle_event(
+                "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step
+            )
