@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.state import FrozenDict, Message, VersionedState
 from weavegraph.state._versioned import make_versions

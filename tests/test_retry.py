@@ -87,3 +87,14 @@ def test_bad_options_are_a_config_error_naming_the_field(
 ) -> None:
     with pytest.raises(wg.ConfigError, match=f"RetryPolicy.{named} must be"):
         wg.RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_retry_if_filters_what_retry_on_admits() -> None:
+    policy = wg.RetryPolicy(max_attempts=3, retry_on=wg.ProviderError, retry_if=wg.llm.is_retryable)
+    assert policy.should_retry(wg.ProviderError("p", "slow down", status=429), 1)
+    assert policy.should_retry(wg.ProviderError("p", "connection cut"), 2)
+    assert not policy.should_retry(wg.ProviderError("p", "slow down", status=429), 3)
+    assert not policy.should_retry(wg.ProviderError("p", "bad key", status=401), 1)
+    assert not policy.should_retry(ValueError("not a provider error"), 1)
+    with pytest.raises(TypeError, match="retry_if"):
+        wg.RetryPolicy(retry_if="yes")  # type: ignore[arg-type]

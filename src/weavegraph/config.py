@@ -1,4 +1,7 @@
-"""Configuration: which checkpointer, which database URL (in a fixed order).
+"""Configuration: which checkpointer, which database URL (the documented order, exactly).
+
+:func:`open_checkpointer` is the one place that maps a choice or a URL to a backend; the CLI, the
+runner, the web server and :func:`migrate` all go through it.
 
 SQLite: ``WEAVEGRAPH_SQLITE_URL``, then the URL given in code, then ``SQLITE_DB_NAME`` (a file name,
 used as ``sqlite://{name}``), then ``sqlite://weavegraph.db``. PostgreSQL: ``WEAVEGRAPH_POSTGRES_URL``,
@@ -13,12 +16,14 @@ import os
 from enum import Enum
 from pathlib import Path
 
-from .checkpoint._model import Checkpointer
+from .checkpoint.base import Checkpointer, Maintainable, MigrationResult
 from .errors import ConfigError
 
 __all__ = [
     "CheckpointerType",
+    "checkpointer_type",
     "getenv",
+    "migrate",
     "open_checkpointer",
     "read_dotenv",
     "resolve_postgres_url",
@@ -96,24 +101,55 @@ def resolve_postgres_url(db_url: str | None = None) -> str:
     return getenv("DATABASE_URL") or DEFAULT_POSTGRES_URL
 
 
-def checkpointer_type(choice: CheckpointerType | str) -> CheckpointerType:
-    """The backend ``choice`` names; a ConfigError listing the valid names otherwise."""
+_POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+
+
+def _url_kind(db_url: str | None) -> CheckpointerType | None:
+    """The backend a URL's scheme names (None: no URL, or a plain path or key=value string)."""
+    if not db_url:
+        return None
+    if db_url.startswith(_POSTGRES_SCHEMES):
+        return CheckpointerType.Postgres
+    if db_url.startswith("sqlite:"):
+        return CheckpointerType.SQLite
+    return None
+
+
+def checkpointer_type(
+    choice: CheckpointerType | str | None, db_url: str | None = None
+) -> CheckpointerType:
+    """The backend ``choice`` names, else the one ``db_url``'s scheme names, else SQLite.
+
+    A ConfigError lists the valid names for an unknown choice, and refuses a SQL backend given a
+    URL of the other one (the in-memory backend ignores ``db_url``).
+    """
+    from_url = _url_kind(db_url)
+    if choice is None:
+        return from_url or CheckpointerType.SQLite
     try:
-        return CheckpointerType(choice)
+        kind = CheckpointerType(choice)
     except ValueError:
         raise ConfigError(
             f"unknown checkpointer {choice!r}",
             help='Use wg.CheckpointerType.InMemory/SQLite/Postgres, "memory", "sqlite" or "postgres".',
         ) from None
+    if from_url is not None and kind is not CheckpointerType.InMemory and from_url is not kind:
+        raise ConfigError(
+            f"the {kind.value} checkpointer cannot use the database URL {db_url}",
+            help="Give a URL of that backend (sqlite://file.db, postgresql://host/db), or "
+            "leave the checkpointer unset so that the URL chooses it.",
+        )
+    return kind
 
 
 async def open_checkpointer(
-    kind_or_instance: CheckpointerType | str | Checkpointer, db_url: str | None = None
+    kind_or_instance: CheckpointerType | str | Checkpointer | None, db_url: str | None = None
 ) -> Checkpointer:
-    """A ready checkpointer: an instance is returned as-is, a kind is opened at its resolved URL."""
+    """A ready checkpointer: an instance is returned as-is, a kind (None: the one ``db_url``
+    names, else SQLite) is opened at its resolved URL."""
     if isinstance(kind_or_instance, Checkpointer):
         return kind_or_instance
-    kind = checkpointer_type(kind_or_instance)
+    kind = checkpointer_type(kind_or_instance, db_url)
     if kind is CheckpointerType.InMemory:
         from .checkpoint.memory import InMemoryCheckpointer
 
@@ -125,3 +161,21 @@ async def open_checkpointer(
     from .checkpoint.postgres import PostgresCheckpointer
 
     return await PostgresCheckpointer.connect(resolve_postgres_url(db_url))
+
+
+async def migrate(db_url: str | None = None) -> MigrationResult:
+    """Bring the database ``db_url`` names (resolved as everywhere) to the latest schema.
+
+    Refuses a foreign, corrupt or newer database without changing it. ``weavegraph db migrate``
+    does the same; connecting a checkpointer migrates implicitly.
+    """
+    checkpointer = await open_checkpointer(None, db_url)
+    try:
+        if not isinstance(checkpointer, Maintainable):  # narrows the type (SQL backends are)
+            raise ConfigError(f"{type(checkpointer).__name__} has no schema to migrate")
+        after = await checkpointer.schema_version()
+        return MigrationResult(
+            location=checkpointer.location, before=checkpointer.schema_before, after=after
+        )
+    finally:
+        await checkpointer.close()

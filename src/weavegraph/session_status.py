@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .checkpoint._model import Checkpoint, Checkpointer, SessionInfo
+from .checkpoint.base import Checkpoint, Checkpointer, SessionInfo
 from .events.model import STREAM_END_SCOPE
 from .status import RunStatus
 

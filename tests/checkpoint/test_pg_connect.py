@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from weavegraph.checkpoint._pg_connect import parse_target
+from weavegraph.checkpoint.postgres._connect import parse_target
 from weavegraph.errors import ConfigError
 
 

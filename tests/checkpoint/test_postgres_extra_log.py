@@ -17,9 +17,10 @@ import pytest
 from checkpoint_histories import Saved, check_survivors, load_all
 
 from weavegraph.checkpoint import _codec as codec
-from weavegraph.checkpoint._model import Checkpoint
-from weavegraph.checkpoint.migrations import POSTGRES_MIGRATIONS, latest_version
+from weavegraph.checkpoint._migration import latest_version
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
+from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS
 from weavegraph.testing.conformance import evolving_extra, evolving_history
 
 pytestmark = pytest.mark.postgres

@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from checkpoint_histories import evolving
 
-from weavegraph.checkpoint._model import Checkpoint
-from weavegraph.checkpoint._pg_store import PgStore
-from weavegraph.checkpoint.migrations import migrate
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
+from weavegraph.checkpoint.postgres._store import PgStore
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
+from weavegraph.config import migrate
 from weavegraph.errors import CheckpointError, ConfigError
 from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from checkpoint_histories import evolving
 
-from weavegraph.checkpoint._model import Checkpoint
-from weavegraph.checkpoint.migrations import SQLITE_MIGRATIONS, latest_version, migrate
+from weavegraph.checkpoint._migration import latest_version
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer, sqlite_path
+from weavegraph.checkpoint.sqlite._schema import SQLITE_MIGRATIONS
+from weavegraph.config import migrate
 from weavegraph.errors import (
     CheckpointError,
     ConfigError,

@@ -17,9 +17,10 @@ import pytest
 from checkpoint_histories import check_survivors, load_all
 
 from weavegraph.checkpoint import _codec as codec
-from weavegraph.checkpoint._model import Checkpoint
-from weavegraph.checkpoint.migrations import SQLITE_MIGRATIONS, latest_version
+from weavegraph.checkpoint._migration import latest_version
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
+from weavegraph.checkpoint.sqlite._schema import SQLITE_MIGRATIONS
 from weavegraph.testing.conformance import evolving_extra, evolving_history, make_checkpoint
 
 SESSIONS = ("a", "b")

@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.testing.conformance import make_checkpoint
 

@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.state import Message, VersionedState
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from weavegraph.checkpoint._model import Checkpointer
+from weavegraph.checkpoint.base import Checkpointer
 from weavegraph.checkpoint.memory import InMemoryCheckpointer
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from weavegraph.checkpoint._model import Checkpointer
+from weavegraph.checkpoint.base import Checkpointer
 from weavegraph.testing.conformance import CHECKS, Capabilities, Check
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from weavegraph.checkpoint._model import Checkpoint
+from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.state import Message

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import weavegraph as wg
-from weavegraph.checkpoint._model import Checkpointer
+from weavegraph.checkpoint.base import Checkpointer
 from weavegraph.web.app import create_app
 
 

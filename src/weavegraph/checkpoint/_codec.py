@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import CheckpointError
 from ..state import ErrorEvent, FrozenDict, Message, freeze_extra, freeze_json
-from ._model import Checkpoint
+from .base import Checkpoint
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """How a step's ``extra`` is stored, decided without I/O for both backends.
 
 Each step row holds ``(extra_ref, extra_data)``: the whole ``extra`` inline, or a delta over a row
-of the session-owned ``extra_log`` (see ``_sqlite_extra`` and ``_pg_extra``, which only execute
+of the session-owned ``extra_log`` (see ``sqlite/_extra`` and ``postgres/_extra``, which only execute
 the plans made here). :func:`plan_extra` picks one of:
 
 - :class:`Inline`: ``extra_data`` is the whole ``extra`` (small ones: a base is not worth it);

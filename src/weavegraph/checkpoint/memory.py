@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from ._model import Checkpoint, SessionInfo, StepInfo
+from .base import Checkpoint, SessionInfo, StepInfo
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..checkpoint._model import SessionInfo, StepInfo
+from ..checkpoint.base import SessionInfo, StepInfo
 from ..diagnostics import print_diagnostic
 from ..errors import WeavegraphError
 from ..session_status import WAITING_LABEL

@@ -61,15 +61,12 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _storage_options(
-    parser: argparse.ArgumentParser, *, default_kind: str | None = "sqlite"
-) -> None:
+def _storage_options(parser: argparse.ArgumentParser, *, default_kind: str | None = None) -> None:
     group = parser.add_argument_group("storage")
     group.add_argument(
         "--checkpointer",
         choices=("sqlite", "postgres", "memory"),
-        default=default_kind,
-        help="where checkpoints live (default: sqlite; a postgres:// --db implies postgres)",
+        help="where checkpoints live (default: the --db URL's kind, else sqlite)",
     )
     group.add_argument(
         "--db",

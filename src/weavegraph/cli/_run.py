@@ -16,6 +16,7 @@ import orjson
 from rich.text import Text
 
 from ..app import App
+from ..config import CheckpointerType, checkpointer_type
 from ..errors import ConfigError, StateError
 from ..events import EventBus, JsonLinesSink, MemorySink
 from ..events.bus import LIVE_VIEW_CAPACITY
@@ -150,7 +151,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
     """Print the outcome; return the exit status."""
     out = stdout_console() if args.events != "jsonl" else stderr_console()
     err = stderr_console()
-    in_memory = args.checkpointer == "memory" and not (args.db or "").startswith("postgres")
+    in_memory = checkpointer_type(args.checkpointer, args.db) is CheckpointerType.InMemory
     if result.status == RunStatus.COMPLETED:
         out.print(state_panel(result.state))
         steps = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 
-from ..checkpoint._model import Checkpointer
+from ..checkpoint.base import Checkpointer
 from ..config import getenv
 from ..errors import ConfigError, WeavegraphError
 from ._output import stderr_console

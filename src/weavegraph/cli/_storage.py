@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any
 
 import orjson
 from rich.table import Table
 
-from ..checkpoint._maintenance import PruneResult, StorageStats
-from ..checkpoint._model import Checkpoint, Checkpointer, StepInfo
+from ..checkpoint.base import (
+    Checkpoint,
+    Checkpointer,
+    Maintainable,
+    PruneResult,
+    StepInfo,
+    StorageStats,
+)
+from ..config import CheckpointerType, checkpointer_type
 from ..errors import CheckpointError, ConfigError, SessionNotFound
 from ..runtime.plan import cursor_of
 from ..runtime.values import validate_session_id
@@ -28,15 +34,6 @@ from ._output import (
 )
 
 
-def _kind(args: argparse.Namespace) -> str:
-    db: str | None = args.db
-    if db and db.startswith(("postgres://", "postgresql://")):
-        return "postgres"
-    if db and db.startswith("sqlite:") and args.checkpointer == "postgres":
-        raise ConfigError(f"--checkpointer postgres does not match --db {db}")
-    return str(args.checkpointer or "sqlite")
-
-
 async def open_from_args(args: argparse.Namespace, *, must_exist: bool = False) -> Checkpointer:
     """The checkpointer the flags ask for, with the usual database URL resolution.
 
@@ -45,8 +42,8 @@ async def open_from_args(args: argparse.Namespace, *, must_exist: bool = False) 
     """
     from .. import config
 
-    kind = _kind(args)
-    if must_exist and kind == "sqlite":
+    kind = checkpointer_type(args.checkpointer, args.db)
+    if must_exist and kind is CheckpointerType.SQLite:
         _require_sqlite_file(config.resolve_sqlite_url(args.db))
     return await config.open_checkpointer(kind, db_url=args.db)
 
@@ -180,7 +177,7 @@ async def cmd_db(args: argparse.Namespace) -> int:
         )
     if args.action == "prune" and args.keep_last is not None and args.keep_last < 1:
         raise ConfigError("--keep-last must be at least 1 (a session's latest step is always kept)")
-    if _kind(args) == "memory":
+    if checkpointer_type(args.checkpointer, args.db) is CheckpointerType.InMemory:
         raise ConfigError("db commands need a database: use --checkpointer sqlite or postgres")
     err = stderr_console()
     with err.status(f"opening the database ({args.action} migrates it when needed)…"):
@@ -194,8 +191,9 @@ async def cmd_db(args: argparse.Namespace) -> int:
 async def _db_action(checkpointer: Checkpointer, args: argparse.Namespace) -> int:
     out = stdout_console()
     err = stderr_console()
-    maintained = _maintainable(checkpointer)
-    location = str(getattr(checkpointer, "location", "") or "")
+    if not isinstance(checkpointer, Maintainable):
+        raise ConfigError(f"{type(checkpointer).__name__} has no storage management")
+    maintained, location = checkpointer, checkpointer.location
     if args.action == "stats":
         stats = await maintained.stats()
         value = _as_dict(stats)
@@ -216,32 +214,12 @@ async def _db_action(checkpointer: Checkpointer, args: argparse.Namespace) -> in
         out.print(f"vacuumed: {_size(before)} -> {_size(after)}")
         return 0
     version = await maintained.schema_version()
-    before = getattr(checkpointer, "schema_before", None)
-    if before is not None and before != version:
+    before = maintained.schema_before
+    if before != version:
         out.print(f"migrated {location} from schema {before} to {version}")
     else:
         out.print(f"{location}: schema version {version}, up to date")
     return 0
-
-
-class _Maintainable(Protocol):
-    """What the SQLite and PostgreSQL checkpointers offer for ``weavegraph db``."""
-
-    async def stats(self) -> StorageStats: ...
-    async def prune(
-        self, *, older_than: timedelta | None, keep_last: int | None
-    ) -> PruneResult: ...
-    async def vacuum(self) -> tuple[int, int]: ...
-    async def schema_version(self) -> int: ...
-
-
-def _maintainable(checkpointer: Checkpointer) -> _Maintainable:
-    if not all(
-        callable(getattr(checkpointer, name, None))
-        for name in ("stats", "prune", "vacuum", "schema_version")
-    ):
-        raise ConfigError(f"{type(checkpointer).__name__} has no storage management")
-    return cast("_Maintainable", checkpointer)
 
 
 def _as_dict(value: StorageStats | PruneResult) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..checkpoint._model import Checkpoint, Checkpointer
+from ..checkpoint.base import Checkpoint, Checkpointer
 from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState, freeze_json
 from ..state._versioned import make_versions
 

@@ -20,9 +20,9 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any, cast
 
-from ..errors import CheckpointError
-from . import _codec as codec
-from ._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
+from ...errors import CheckpointError
+from .. import _codec as codec
+from .._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
 
 __all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
 

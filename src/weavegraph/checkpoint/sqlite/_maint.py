@@ -15,11 +15,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from . import _codec as codec
-from . import _sqlite_extra as extras
-from ._maintenance import PruneResult, StorageStats, check_prune_args
-from ._sqlite_read import ERRORS, MESSAGES
-from ._sqlite_store import SQLiteStore
+from .. import _codec as codec
+from ..base import PruneResult, StorageStats, check_prune_args
+from . import _extra as extras
+from ._read import ERRORS, MESSAGES
+from ._store import SQLiteStore
 
 
 def file_bytes(path: str) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool

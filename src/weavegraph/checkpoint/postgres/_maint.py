@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from . import _codec as codec
-from . import _pg_extra as extras
-from ._maintenance import PruneResult, StorageStats, check_prune_args
-from ._pg_schema import TABLES
-from ._pg_store import ERRORS, MESSAGES, PgStore
+from .. import _codec as codec
+from ..base import PruneResult, StorageStats, check_prune_args
+from . import _extra as extras
+from ._schema import TABLES
+from ._store import ERRORS, MESSAGES, PgStore
 
 _COUNTED = (("sessions", "sessions"), ("steps", "steps"), ("events", "events"),
             ("log_items", "channel_log"))  # fmt: skip

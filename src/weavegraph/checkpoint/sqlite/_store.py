@@ -8,7 +8,7 @@ Storage design (why storage grows linearly with what nodes wrote):
   are appended; otherwise the whole channel is appended after the log's end and the window moves.
   No row is ever rewritten, so old steps stay loadable and no snapshot ever copies old messages.
 - ``extra`` is stored per step either whole (when small) or as one delta over a base in
-  ``extra_log``, a log owned by the session (see ``_sqlite_extra``). A step never builds on
+  ``extra_log``, a log owned by the session (see ``_extra``). A step never builds on
   another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
   remaining step still loads.
 - The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
@@ -30,13 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
-from ..errors import CheckpointError
-from ..state import VersionedState
-from . import _codec as codec
-from . import _sqlite_extra as extras
-from ._codec import HeadCache as _Head
-from ._model import Checkpoint, SessionInfo, StepInfo
-from ._sqlite_read import (
+from ...errors import CheckpointError
+from ...state import VersionedState
+from .. import _codec as codec
+from .._codec import HeadCache as _Head
+from ..base import Checkpoint, SessionInfo, StepInfo
+from . import _extra as extras
+from ._read import (
     ERRORS,
     MESSAGES,
     STEP_COLUMNS,

@@ -1,8 +1,8 @@
 """Saving and loading checkpoints in PostgreSQL, inside a transaction the caller opened.
 
-The layout is SQLite's (see ``_sqlite_store``): messages and errors in the session's append-only
+The layout is SQLite's (see ``sqlite/_store``): messages and errors in the session's append-only
 ``channel_log``, ``extra`` whole or as a delta over a row of the session's ``extra_log`` (see
-``_pg_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
+``_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
 and the others still load. A save holds the session row's lock (``SELECT ... FOR UPDATE``) and
 the latest pointer only moves forward (``UPDATE ... WHERE latest_step <= new``), so many writers
 are safe. ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from ..errors import CheckpointError
-from ..state import VersionedState
-from . import _codec as codec
-from . import _pg_extra as extras
-from ._codec import HeadCache
-from ._model import Checkpoint
-from ._pg_schema import jsonb, q
+from ...errors import CheckpointError
+from ...state import VersionedState
+from .. import _codec as codec
+from .._codec import HeadCache
+from ..base import Checkpoint
+from . import _extra as extras
+from ._sql import jsonb, q
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "

@@ -1,6 +1,6 @@
 """How a PostgreSQL step stores its ``extra``: never in terms of another step, so any step can go.
 
-The design is SQLite's (``_sqlite_extra``; both execute the plans of ``_extra_plan``): a step
+The design is SQLite's (``sqlite/_extra``; both execute the plans of ``_extra_plan``): a step
 row holds ``(extra_ref, extra_data)``:
 
 - ``extra_ref`` NULL: ``extra_data`` is the whole ``extra`` (both NULL: a step whose ``extra`` was
@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from ..errors import CheckpointError
-from . import _codec as codec
-from ._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
-from ._pg_schema import q
+from ...errors import CheckpointError
+from .. import _codec as codec
+from .._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
+from ._sql import q
 
 __all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
 

@@ -1,6 +1,6 @@
 """The read side of the SQLite store and its small encoders: steps rows and the log.
 
-Plain functions over a connection (the caller holds the transaction); split from ``_sqlite_store``
+Plain functions over a connection (the caller holds the transaction); split from ``_store``
 to keep each module small.
 """
 
@@ -11,11 +11,11 @@ import time
 from datetime import UTC, datetime
 from typing import cast
 
-from ..errors import CheckpointError
-from ..state import VersionedState
-from . import _codec as codec
-from . import _sqlite_extra as extras
-from ._model import Checkpoint
+from ...errors import CheckpointError
+from ...state import VersionedState
+from .. import _codec as codec
+from ..base import Checkpoint
+from . import _extra as extras
 
 MESSAGES, ERRORS = "messages", "errors"
 

@@ -1,8 +1,8 @@
-"""Data conversions run by PostgreSQL migrations (``migrations.Migration.convert``).
+"""Data conversions run by PostgreSQL migrations (``Migration.convert``, see ``_schema``).
 
 Version 2 replaces ``steps.extra_base`` (a delta over another step's ``extra``, so deleting that
 step by hand broke this one) by ``steps.extra_ref`` (a delta over a row of the session-owned
-``extra_log``, see ``_pg_extra``). The conversion rebuilds every step's ``extra`` from the old
+``extra_log``, see ``_extra``). The conversion rebuilds every step's ``extra`` from the old
 chains (``_extra_plan.legacy_extras``, shared with SQLite) and stores it the new way; a step
 whose chain was already broken keeps neither column (it stays unloadable, as it was).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from . import _codec as codec
-from . import _pg_extra as extras
-from ._extra_plan import LegacyRow, legacy_extras
-from ._pg_schema import q
+from .. import _codec as codec
+from .._extra_plan import LegacyRow, legacy_extras
+from . import _extra as extras
+from ._sql import q
 
 
 async def convert_extra_to_log(conn: Any, schema: str) -> None:

@@ -1,8 +1,8 @@
-"""Data conversions run by SQLite migrations (``migrations.Migration.convert``).
+"""Data conversions run by SQLite migrations (``Migration.convert``, see ``_schema``).
 
 Version 2 replaces ``steps.extra_base`` (a delta over another step's ``extra``, so deleting that
 step broke this one) by ``steps.extra_ref`` (a delta over a row of the session-owned
-``extra_log``, see ``_sqlite_extra``). The conversion rebuilds every step's ``extra`` from the old
+``extra_log``, see ``_extra``). The conversion rebuilds every step's ``extra`` from the old
 chains (``_extra_plan.legacy_extras``, shared with PostgreSQL) and stores it the new way in
 ``steps_v2``; steps whose chain was already broken stay unloadable.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 import sqlite3
 from typing import cast
 
-from . import _codec as codec
-from . import _sqlite_extra as extras
-from ._extra_plan import LegacyRow, legacy_extras
+from .. import _codec as codec
+from .._extra_plan import LegacyRow, legacy_extras
+from . import _extra as extras
 
 _COPIED = (
     "session_id, step, created_at, ran_nodes, skipped_nodes, updated_channels, frontier, "

@@ -1,10 +1,15 @@
-"""What a checkpointer stores: one record per committed superstep, and the protocol to store it."""
+"""The storage seam: the records a checkpointer stores, its protocol, and the maintenance protocol.
+
+Every backend (``memory``, ``sqlite``, ``postgres``) implements :class:`Checkpointer` and passes
+``weavegraph.testing.conformance``; the SQL backends also implement :class:`Maintainable`, which is
+what ``weavegraph db ...`` drives.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..state import FrozenDict, VersionedState
@@ -103,4 +108,90 @@ class Checkpointer(Protocol):
 
     async def close(self) -> None:
         """Release connections; the checkpointer cannot be used afterwards."""
+        ...
+
+
+# --- storage management ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageStats:
+    """What a database holds and how much disk it takes.
+
+    ``bytes``: SQLite, the file plus its WAL; PostgreSQL, ``pg_total_relation_size`` of the
+    weavegraph tables (indexes and TOAST included).
+    """
+
+    location: str
+    sessions: int
+    steps: int
+    events: int
+    log_items: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PruneResult:
+    """What ``prune`` removed."""
+
+    steps_deleted: int
+    sessions_affected: int
+    log_items_deleted: int
+
+
+def check_prune_args(older_than: timedelta | None, keep_last: int | None) -> None:
+    """A ValueError unless ``prune`` was given something to do."""
+    if older_than is None and keep_last is None:
+        raise ValueError("prune needs older_than, keep_last or both")
+    if keep_last is not None and keep_last < 0:
+        raise ValueError(f"keep_last must be >= 0, got {keep_last}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MigrationResult:
+    """What a migration did: the schema version before and after, and where."""
+
+    location: str
+    before: int
+    after: int
+
+    @property
+    def applied(self) -> int:
+        return self.after - self.before
+
+
+@runtime_checkable
+class Maintainable(Protocol):
+    """Storage management a checkpointer may offer (the SQL backends do): ``weavegraph db``.
+
+    ``location`` names the database without secrets; ``schema_before`` is the schema version the
+    database had when this checkpointer connected (before it migrated it).
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the data lives (a path, or host:port/database and schema), never a password."""
+        ...
+
+    @property
+    def schema_before(self) -> int:
+        """The schema version found when this checkpointer connected (before migrating)."""
+        ...
+
+    async def stats(self) -> StorageStats:
+        """Counts of sessions, steps, events and log items, and bytes on disk."""
+        ...
+
+    async def prune(
+        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+    ) -> PruneResult:
+        """Delete old steps, never a session's latest one."""
+        ...
+
+    async def vacuum(self) -> tuple[int, int]:
+        """Return free space to the system; bytes before and after."""
+        ...
+
+    async def schema_version(self) -> int:
+        """The database's schema version now."""
         ...

@@ -1,11 +1,11 @@
 """PostgreSQL checkpointer: the shared engine when many processes run sessions.
 
-Same layout as SQLite (see ``migrations``): TIMESTAMPTZ times, JSONB name lists, BYTEA (orjson)
+Same layout as SQLite (see ``checkpoint/_migration``): TIMESTAMPTZ times, JSONB name lists, BYTEA (orjson)
 payloads so any JSON string, even one holding U+0000, round-trips exactly. Saves lock the session
-row and only move its latest pointer forward, so many writers are safe (``_pg_store``). No
+row and only move its latest pointer forward, so many writers are safe (``_store``). No
 server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
 Connecting tries one direct connection first, so an unreachable server fails within seconds
-(``_pg_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
+(``_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
 on checkout and an operation that meets a dropped connection is retried once on a fresh one.
 psycopg is imported lazily: it is the optional ``postgres`` extra.
 """
@@ -16,20 +16,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ..errors import CheckpointError, ConfigError
-from . import _codec as codec
-from . import _pg_maint as maint
-from ._maintenance import PruneResult, StorageStats
-from ._model import Checkpoint, SessionInfo, StepInfo
-from ._pg_connect import PgTarget, connect_once, open_pool, parse_target
-from ._pg_schema import migrate, version
-from ._pg_store import PgStore
-from .migrations import MigrationResult
+from ...errors import CheckpointError, ConfigError
+from .. import _codec as codec
+from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepInfo, StorageStats
+from . import _maint as maint
+from ._connect import PgTarget, connect_once, open_pool, parse_target
+from ._schema import migrate, version
+from ._store import PgStore
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["PostgresCheckpointer", "PruneResult", "StorageStats", "migrate_postgres"]
+__all__ = ["PostgresCheckpointer", "migrate_postgres"]
 
 T = TypeVar("T")
 
