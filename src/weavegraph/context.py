@@ -7,11 +7,10 @@ sequence stays gap-free and ordered even when sync nodes emit from worker thread
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from .events.model import (
     LLM_CHUNK_SCOPE,
@@ -22,8 +21,8 @@ from .events.model import (
     EventEmitter,
     EventType,
 )
-from .state import FrozenDict, FrozenList, freeze_json
-from .state._frozen import NotJson
+from .state import freeze_json
+from .state._frozen import NotJson, repair_text, storable_json
 
 __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
 
@@ -118,34 +117,9 @@ class Interrupt(BaseException):
 _NO_RESUME: Final = object()
 
 
-_JSON_LEAVES: Final = frozenset({str, int, bool, type(None), FrozenDict, FrozenList})
-
-
-def _json_metadata(metadata: dict[str, Any]) -> FrozenDict:
-    """Event metadata frozen as JSON; non-JSON values become their ``str()`` (never raises)."""
-    # The common case (plain scalars) skips the walk: one type lookup per value.
-    for value in metadata.values():
-        if type(value) not in _JSON_LEAVES:
-            break
-    else:
-        return FrozenDict(metadata)
-    try:
-        return freeze_json(metadata)
-    except NotJson:
-        return _lenient(metadata)
-
-
-def _lenient(value: object) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        items = cast("Mapping[object, object]", value)
-        return FrozenDict({str(key): _lenient(item) for key, item in items.items()})
-    if isinstance(value, (list, tuple)):
-        return FrozenList(_lenient(item) for item in cast("Iterable[object]", value))
-    return str(value)
+def _text(value: object) -> str:
+    """An event's text field: ``str(value)`` with lone surrogates replaced (it must be stored)."""
+    return value if type(value) is str and value.isascii() else repair_text(str(value))
 
 
 def _check_scope(scope: str) -> None:
@@ -192,24 +166,26 @@ class NodeContext:
     def _meta(self, metadata: dict[str, Any]) -> dict[str, Any]:
         metadata["node_id"] = self.node_id
         metadata["step"] = self.step
-        return _json_metadata(metadata)
+        return storable_json(metadata)
 
     def emit(self, scope: str, message: str, **metadata: Any) -> None:
         """Emit a ``node`` event (metadata gets ``node_id`` and ``step``).
 
-        Metadata is frozen as JSON when emitted (later changes by the node are not seen); a value
-        that is not JSON (a set, an object, NaN, a non-str key) becomes its ``str()``, so emitting
-        never fails and every event serializes.
+        Metadata is frozen as JSON when emitted (later changes by the node are not seen). Emitting
+        never fails and every event can be stored: a value that is not JSON (a set, an object,
+        NaN, a non-str key, an int beyond 64 bits) becomes its ``str()``, a lone UTF-16 surrogate
+        in any text becomes U+FFFD, and a container nested deeper than ``MAX_JSON_DEPTH`` becomes
+        a short placeholder string.
 
         Raises ValueError for the reserved stream-end scope (only the framework ends a stream).
         """
         _check_scope(scope)
-        self._stamper.publish(EventType.NODE, str(scope), str(message), self._meta(metadata))
+        self._stamper.publish(EventType.NODE, _text(scope), _text(message), self._meta(metadata))
 
     def emit_diagnostic(self, scope: str, message: str) -> None:
         """Emit a ``diagnostic`` event. Raises ValueError for the reserved stream-end scope."""
         _check_scope(scope)
-        self._stamper.publish(EventType.DIAGNOSTIC, str(scope), str(message), self._meta({}))
+        self._stamper.publish(EventType.DIAGNOSTIC, _text(scope), _text(message), self._meta({}))
 
     def emit_llm_chunk(self, chunk: str, stream_id: str | None = None, **metadata: Any) -> None:
         """Emit one streamed LLM chunk (scope ``chunk``)."""
@@ -225,8 +201,8 @@ class NodeContext:
 
     def _llm(self, scope: str, text: str, stream_id: str | None, metadata: dict[str, Any]) -> None:
         if stream_id is not None:
-            metadata["stream_id"] = str(stream_id)
-        self._stamper.publish(EventType.LLM, scope, str(text), self._meta(metadata))
+            metadata["stream_id"] = _text(stream_id)
+        self._stamper.publish(EventType.LLM, scope, _text(text), self._meta(metadata))
 
     def now(self) -> datetime:
         """The run's clock (injectable, e.g. ``wg.testing.FakeClock``)."""

@@ -272,6 +272,33 @@ def test_a_session_of_another_graph_is_refused_untouched(
     assert capsys.readouterr().out.count('"step"') == 3  # steps 0-2, nothing added
 
 
+TARGET = "weavegraph.demo:demo_app"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", TARGET, "--state", "deep.json"], "nested more than 100 levels deep"),
+        (["run", TARGET, "--state", "big.json"], "outside the signed 64-bit range"),
+        (["resume", "s", TARGET, "--answer", "[" * 600 + "]" * 600], "--answer cannot be"),
+    ],
+)
+def test_values_that_cannot_be_stored_are_usage_errors(
+    argv: list[str],
+    fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep.json").write_text('{"extra": {"a": ' + "[" * 600 + "]" * 600 + "}}")
+    (tmp_path / "big.json").write_text('{"extra": {"a": 18446744073709551615}}')
+    assert main([*argv, "--db", "sqlite://x.db"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in " ".join(err.split())
+    assert "Traceback" not in err
+
+
 def test_a_session_whose_start_router_failed_once_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

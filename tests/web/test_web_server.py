@@ -118,6 +118,10 @@ def test_run_from_a_state_document(demo_server: Any, sse: Any) -> None:
         (b'{"inputt": "x"}', 400, "unknown key(s) ['inputt']"),
         (b'{"input": "x", "extra": {"k": 1}}', 400, "unknown key(s) ['extra']"),
         (b'{"input": "' + b"x" * 1_100_000 + b'"}', 413, "larger than"),
+        (b'{"state": {"extra": {"a": ' + b"[" * 600 + b"]" * 600 + b"}}}", 400, "nested more"),
+        (b'{"state": {"extra": {"a": ' + b"[" * 1000 + b"]" * 1000 + b"}}}", 400, "nested more"),
+        (b'{"state": {"extra": {"a": 18446744073709551615}}}', 400, "64-bit range"),
+        (b'{"session_id": "s", "answer": ' + b"[" * 600 + b"]" * 600 + b"}", 400, "answer"),
     ],
 )
 def test_bad_requests_get_json_errors(

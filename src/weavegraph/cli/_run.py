@@ -25,7 +25,7 @@ from ..llm import chat_model
 from ..runtime.stop import StopRequest, signal_handlers
 from ..runtime.values import new_session_id, validate_session_id
 from ..sessions import NO_ANSWER, AppRunner, DriveResult, StepReport
-from ..state import VersionedState
+from ..state import VersionedState, freeze_json
 from ..status import RunStatus
 from ._console_sink import ConsoleSink
 from ._output import state_panel, stderr_console, stdout_console
@@ -51,11 +51,18 @@ def read_state(path: str) -> VersionedState:
 
 
 def parse_answer(text: str) -> Any:
-    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``)."""
+    """``--answer``: a JSON value, or else the text itself as a string (``--answer yes``).
+
+    A ConfigError when it cannot be stored (an int beyond 64 bits, nesting too deep).
+    """
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return text
+        value = text
+    try:
+        return freeze_json(value)
+    except ValueError as exc:
+        raise ConfigError(f"--answer cannot be stored: {exc}") from None
 
 
 def _plain(value: Any) -> Any:
@@ -271,6 +278,7 @@ def _starting_line(args: argparse.Namespace, session_id: str, stored_step: int |
 async def cmd_resume(args: argparse.Namespace) -> int:
     app, context = load_target(args.target)
     validate_session_id(args.session)
+    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
     checkpointer = await open_from_args(args, must_exist=True)
     try:
         exists = await checkpointer.load_latest(args.session) is not None
@@ -280,7 +288,6 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         from ..errors import SessionNotFound
 
         raise SessionNotFound(args.session)
-    answer = NO_ANSWER if args.answer is None else parse_answer(args.answer)
     result = await drive(app, args, args.session, None, answer, context=context)
     hint = f"weavegraph resume {args.session} {args.target}{storage_flags(args)}"
     return report(result, args, hint)

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import orjson
 
 from ..state import FrozenDict
+from ..state._frozen import NotJson, freeze_mapping, text_problem
 from ..status import STREAM_END_STATUSES, RunStatus
 
 STREAM_END_SCOPE: Final = "__weavegraph_stream_end__"
@@ -134,16 +135,50 @@ class Event:
 
     @classmethod
     def from_json_value(cls, value: Mapping[str, Any]) -> Event:
-        """Rebuild an event from its normalized form."""
+        """Rebuild an event from its normalized form (a stored or received event).
+
+        Checked like every value that enters: a ValueError says which field is wrong.
+        """
+        if not isinstance(value, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"malformed event JSON: not an object but {type(value).__name__}")
+        text = {name: _text_field(value, name) for name in ("type", "scope", "message")}
+        stamp = _text_field(value, "timestamp")
+        try:
+            timestamp = datetime.fromisoformat(stamp)
+        except ValueError:
+            raise ValueError(f"malformed event JSON: timestamp {stamp!r} is not ISO 8601") from None
+        metadata: object = value.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise ValueError("malformed event JSON: metadata must be an object")
+        try:
+            frozen = freeze_mapping(cast("Mapping[str, object]", metadata))
+        except NotJson as exc:
+            raise ValueError(f"malformed event JSON: metadata {exc}") from None
+        seq: object = value.get("seq")
+        if seq is not None and (type(seq) is not int or seq < 0):
+            raise ValueError(f"malformed event JSON: seq must be an int >= 0, got {seq!r}")
+        session_id: object = value.get("session_id")
+        if session_id is not None:
+            session_id = _text_field(value, "session_id")
         return cls(
-            type=value["type"],
-            scope=value["scope"],
-            message=value["message"],
-            timestamp=datetime.fromisoformat(value["timestamp"]),
-            metadata=FrozenDict(value.get("metadata") or {}),
-            seq=value.get("seq"),
-            session_id=value.get("session_id"),
+            type=text["type"],
+            scope=text["scope"],
+            message=text["message"],
+            timestamp=timestamp,
+            metadata=frozen,
+            seq=seq,
+            session_id=session_id,
         )
+
+
+def _text_field(value: Mapping[str, Any], name: str) -> str:
+    item: object = value.get(name)
+    if not isinstance(item, str):
+        raise ValueError(f"malformed event JSON: {name} must be a string, got {item!r:.40}")
+    problem = text_problem(item)
+    if problem:
+        raise ValueError(f"malformed event JSON: {name}: {problem}")
+    return item
 
 
 def is_stream_end_json(value: Mapping[str, Any]) -> bool:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer
 from ..context import Clock, EventStamper
-from ..errors import CheckpointError, SessionError
+from ..errors import CheckpointError, SessionError, StateError
 from ..events.model import EventEmitter, NullEmitter
 from ..graph.spec import GraphSpec
-from ..state import VersionedState
+from ..state import VersionedState, freeze_json
 from . import plan
 from .executor import TaskEnv, TaskExecutor
 from .plan import Cursor
@@ -117,6 +117,10 @@ class Session:
         pending = self.cursor.interrupt
         if pending is None:
             raise SessionError(f"session {self.session_id!r} is not waiting for input")
+        try:  # saved with the session: checked like any stored value, before anything moves
+            value = freeze_json(value)
+        except ValueError as exc:
+            raise StateError(f"the answer cannot be stored: {exc}") from None
         resume = {**self.cursor.resume, str(pending["node"]): value}
         self.cursor = replace(self.cursor, interrupt=None, resume=resume)
         await self.resave()

@@ -1,6 +1,7 @@
 """State: the messages, extra and errors channels, their versions, snapshots and typed slots."""
 
 from ._error_event import ErrorEvent as ErrorEvent
+from ._frozen import MAX_JSON_DEPTH as MAX_JSON_DEPTH
 from ._frozen import FrozenDict as FrozenDict
 from ._frozen import FrozenList as FrozenList
 from ._frozen import freeze_json as freeze_json
@@ -18,6 +19,7 @@ from ._versioned import freeze_extra as freeze_extra
 from ._versioned import make_versions as make_versions
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "ChannelType",
     "ErrorEvent",
     "FrozenDict",

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ._frozen import EMPTY_DICT, freeze_mapping
+from ._frozen import EMPTY_DICT, freeze_mapping, repair_text, text_problem
+
+
+def _check_text(field: str, value: object) -> None:
+    # Errors are stored with their step; text that cannot be encoded is refused where it enters.
+    if type(value) is str and not value.isascii():
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(f"ErrorEvent.{field} cannot be stored: {problem}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,7 +34,11 @@ class ErrorEvent:
         message = cast(object, self.message)  # checked: nodes are untyped user code
         if not isinstance(message, str):
             raise TypeError(f"ErrorEvent.message must be a string, got {type(message).__name__}")
+        for name in ("message", "scope", "node_id", "error_type", "traceback"):
+            _check_text(name, getattr(self, name))
         object.__setattr__(self, "tags", tuple(self.tags))
+        for tag in self.tags:
+            _check_text("tags", tag)
         context = freeze_mapping(self.context) if self.context else EMPTY_DICT
         object.__setattr__(self, "context", context)
 
@@ -41,13 +53,14 @@ class ErrorEvent:
         traceback: str | None = None,
     ) -> ErrorEvent:
         """Describe an exception as an error entry."""
+        # Any exception must be describable: text that cannot be stored is repaired, not refused.
         return cls(
-            message=str(exc) or type(exc).__name__,
+            message=repair_text(str(exc) or type(exc).__name__),
             scope=scope,
             node_id=node_id,
             step=step,
-            error_type=type(exc).__qualname__,
-            traceback=traceback,
+            error_type=repair_text(type(exc).__qualname__),
+            traceback=repair_text(traceback) if traceback is not None else None,
         )
 
     def to_json_value(self) -> dict[str, Any]:

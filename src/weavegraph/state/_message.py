@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
-from ._frozen import EMPTY_DICT, NotJson, freeze_mapping
+from ._frozen import EMPTY_DICT, NotJson, freeze_mapping, text_problem
 
 
 class Role(StrEnum):
@@ -24,6 +24,14 @@ def _normalize_role(role: str) -> str:
         return Role(role)
     except ValueError:
         return str(role)
+
+
+def _check_text(field: str, value: object) -> None:
+    # A message is stored with its step; text that cannot be encoded is refused where it enters.
+    if type(value) is str and not value.isascii():
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(f"Message.{field} cannot be stored: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,11 @@ class Message:
             raise TypeError(f"Message.role must be a non-empty string, got {self.role!r}")
         if not isinstance(self.content, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"Message.content must be a string, got {type(self.content).__name__}")
+        _check_text("content", self.content)
+        _check_text("role", self.role)
+        _check_text("id", self.id)
+        _check_text("name", self.name)
+        _check_text("tool_call_id", self.tool_call_id)
         object.__setattr__(self, "role", _normalize_role(self.role))
         metadata = freeze_mapping(self.metadata) if self.metadata else EMPTY_DICT
         object.__setattr__(self, "metadata", metadata)

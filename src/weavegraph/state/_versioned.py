@@ -38,10 +38,8 @@ def freeze_extra(extra: Mapping[str, object]) -> FrozenDict:
     try:
         return freeze_mapping(extra)
     except NotJson as exc:
-        key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
-        raise NonJsonValue(
-            key, f"{exc.detail} (at {exc.path})" if exc.path != key else exc.detail
-        ) from None
+        detail = exc.detail if exc.path in ("", exc.key) else f"{exc.detail} (at {exc.path})"
+        raise NonJsonValue(exc.key, detail) from None
 
 
 class _StateView:
@@ -119,8 +117,7 @@ class VersionedState(_StateView):
         if not isinstance(errors, tuple):  # pyright: ignore[reportUnnecessaryIsInstance]
             object.__setattr__(self, "errors", tuple(errors))
         object.__setattr__(self, "extra", freeze_extra(self.extra))
-        raw_versions: Mapping[str, int] = self.versions
-        versions = frozen_dict_from((str(k), int(v)) for k, v in raw_versions.items())
+        versions = _checked_versions(self.versions)
         object.__setattr__(self, "versions", versions)
         if set(versions) != {"messages", "extra", "errors"}:
             raise StateError(
@@ -201,6 +198,15 @@ class VersionedState(_StateView):
             errors=errors,
             versions=cast("Mapping[str, int]", versions),
         )
+
+
+def _checked_versions(raw: Mapping[str, int]) -> FrozenDict:
+    if not isinstance(raw, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise StateError(f"versions must be an object, got {_kind(raw)}")
+    for key, version in raw.items():
+        if type(version) is not int or not 1 <= version < 1 << 63:
+            raise StateError(f"versions[{key!r}] must be an int >= 1, got {version!r:.40}")
+    return frozen_dict_from((str(key), version) for key, version in raw.items())
 
 
 def _kind(value: object) -> str:

@@ -34,7 +34,7 @@ from ..runtime.plan import cursor_of, missing_nodes
 from ..runtime.values import new_session_id, validate_session_id
 from ..session_status import PendingInterrupt, describe, stored_status
 from ..sessions import NO_ANSWER
-from ..state import VersionedState
+from ..state import VersionedState, freeze_json
 from ._graph import graph_json
 from ._runs import RunManager
 
@@ -134,6 +134,15 @@ def _initial_state(body: dict[str, Any]) -> VersionedState | None:
     return None
 
 
+def _answer(body: dict[str, Any]) -> Any:
+    if "answer" not in body:
+        return NO_ANSWER
+    try:
+        return freeze_json(body["answer"])
+    except ValueError as exc:  # it is stored with the session: refused before the run starts
+        raise ApiError(400, f'invalid "answer": {exc}') from None
+
+
 def _session_id(value: object) -> str:
     if value is None:
         return new_session_id()
@@ -191,6 +200,7 @@ class WebApi:
     async def start_run(self, request: Request) -> Response:
         body = await _read_json(request)
         state = _initial_state(body)
+        answer = _answer(body)
         if "answer" in body and (state is not None or body.get("session_id") is None):
             raise ApiError(400, '"answer" goes with a waiting "session_id" and no input or state')
         session_id = _session_id(body.get("session_id"))
@@ -207,7 +217,6 @@ class WebApi:
         if unknown:
             mismatch = SessionGraphMismatch(session_id, unknown)
             raise ApiError(409, mismatch.message, "weavegraph::web::other_graph")
-        answer = body.get("answer", NO_ANSWER)
         if answer is not NO_ANSWER and (latest is None or cursor_of(latest).interrupt is None):
             raise ApiError(
                 409,
