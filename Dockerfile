@@ -1,4 +1,4 @@
-# weavegraph: the CLI and web server. Configuration comes from the environment (SPEC §4.3):
+# weavegraph: the CLI and web server. Configuration comes from the environment:
 # WEAVEGRAPH_POSTGRES_URL / DATABASE_URL, WEAVEGRAPH_SQLITE_URL / SQLITE_DB_NAME,
 # WEAVEGRAPH_API_TOKEN, WEAVEGRAPH_LOG.
 FROM python:3.12-slim

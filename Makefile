@@ -3,17 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make demo` needs only the runtime; `make test` (and the stamp above) installs everything.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: demo test lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "weavegraph needs Python >= 3.11 (set PYTHON=python3.11)")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
-	@touch $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml
+	@bash scripts/venv-install $(PYTHON) $(VENV) . "the runtime (pydantic, orjson, rich)"
+	@touch $(RUNTIME_STAMP)
 
-demo: $(STAMP)
+$(STAMP): pyproject.toml
+	@bash scripts/venv-install $(PYTHON) $(VENV) '.[all,dev]' \
+		"everything for tests and the web server (pytest, pyright, playwright, postgres, starlette)"
+	@touch $(RUNTIME_STAMP) $(STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/weavegraph demo $(ARGS)
 
 lint: $(STAMP)

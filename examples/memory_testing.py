@@ -39,7 +39,7 @@ def build() -> wg.App:
 async def test_questions_are_answered() -> None:
     sink = wg.MemorySink()
     bus = wg.EventBus.with_sink(sink)
-    # The seed's spelling; the same as AppRunner(app, CheckpointerType.InMemory, event_bus=bus).
+    # A shorthand for AppRunner(app, CheckpointerType.InMemory, event_bus=bus).
     async with wg.AppRunner.with_bus(build(), bus) as runner:
         await runner.create_session("t1", wg.VersionedState.new_with_user_message("Why?"))
         final = await runner.run_until_complete("t1")

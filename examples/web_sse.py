@@ -6,7 +6,7 @@ persistence, resumable streams and an HTML page.)
 
 Run: python examples/web_sse.py            (drives the app in-process with two concurrent requests)
 Or serve it: uvicorn examples.web_sse:web --port 8000, then curl -N localhost:8000/runs?topic=x
-(or /sessions/ID/runs?topic=x: the same with an AppRunner per request, the seed's pattern)
+(or /sessions/ID/runs?topic=x: the same with an AppRunner per request)
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ async def run_events(request: Request) -> EventSourceResponse:
 
 
 async def session_events(request: Request) -> EventSourceResponse:
-    """The seed's production pattern: a per-request EventBus with a ChannelSink, and an AppRunner
+    """The production pattern: a per-request EventBus with a ChannelSink, and an AppRunner
     built with ``with_options_and_bus`` (checkpointer, autosave, bus, start_listener)."""
     topic = request.query_params.get("topic", "graphs")
     session_id = request.path_params["session_id"]

@@ -77,3 +77,37 @@ def test_node_partial_with_lists_type_checks_strictly(tmp_path: Path) -> None:
     )
     report = json.loads(result.stdout)
     assert report["generalDiagnostics"] == [], report["generalDiagnostics"]
+
+
+def test_from_json_value_reads_the_web_and_cli_update_shape() -> None:
+    partial = NodePartial.from_json_value(
+        {
+            "messages": [{"role": "user", "content": "more"}],
+            "extra": {"score": 9, "gone": None},
+            "errors": [{"message": "checked by hand", "scope": "review"}],
+        }
+    )
+    assert partial.messages == (Message.user("more"),)
+    assert partial.extra == {"score": 9, "gone": None}
+    assert [e.message for e in partial.errors] == ["checked by hand"]
+    assert NodePartial.from_json_value({}).is_empty()
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ([], "an update is a JSON object, got list"),
+        ({"extras": {}}, "unknown update key(s) ['extras']"),
+        ({"extra": [1]}, '"extra" must be an object'),
+        ({"messages": "hi"}, '"messages" must be a list'),
+        ({"messages": ["hi"]}, '"messages"[0] must be an object'),
+        ({"messages": [{"role": "user"}]}, "\"messages\"[0] lacks 'content'"),
+        ({"errors": [{"message": 3}]}, '"errors"[0]'),
+    ],
+)
+def test_from_json_value_names_what_is_wrong(value: object, fragment: str) -> None:
+    from weavegraph.errors import StateError
+
+    with pytest.raises(StateError) as caught:
+        NodePartial.from_json_value(value)
+    assert fragment in str(caught.value)

@@ -82,7 +82,7 @@ def getenv(name: str) -> str | None:
 
 
 def resolve_sqlite_url(db_url: str | None = None) -> str:
-    """The SQLite URL in the seed's order (SPEC 4.3): the environment variable wins over ``db_url``."""
+    """The SQLite URL in resolution order: the environment variable wins over ``db_url``."""
     if url := getenv("WEAVEGRAPH_SQLITE_URL"):
         return url
     if db_url:
@@ -93,7 +93,7 @@ def resolve_sqlite_url(db_url: str | None = None) -> str:
 
 
 def resolve_postgres_url(db_url: str | None = None) -> str:
-    """The PostgreSQL URL in the seed's order (SPEC 4.3): env, ``db_url``, DATABASE_URL, default."""
+    """The PostgreSQL URL in resolution order: env, ``db_url``, DATABASE_URL, default."""
     if url := getenv("WEAVEGRAPH_POSTGRES_URL"):
         return url
     if db_url:

@@ -389,7 +389,7 @@ class StateFieldError(StateError):
 class ReducerError(StateError):
     """A user reducer raised while merging a node's update; ``__cause__`` is the original.
 
-    The step fails like a failing node (SPEC §3.4): nothing of it is merged, an ErrorEvent is
+    The step fails like a failing node: nothing of it is merged, an ErrorEvent is
     recorded and the checkpoint keeps the frontier.
     """
 

@@ -1,4 +1,4 @@
-"""Logging setup from ``WEAVEGRAPH_LOG`` directives (the seed's ``RUST_LOG`` syntax).
+"""Logging setup from ``WEAVEGRAPH_LOG`` directives (``RUST_LOG``-style syntax).
 
 A directive list is comma-separated; each item is a bare level (the default for everything) or
 ``target=level`` for one logger and its children::

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
+from .errors import StateError
 from .state import ErrorEvent, Message, StateKey
 
 T = TypeVar("T")
@@ -125,3 +126,48 @@ class NodePartial:
     def is_empty(self) -> bool:
         """True if this update changes nothing and gives no frontier command."""
         return not (self.messages or self.extra or self.errors or self.frontier or self.update)
+
+    @classmethod
+    def from_json_value(cls, value: object) -> NodePartial:
+        """An update from its JSON form ``{"messages"?, "extra"?, "errors"?}`` (as the web API and
+        ``weavegraph sessions edit`` take it): messages and errors in the JSON form of
+        :class:`Message` / :class:`ErrorEvent`. A StateError names what is wrong."""
+        if not isinstance(value, Mapping):
+            raise StateError(f"an update is a JSON object, got {type(value).__name__}")
+        fields = cast("Mapping[str, Any]", value)
+        unknown = sorted(str(key) for key in fields if key not in _PARTIAL_KEYS)
+        if unknown:
+            raise StateError(
+                f"unknown update key(s) {unknown}; an update takes {list(_PARTIAL_KEYS)}"
+            )
+        extra = fields.get("extra")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise StateError(f'"extra" must be an object, got {type(extra).__name__}')
+        return cls(
+            messages=_items(fields, "messages", Message.from_json_value),
+            extra=cast("Mapping[str, Any] | None", extra),
+            errors=_items(fields, "errors", ErrorEvent.from_json_value),
+        )
+
+
+_PARTIAL_KEYS = ("messages", "extra", "errors")
+
+
+def _items(fields: Mapping[str, Any], key: str, parse: Callable[[Mapping[str, Any]], T]) -> list[T]:
+    """``fields[key]`` as a list of parsed items; a StateError naming the key and the item."""
+    raw = fields.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise StateError(f'"{key}" must be a list, got {type(raw).__name__}')
+    items: list[T] = []
+    for index, item in enumerate(cast("list[Any]", raw)):
+        if not isinstance(item, Mapping):
+            raise StateError(f'"{key}"[{index}] must be an object, got {type(item).__name__}')
+        try:
+            items.append(parse(cast("Mapping[str, Any]", item)))
+        except KeyError as exc:
+            raise StateError(f'"{key}"[{index}] lacks {exc}') from None
+        except (TypeError, ValueError) as exc:
+            raise StateError(f'"{key}"[{index}]: {exc}') from None
+    return items

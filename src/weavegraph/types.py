@@ -21,7 +21,10 @@ NodeResult: TypeAlias = "NodePartial | None"
 
 
 class NodeKind:
-    """Node ids as the seed spells them. Everywhere a node is expected, a plain string works too."""
+    """Node ids: ``NodeKind.START``, ``NodeKind.END`` and ``NodeKind.custom(name)``.
+
+    Everywhere a node is expected, a plain string works too.
+    """
 
     START: Final = START
     END: Final = END

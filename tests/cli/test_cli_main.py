@@ -23,6 +23,8 @@ COMMANDS = [
     ["sessions", "show"],
     ["sessions", "history"],
     ["sessions", "delete"],
+    ["sessions", "fork"],
+    ["sessions", "edit"],
     ["db"],
     ["db", "stats"],
     ["db", "prune"],

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging() -> None:
-    # WEAVEGRAPH_LOG directives (SPEC §5.3); configure_logging is provided by the runtime package.
+    # WEAVEGRAPH_LOG directives; configure_logging is provided by the runtime package.
     import weavegraph
 
     configure = getattr(weavegraph, "configure_logging", None)
@@ -63,6 +63,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ._serve import cmd_serve
 
         return cmd_serve(args)
+    if command == "sessions" and args.action in ("fork", "edit"):
+        from . import _session_ops
+
+        handler = _session_ops.cmd_fork if args.action == "fork" else _session_ops.cmd_edit
+        return asyncio.run(handler(args))
     if command in ("sessions", "db"):
         from . import _storage
 

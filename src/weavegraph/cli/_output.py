@@ -43,7 +43,8 @@ def show_error(exc: BaseException, *, debug: bool) -> None:
 
 
 def state_panel(state: VersionedState, *, title: str = "final state") -> Panel:
-    """The state as a person wants to read it: messages, extra, errors, versions."""
+    """The state as a person wants to read it: messages, extra and errors (the channels' internal
+    version numbers are not counts of anything, so they are left to ``--json``)."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
@@ -54,8 +55,8 @@ def state_panel(state: VersionedState, *, title: str = "final state") -> Panel:
     for error in state.errors:
         where = f"{error.node_id}@{error.step}" if error.node_id else error.scope
         table.add_row(Text("error", style="bold yellow"), Text(f"{where}: {error.message}"))
-    versions = ", ".join(f"{k}={v}" for k, v in state.versions.items())
-    table.add_row("versions", Text(versions, style="dim"))
+    if not state.errors:
+        table.add_row(Text("errors", style="dim"), Text("none", style="dim"))
     return Panel(table, title=title, title_align="left", border_style="green")
 
 

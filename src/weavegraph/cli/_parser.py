@@ -72,7 +72,7 @@ def _storage_options(parser: argparse.ArgumentParser, *, default_kind: str | Non
         "--db",
         metavar="URL",
         help="database URL, e.g. sqlite://runs.db or postgresql://host/db (overrides the "
-        "resolution order only where the SPEC allows: WEAVEGRAPH_*_URL still wins)",
+        "code-given URL only: WEAVEGRAPH_SQLITE_URL / WEAVEGRAPH_POSTGRES_URL still win)",
     )
 
 
@@ -196,7 +196,72 @@ def _add_sessions(commands: _Commands) -> None:
         action.add_argument("session", metavar="SESSION")
         if name != "delete":
             action.add_argument("--json", action="store_true", help="print JSON")
+        if name == "history":
+            action.add_argument(
+                "--limit", type=_positive, metavar="N", help="only the newest N steps"
+            )
         _storage_options(action)
+    _add_session_changes(actions)
+
+
+def _add_session_changes(actions: _Commands) -> None:
+    """``sessions fork|edit``: the verbs that change a stored session."""
+    fork = actions.add_parser(
+        "fork",
+        parents=[_common()],
+        help="copy a session as it was after a step into a new session",
+        description="Start a new session from SESSION as it was after --step (its history up to "
+        "there is copied; SESSION is unchanged). Continue the copy with `weavegraph resume`.",
+    )
+    fork.add_argument("session", metavar="SESSION")
+    fork.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    fork.add_argument(
+        "--step", type=_non_negative, required=True, metavar="N", help="the step to fork from"
+    )
+    fork.add_argument("--new-id", metavar="ID", help="the new session's id (default: a new one)")
+    edit = actions.add_parser(
+        "edit",
+        parents=[_common()],
+        help="change a stored session's state (recorded as its own step)",
+        description="Apply an update to SESSION's latest state through the graph's reducers, "
+        "recorded as a new step, as a node's update would be. Messages and errors are appended; "
+        "an extra key set to null is deleted.",
+    )
+    edit.add_argument("session", metavar="SESSION")
+    edit.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    edit.add_argument(
+        "--update",
+        metavar="JSON",
+        help='the update as JSON: {"messages": [{"role", "content"}], "extra": {...}, '
+        '"errors": [{"message"}]} (each key optional)',
+    )
+    edit.add_argument(
+        "--extra",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="set one extra key (repeatable); VALUE is JSON, or else taken as text",
+    )
+    for action in (fork, edit):
+        _storage_options(action)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_positive.__name__ = "positive integer"  # argparse names the type in its message
+_non_negative.__name__ = "step number (0 or more)"
 
 
 def _add_db(commands: _Commands) -> None:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,7 @@ from ..state import VersionedState, freeze_json
 from ..status import RunStatus
 from ._console_sink import ConsoleSink
 from ._output import state_panel, stderr_console, stdout_console
-from ._storage import open_from_args
+from ._storage import open_from_args, storage_flags
 from ._target import load_target
 
 EXIT_INTERRUPTED = 130
@@ -166,7 +165,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
             ("(in memory: nothing was stored)", "dim")
             if in_memory
             else (
-                f"its steps: weavegraph sessions history {result.session_id}{_storage_flags(args)}",
+                f"its steps: weavegraph sessions history {result.session_id}{storage_flags(args)}",
                 "bold",
             )
         )
@@ -205,15 +204,6 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
     return 0 if result.paused is not None else EXIT_INTERRUPTED
 
 
-def _storage_flags(args: argparse.Namespace) -> str:
-    flags = ""
-    if args.db:
-        flags += f" --db {shlex.quote(args.db)}"  # a URL may hold ?, & or spaces
-    if args.checkpointer and args.checkpointer != "sqlite":
-        flags += f" --checkpointer {args.checkpointer}"
-    return flags
-
-
 async def cmd_demo(args: argparse.Namespace) -> int:
     from .. import demo
 
@@ -237,7 +227,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             await model.aclose()
     if result.resumed:
         console.print(f"[dim](resumed the stored session {session_id})[/]")
-    return report(result, args, f"weavegraph demo --session {session_id}{_storage_flags(args)}")
+    return report(result, args, f"weavegraph demo --session {session_id}{storage_flags(args)}")
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -248,9 +238,41 @@ async def cmd_run(args: argparse.Namespace) -> int:
     elif args.state is not None:
         state = read_state(args.state)
     session_id = validate_session_id(args.session or new_session_id())
+    stored_step = await _stored_step(args, session_id) if args.session else None
+    stderr_console().print(_starting_line(args, session_id, stored_step))
     result = await drive(app, args, session_id, state, context=context)
-    hint = f"weavegraph resume {session_id} {args.target}{_storage_flags(args)}"
+    hint = f"weavegraph resume {session_id} {args.target}{storage_flags(args)}"
     return report(result, args, hint)
+
+
+async def _stored_step(args: argparse.Namespace, session_id: str) -> int | None:
+    """The latest stored step of ``session_id``, or None when it is not stored (or in memory)."""
+    if args.checkpointer == "memory" and not (args.db or "").startswith("postgres"):
+        return None
+    checkpointer = await open_from_args(args)
+    try:
+        latest = await checkpointer.load_latest(session_id)
+    finally:
+        await checkpointer.close()
+    return None if latest is None else latest.step
+
+
+def _starting_line(args: argparse.Namespace, session_id: str, stored_step: int | None) -> Text:
+    """What ``run`` starts from: a stored checkpoint, the given input or state, or nothing."""
+    line = Text.assemble(("weavegraph run", "bold magenta"), f"  session {session_id}: ")
+    given = args.input is not None or args.state is not None
+    if stored_step is not None:
+        line.append(f"continuing from its stored checkpoint at step {stored_step}")
+        if given:
+            flag = "--input" if args.input is not None else "--state"
+            line.append(f" ({flag} is ignored: a stored session keeps its own state)", "yellow")
+    elif args.input is not None:
+        line.append("starting from one user message (--input)")
+    elif args.state is not None:
+        line.append(f"starting from the state in {args.state} (--state)")
+    else:
+        line.append("starting from an empty state (no --input or --state given)", "yellow")
+    return line
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
@@ -267,5 +289,5 @@ async def cmd_resume(args: argparse.Namespace) -> int:
 
         raise SessionNotFound(args.session)
     result = await drive(app, args, args.session, None, answer, context=context)
-    hint = f"weavegraph resume {args.session} {args.target}{_storage_flags(args)}"
+    hint = f"weavegraph resume {args.session} {args.target}{storage_flags(args)}"
     return report(result, args, hint)

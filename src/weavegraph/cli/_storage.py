@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from ._output import (
 
 
 async def open_from_args(args: argparse.Namespace, *, must_exist: bool = False) -> Checkpointer:
-    """The checkpointer the flags ask for, with the URL resolution of the SPEC (§4.3).
+    """The checkpointer the flags ask for, with the usual database URL resolution.
 
     ``must_exist``: commands that only read or manage stored data refuse a SQLite file that is
     not there, instead of leaving a new empty database behind (a mistyped --db, a wrong folder).
@@ -45,6 +46,16 @@ async def open_from_args(args: argparse.Namespace, *, must_exist: bool = False) 
     if must_exist and kind is CheckpointerType.SQLite:
         _require_sqlite_file(config.resolve_sqlite_url(args.db))
     return await config.open_checkpointer(kind, db_url=args.db)
+
+
+def storage_flags(args: argparse.Namespace) -> str:
+    """The ``--db`` / ``--checkpointer`` flags to repeat in a hint, so it names the same database."""
+    flags = ""
+    if args.db:
+        flags += f" --db {shlex.quote(args.db)}"  # a URL may hold ?, & or spaces
+    if args.checkpointer and args.checkpointer != "sqlite":
+        flags += f" --checkpointer {args.checkpointer}"
+    return flags
 
 
 def _require_sqlite_file(url: str) -> None:
@@ -93,7 +104,9 @@ async def _sessions_action(checkpointer: Checkpointer, args: argparse.Namespace)
     if args.action == "show":
         _show(latest, as_json=args.json)
     else:
-        _show_history(session_id, await checkpointer.history(session_id), as_json=args.json)
+        steps = await checkpointer.history(session_id)
+        limit: int | None = args.limit
+        _show_history(session_id, steps[-limit:] if limit else steps, as_json=args.json)
     return 0
 
 

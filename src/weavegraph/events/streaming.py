@@ -1,4 +1,4 @@
-"""Running an App with its events: a channel, sinks, or a live stream (SPEC §2.4).
+"""Running an App with its events: a channel, sinks, or a live stream.
 
 Each call gets its own ``EventBus``, so concurrent runs never see each other's events.
 """

@@ -1,6 +1,6 @@
 """Replay checks: two runs of a deterministic graph give the same state and the same events.
 
-Events are compared in a normalized form (SPEC §3.3): timestamps, ``seq`` and durations are
+Events are compared in a normalized form: timestamps, ``seq`` and durations are
 dropped, the session id is replaced by a placeholder, and the events of nodes that ran
 concurrently are grouped per node (each node's own order kept), since their interleaving depends
 on timing, not on the graph.

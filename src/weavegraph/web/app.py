@@ -182,6 +182,10 @@ class WebApi:
     async def index(self, _request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    async def favicon(self, _request: Request) -> Response:
+        # Browsers ask for /favicon.ico whatever the page declares: answer, never a 404.
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     async def healthz(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -357,6 +361,7 @@ def create_app(
     routes = [
         Route("/", api.index),
         Route("/healthz", api.healthz),
+        Route("/favicon.ico", api.favicon),
         Route("/api/runs", api.start_run, methods=["POST"]),
         Route("/api/runs/{session_id}/events", api.run_events),
         Route("/api/sessions", api.sessions),

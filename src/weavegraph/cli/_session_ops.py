@@ -1,0 +1,85 @@
+"""``weavegraph sessions fork|edit``: the verbs that change a stored session through its graph."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import orjson
+from rich.text import Text
+
+from ..errors import ConfigError, StateError
+from ..partial import NodePartial
+from ..runtime.values import new_session_id, validate_session_id
+from ..sessions import AppRunner
+from ._output import state_panel, stdout_console
+from ._run import parse_answer
+from ._storage import open_from_args, storage_flags
+from ._target import load_app
+
+
+async def cmd_fork(args: argparse.Namespace) -> int:
+    """Copy SESSION as it was after ``--step`` into a new session; print how to continue it."""
+    session_id = validate_session_id(args.session)
+    new_id = validate_session_id(args.new_id or new_session_id())
+    app = load_app(args.target)
+    checkpointer = await open_from_args(args, must_exist=True)
+    try:
+        async with AppRunner(app, checkpointer) as runner:
+            init = await runner.fork(session_id, args.step, new_id)
+    finally:
+        await checkpointer.close()
+    stdout_console().print(
+        Text.assemble(
+            ("forked ", "bold"),
+            f"{session_id} at step {init.step} into ",
+            (new_id, "bold green"),
+            "; continue it with:\n  ",
+            (f"weavegraph resume {new_id} {args.target}{storage_flags(args)}", "bold"),
+        )
+    )
+    return 0
+
+
+async def cmd_edit(args: argparse.Namespace) -> int:
+    """Apply ``--update`` / ``--extra`` to SESSION's state as a recorded step; print the result."""
+    session_id = validate_session_id(args.session)
+    partial = edit_partial(args.update, args.extra)
+    app = load_app(args.target)
+    checkpointer = await open_from_args(args, must_exist=True)
+    try:
+        async with AppRunner(app, checkpointer) as runner:
+            report = await runner.update_state(session_id, partial)
+            state = await runner.get_state(session_id)
+    finally:
+        await checkpointer.close()
+    changed = ", ".join(report.updated_channels) or "nothing"
+    title = f"{session_id} after the edit (step {report.step}, changed {changed})"
+    stdout_console().print(state_panel(state, title=title))
+    return 0
+
+
+def edit_partial(update: str | None, extra: list[str]) -> NodePartial:
+    """The update that ``--update JSON`` and the ``--extra KEY=VALUE`` options describe."""
+    if update is None and not extra:
+        raise ConfigError(
+            "sessions edit needs --update and/or --extra",
+            help='For example: --extra score=9 or --update \'{"extra": {"score": 9}}\'',
+        )
+    value: Any = {}
+    if update is not None:
+        try:
+            value = orjson.loads(update)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"--update is not JSON: {exc}") from None
+    try:
+        partial = NodePartial.from_json_value(value)
+    except StateError as exc:
+        raise ConfigError(f"--update: {exc.message}") from None
+    pairs: dict[str, Any] = {}
+    for item in extra:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--extra expects KEY=VALUE, got {item!r}")
+        pairs[key] = parse_answer(text)
+    return partial.with_extra(pairs) if pairs else partial
