@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .events.model import (
     LLM_CHUNK_SCOPE,
@@ -23,6 +23,9 @@ from .events.model import (
 )
 from .state import freeze_json
 from .state._frozen import NotJson, repair_text, storable_json
+
+if TYPE_CHECKING:
+    from .runtime.journal import EventJournal
 
 __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
 
@@ -55,7 +58,7 @@ class EventStamper:
     Thread-safe (sync nodes emit from worker threads); publishing never raises into the caller.
     """
 
-    __slots__ = ("_emitter", "_lock", "clock", "lifecycle", "next_seq", "session_id")
+    __slots__ = ("_emitter", "_lock", "clock", "journal", "lifecycle", "next_seq", "session_id")
 
     def __init__(
         self, emitter: EventEmitter, session_id: str, clock: Clock, next_seq: int = 0
@@ -66,6 +69,8 @@ class EventStamper:
         self.clock = clock
         self.next_seq = next_seq
         self.lifecycle: bool = bool(emitter.lifecycle)
+        self.journal: EventJournal | None = None
+        """Where every event is also kept until it is stored (when the session is saved)."""
 
     @property
     def emitter(self) -> EventEmitter:
@@ -92,6 +97,8 @@ class EventStamper:
                 session_id=self.session_id,
             )
             self.next_seq += 1
+            if self.journal is not None:  # stored with the step, whoever listens live
+                self.journal.add(event)
             try:
                 self._emitter.publish(event)
             except Exception:  # an emitter must not break the run

@@ -55,6 +55,7 @@ __all__ = [
     "DriveOutcome",
     "StepOnce",
     "begin",
+    "close_stream",
     "drive",
     "end_stream",
     "execute",
@@ -108,7 +109,7 @@ async def execute(
                 await begin(session)
             except BaseException as exc:
                 status = RunStatus.CANCELLED if isinstance(exc, asyncio.CancelledError) else None
-                end_stream(session, status or RunStatus.ERROR)
+                await close_stream(session, status or RunStatus.ERROR)
                 raise
         outcome = await drive(session, max_steps=max_steps)
     return outcome.status
@@ -152,7 +153,7 @@ async def drive(
                 raise  # also cancelled by someone else
             return DriveOutcome(status, abandoned=True)
         finally:
-            end_stream(session, status, invocation=invocation)
+            await close_stream(session, status, invocation=invocation)
 
 
 _STOPPED: Final = PausedReason(kind="step", step=-1)
@@ -213,10 +214,10 @@ async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> 
     the session completes, pauses or fails; mid-run it goes on."""
     cursor = session.cursor
     if cursor.interrupt is not None:
-        end_stream(session, RunStatus.INTERRUPTED)
+        await close_stream(session, RunStatus.INTERRUPTED)
         return StepOnce(None, plan.pending_reason(cursor))
     if not cursor.frontier:  # already complete (say, after a pause behind its last step)
-        end_stream(session, RunStatus.COMPLETED)
+        await close_stream(session, RunStatus.COMPLETED)
         return StepOnce(None, None)
     status: RunStatus | None = RunStatus.ERROR
     try:
@@ -233,7 +234,17 @@ async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> 
         raise
     finally:
         if status is not None:
-            end_stream(session, status)
+            await close_stream(session, status)
+
+
+async def close_stream(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
+    """:func:`end_stream`, then store the closing events after the session's latest step.
+
+    Storing is shielded: a run cancelled while it ends still leaves its stream end in the log.
+    """
+    end_stream(session, status, invocation=invocation)
+    if session.checkpointer is not None:
+        await asyncio.shield(session.store_events())
 
 
 def end_stream(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
@@ -252,6 +263,7 @@ def end_stream(session: Session, status: RunStatus, *, invocation: bool = False)
     stamper = session.stamper
     if stamper.lifecycle:
         stamper.lifecycle_event("run_end", f"status={status}", status=str(status), step=step_no)
+    session.stream_ended = not invocation
     stamper.publish(
         EventType.DIAGNOSTIC,
         INVOCATION_END_SCOPE if invocation else STREAM_END_SCOPE,
@@ -405,7 +417,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
         snapshot.versions,
         frontier,
         progress,
-        next_seq=stamper.next_seq + session.closing_events,
+        next_seq=stamper.next_seq,
     )
     if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
         session.last_record = (step_plan.run, step_plan.skipped, barrier.updated_channels)

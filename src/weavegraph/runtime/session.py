@@ -16,11 +16,13 @@ from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer
 from ..context import Clock, EventStamper
 from ..errors import CheckpointError, SessionError, StateError
+from ..events import log as event_log
 from ..events.model import EventEmitter, NullEmitter
 from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
 from .executor import TaskEnv, TaskExecutor
+from .journal import BATCH_EVENTS, EventJournal, PendingEvents
 from .plan import Cursor
 
 if TYPE_CHECKING:
@@ -37,7 +39,6 @@ class Session:
 
     __slots__ = (
         "checkpointer",
-        "closing_events",
         "context",
         "cursor",
         "last_record",
@@ -49,6 +50,8 @@ class Session:
         "spec",
         "stamper",
         "state",
+        "stored_step",
+        "stream_ended",
         "task_env",
         "tasks",
         "traced",
@@ -83,9 +86,13 @@ class Session:
         self.max_concurrency = max(1, max_concurrency or spec.max_concurrency)
         self.tasks = tasks
         """Who runs a step's node tasks; None: this event loop (a lone node runs inline)."""
-        # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
-        # their seqs are reserved in the saved cursor so a resumed run continues without reuse.
-        self.closing_events = 3 if self.stamper.lifecycle else 1
+        if checkpointer is not None:  # every event is stored with the step that emitted it
+            self.stamper.journal = EventJournal()
+        self.stream_ended = False
+        """Whether the stream-end event was emitted (``loop.end_stream``)."""
+        self.stored_step = -1
+        """The latest step stored for this session (-1: none yet): what the next save builds on;
+        a save finding another latest step stored is refused (CheckpointConflict)."""
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
@@ -133,8 +140,10 @@ class Session:
     async def save(
         self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
-        """Checkpoint the current state and cursor; any failure is a CheckpointError."""
-        next_seq = self.stamper.next_seq + self.closing_events
+        """Checkpoint the current state and cursor with the events emitted since the last save,
+        building on :attr:`stored_step`; any failure is a CheckpointError (CheckpointConflict
+        when another writer moved the session on)."""
+        next_seq = self.stamper.next_seq
         if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
             self.cursor = replace(self.cursor, next_seq=next_seq)
         self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
@@ -151,20 +160,25 @@ class Session:
             cursor=self.cursor.to_json_value(),
             created_at=self.stamper.clock(),
         )
+        journal = self.stamper.journal
+        pending = journal.take() if journal is not None else None
         try:
             if self.traced:
                 with tracing.span(
                     tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step
                 ):
-                    await self.checkpointer.save(checkpoint)
+                    await self._commit(self.checkpointer, checkpoint, pending)
             else:
-                await self.checkpointer.save(checkpoint)
+                await self._commit(self.checkpointer, checkpoint, pending)
         except CheckpointError:
             raise
         except Exception as exc:
             raise CheckpointError(
                 f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
             ) from exc
+        self.stored_step = checkpoint.step
+        if pending:
+            event_log.ring(self.session_id)
         if self.log_debug:
             _log.debug(
                 "session %s: checkpoint saved at step %d (frontier %s)",
@@ -176,3 +190,58 @@ class Session:
             self.stamper.lifecycle_event(
                 "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step
             )
+
+    async def _commit(
+        self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents | None
+    ) -> None:
+        """One transaction: the checkpoint and the step's events. A step that emitted more than
+        one batch of events has its earlier batches stored just before (fenced the same way)."""
+        if not pending:
+            await checkpointer.save(checkpoint, builds_on=self.stored_step)
+            return
+        if len(pending) <= BATCH_EVENTS:
+            events = pending.json()
+        else:
+            events: list[dict[str, Any]] = []
+            for batch in pending.batches():
+                if events:
+                    await checkpointer.append_events(
+                        self.session_id, events, builds_on=self.stored_step
+                    )
+                events = batch
+        await checkpointer.save(checkpoint, events=events, builds_on=self.stored_step)
+
+    async def store_events(self) -> None:
+        """Store the events emitted since the last save (a run's closing events) after the
+        latest stored step. Failures are logged: the run's outcome stands, only those events
+        are missing from the log (readers then see a stream without its end)."""
+        journal = self.stamper.journal
+        if journal is None or self.checkpointer is None or not journal:
+            return
+        pending = journal.take()
+        if self.stored_step < 0:  # nothing of the session is stored: nothing to attach them to
+            pending.discard()
+            return
+        try:
+            for batch in pending.batches():
+                await self.checkpointer.append_events(
+                    self.session_id, batch, builds_on=self.stored_step
+                )
+        except Exception:
+            _log.warning(
+                "session %s: its last events could not be stored", self.session_id, exc_info=True
+            )
+        else:
+            event_log.ring(self.session_id)
+
+    async def continue_seq(self) -> None:
+        """Number the next event after the last stored one (a loaded session: events stored
+        after its latest checkpoint, such as a stream end, are never numbered again)."""
+        if self.checkpointer is None:
+            return
+        after = self.stamper.next_seq - 1
+        tail = await self.checkpointer.load_events(self.session_id, after)
+        if tail:
+            last = tail[-1].get("seq")
+            if isinstance(last, int) and last > after:
+                self.stamper.next_seq = last + 1

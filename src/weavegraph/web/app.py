@@ -240,7 +240,7 @@ class WebApi:
             watcher = asyncio.create_task(stop_runs_on_shutdown())
             try:
                 async for event in self.runs.events(session_id, last_event_id):
-                    yield {"id": str(event.get("seq")), "data": orjson.dumps(event).decode()}
+                    yield _sse_message(event)
             finally:
                 watcher.cancel()
 
@@ -339,6 +339,13 @@ async def _weavegraph_error(_request: Request, exc: Exception) -> Response:
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     logger.error("internal error while serving a request", exc_info=exc)
     return _error(500, "internal server error", "weavegraph::web::internal")
+
+
+def _sse_message(event: dict[str, Any]) -> dict[str, str]:
+    """One SSE message: ``id:`` is the event's seq, given only to stored events."""
+    data = orjson.dumps(event).decode()
+    seq = event.get("seq")
+    return {"id": str(seq), "data": data} if isinstance(seq, int) else {"data": data}
 
 
 def _interrupt_json(interrupt: PendingInterrupt | None) -> dict[str, Any] | None:
