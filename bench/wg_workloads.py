@@ -253,7 +253,8 @@ async def _streamed(app: wg.App, size: int) -> float:
             received += event.scope == BENCH_SCOPE
         out = await handle
     total = now() - t0
-    assert received == size and out.extra["last"] == size - 1, (received, out.extra)
+    assert received == size, received
+    assert out.extra["last"] == size - 1, out.extra
     return total
 
 

@@ -251,6 +251,7 @@ class AppRunner:
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             state = coerce_state(initial_state or VersionedState())
             live = LiveSession(self._session(session_id, state))
+            live.session.saved_step = -1  # a new session: refused if another process made it
             self._live[session_id] = live
             await live.lock.acquire()  # free: nobody else can hold it yet; steps wait for begin
         try:
@@ -457,6 +458,7 @@ class AppRunner:
                 _log.info("iterative session %s resumed at step %d", session_id, step)
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             session = self._session(session_id, coerce_state(initial_state or VersionedState()))
+            session.saved_step = -1
             await session.save()
             self._live[session_id] = LiveSession(session, iterative=True)
         _log.info("iterative session %s created (entry %r)", session_id, entry)
@@ -539,7 +541,7 @@ class AppRunner:
         if self.autosave:
             copied = await copy_history(self.checkpointer, session_id, step, new_session_id)
         session = self._session(new_session_id, checkpoint.state, cursor_of(checkpoint))
-        session.stored_step = copied
+        session.saved_step = copied
         session.cursor = replace(session.cursor, next_seq=0)
         await session.save(
             checkpoint.ran_nodes, checkpoint.skipped_nodes, checkpoint.updated_channels
@@ -646,7 +648,7 @@ class AppRunner:
             checkpoint.skipped_nodes,
             checkpoint.updated_channels,
         )
-        session.stored_step = checkpoint.step
+        session.saved_step = checkpoint.step
         await session.continue_seq()
         live = LiveSession(session)
         self._live[session_id] = live

@@ -157,9 +157,10 @@ async def test_follow_streams_a_run_of_another_runner_as_its_steps_commit(tmp_pa
     builder = wg.GraphBuilder().add_node("slow", slow).add_edge(wg.START, "slow")
     app = builder.add_conditional_edge("slow", again, targets=["slow", wg.END]).compile()
     url = f"sqlite://{tmp_path / 'shared.db'}"
-    async with wg.AppRunner(app, "sqlite", db_url=url) as runner, wg.AppRunner(
-        app, "sqlite", db_url=url
-    ) as reader:
+    async with (
+        wg.AppRunner(app, "sqlite", db_url=url) as runner,
+        wg.AppRunner(app, "sqlite", db_url=url) as reader,
+    ):
         await runner.create_session("followed", "go")
         seen: list[wg.Event] = []
 

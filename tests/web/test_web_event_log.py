@@ -88,7 +88,8 @@ def test_kill_9_mid_run_then_every_committed_step_replays_and_no_seq_is_reused(
     events, steps = _stored(db, "k")
     assert [m.json() for m in seen] == events[: len(seen)]
     committed = [step for step in steps if step > 0]
-    assert committed and committed[-1] < STEPS
+    assert committed
+    assert committed[-1] < STEPS
     # Each committed step's events are all there, and nothing of the step in flight.
     assert _tick_steps(events) == dict.fromkeys(committed, PER_STEP)
     last_seen = int(seen[-1].id or -1)
@@ -123,9 +124,9 @@ def test_serve_streams_a_session_that_another_process_runs(
     (tmp_path / "ticking.py").write_text(TICKING)
     db = tmp_path / "shared.db"
     server = server_factory("ticking:app", db, cwd=tmp_path)
+    command = [WEAVEGRAPH, "run", "ticking:app", "--session", "elsewhere", "--input", "go"]
     runner = subprocess.Popen(
-        [WEAVEGRAPH, "run", "ticking:app", "--session", "elsewhere", "--input", "go"]
-        + ["--events", "none", "--db", f"sqlite://{db}"],
+        [*command, "--events", "none", "--db", f"sqlite://{db}"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -10,7 +10,6 @@ ever affects the run or the other consumers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import threading

@@ -60,15 +60,15 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _wait(session_id: str, timeout: float) -> None:
-    """Until :func:`ring` rings for ``session_id`` or ``timeout`` seconds pass."""
+async def _wait(session_id: str, seconds: float) -> None:
+    """Until :func:`ring` rings for ``session_id`` or ``seconds`` pass."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
     entry = (loop, future)
     with _waiters_lock:
         _waiters.setdefault(session_id, []).append(entry)
     try:
-        await asyncio.wait_for(future, timeout)
+        await asyncio.wait_for(future, seconds)
     except TimeoutError:
         pass
     finally:

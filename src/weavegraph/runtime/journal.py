@@ -101,7 +101,8 @@ class EventJournal:
 
     def _spill_out(self) -> None:
         if self._spill is None:
-            self._spill = tempfile.TemporaryFile(prefix="weavegraph-events-")
+            # Closed by PendingEvents once read back (or discarded): it outlives this call.
+            self._spill = tempfile.TemporaryFile(prefix="weavegraph-events-")  # noqa: SIM115
         lines = [orjson.dumps(event.to_json_value()) for event in self._events]
         lines.append(b"")
         self._spill.write(b"\n".join(lines))

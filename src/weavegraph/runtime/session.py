@@ -46,11 +46,12 @@ class Session:
         "log_steps",
         "max_concurrency",
         "observer",
+        "saved",
+        "saved_step",
         "session_id",
         "spec",
         "stamper",
         "state",
-        "stored_step",
         "stream_ended",
         "task_env",
         "tasks",
@@ -90,9 +91,13 @@ class Session:
             self.stamper.journal = EventJournal()
         self.stream_ended = False
         """Whether the stream-end event was emitted (``loop.end_stream``)."""
-        self.stored_step = -1
-        """The latest step stored for this session (-1: none yet): what the next save builds on;
-        a save finding another latest step stored is refused (CheckpointConflict)."""
+        # The step the stored session is at, as far as this run knows: each save builds on it
+        # (a fenced save), so a session another process moved on is refused, never overwritten.
+        # -1: a new session. None: not checked (a run of ``App.invoke`` on a checkpointer the
+        # caller gave, which may hold anything under that id).
+        self.saved_step: int | None = None
+        self.saved = False
+        """Whether this run has stored the session (its closing events have a step to go with)."""
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
@@ -141,7 +146,7 @@ class Session:
         self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
         """Checkpoint the current state and cursor with the events emitted since the last save,
-        building on :attr:`stored_step`; any failure is a CheckpointError (CheckpointConflict
+        building on ``saved_step``; any failure is a CheckpointError (CheckpointConflict
         when another writer moved the session on)."""
         next_seq = self.stamper.next_seq
         if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
@@ -176,7 +181,9 @@ class Session:
             raise CheckpointError(
                 f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
             ) from exc
-        self.stored_step = checkpoint.step
+        self.saved = True
+        if self.saved_step is not None:
+            self.saved_step = checkpoint.step
         if pending:
             event_log.ring(self.session_id)
         if self.log_debug:
@@ -197,7 +204,7 @@ class Session:
         """One transaction: the checkpoint and the step's events. A step that emitted more than
         one batch of events has its earlier batches stored just before (fenced the same way)."""
         if not pending:
-            await checkpointer.save(checkpoint, builds_on=self.stored_step)
+            await checkpointer.save(checkpoint, builds_on=self.saved_step)
             return
         if len(pending) <= BATCH_EVENTS:
             events = pending.json()
@@ -206,10 +213,10 @@ class Session:
             for batch in pending.batches():
                 if events:
                     await checkpointer.append_events(
-                        self.session_id, events, builds_on=self.stored_step
+                        self.session_id, events, builds_on=self.saved_step
                     )
                 events = batch
-        await checkpointer.save(checkpoint, events=events, builds_on=self.stored_step)
+        await checkpointer.save(checkpoint, events=events, builds_on=self.saved_step)
 
     async def store_events(self) -> None:
         """Store the events emitted since the last save (a run's closing events) after the
@@ -219,13 +226,14 @@ class Session:
         if journal is None or self.checkpointer is None or not journal:
             return
         pending = journal.take()
-        if self.stored_step < 0:  # nothing of the session is stored: nothing to attach them to
+        if not self.saved and (self.saved_step is None or self.saved_step < 0):
+            # nothing of the session is stored: nothing to attach them to
             pending.discard()
             return
         try:
             for batch in pending.batches():
                 await self.checkpointer.append_events(
-                    self.session_id, batch, builds_on=self.stored_step
+                    self.session_id, batch, builds_on=self.saved_step
                 )
         except Exception:
             _log.warning(

@@ -52,9 +52,7 @@ class RunManager:
         self._context = context
         self._checkpointer = checkpointer
         self._live: dict[str, LiveRun] = {}
-        self._stale_after = (
-            event_log.stale_after_default() if stale_after is None else stale_after
-        )
+        self._stale_after = event_log.stale_after_default() if stale_after is None else stale_after
 
     def is_running(self, session_id: str) -> bool:
         return session_id in self._live
@@ -81,9 +79,7 @@ class RunManager:
                 del self._live[run.session_id]
             event_log.ring(run.session_id)  # its streams see it is over
 
-    def events(
-        self, session_id: str, last_event_id: int | None
-    ) -> AsyncIterator[dict[str, Any]]:
+    def events(self, session_id: str, last_event_id: int | None) -> AsyncIterator[dict[str, Any]]:
         """The session's stored events after ``last_event_id`` (from its first without), then
         each one as it is stored, ending after its stream end (see ``weavegraph.events.log``)."""
         return event_log.follow(
