@@ -27,7 +27,17 @@ from .model import is_stream_end_json, stream_end_event
 if TYPE_CHECKING:
     from ..checkpoint.base import Checkpointer
 
-__all__ = ["POLL_S", "STALE_AFTER_ENV", "follow", "read", "ring", "stale_after_default"]
+__all__ = [
+    "POLL_S",
+    "RESERVED_MAX",
+    "STALE_AFTER_ENV",
+    "follow",
+    "last_run_start",
+    "last_seq",
+    "read",
+    "ring",
+    "stale_after_default",
+]
 
 POLL_S: Final = 0.25
 """How often a follower looks for events committed by another process."""
@@ -36,6 +46,8 @@ READ_BATCH: Final = 1000
 STALE_AFTER_S: Final = 30.0
 """Seconds without a stored step or event after which a log without a stream end is a dead run."""
 STALE_AFTER_ENV: Final = "WEAVEGRAPH_STALE_RUN_SECONDS"
+RESERVED_MAX: Final = 3
+"""The most seqs a saved cursor reserves for the events of a run after its last step."""
 """Overrides :data:`STALE_AFTER_S` (environment, else ``.env``)."""
 
 _log = logging.getLogger(__name__)
@@ -112,6 +124,29 @@ async def read(
         if len(batch) < READ_BATCH:
             return
         after = _seq(batch[-1])
+
+
+async def last_run_start(checkpointer: Checkpointer, session_id: str) -> int:
+    """The seq the session's last run starts after: the stream end before the one that ends the
+    log, or the last stream end when the log does not end with one (a run goes on); -1: none."""
+    previous = last = end = -1
+    async for event in read(checkpointer, session_id):
+        end = _seq(event)
+        if is_stream_end_json(event):
+            previous, last = last, end
+    return previous if last == end else last
+
+
+async def last_seq(checkpointer: Checkpointer, session_id: str) -> int:
+    """The seq of the session's last stored event (-1: none)."""
+    end = -1
+    latest = await checkpointer.load_latest(session_id)
+    reserved: object = latest.cursor.get("next_seq") if latest is not None else None
+    if isinstance(reserved, int):  # everything before the latest step's window is older
+        end = max(reserved - 1 - RESERVED_MAX, -1)
+    async for event in read(checkpointer, session_id, end):
+        end = _seq(event)
+    return end
 
 
 async def follow(

@@ -417,7 +417,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
         snapshot.versions,
         frontier,
         progress,
-        next_seq=stamper.next_seq,
+        next_seq=stamper.next_seq + session.closing_events,
     )
     if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
         session.last_record = (step_plan.run, step_plan.skipped, barrier.updated_channels)

@@ -39,6 +39,7 @@ class Session:
 
     __slots__ = (
         "checkpointer",
+        "closing_events",
         "context",
         "cursor",
         "last_record",
@@ -87,6 +88,11 @@ class Session:
         self.max_concurrency = max(1, max_concurrency or spec.max_concurrency)
         self.tasks = tasks
         """Who runs a step's node tasks; None: this event loop (a lone node runs inline)."""
+        # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
+        # their seqs are reserved in the saved cursor, so a session rebuilt from its checkpoint
+        # alone never numbers an event twice; a runner loading it continues right after the
+        # last stored event instead (:meth:`continue_seq`), so stored seqs have no gaps.
+        self.closing_events = 3 if self.stamper.lifecycle else 1
         if checkpointer is not None:  # every event is stored with the step that emitted it
             self.stamper.journal = EventJournal()
         self.stream_ended = False
@@ -148,7 +154,7 @@ class Session:
         """Checkpoint the current state and cursor with the events emitted since the last save,
         building on ``saved_step``; any failure is a CheckpointError (CheckpointConflict
         when another writer moved the session on)."""
-        next_seq = self.stamper.next_seq
+        next_seq = self.stamper.next_seq + self.closing_events
         if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
             self.cursor = replace(self.cursor, next_seq=next_seq)
         self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
@@ -243,13 +249,14 @@ class Session:
             event_log.ring(self.session_id)
 
     async def continue_seq(self) -> None:
-        """Number the next event after the last stored one (a loaded session: events stored
-        after its latest checkpoint, such as a stream end, are never numbered again)."""
+        """Number the next event right after the last stored one (a session loaded from its
+        latest checkpoint, whose cursor reserved seqs for its closing events: those stored are
+        never numbered again, those never stored leave no gap)."""
         if self.checkpointer is None:
             return
-        after = self.stamper.next_seq - 1
+        reserved = self.stamper.next_seq
+        after = max(reserved - 1 - event_log.RESERVED_MAX, -1)
         tail = await self.checkpointer.load_events(self.session_id, after)
-        if tail:
-            last = tail[-1].get("seq")
-            if isinstance(last, int) and last > after:
-                self.stamper.next_seq = last + 1
+        last = tail[-1].get("seq") if tail else None
+        if isinstance(last, int):
+            self.stamper.next_seq = last + 1

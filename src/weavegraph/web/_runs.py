@@ -31,6 +31,8 @@ class LiveRun:
         self.session_id = session_id
         self.stop = StopRequest()
         self.task: asyncio.Task[None] | None = None
+        self.starts_after = -1
+        """The session's last stored seq before this run (its stream starts after it)."""
 
     @property
     def name(self) -> str:
@@ -57,13 +59,18 @@ class RunManager:
     def is_running(self, session_id: str) -> bool:
         return session_id in self._live
 
-    def start(
+    async def start(
         self, session_id: str, state: VersionedState | None, answer: Any = NO_ANSWER
     ) -> LiveRun:
         """Start (or resume, when the session exists) ``session_id`` in the background;
         ``answer`` answers its pending ``ctx.interrupt``."""
         run = LiveRun(session_id)
-        self._live[session_id] = run
+        self._live[session_id] = run  # first: a second start of it is refused meanwhile
+        try:
+            run.starts_after = await event_log.last_seq(self._checkpointer, session_id)
+        except BaseException:
+            del self._live[session_id]
+            raise
         run.task = asyncio.create_task(self._run(run, state, answer), name=run.name)
         return run
 
@@ -79,16 +86,27 @@ class RunManager:
                 del self._live[run.session_id]
             event_log.ring(run.session_id)  # its streams see it is over
 
-    def events(self, session_id: str, last_event_id: int | None) -> AsyncIterator[dict[str, Any]]:
-        """The session's stored events after ``last_event_id`` (from its first without), then
-        each one as it is stored, ending after its stream end (see ``weavegraph.events.log``)."""
-        return event_log.follow(
+    async def events(
+        self, session_id: str, last_event_id: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The session's stored events after ``last_event_id``, then each one as it is stored,
+        ending after its stream end (see ``weavegraph.events.log``). Without ``last_event_id``:
+        from the start of its run in progress here, else of its last run (``-1``: every run)."""
+        after = last_event_id
+        if after is None:
+            run = self._live.get(session_id)
+            if run is not None:
+                after = run.starts_after
+            else:
+                after = await event_log.last_run_start(self._checkpointer, session_id)
+        async for event in event_log.follow(
             self._checkpointer,
             session_id,
-            after=-1 if last_event_id is None else last_event_id,
+            after=after,
             running=lambda: session_id in self._live,
             stale_after=self._stale_after,
-        )
+        ):
+            yield event
 
     def request_stop_all(self) -> None:
         """Ask every running session to stop at its next step boundary."""

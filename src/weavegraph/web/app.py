@@ -215,7 +215,7 @@ class WebApi:
                 f"session {session_id!r} is not waiting for an answer",
                 "weavegraph::web::not_waiting",
             )
-        self.runs.start(session_id, state, answer)
+        await self.runs.start(session_id, state, answer)
         return JSONResponse(
             {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
             status_code=202,
