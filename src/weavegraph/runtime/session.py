@@ -28,7 +28,10 @@ from .plan import Cursor
 if TYPE_CHECKING:
     from ..events.modes import StepObserver
 
-__all__ = ["Session"]
+__all__ = ["PARENT_STEP", "Session"]
+
+PARENT_STEP: Final = "parent_step"
+"""The key of a subgraph checkpoint's cursor JSON naming the parent step it ran in."""
 
 _NULL_EMITTER: Final = NullEmitter()
 _log = logging.getLogger(__name__)
@@ -46,7 +49,9 @@ class Session:
         "log_debug",
         "log_steps",
         "max_concurrency",
+        "namespace",
         "observer",
+        "parent_step",
         "saved",
         "saved_step",
         "session_id",
@@ -72,6 +77,7 @@ class Session:
         max_concurrency: int | None = None,
         tasks: TaskExecutor | None = None,
         context: Any = None,
+        stamper: EventStamper | None = None,
     ) -> None:
         self.spec = spec
         self.context = context
@@ -82,9 +88,13 @@ class Session:
         self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
         self.checkpointer = checkpointer
-        self.stamper = EventStamper(
+        self.stamper = stamper or EventStamper(
             emitter or _NULL_EMITTER, session_id, clock, next_seq=cursor.next_seq
         )
+        self.namespace = self.stamper.namespace or ""
+        """Empty for a session's own graph; a subgraph's path of node ids (``research``)."""
+        self.parent_step: int | None = None
+        """A subgraph's: the parent's step it runs in, saved with its checkpoints."""
         self.max_concurrency = max(1, max_concurrency or spec.max_concurrency)
         self.tasks = tasks
         """Who runs a step's node tasks; None: this event loop (a lone node runs inline)."""
@@ -92,8 +102,15 @@ class Session:
         # their seqs are reserved in the saved cursor, so a session rebuilt from its checkpoint
         # alone never numbers an event twice; a runner loading it continues right after the
         # last stored event instead (:meth:`continue_seq`), so stored seqs have no gaps.
-        self.closing_events = 3 if self.stamper.lifecycle else 1
-        if checkpointer is not None:  # every event is stored with the step that emitted it
+        # (A subgraph's run ends no stream: only its checkpoint-saved event follows.)
+        lifecycle = self.stamper.lifecycle
+        if self.namespace:
+            self.closing_events = 1 if lifecycle else 0
+        else:
+            self.closing_events = 3 if lifecycle else 1
+        if checkpointer is not None and stamper is None:
+            # Every event is stored with the step that emitted it (a subgraph's with the step
+            # of the session it runs in: it shares this session's stamper and journal).
             self.stamper.journal = EventJournal()
         self.stream_ended = False
         """Whether the stream-end event was emitted (``loop.end_stream``)."""
@@ -124,6 +141,23 @@ class Session:
             self.stamper.set_emitter(previous)
             self.observer = None
 
+    def subgraph(
+        self, spec: GraphSpec, namespace: str, state: VersionedState, cursor: Cursor
+    ) -> Session:
+        """A session for the subgraph at ``namespace`` running inside this one: same session id,
+        checkpointer, context and event sequence; its events carry ``namespace``."""
+        return Session(
+            spec,
+            session_id=self.session_id,
+            state=state,
+            cursor=cursor,
+            clock=self.stamper.clock,
+            checkpointer=self.checkpointer,
+            tasks=self.tasks,
+            context=self.context,
+            stamper=self.stamper.child(namespace),
+        )
+
     def check_logging(self) -> None:
         """Whether DEBUG lines are wanted: asked once per run, not at every step or node."""
         self.log_steps = plan.logger.isEnabledFor(logging.DEBUG)
@@ -139,7 +173,7 @@ class Session:
             value = freeze_json(value)
         except ValueError as exc:
             raise StateError(f"the answer cannot be stored: {exc}") from None
-        resume = {**self.cursor.resume, str(pending["node"]): value}
+        resume = {**self.cursor.resume, plan.answering_node(self.namespace, pending): value}
         self.cursor = replace(self.cursor, interrupt=None, resume=resume)
         await self.resave()
 
@@ -160,6 +194,9 @@ class Session:
         self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
         if self.checkpointer is None:
             return
+        cursor = self.cursor.to_json_value()
+        if self.parent_step is not None:
+            cursor[PARENT_STEP] = self.parent_step
         checkpoint = Checkpoint(
             session_id=self.session_id,
             step=self.cursor.step,
@@ -168,8 +205,9 @@ class Session:
             ran_nodes=tuple(ran),
             skipped_nodes=tuple(skipped),
             updated_channels=tuple(updated),
-            cursor=self.cursor.to_json_value(),
+            cursor=cursor,
             created_at=self.stamper.clock(),
+            namespace=self.namespace,
         )
         journal = self.stamper.journal
         pending = journal.take() if journal is not None else None

@@ -11,25 +11,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..app import App
 from ..checkpoint import Checkpointer
 from ..events import log as event_log
+from ..events.model import NullEmitter
+from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..sessions import NO_ANSWER, AppRunner
 from ..state import VersionedState
+from ..status import RunStatus
+from ._serverlog import log_run_end, log_run_start
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    """What a run starts from: a new state (or None to continue the stored session), and how a
+    paused session continues (an answer, an edit first, other nodes to run)."""
+
+    state: VersionedState | None = None
+    answer: Any = NO_ANSWER
+    update: NodePartial | None = None
+    goto: Sequence[str] | None = None
+
+    def describe(self) -> str:
+        """How the run starts, for the server's log."""
+        if self.goto is not None:
+            return f"resuming at {', '.join(self.goto) or 'the end'}"
+        if self.answer is not NO_ANSWER:
+            return "answering its question"
+        return "new state" if self.state is not None else "continuing the stored session"
+
+
+class _FrameworkEvents(NullEmitter):
+    """Asks the run for framework events (step and node timings, for the page's timeline); they
+    are stored with the others, nobody listens live."""
+
+    lifecycle = True
+
+
 class LiveRun:
-    """One session running in this process: its task and its stop request."""
+    """One session running in this process: its task, its stop request, and where its events
+    start in the session's log."""
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
         self.stop = StopRequest()
+        self.cancelled = False
         self.task: asyncio.Task[None] | None = None
         self.starts_after = -1
         """The session's last stored seq before this run (its stream starts after it)."""
@@ -59,11 +93,8 @@ class RunManager:
     def is_running(self, session_id: str) -> bool:
         return session_id in self._live
 
-    async def start(
-        self, session_id: str, state: VersionedState | None, answer: Any = NO_ANSWER
-    ) -> LiveRun:
-        """Start (or resume, when the session exists) ``session_id`` in the background;
-        ``answer`` answers its pending ``ctx.interrupt``."""
+    async def start(self, session_id: str, request: RunRequest) -> LiveRun:
+        """Start (or continue, when the session exists) ``session_id`` in the background."""
         run = LiveRun(session_id)
         self._live[session_id] = run  # first: a second start of it is refused meanwhile
         try:
@@ -71,13 +102,45 @@ class RunManager:
         except BaseException:
             del self._live[session_id]
             raise
-        run.task = asyncio.create_task(self._run(run, state, answer), name=run.name)
+        log_run_start(session_id, request.describe())
+        run.task = asyncio.create_task(self._run(run, request), name=run.name)
         return run
 
-    async def _run(self, run: LiveRun, state: VersionedState | None, answer: Any) -> None:
+    def cancel(self, session_id: str) -> bool:
+        """Cancel the session's run now (the step in flight is not committed; running the session
+        again continues from its last checkpoint). False when it is not running."""
+        run = self._live.get(session_id)
+        if run is None or run.task is None or run.task.done():
+            return False
+        run.cancelled = True
+        run.task.cancel()
+        return True
+
+    async def _run(self, run: LiveRun, request: RunRequest) -> None:
+        started = time.monotonic()
+        status: str = RunStatus.ERROR
+        step: int | None = None
         try:
-            async with AppRunner(self._app, self._checkpointer, context=self._context) as runner:
-                await runner.drive(run.session_id, state, answer=answer, stop=run.stop)
+            async with AppRunner(
+                self._app,
+                self._checkpointer,
+                event_bus=_FrameworkEvents(),
+                context=self._context,
+            ) as runner:
+                result = await runner.drive(
+                    run.session_id,
+                    request.state,
+                    answer=request.answer,
+                    update=request.update,
+                    goto=request.goto,
+                    stop=run.stop,
+                )
+                status, step = result.status, result.step
+        except asyncio.CancelledError:
+            status = RunStatus.CANCELLED
+            task = asyncio.current_task()
+            if not run.cancelled or (task is not None and task.uncancel() > 0):
+                raise  # the server is going away, not (only) a person's cancel
         except Exception:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.
             logger.exception("run %s failed", run.session_id)
@@ -85,6 +148,16 @@ class RunManager:
             if self._live.get(run.session_id) is run:
                 del self._live[run.session_id]
             event_log.ring(run.session_id)  # its streams see it is over
+            if step is None:  # cancelled or failed: the session stands at its last checkpoint
+                step = await self._latest_step(run.session_id)
+            log_run_end(run.session_id, str(status), step, time.monotonic() - started)
+
+    async def _latest_step(self, session_id: str) -> int | None:
+        try:
+            latest = await self._checkpointer.load_latest(session_id)
+        except Exception:  # the log line goes without it; the failure is logged elsewhere
+            return None
+        return latest.step if latest is not None else None
 
     async def events(
         self, session_id: str, last_event_id: int | None
