@@ -57,7 +57,8 @@ STREAM_YIELD_EVERY = 100
 
 
 STREAM_REPS = 30
-"""stream_chain100: runs of each kind, alternated; the medians are compared."""
+"""stream_chain100: runs of each kind, alternated; the best of each are compared (the best is
+what the framework costs; slower runs measure other processes on a busy machine)."""
 
 
 async def stream_vs_invoke(
@@ -65,7 +66,7 @@ async def stream_vs_invoke(
     invoked: Callable[[], Coroutine[Any, Any, float]],
     size: int,
 ) -> dict[str, Any]:
-    """stream_chain100 on either side: the median streamed run over the median plain one."""
+    """stream_chain100 on either side: the best streamed run over the best plain one."""
     await streamed()  # warm-up: first-call caches on both sides
     await invoked()
     stream_s: list[float] = []
@@ -73,8 +74,8 @@ async def stream_vs_invoke(
     for _ in range(STREAM_REPS):
         stream_s.append(await streamed())
         invoke_s.append(await invoked())
-    stream = statistics.median(stream_s)
-    invoke = statistics.median(invoke_s)
+    stream = min(stream_s)
+    invoke = min(invoke_s)
     return {
         "value": stream / invoke,
         "total_s": sum(stream_s) + sum(invoke_s),

@@ -151,3 +151,39 @@ def test_serve_streams_a_session_that_another_process_runs(
     assert _tick_steps(events) == dict.fromkeys(range(1, STEPS + 1), PER_STEP)
     assert "status=completed" in events[-1]["message"]
     assert events == _stored(db, "elsewhere")[0]
+
+
+ASKING = """
+import weavegraph as wg
+
+async def ask(snapshot, ctx):
+    ctx.emit("asking", "before")
+    return wg.NodePartial(extra={"answer": ctx.interrupt({"question": "ship it?"})})
+
+builder = wg.GraphBuilder().add_node("ask", ask).add_edge(wg.START, "ask")
+app = builder.add_edge("ask", wg.END).compile()
+"""
+
+
+def test_a_stream_starts_at_the_last_run_and_minus_one_replays_every_run(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "asking.py").write_text(ASKING)
+    server = server_factory("asking:app", tmp_path / "asked.db", cwd=tmp_path)
+    url = f"{server.url}/api/runs/two-runs/events"
+    with httpx.Client() as client:
+        first = client.post(
+            f"{server.url}/api/runs", json={"input": "go", "session_id": "two-runs"}
+        )
+        assert first.status_code == 202
+        paused = [m.json() for m in _messages(client, url)]
+        assert "status=interrupted" in paused[-1]["message"]
+        answered = client.post(
+            f"{server.url}/api/runs", json={"session_id": "two-runs", "answer": "yes"}
+        )
+        assert answered.status_code == 202
+        second = [m.json() for m in _messages(client, url)]
+        everything = [m.json() for m in _messages(client, url, -1)]
+    assert second[0]["seq"] == paused[-1]["seq"] + 1
+    assert "status=completed" in second[-1]["message"]
+    assert everything == paused + second  # an earlier run's stream end does not end it
