@@ -242,13 +242,19 @@ class Session:
                 "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step
             )
 
+    def _fence(self) -> dict[str, Any]:
+        """The fence of a save (none when ``saved_step`` is unknown: a checkpointer written
+        before fenced saves still works there)."""
+        return {} if self.saved_step is None else {"builds_on": self.saved_step}
+
     async def _commit(
         self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents | None
     ) -> None:
         """One transaction: the checkpoint and the step's events. A step that emitted more than
         one batch of events has its earlier batches stored just before (fenced the same way)."""
+        fence = self._fence()
         if not pending:
-            await checkpointer.save(checkpoint, builds_on=self.saved_step)
+            await checkpointer.save(checkpoint, **fence)
             return
         if len(pending) <= BATCH_EVENTS:
             events = pending.json()
@@ -256,11 +262,9 @@ class Session:
             events: list[dict[str, Any]] = []
             for batch in pending.batches():
                 if events:
-                    await checkpointer.append_events(
-                        self.session_id, events, builds_on=self.saved_step
-                    )
+                    await checkpointer.append_events(self.session_id, events, **fence)
                 events = batch
-        await checkpointer.save(checkpoint, events=events, builds_on=self.saved_step)
+        await checkpointer.save(checkpoint, events=events, **fence)
 
     async def store_events(self) -> None:
         """Store the events emitted since the last save (a run's closing events) after the
@@ -275,10 +279,9 @@ class Session:
             pending.discard()
             return
         try:
+            fence = self._fence()
             for batch in pending.batches():
-                await self.checkpointer.append_events(
-                    self.session_id, batch, builds_on=self.saved_step
-                )
+                await self.checkpointer.append_events(self.session_id, batch, **fence)
         except Exception:
             _log.warning(
                 "session %s: its last events could not be stored", self.session_id, exc_info=True
