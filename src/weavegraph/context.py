@@ -110,6 +110,14 @@ class EventStamper:
         with root._lock:
             root._seq = max(root._seq, seq)
 
+    def continue_at(self, seq: int) -> None:
+        """Number the next events from ``seq`` on (a session loaded from storage continues right
+        after its last stored event, below the seqs its checkpoint reserved when they were never
+        used)."""
+        root = self._root or self
+        with root._lock:
+            root._seq = seq
+
     @property
     def emitter(self) -> EventEmitter:
         """Where events go."""

@@ -300,4 +300,4 @@ class Session:
         tail = await self.checkpointer.load_events(self.session_id, after)
         last = tail[-1].get("seq") if tail else None
         if isinstance(last, int):
-            self.stamper.next_seq = last + 1
+            self.stamper.continue_at(last + 1)
