@@ -371,13 +371,14 @@ class AppRunner:
         if session_id not in self._live and await self.checkpointer.load_latest(session_id) is None:
             raise SessionNotFound(session_id)
         start = -1 if after is None else after
-        if follow:
-            stored = event_log.follow(
-                self.checkpointer, session_id, after=start, running=lambda: self._busy(session_id)
-            )
-        else:
-            stored = event_log.read(self.checkpointer, session_id, start)
-        async for value in stored:
+        if not follow:
+            async for value in event_log.read(self.checkpointer, session_id, start):
+                yield Event.from_json_value(value)
+            return
+        followed = event_log.follow(
+            self.checkpointer, session_id, after=start, running=lambda: self._busy(session_id)
+        )
+        async for value, _stored in followed:
             yield Event.from_json_value(value)
 
     def _busy(self, session_id: str) -> bool:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,6 +31,7 @@ __all__ = [
     "POLL_S",
     "RESERVED_MAX",
     "STALE_AFTER_ENV",
+    "LiveEvents",
     "follow",
     "last_run_start",
     "last_seq",
@@ -137,16 +138,28 @@ async def last_run_start(checkpointer: Checkpointer, session_id: str) -> int:
     return previous if last == end else last
 
 
-async def last_seq(checkpointer: Checkpointer, session_id: str) -> int:
-    """The seq of the session's last stored event (-1: none)."""
-    end = -1
-    latest = await checkpointer.load_latest(session_id)
-    reserved: object = latest.cursor.get("next_seq") if latest is not None else None
-    if isinstance(reserved, int):  # everything before the latest step's window is older
-        end = max(reserved - 1 - RESERVED_MAX, -1)
-    async for event in read(checkpointer, session_id, end):
-        end = _seq(event)
-    return end
+async def last_seq(checkpointer: Checkpointer, session_id: str, reserved: int | None = None) -> int:
+    """The seq of the session's last stored event (-1: none). ``reserved``: the ``next_seq`` its
+    latest checkpoint's cursor reserved (read from storage when not given), so only the end of
+    the log is read, unless the latest steps stored no event at all."""
+    if reserved is None:
+        latest = await checkpointer.load_latest(session_id)
+        value: object = latest.cursor.get("next_seq") if latest is not None else None
+        reserved = value if isinstance(value, int) else 0
+    # Every event before the reserved seqs is stored with the checkpoint: the window holds the
+    # latest step's last event and whatever followed it.
+    start = max(reserved - 2 - RESERVED_MAX, -1)
+    for after in (start, -1) if start > -1 else (-1,):
+        end = -1
+        async for event in read(checkpointer, session_id, after):
+            end = _seq(event)
+        if end > -1:
+            return end
+    return -1
+
+
+LiveEvents = Callable[[], Sequence[dict[str, Any]]]
+"""Events of this process's run not stored yet (LLM chunks of the step in flight), oldest first."""
 
 
 async def follow(
@@ -157,8 +170,11 @@ async def follow(
     running: Callable[[], bool] = lambda: False,
     poll: float = POLL_S,
     stale_after: float | None = None,
-) -> AsyncIterator[dict[str, Any]]:
-    """The stored events after ``after``, then each newly stored one, until the stream ends.
+    live: LiveEvents | None = None,
+) -> AsyncIterator[tuple[dict[str, Any], bool]]:
+    """The stored events after ``after``, then each newly stored one, until the stream ends:
+    ``(event, True)``. With ``live``, its events newer than any stored come in between as
+    ``(event, False)`` (and later again as stored, once their step commits).
 
     ``running()`` says whether a run of the session is in progress in this process (its stream
     end is then awaited, whatever the log holds so far). See the module docstring for how a
@@ -166,16 +182,23 @@ async def follow(
     """
     stale = stale_after_default() if stale_after is None else stale_after
     ended, last_time = await _before(checkpointer, session_id, after)
+    ahead = after  # the newest seq yielded, stored or live
     while True:
         got = False
         async for event in read(checkpointer, session_id, after):
             got = True
             after = _seq(event)
+            ahead = max(ahead, after)
             ended = is_stream_end_json(event)
             last_time = _time(event) or last_time
-            yield event
+            yield event, True
         if got:
             continue  # until a read finds nothing new
+        if live is not None:
+            for event in live():
+                if _seq(event) > ahead:
+                    ahead = _seq(event)
+                    yield event, False
         if running():
             await _wait(session_id, poll)
             continue
@@ -183,7 +206,7 @@ async def follow(
             return
         end = await _dead_run_end(checkpointer, session_id, last_time, stale)
         if end is not None:
-            yield end
+            yield end, False
             return
         await _wait(session_id, poll)
 

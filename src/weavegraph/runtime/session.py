@@ -295,9 +295,6 @@ class Session:
         never numbered again, those never stored leave no gap)."""
         if self.checkpointer is None:
             return
-        reserved = self.stamper.next_seq
-        after = max(reserved - 1 - event_log.RESERVED_MAX, -1)
-        tail = await self.checkpointer.load_events(self.session_id, after)
-        last = tail[-1].get("seq") if tail else None
-        if isinstance(last, int):
+        last = await event_log.last_seq(self.checkpointer, self.session_id, self.stamper.next_seq)
+        if last > -1:
             self.stamper.continue_at(last + 1)

@@ -12,14 +12,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..app import App
 from ..checkpoint import Checkpointer
+from ..events import EventBus
 from ..events import log as event_log
-from ..events.model import NullEmitter
+from ..events.model import LLM_CHUNK_SCOPE, Event, EventType
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..sessions import NO_ANSWER, AppRunner
@@ -28,6 +30,9 @@ from ..status import RunStatus
 from ._serverlog import log_run_end, log_run_start
 
 logger = logging.getLogger(__name__)
+
+LIVE_CHUNKS = 4096
+"""LLM chunks of a run kept for its live streams (older ones are only read once stored)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,16 +54,14 @@ class RunRequest:
         return "new state" if self.state is not None else "continuing the stored session"
 
 
-class _FrameworkEvents(NullEmitter):
-    """Asks the run for framework events (step and node timings, for the page's timeline); they
-    are stored with the others, nobody listens live."""
-
-    lifecycle = True
-
-
 class LiveRun:
-    """One session running in this process: its task, its stop request, and where its events
-    start in the session's log."""
+    """One session running in this process: its task, its stop request, where its events start
+    in the session's log, and its latest LLM chunks (sent live, before their step is stored).
+
+    It is its run's bus's one sink (inline: called where the event is emitted, any thread).
+    """
+
+    dispatch = "inline"
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -67,10 +70,23 @@ class LiveRun:
         self.task: asyncio.Task[None] | None = None
         self.starts_after = -1
         """The session's last stored seq before this run (its stream starts after it)."""
+        self.chunks: deque[dict[str, Any]] = deque(maxlen=LIVE_CHUNKS)
+        # Framework events on: the page's timeline shows how long each step and node took.
+        self.bus = EventBus.with_sinks([self], lifecycle=True)
 
     @property
     def name(self) -> str:
         return f"web-run:{self.session_id}"
+
+    def handle(self, event: Event) -> None:
+        """Keep an LLM chunk for the streams following the run, and wake them."""
+        if event.scope == LLM_CHUNK_SCOPE and event.type == EventType.LLM:
+            self.chunks.append(event.to_json_value())
+            event_log.ring(self.session_id)
+
+    def live(self) -> list[dict[str, Any]]:
+        """The chunks kept, oldest first."""
+        return list(self.chunks)
 
 
 class RunManager:
@@ -124,7 +140,7 @@ class RunManager:
             async with AppRunner(
                 self._app,
                 self._checkpointer,
-                event_bus=_FrameworkEvents(),
+                event_bus=run.bus,
                 context=self._context,
             ) as runner:
                 result = await runner.drive(
@@ -145,6 +161,7 @@ class RunManager:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.
             logger.exception("run %s failed", run.session_id)
         finally:
+            await run.bus.aclose()
             if self._live.get(run.session_id) is run:
                 del self._live[run.session_id]
             event_log.ring(run.session_id)  # its streams see it is over
@@ -160,26 +177,40 @@ class RunManager:
         return latest.step if latest is not None else None
 
     async def events(
-        self, session_id: str, last_event_id: int | None
-    ) -> AsyncIterator[dict[str, Any]]:
+        self, session_id: str, last_event_id: int | None, *, live: bool = False
+    ) -> AsyncIterator[tuple[dict[str, Any], str]]:
         """The session's stored events after ``last_event_id``, then each one as it is stored,
-        ending after its stream end (see ``weavegraph.events.log``). Without ``last_event_id``:
-        from the start of its run in progress here, else of its last run (``-1``: every run)."""
+        ending after its stream end (see ``weavegraph.events.log``), each with how it is sent:
+        ``stored`` (with its id), ``live`` (an LLM chunk of a step in flight: no id) or ``echo``
+        (a chunk sent live, now stored: its id alone; only with ``live``). Without
+        ``last_event_id``: from the start of its run in progress here, else of its last run
+        (``-1``: every run)."""
+        run = self._live.get(session_id)
         after = last_event_id
         if after is None:
-            run = self._live.get(session_id)
             if run is not None:
                 after = run.starts_after
             else:
                 after = await event_log.last_run_start(self._checkpointer, session_id)
-        async for event in event_log.follow(
+        sent_live: set[int] = set()
+        async for event, stored in event_log.follow(
             self._checkpointer,
             session_id,
             after=after,
             running=lambda: session_id in self._live,
             stale_after=self._stale_after,
+            live=run.live if run is not None and live else None,
         ):
-            yield event
+            seq = event.get("seq")
+            if not stored:
+                if isinstance(seq, int):
+                    sent_live.add(seq)
+                yield event, "live"
+            elif seq in sent_live:
+                sent_live.discard(seq)
+                yield event, "echo"
+            else:
+                yield event, "stored"
 
     def request_stop_all(self) -> None:
         """Ask every running session to stop at its next step boundary."""
