@@ -221,3 +221,31 @@ def test_memory_stays_bounded_for_200k_events_of_1kb(tmp_path: Path) -> None:
     assert int(stored) == 200_001  # every event, and the stream end
     # All of them held at once took ~1.5 GB; the bound keeps a few batches (generous margin).
     assert int(peak) - int(before) < 200 * 1024, (before, peak)
+
+
+async def test_every_llm_chunk_is_stored_as_a_live_reader_saw_it(
+    checkpointer: wg.Checkpointer,
+) -> None:
+    async def speak(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        words = ["Super", "steps ", "merge."]
+        for word in words:
+            ctx.emit_llm_chunk(word, stream_id="s1")
+        ctx.emit_llm_final("".join(words), stream_id="s1")
+        return wg.NodePartial(messages=[wg.Message.assistant("".join(words))])
+
+    builder = wg.GraphBuilder().add_node("speak", speak).add_edge(wg.START, "speak")
+    app = builder.add_edge("speak", wg.END).compile()
+    sink = wg.MemorySink()
+    bus = wg.EventBus.with_sink(sink)
+    async with wg.AppRunner(app, checkpointer, event_bus=bus) as runner:
+        await runner.create_session("spoken", "hi")
+        await runner.run_until_complete("spoken")
+        stored = [event async for event in runner.events("spoken")]
+    await bus.aclose()
+    assert [(e.scope, e.message) for e in stored if e.type == "llm"] == [
+        ("chunk", "Super"),
+        ("chunk", "steps "),
+        ("chunk", "merge."),
+        ("final", "Supersteps merge."),
+    ]
+    assert stored == sink.snapshot()
