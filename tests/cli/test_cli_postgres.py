@@ -113,7 +113,7 @@ def test_db_commands_on_postgres(tmp_path: Path, postgres_url: str, postgres_sch
     vacuumed = wg_cli("db", "vacuum", "--checkpointer", "postgres", cwd=tmp_path, env=env)
     assert "vacuumed:" in vacuumed.stdout
     migrated = wg_cli("db", "migrate", "--db", url, cwd=tmp_path)
-    assert "schema version 2, up to date" in migrated.stdout
+    assert "schema version 3, up to date" in migrated.stdout
     assert postgres_schema in migrated.stdout
 
 

@@ -23,6 +23,8 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
 - ``channel_log``: the session's messages and errors, append-only, keyed by
   ``(session_id, channel, idx)``. Rows belong to the session, not to a step.
 - ``events``: the session's stored events by ``seq``.
+- ``task_results`` (version 3): finished task results of a step not yet committed, keyed by
+  ``(session_id, builds_on, idx)``; a step's save deletes them in its transaction.
 - SQLite: a trigger on ``DELETE FROM sessions`` removes the session's rows everywhere, so the
   seed's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (the sqlite3 shell).
 """

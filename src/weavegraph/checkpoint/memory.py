@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from ..state import freeze_json
 from .base import Checkpoint, SessionInfo, StepInfo
 
 
@@ -41,6 +42,8 @@ class InMemoryCheckpointer:
     def __init__(self) -> None:
         self._sessions: dict[str, _Entry] = {}
         self._events: dict[str, dict[int, dict[str, Any]]] = {}
+        # Per session, saved task results by the step they build on, then by task index.
+        self._tasks: dict[str, dict[int, dict[int, Any]]] = {}
         # Saves are synchronous dict updates, so no lock is needed; the lock-free design relies on
         # never awaiting between reading and writing an entry.
 
@@ -52,6 +55,11 @@ class InMemoryCheckpointer:
     async def save(self, checkpoint: Checkpoint) -> None:
         """Store ``checkpoint`` if it is not older than the session's latest (the latest wins)."""
         now = datetime.now(UTC)
+        tasks = self._tasks.get(checkpoint.session_id)
+        if tasks:  # saved task results of a committed step are dropped with the commit
+            keep = checkpoint.keep_tasks_of
+            for step in [step for step in tasks if step != keep]:
+                del tasks[step]
         entry = self._sessions.get(checkpoint.session_id)
         if entry is None:
             self._sessions[checkpoint.session_id] = _Entry(
@@ -89,6 +97,7 @@ class InMemoryCheckpointer:
 
     async def delete_session(self, session_id: str) -> bool:
         found = self._sessions.pop(session_id, None) is not None
+        self._tasks.pop(session_id, None)
         return self._events.pop(session_id, None) is not None or found
 
     async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
@@ -100,6 +109,18 @@ class InMemoryCheckpointer:
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
         stored = self._events.get(session_id, {})
         return [dict(stored[seq]) for seq in sorted(stored) if seq > after_seq]
+
+    async def save_task_results(
+        self, session_id: str, builds_on_step: int, results: Mapping[int, Any]
+    ) -> None:
+        """Keep finished task results (copied as JSON values) until a save drops them."""
+        stored = self._tasks.setdefault(session_id, {}).setdefault(builds_on_step, {})
+        for index, result in results.items():
+            stored[int(index)] = freeze_json(result)
+        await asyncio.sleep(0)  # a save is a yield point, as for every backend
+
+    async def load_task_results(self, session_id: str, builds_on_step: int) -> dict[int, Any]:
+        return dict(self._tasks.get(session_id, {}).get(builds_on_step, {}))
 
     async def close(self) -> None:
         """Nothing to release; the data stays readable until the object is dropped."""

@@ -21,7 +21,8 @@ from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
 from .executor import TaskEnv, TaskExecutor
-from .plan import Cursor
+from .journal import TaskStore
+from .plan import Cursor, interrupt_key
 
 if TYPE_CHECKING:
     from ..events.modes import StepObserver
@@ -50,7 +51,9 @@ class Session:
         "stamper",
         "state",
         "task_env",
+        "task_store",
         "tasks",
+        "tasks_checked",
         "traced",
     )
 
@@ -77,6 +80,12 @@ class Session:
         self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
         self.checkpointer = checkpointer
+        # Per-task durability needs the checkpointer's task-result methods (every built-in
+        # backend has them; a checkpointer written before they existed simply goes without).
+        self.task_store = checkpointer if isinstance(checkpointer, TaskStore) else None
+        # Whether saved task results were looked for since this session was loaded (once: a
+        # crash may have left some for the step about to run).
+        self.tasks_checked = False
         self.stamper = EventStamper(
             emitter or _NULL_EMITTER, session_id, clock, next_seq=cursor.next_seq
         )
@@ -121,7 +130,7 @@ class Session:
             value = freeze_json(value)
         except ValueError as exc:
             raise StateError(f"the answer cannot be stored: {exc}") from None
-        resume = {**self.cursor.resume, str(pending["node"]): value}
+        resume = {**self.cursor.resume, interrupt_key(pending): value}
         self.cursor = replace(self.cursor, interrupt=None, resume=resume)
         await self.resave()
 
@@ -144,12 +153,13 @@ class Session:
             session_id=self.session_id,
             step=self.cursor.step,
             state=self.state,
-            frontier=self.cursor.frontier,
+            frontier=self.cursor.pending(),
             ran_nodes=tuple(ran),
             skipped_nodes=tuple(skipped),
             updated_channels=tuple(updated),
             cursor=self.cursor.to_json_value(),
             created_at=self.stamper.clock(),
+            keep_tasks_of=self.cursor.tasks_of,
         )
         try:
             if self.traced:

@@ -26,6 +26,7 @@ from typing import Any
 from ..checkpoint.base import Checkpoint, Checkpointer
 from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState, freeze_json
 from ..state._versioned import make_versions
+from ._task_checks import TASK_CHECKS
 
 __all__ = [
     "CHECKS",
@@ -404,6 +405,7 @@ CHECKS: tuple[Check, ...] = (
     check_events,
     check_concurrent_sessions,
     check_concurrent_same_session,
+    *TASK_CHECKS,
 )
 
 

@@ -177,6 +177,23 @@ class PostgresCheckpointer:
 
         return await self._run(work)
 
+    # --- saved task results -----------------------------------------------------------------
+
+    async def save_task_results(
+        self, session_id: str, builds_on_step: int, results: Mapping[int, Any]
+    ) -> None:
+        if results:
+            await self._run(
+                lambda conn: self._store.save_task_results(
+                    conn, session_id, builds_on_step, results
+                )
+            )
+
+    async def load_task_results(self, session_id: str, builds_on_step: int) -> dict[int, Any]:
+        return await self._run(
+            lambda conn: self._store.load_task_results(conn, session_id, builds_on_step)
+        )
+
     # --- storage management (the CLI's `db` commands) --------------------------------------
 
     async def stats(self) -> StorageStats:

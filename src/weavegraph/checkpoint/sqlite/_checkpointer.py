@@ -147,6 +147,15 @@ class SQLiteCheckpointer:
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
         return await self._run(self._store.load_events, session_id, after_seq)
 
+    async def save_task_results(
+        self, session_id: str, builds_on_step: int, results: Mapping[int, Any]
+    ) -> None:
+        if results:
+            await self._run(self._store.save_task_results, session_id, builds_on_step, results)
+
+    async def load_task_results(self, session_id: str, builds_on_step: int) -> dict[int, Any]:
+        return await self._run(self._store.load_task_results, session_id, builds_on_step)
+
     async def close(self) -> None:
         """Release this checkpointer; the shared connection closes with its last user."""
         if self._closed:

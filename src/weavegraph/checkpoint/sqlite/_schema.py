@@ -118,6 +118,27 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
+    # 3: the finished tasks of a step not yet committed (per-task durability, see ``_tasks``).
+    Migration(
+        3,
+        (
+            """CREATE TABLE task_results (
+                session_id TEXT NOT NULL,
+                builds_on INTEGER NOT NULL,
+                idx INTEGER NOT NULL,
+                result BLOB NOT NULL,
+                PRIMARY KEY (session_id, builds_on, idx))""",
+            "DROP TRIGGER sessions_delete_cascade",
+            """CREATE TRIGGER sessions_delete_cascade AFTER DELETE ON sessions BEGIN
+                DELETE FROM steps WHERE session_id = OLD.id;
+                DELETE FROM channel_log WHERE session_id = OLD.id;
+                DELETE FROM session_extra WHERE session_id = OLD.id;
+                DELETE FROM extra_log WHERE session_id = OLD.id;
+                DELETE FROM events WHERE session_id = OLD.id;
+                DELETE FROM task_results WHERE session_id = OLD.id;
+            END""",
+        ),
+    ),
 )
 
 
