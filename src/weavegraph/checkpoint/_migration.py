@@ -26,7 +26,7 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
 - ``task_results`` (version 3): finished task results of a step not yet committed, keyed by
   ``(session_id, builds_on, idx)``; a step's save deletes them in its transaction.
 - SQLite: a trigger on ``DELETE FROM sessions`` removes the session's rows everywhere, so the
-  seed's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (the sqlite3 shell).
+  guide's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (sqlite3 shell).
 """
 
 from __future__ import annotations

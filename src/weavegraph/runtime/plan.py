@@ -325,7 +325,8 @@ def next_frontier(
     routes: Mapping[str, Sequence[Route]],
     join_progress: Mapping[str, tuple[str, ...]],
 ) -> Next:
-    """The next frontier (SPEC §3.1 step 6), the next step's Sends and the join progress.
+    """The next frontier (the routing step of a superstep), the next step's Sends and the join
+    progress.
 
     ``tasks`` are the step's tasks in task order, each a node and what it returned (a node may
     have several: Send tasks). Per task: its ``replace`` command's targets, else (once per node)
