@@ -34,6 +34,8 @@ CORE_RUNTIME = {
     "FrontierCommand",
     "Send",
     "RetryPolicy",
+    # SPEC §2.6
+    "Subgraph",
 }
 
 STATE = {

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from .. import tracing
 from ..context import EventStamper, Interrupt, NodeContext
@@ -27,6 +27,9 @@ from ..state import StateSchema, StateSnapshot
 from .barrier import freeze_partial
 from .plan import Route, normalize_route, send_key
 from .threads import run_in_thread
+
+if TYPE_CHECKING:
+    from .session import Session
 
 __all__ = [
     "LOCAL",
@@ -134,6 +137,7 @@ def node_context(
     stamper: EventStamper,
     resume: Mapping[str, Any],
     context: Any = None,
+    session: Session | None = None,
 ) -> NodeContext:
     """The context a node gets, with its resume value if it is answering ``ctx.interrupt``."""
     if node_id in resume:
@@ -144,9 +148,15 @@ def node_context(
             stamper=stamper,
             resume=resume[node_id],
             context=context,
+            session=session,
         )
     return NodeContext(
-        node_id=node_id, step=step, session_id=session_id, stamper=stamper, context=context
+        node_id=node_id,
+        step=step,
+        session_id=session_id,
+        stamper=stamper,
+        context=context,
+        session=session,
     )
 
 
@@ -158,6 +168,7 @@ def send_context(
     stamper: EventStamper,
     resume: Mapping[str, Any],
     context: Any = None,
+    session: Session | None = None,
 ) -> NodeContext:
     """A Send task's context: its ``input`` and ``task`` index, and its own resume value."""
     key = send_key(send, task) if resume else None
@@ -168,6 +179,7 @@ def send_context(
         session_id=session_id,
         stamper=stamper,
         context=context,
+        session=session,
         input=send.input,
         task=task,
         **answer,

@@ -30,10 +30,17 @@ class TaskStore(Protocol):
     """The two checkpointer methods per-task durability needs (every built-in backend has them)."""
 
     async def save_task_results(
-        self, session_id: str, builds_on_step: int, results: Mapping[int, Any]
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
     ) -> None: ...
 
-    async def load_task_results(self, session_id: str, builds_on_step: int) -> dict[int, Any]: ...
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]: ...
 
 
 def encode_result(node: str, outcome: NodePartial | None) -> dict[str, Any]:
@@ -76,10 +83,12 @@ def _partial(value: Mapping[str, Any]) -> NodePartial:
     )
 
 
-async def load_finished(store: TaskStore, session_id: str, base: int) -> dict[int, Any]:
+async def load_finished(
+    store: TaskStore, session_id: str, namespace: str, base: int
+) -> dict[int, Any]:
     """The saved results of the tasks planned after step ``base``, by task index."""
     try:
-        return await store.load_task_results(session_id, base)
+        return await store.load_task_results(session_id, base, namespace=namespace)
     except CheckpointError:
         raise
     except Exception as exc:
@@ -96,11 +105,12 @@ class TaskJournal:
     cancelled).
     """
 
-    __slots__ = ("_base", "_pending", "_session_id", "_store", "_writer")
+    __slots__ = ("_base", "_namespace", "_pending", "_session_id", "_store", "_writer")
 
-    def __init__(self, store: TaskStore, session_id: str, base: int) -> None:
+    def __init__(self, store: TaskStore, session_id: str, namespace: str, base: int) -> None:
         self._store = store
         self._session_id = session_id
+        self._namespace = namespace
         self._base = base
         self._pending: dict[int, Any] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -118,7 +128,9 @@ class TaskJournal:
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
-                await self._store.save_task_results(self._session_id, self._base, batch)
+                await self._store.save_task_results(
+                    self._session_id, self._base, batch, namespace=self._namespace
+                )
             except CheckpointError:
                 raise
             except Exception as exc:

@@ -252,8 +252,11 @@ def end_stream(session: Session, status: RunStatus, *, invocation: bool = False)
     """Emit the closing events; the stream-end diagnostic is always a run's last event.
 
     ``invocation=True``: one input of an iterative session ended; its stream goes on, so the
-    diagnostic has the invocation-end scope instead.
+    diagnostic has the invocation-end scope instead. A subgraph's run ends nothing: its events
+    are part of its parent's stream.
     """
+    if session.namespace:
+        return
     step_no = session.cursor.step
     if session.log_debug:
         _log.debug(
@@ -365,7 +368,13 @@ async def _step(session: Session) -> StepReport | PausedReason:
         resume = cursor.resume
         if resume and node_id in resume:
             ctx = node_context(
-                node_id, step_plan.step, session.session_id, stamper, resume, session.context
+                node_id,
+                step_plan.step,
+                session.session_id,
+                stamper,
+                resume,
+                session.context,
+                session,
             )
         else:
             ctx = NodeContext(
@@ -374,6 +383,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
                 session_id=session.session_id,
                 stamper=stamper,
                 context=session.context,
+                session=session,
             )
         outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
         names = run
@@ -479,7 +489,7 @@ async def _run_tasks(
         NodeTask(
             nodes[node_id],
             snapshot,
-            node_context(node_id, step_no, sid, stamper, resume, context),
+            node_context(node_id, step_no, sid, stamper, resume, context, session),
             env,
         )
         for node_id in step_plan.run
@@ -489,7 +499,7 @@ async def _run_tasks(
         NodeTask(
             nodes[send.node],
             snapshot,
-            send_context(send, first + i, step_no, sid, stamper, resume, context),
+            send_context(send, first + i, step_no, sid, stamper, resume, context, session),
             env,
         )
         for i, send in enumerate(step_plan.sends)
@@ -502,7 +512,7 @@ async def _run_tasks(
     saved: dict[int, object] = {}
     if cursor.tasks_of is not None or not session.tasks_checked:
         session.tasks_checked = True
-        saved = await load_finished(store, sid, base)
+        saved = await load_finished(store, sid, session.namespace, base)
     outcomes: list[Outcome] = [None] * len(tasks)
     todo: list[int] = []
     for position, task in enumerate(tasks):
@@ -514,7 +524,7 @@ async def _run_tasks(
             outcomes[position] = partial
         else:
             todo.append(position)
-    journal = TaskJournal(store, sid, base)
+    journal = TaskJournal(store, sid, session.namespace, base)
 
     def on_result(position: int, outcome: Outcome) -> None:
         at = todo[position]
@@ -611,8 +621,15 @@ async def _pause(
     session: Session, step_plan: StepPlan, signal: Interrupt, task: int | None = None
 ) -> PausedReason:
     """A node (or a Send task: ``task``) asked for input: keep the frontier, remember the
-    question, checkpoint."""
+    question, checkpoint.
+
+    A question from inside a subgraph (``signal.namespace``) was announced where it was asked;
+    here it is only remembered with its namespace, so ``resume`` can find its way back.
+    """
     pending = {"node": signal.node, "value": signal.value}
+    namespace = signal.namespace or session.namespace
+    if namespace:
+        pending["namespace"] = namespace
     if task is not None:
         pending["task"] = task
     session.cursor = replace(
@@ -621,13 +638,14 @@ async def _pause(
         interrupt=pending,
         tasks_of=task_base(session.cursor),
     )
-    # Always emitted (not only with lifecycle on): whoever watches must see the question.
-    session.stamper.publish(
-        EventType.DIAGNOSTIC,
-        "interrupt",
-        f"node {signal.node} asks for input",
-        {"node_id": signal.node, "step": step_plan.step, "value": signal.value},
-    )
+    if signal.namespace is None:
+        # Always emitted (not only with lifecycle on): whoever watches must see the question.
+        session.stamper.publish(
+            EventType.DIAGNOSTIC,
+            "interrupt",
+            f"node {signal.node} asks for input",
+            {"node_id": signal.node, "step": step_plan.step, "value": signal.value},
+        )
     await session.save((), (), ())
     return PausedReason(
         kind="interrupt", step=step_plan.step, nodes=(signal.node,), value=signal.value

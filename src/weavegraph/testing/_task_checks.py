@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from ..checkpoint.base import Checkpoint, Checkpointer
@@ -87,9 +88,27 @@ async def check_task_results_deleted_with_session(cp: Checkpointer, caps: Any) -
     assert await cp.load_task_results(sid, 0) == {}
 
 
+async def check_task_results_of_a_subgraph(cp: Checkpointer, caps: Any) -> None:
+    """A subgraph's task results (``namespace=``) are its own: dropped by its saves, not by the
+    session's, and deleted with the session."""
+    sid = _sid("tasks-sub")
+    await cp.save(_checkpoint(sid, 0))
+    await cp.save(replace(_checkpoint(sid, 0), namespace="inner"))
+    await cp.save_task_results(sid, 0, {1: _result(1)}, namespace="inner")
+    assert await cp.load_task_results(sid, 0) == {}
+    await cp.save(_checkpoint(sid, 1))
+    assert await cp.load_task_results(sid, 0, namespace="inner") == {1: _result(1)}
+    await cp.save(replace(_checkpoint(sid, 1), namespace="inner"))
+    assert await cp.load_task_results(sid, 0, namespace="inner") == {}
+    await cp.save_task_results(sid, 1, {2: _result(2)}, namespace="inner")
+    assert await cp.delete_session(sid)
+    assert await cp.load_task_results(sid, 1, namespace="inner") == {}
+
+
 TASK_CHECKS: tuple[Callable[[Checkpointer, Any], Awaitable[None]], ...] = (
     check_task_results_roundtrip,
     check_task_results_dropped_by_commit,
     check_task_results_kept_for_a_step_that_runs_again,
     check_task_results_deleted_with_session,
+    check_task_results_of_a_subgraph,
 )
