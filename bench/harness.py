@@ -32,8 +32,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 SCRIPTS = {"weavegraph": BENCH_DIR / "wg_workloads.py", "langgraph": BENCH_DIR / "lg_workloads.py"}
 FRAMEWORKS = ("weavegraph", "langgraph")
 DEFAULT_REPS = 5
-SLOW_REPS = {"state_growth": 3}
-"""state_growth on LangGraph writes ~0.5 GB per repetition: fewer repetitions keep a run short."""
+SLOW_REPS = {"state_growth": 3, "sessions": 3, "sessions_pg": 3}
+"""state_growth on LangGraph writes ~0.5 GB per repetition, and 1,000 LangGraph sessions take over a
+minute: fewer repetitions keep a run short."""
 CHILD_TIMEOUT_S = 300
 
 
@@ -293,7 +294,12 @@ def framework_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str] = {}
-    for dist in ("weavegraph", "langgraph", "langgraph-checkpoint-sqlite"):
+    for dist in (
+        "weavegraph",
+        "langgraph",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-postgres",
+    ):
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:

@@ -17,14 +17,21 @@ from typing import Annotated, Any, TypedDict
 
 from _common import (
     PAYLOAD_BYTES,
+    POSTGRES_POOL_SIZE,
+    SESSION_STEPS,
     STREAM_YIELD_EVERY,
+    bench_schema,
+    drop_schema,
     files_size,
     max_rss_kb,
     now,
+    postgres_url,
+    run_sessions,
     run_workload_cli,
     sqlite_files,
     step_window_stats,
 )
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
@@ -242,6 +249,59 @@ async def state_growth(size: int, workdir: Any) -> dict[str, Any]:
     }
 
 
+async def _many_sessions(saver: Any, count: int) -> dict[str, Any]:
+    """``count`` threads of a SESSION_STEPS-node chain through one compiled graph (after one
+    warm-up thread), each a new thread_id run with ``ainvoke``."""
+    app = build_chain(SESSION_STEPS).compile(checkpointer=saver)
+
+    async def one(index: int) -> None:
+        config = {"configurable": {"thread_id": f"s{index}"}}
+        out = await app.ainvoke({"last": -1}, config, durability=DURABILITY)
+        assert out["last"] == SESSION_STEPS - 1, out
+
+    await one(-1)
+    total = await run_sessions(count, one)
+    return {"value": count / total, "total_s": total, "steps": SESSION_STEPS}
+
+
+async def sessions(size: int, workdir: Any) -> dict[str, Any]:
+    db = workdir / "lg_sessions.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        await saver.setup()
+        result = await _many_sessions(saver, size)
+    return {**result, "durability": DURABILITY, "db_bytes": files_size(sqlite_files(db))}
+
+
+async def sessions_pg(size: int, workdir: Any) -> dict[str, Any]:
+    """LangGraph's Postgres saver on a pool as large as weavegraph's, in a schema of its own."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    url, schema = postgres_url(), bench_schema(FRAMEWORK)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    kwargs = {
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "row_factory": dict_row,
+        "options": f"-c search_path={schema}",
+    }
+    try:
+        async with AsyncConnectionPool(
+            url, max_size=POSTGRES_POOL_SIZE, kwargs=kwargs, open=False
+        ) as pool:
+            saver = AsyncPostgresSaver(pool)
+            await saver.setup()
+            result = await _many_sessions(saver, size)
+    finally:
+        drop_schema(url, schema)
+    return {**result, "durability": DURABILITY}
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -250,6 +310,8 @@ ALL_WORKLOADS = (
     stream_updates,
     stream_steps,
     state_growth,
+    sessions,
+    sessions_pg,
 )
 
 if __name__ == "__main__":

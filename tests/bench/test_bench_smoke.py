@@ -24,6 +24,8 @@ WORKLOADS = [
     "stream_updates",
     "stream_steps",
     "state_growth",
+    "sessions",
+    "sessions_pg",
 ]
 
 pytestmark = pytest.mark.slow
