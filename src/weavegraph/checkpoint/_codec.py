@@ -30,6 +30,48 @@ def dumps(value: object) -> bytes:
         raise CheckpointError(f"cannot serialize checkpoint data: {exc}") from exc
 
 
+class ExtraJson:
+    """An ``extra``'s JSON, kept as one encoded ``"key":value`` part per key.
+
+    :meth:`of` re-encodes only the keys whose value is not the very object encoded last time
+    (values are frozen and shared between states), so a step that changed one small key next to a
+    large untouched value costs what it changed; ``len()`` is the whole JSON's size, and the bytes
+    are joined only when :meth:`data` is asked for (a snapshot, a small extra stored whole).
+    """
+
+    __slots__ = ("_parts", "_size", "extra")
+
+    def __init__(self, extra: Mapping[str, Any], parts: dict[str, tuple[object, bytes]]) -> None:
+        self.extra = extra
+        self._parts = parts
+        self._size = 1 + sum(len(part) + 1 for _, part in parts.values()) + (not parts)
+
+    @classmethod
+    def of(cls, extra: Mapping[str, Any], previous: ExtraJson | None = None) -> ExtraJson:
+        """The JSON of ``extra``, reusing ``previous``'s parts for values it encoded."""
+        old = previous._parts if previous is not None else {}
+        parts: dict[str, tuple[object, bytes]] = {}
+        for key, value in extra.items():
+            hit = old.get(key)
+            if hit is not None and hit[0] is value:
+                parts[key] = hit
+            else:
+                parts[key] = (value, dumps(key) + b":" + dumps(value))
+        return cls(extra, parts)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def data(self) -> bytes:
+        """The whole JSON object."""
+        return b"{" + b",".join(part for _, part in self._parts.values()) + b"}"
+
+
+def json_bytes(blob: bytes | ExtraJson) -> bytes:
+    """The bytes of an encoded extra, whichever form it is in."""
+    return blob if isinstance(blob, bytes) else blob.data()
+
+
 def loads(blob: bytes | str) -> Any:
     try:
         return orjson.loads(blob)
