@@ -48,6 +48,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("state_growth", 1000, 30, "per_step", "us/step"),
         Workload("sessions", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
         Workload("sessions_pg", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
+        Workload("large_extra", 100, 10, "per_step", "us/step"),
     )
 }
 
@@ -59,6 +60,8 @@ SESSION_STEPS = 5
 """sessions: each session runs a chain of this many nodes, one checkpoint per step."""
 SESSIONS_AT_ONCE = 50
 """sessions: how many sessions run concurrently through the one runner / compiled graph."""
+LARGE_VALUE_BYTES = 10 * 1024 * 1024
+"""large_extra: the untouched value every step carries (each step changes one small key)."""
 POSTGRES_POOL_SIZE = 10
 """sessions_pg: connections in the pool on both sides (weavegraph's default pool size)."""
 
@@ -125,6 +128,27 @@ def now() -> float:
 def files_size(paths: Sequence[Path]) -> int:
     """Total bytes of the files that exist (a SQLite database plus its -wal and -shm)."""
     return sum(p.stat().st_size for p in paths if p.exists())
+
+
+def bytes_written() -> int:
+    """Bytes this process passed to write() so far, every thread included (Linux; 0 elsewhere)."""
+    try:
+        text = Path("/proc/self/io").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def large_step_stats(marks: Sequence[tuple[float, int]], warmup: int = 2) -> dict[str, float]:
+    """Per-step time (us) and bytes written, from ``(time, bytes_written)`` taken at each entry
+    into the looping node, leaving out the first ``warmup`` steps (the first save of the large
+    value)."""
+    (t0, w0), (t1, w1) = marks[warmup], marks[-1]
+    steps = max(1, len(marks) - 1 - warmup)
+    return {"value": (t1 - t0) / steps * 1e6, "bytes_per_step": (w1 - w0) / steps}
 
 
 def sqlite_files(db: Path) -> list[Path]:

@@ -250,6 +250,8 @@ def details_table(report: dict[str, Any]) -> Table:
         ("state_growth", "disk / payload", "disk_ratio", 1),
         ("state_growth", "first-100 step us", "first_us", 1),
         ("state_growth", "last-100 step us", "last_us", 1),
+        ("large_extra", "bytes written per step", "bytes_per_step", 1),
+        ("large_extra", "bytes on disk", "db_bytes", 1),
     ]
     for workload, label, key, scale in rows:
         row = report["workloads"].get(workload)

@@ -16,13 +16,16 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypedDict
 
 from _common import (
+    LARGE_VALUE_BYTES,
     PAYLOAD_BYTES,
     POSTGRES_POOL_SIZE,
     SESSION_STEPS,
     STREAM_YIELD_EVERY,
     bench_schema,
+    bytes_written,
     drop_schema,
     files_size,
+    large_step_stats,
     max_rss_kb,
     now,
     postgres_url,
@@ -48,6 +51,11 @@ class ChainState(TypedDict):
 
 
 class LoopState(TypedDict):
+    count: int
+
+
+class LargeState(TypedDict):
+    big: str
     count: int
 
 
@@ -302,6 +310,42 @@ async def sessions_pg(size: int, workdir: Any) -> dict[str, Any]:
     return {**result, "durability": DURABILITY}
 
 
+async def large_extra(size: int, workdir: Any) -> dict[str, Any]:
+    """``size`` steps, each changing one small key next to a large untouched value."""
+    db = workdir / "lg_large.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    marks: list[tuple[float, int]] = []
+
+    async def step(state: LargeState) -> dict[str, int]:
+        marks.append((now(), bytes_written()))
+        return {"count": state["count"] + 1}
+
+    def route(state: LargeState) -> str:
+        return "step" if state["count"] < size else END
+
+    graph = StateGraph(LargeState)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", route, ["step", END])
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        await saver.setup()
+        app = graph.compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "large"}, "recursion_limit": size + 10}
+        t0 = now()
+        out = await app.ainvoke(
+            {"big": "x" * LARGE_VALUE_BYTES, "count": 0}, config, durability=DURABILITY
+        )
+        total = now() - t0
+    assert out["count"] == size, out["count"]
+    return {
+        **large_step_stats(marks),
+        "total_s": total,
+        "durability": DURABILITY,
+        "db_bytes": files_size(sqlite_files(db)),
+    }
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -312,6 +356,7 @@ ALL_WORKLOADS = (
     state_growth,
     sessions,
     sessions_pg,
+    large_extra,
 )
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    LARGE_VALUE_BYTES,
     PAYLOAD_BYTES,
     POSTGRES_POOL_SIZE,
     SESSION_STEPS,
     STREAM_YIELD_EVERY,
     bench_schema,
+    bytes_written,
     drop_schema,
     files_size,
+    large_step_stats,
     max_rss_kb,
     now,
     postgres_url,
@@ -323,6 +326,30 @@ async def sessions_pg(size: int, workdir: Path) -> dict[str, Any]:
         drop_schema(url, schema)
 
 
+async def large_extra(size: int, workdir: Path) -> dict[str, Any]:
+    """``size`` steps, each changing one small key next to a large untouched value (SQLite)."""
+    db = workdir / "wg_large.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    marks: list[tuple[float, int]] = []
+
+    async def step(snapshot: wg.StateSnapshot, ctx: Any) -> wg.NodePartial:
+        marks.append((now(), bytes_written()))
+        return wg.NodePartial(extra={"count": snapshot.extra["count"] + 1})
+
+    app = build_loop(size, step)
+    checkpointer = await wg.SQLiteCheckpointer.connect(f"sqlite://{db.resolve()}")
+    state = initial_state(big="x" * LARGE_VALUE_BYTES, count=0)
+    try:
+        t0 = now()
+        out = await _run_session(app, checkpointer, "large", state)
+        total = now() - t0
+    finally:
+        await checkpointer.close()
+    assert out.extra["count"] == size, out.extra["count"]
+    return {**large_step_stats(marks), "total_s": total, "db_bytes": files_size(sqlite_files(db))}
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -333,6 +360,7 @@ ALL_WORKLOADS = (
     state_growth,
     sessions,
     sessions_pg,
+    large_extra,
 )
 
 if __name__ == "__main__":

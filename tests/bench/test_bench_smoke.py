@@ -26,6 +26,7 @@ WORKLOADS = [
     "state_growth",
     "sessions",
     "sessions_pg",
+    "large_extra",
 ]
 
 pytestmark = pytest.mark.slow

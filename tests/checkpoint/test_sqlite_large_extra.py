@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import statistics
 from pathlib import Path
@@ -56,7 +57,7 @@ async def test_a_step_writes_what_it_changed_not_the_untouched_10_mb(tmp_path: P
             final = await runner.run_until_complete("big")
             middle = await runner.state_at("big", STEPS // 2)
         latest = await cp.load_latest("big")
-    per_step = [b - a for a, b in zip(marks[2:], marks[3:], strict=False)]
+    per_step = [b - a for a, b in itertools.pairwise(marks[2:])]
     # Was 18-21 MB per step (the whole extra rewritten and copied back from the WAL).
     assert statistics.median(per_step) < 64 * 1024, per_step
     assert max(per_step) < BIG / 4, per_step
@@ -69,10 +70,12 @@ async def test_a_step_writes_what_it_changed_not_the_untouched_10_mb(tmp_path: P
 
 async def test_the_head_survives_hand_deleted_steps_and_vacuum(tmp_path: Path) -> None:
     db = tmp_path / "big.db"
-    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
-        async with wg.AppRunner(counting_app([]), cp) as runner:
-            await runner.create_session("big", big_state())
-            final = await runner.run_until_complete("big")
+    async with (
+        await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp,
+        wg.AppRunner(counting_app([]), cp) as runner,
+    ):
+        await runner.create_session("big", big_state())
+        final = await runner.run_until_complete("big")
     plain = sqlite3.connect(db)
     plain.execute("DELETE FROM steps")  # the guide's delete, taken to the extreme
     plain.commit()
@@ -87,10 +90,12 @@ async def test_the_head_survives_hand_deleted_steps_and_vacuum(tmp_path: Path) -
 async def test_a_head_written_by_version_2_loads_and_moves_on(tmp_path: Path) -> None:
     """Schema version 2 kept a large head extra whole in session_extra."""
     db = tmp_path / "v2.db"
-    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
-        async with wg.AppRunner(counting_app([]), cp) as runner:
-            await runner.create_session("big", big_state())
-            await runner.run_step("big")
+    async with (
+        await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp,
+        wg.AppRunner(counting_app([]), cp) as runner,
+    ):
+        await runner.create_session("big", big_state())
+        await runner.run_step("big")
     plain = sqlite3.connect(db)
     (blob,) = plain.execute("SELECT head FROM sessions").fetchone()
     head = codec.loads(blob)
