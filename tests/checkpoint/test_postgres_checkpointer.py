@@ -8,12 +8,16 @@ from typing import LiteralString, cast
 import psycopg
 import pytest
 
+from weavegraph.checkpoint._migration import latest_version
 from weavegraph.checkpoint.postgres import PostgresCheckpointer, migrate_postgres
+from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS
 from weavegraph.errors import DatabaseSchemaTooNew, NotAWeavegraphDatabase
 from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint
 
 pytestmark = pytest.mark.postgres
+
+LATEST = latest_version(POSTGRES_MIGRATIONS)
 
 
 async def test_concurrent_connects_migrate_once(postgres_url: str, postgres_schema: str) -> None:
@@ -21,17 +25,17 @@ async def test_concurrent_connects_migrate_once(postgres_url: str, postgres_sche
         *(PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) for _ in range(6))
     )
     try:
-        assert sorted(cp.schema_before for cp in checkpointers) == [0, 2, 2, 2, 2, 2]
+        assert sorted(cp.schema_before for cp in checkpointers) == [0, *[LATEST] * 5]
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
             cur = await conn.execute(
                 raw(f'SELECT version FROM "{postgres_schema}".weavegraph_schema ORDER BY 1')
             )
-            assert await cur.fetchall() == [(1,), (2,)]
+            assert await cur.fetchall() == [(v,) for v in range(1, LATEST + 1)]
     finally:
         for cp in checkpointers:
             await cp.close()
     again = await migrate_postgres(postgres_url, schema=postgres_schema)
-    assert (again.before, again.after) == (2, 2)
+    assert (again.before, again.after) == (LATEST, LATEST)
 
 
 async def test_survives_terminated_connections(postgres_url: str, postgres_schema: str) -> None:

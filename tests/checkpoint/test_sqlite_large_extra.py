@@ -87,8 +87,8 @@ async def test_the_head_survives_hand_deleted_steps_and_vacuum(tmp_path: Path) -
     assert latest.state.extra == final.extra
 
 
-async def test_a_head_written_by_version_2_loads_and_moves_on(tmp_path: Path) -> None:
-    """Schema version 2 kept a large head extra whole in session_extra."""
+async def test_a_head_written_by_version_3_loads_and_moves_on(tmp_path: Path) -> None:
+    """Schema versions before 4 kept a large head extra whole in session_extra."""
     db = tmp_path / "v2.db"
     async with (
         await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp,
@@ -101,7 +101,7 @@ async def test_a_head_written_by_version_2_loads_and_moves_on(tmp_path: Path) ->
     head = codec.loads(blob)
     head.pop("extra_ref")
     head.pop("extra_delta")
-    stored = {"big": "y" * 5000, "count": 1}  # what version 2 would have put there
+    stored = {"big": "y" * 5000, "count": 1}  # what version 3 would have put there
     plain.execute("UPDATE sessions SET head = ?", (codec.dumps(head),))
     plain.execute("INSERT INTO session_extra VALUES ('big', ?)", (codec.dumps(stored),))
     plain.commit()

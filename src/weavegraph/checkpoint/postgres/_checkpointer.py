@@ -21,7 +21,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
-from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepInfo, StorageStats
+from ..base import (
+    NAMESPACE_SEPARATOR,
+    Checkpoint,
+    MigrationResult,
+    PruneResult,
+    SessionInfo,
+    StepInfo,
+    StorageStats,
+    loaded_form,
+    storage_key,
+    stored_form,
+)
 from . import _maint as maint
 from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
 from ._group_commit import GroupCommit
@@ -117,24 +128,30 @@ class PostgresCheckpointer:
 
     async def save(self, checkpoint: Checkpoint) -> None:
         """Commit ``checkpoint``; saves of other sessions arriving meanwhile share its commit."""
-        await self._saves.submit(checkpoint)
+        await self._saves.submit(stored_form(checkpoint))
 
     async def _save_batch(self, checkpoints: Sequence[Checkpoint]) -> None:
         await self._run(lambda conn: self._store.save_all(conn, checkpoints), pipeline=True)
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        return await self._run(lambda conn: self._store.load_head(conn, session_id), pipeline=True)
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        found = await self._run(lambda conn: self._store.load_head(conn, key), pipeline=True)
+        return loaded_form(found, session_id, namespace)
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
-        return await self._run(lambda conn: self._store.load(conn, session_id, step))
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        found = await self._run(lambda conn: self._store.load(conn, key, step))
+        return loaded_form(found, session_id, namespace)
 
-    async def history(self, session_id: str) -> list[StepInfo]:
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        key = storage_key(session_id, namespace)
+
         async def work(conn: Any) -> list[StepInfo]:
             rows = await self._store.fetchall(
                 conn,
                 "SELECT step, created_at, ran_nodes, skipped_nodes, updated_channels "
                 "FROM {schema}.steps WHERE session_id = %s ORDER BY step",
-                (session_id,),
+                (key,),
             )
             return [
                 StepInfo(step=s, created_at=c, ran_nodes=tuple(r), skipped_nodes=tuple(k),
@@ -149,7 +166,8 @@ class PostgresCheckpointer:
             rows = await self._store.fetchall(
                 conn,
                 "SELECT id, created_at, updated_at, latest_step FROM {schema}.sessions "
-                "WHERE latest_step >= 0 ORDER BY created_at, id",
+                f"WHERE latest_step >= 0 AND strpos(id, '{NAMESPACE_SEPARATOR}') = 0 "
+                "ORDER BY created_at, id",
             )
             return [
                 SessionInfo(session_id=i, created_at=c, updated_at=u, latest_step=s)
@@ -159,6 +177,8 @@ class PostgresCheckpointer:
         return await self._run(work)
 
     async def delete_session(self, session_id: str) -> bool:
+        """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
+
         async def work(conn: Any) -> bool:
             deleted = 0
             for table, column in (("sessions", "id"), ("events", "session_id")):
@@ -169,8 +189,7 @@ class PostgresCheckpointer:
                 deleted += cast("int", cur.rowcount)
             return deleted > 0
 
-        self._store.heads.pop(session_id, None)
-        self._store.bases.pop(session_id, None)
+        self._store.forget_session(session_id)
         return await self._run(work)
 
     # --- events ----------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def load_head_extra(
     legacy: bytes | None,
 ) -> Mapping[str, Any]:
     """The head's ``extra``: inside it, behind its ``extra_log`` reference, or (a head written by
-    schema version 2) in ``legacy``, the session's ``session_extra`` row."""
+    schema version before 4) in ``legacy``, the session's ``session_extra`` row."""
     if "extra" in head:
         return cast("Mapping[str, Any]", head["extra"])
     if "extra_ref" not in head:

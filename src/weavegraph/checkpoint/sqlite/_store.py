@@ -16,7 +16,7 @@ Storage design (why storage grows linearly with what nodes wrote):
   unresumable. A small ``extra`` is inside the head; a larger one is referenced the way the step
   row references it (an ``extra_log`` row and the delta from it, see ``_extra``), so a step that
   changed one small key next to a large untouched value writes that key, not the whole ``extra``
-  (and encodes only the changed keys: ``codec.ExtraJson``). Schema version 2 kept a large head
+  (and encodes only the changed keys: ``codec.ExtraJson``). Schema versions 1-3 kept a large head
   ``extra`` whole in ``session_extra``; such a row is still read until the session's next save.
 
 A save touches as few b-trees as it can (each costs tens of microseconds): the ``steps`` row and the
@@ -38,7 +38,7 @@ from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
 from .._codec import HeadCache as _Head
-from ..base import Checkpoint, SessionInfo, StepInfo
+from ..base import NAMESPACE_SEPARATOR, Checkpoint, SessionInfo, StepInfo, subgraph_keys_prefix
 from . import _extra as extras
 from ._read import (
     ERRORS,
@@ -247,7 +247,7 @@ class SQLiteStore:
             (sid, now, now, cp.step, uid, msg_next, err_next, head_blob),
         )
         if latest is not None and (row is None or row.legacy):
-            # A head written by schema version 2 may have left its extra there.
+            # A head written before schema version 4 may have left its extra there.
             conn.execute("DELETE FROM session_extra WHERE session_id = ?", (sid,))
         self._heads[sid] = new_head
         self._rows[sid] = _Row(cp.step, uid, msg_next, err_next, False)
@@ -427,7 +427,8 @@ class SQLiteStore:
     def list_sessions(self) -> list[SessionInfo]:
         rows = self.transaction(
             lambda conn: conn.execute(
-                "SELECT id, created_at, updated_at, latest_step FROM sessions ORDER BY created_at, id"
+                "SELECT id, created_at, updated_at, latest_step FROM sessions "
+                f"WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0 ORDER BY created_at, id"
             ).fetchall(),
             write=False,
         )
@@ -442,11 +443,17 @@ class SQLiteStore:
         ]
 
     def delete_session(self, session_id: str) -> bool:
+        """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
+
         def work(conn: sqlite3.Connection) -> bool:
             deleted = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
             events = conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,)).rowcount
             return deleted + events > 0
 
+        prefix = subgraph_keys_prefix(session_id)
+        for key in {*self._heads, *self._rows, *self._bases, *self._extra_json}:
+            if key.startswith(prefix):
+                self._forget(key)
         self._forget(session_id)
         return self.transaction(work)
 
@@ -478,7 +485,7 @@ class SQLiteStore:
 
 class _Row(NamedTuple):
     """A session's row as this connection last wrote it; ``legacy``: ``session_extra`` may hold a
-    row for it (written by schema version 2; the next head write deletes it).
+    row for it (written before schema version 4; the next head write deletes it).
 
     (A NamedTuple: built at every save, and a frozen dataclass costs several times as much.)"""
 
