@@ -104,7 +104,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 FOR EACH ROW EXECUTE FUNCTION {schema}.weavegraph_delete_subgraphs()""",
         ),
     ),
-    # 4: as SQLite's 4: the finished tasks of a step not yet committed (per-task durability).
+    # 4: as SQLite's 5: the finished tasks of a step not yet committed (per-task durability).
     Migration(
         4,
         (
