@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    LARGE_VALUE_BYTES,
     PAYLOAD_BYTES,
+    POSTGRES_POOL_SIZE,
+    SESSION_STEPS,
     STREAM_YIELD_EVERY,
+    bench_schema,
+    bytes_written,
+    drop_schema,
     files_size,
+    large_step_stats,
     max_rss_kb,
     now,
+    postgres_url,
+    run_sessions,
     run_workload_cli,
     sqlite_files,
     step_window_stats,
@@ -311,6 +320,98 @@ async def state_growth(size: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+async def _many_sessions(checkpointer: Any, count: int) -> dict[str, Any]:
+    """``count`` sessions of a SESSION_STEPS-node chain through one AppRunner (after one warm-up
+    session), each created and run to completion as a whole."""
+    app = build_chain(SESSION_STEPS)
+
+    async with wg.AppRunner(app, checkpointer) as runner:
+
+        async def one(index: int) -> None:
+            session_id = f"s{index}"
+            await runner.create_session(session_id, initial_state(last=-1))
+            out = await runner.run_until_complete(session_id)
+            assert out.extra["last"] == SESSION_STEPS - 1, out.extra
+
+        await one(-1)
+        total = await run_sessions(count, one)
+    return {"value": count / total, "total_s": total, "steps": SESSION_STEPS}
+
+
+async def sessions(size: int, workdir: Path) -> dict[str, Any]:
+    db = workdir / "wg_sessions.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    checkpointer = await wg.SQLiteCheckpointer.connect(f"sqlite://{db.resolve()}")
+    try:
+        result = await _many_sessions(checkpointer, size)
+    finally:
+        await checkpointer.close()
+    return {**result, "db_bytes": files_size(sqlite_files(db))}
+
+
+async def sessions_pg(size: int, workdir: Path) -> dict[str, Any]:
+    url, schema = postgres_url(), bench_schema(FRAMEWORK)
+    checkpointer = await wg.PostgresCheckpointer.connect(
+        url, schema=schema, max_size=POSTGRES_POOL_SIZE
+    )
+    try:
+        return await _many_sessions(checkpointer, size)
+    finally:
+        await checkpointer.close()
+        drop_schema(url, schema)
+
+
+async def large_extra(size: int, workdir: Path) -> dict[str, Any]:
+    """``size`` steps, each changing one small key next to a large untouched value (SQLite)."""
+    db = workdir / "wg_large.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    marks: list[tuple[float, int]] = []
+
+    async def step(snapshot: wg.StateSnapshot, ctx: Any) -> wg.NodePartial:
+        marks.append((now(), bytes_written()))
+        return wg.NodePartial(extra={"count": snapshot.extra["count"] + 1})
+
+    app = build_loop(size, step)
+    checkpointer = await wg.SQLiteCheckpointer.connect(f"sqlite://{db.resolve()}")
+    state = initial_state(big="x" * LARGE_VALUE_BYTES, count=0)
+    try:
+        t0 = now()
+        out = await _run_session(app, checkpointer, "large", state)
+        total = now() - t0
+    finally:
+        await checkpointer.close()
+    assert out.extra["count"] == size, out.extra["count"]
+    return {**large_step_stats(marks), "total_s": total, "db_bytes": files_size(sqlite_files(db))}
+
+
+async def map_reduce(size: int, workdir: Path) -> dict[str, Any]:
+    """A router sends ``size`` tasks, each returns one item, a reducer gathers them."""
+
+    def fan_out(snapshot: wg.StateSnapshot) -> list[wg.Send]:
+        return [wg.Send("item", i) for i in range(snapshot.extra["n"])]
+
+    async def item(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"items": [ctx.input]})
+
+    async def reduce(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"total": len(snapshot.extra["items"])})
+
+    builder = wg.GraphBuilder().with_extra_reducer("items", wg.reducers.append)
+    builder.add_node("item", item).add_node("reduce", reduce)
+    builder.add_conditional_edge(wg.START, fan_out, targets=["item"])
+    builder.add_edge("item", "reduce").add_edge("reduce", wg.END)
+    app = builder.compile()
+    await app.invoke(initial_state(n=10))  # warm-up: first-call caches on both sides
+    rss_before = max_rss_kb()
+    t0 = now()
+    out = await app.invoke(initial_state(n=size))
+    total = now() - t0
+    assert out.extra["total"] == size, out.extra["total"]
+    return {"value": total / size * 1e6, "total_s": total, "rss_before_run_kb": rss_before}
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -320,6 +421,10 @@ ALL_WORKLOADS = (
     stream_updates,
     stream_steps,
     state_growth,
+    sessions,
+    sessions_pg,
+    large_extra,
+    map_reduce,
 )
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ WORKLOADS = [
     "stream_updates",
     "stream_steps",
     "state_growth",
+    "sessions",
+    "sessions_pg",
+    "large_extra",
+    "map_reduce",
 ]
 
 pytestmark = pytest.mark.slow

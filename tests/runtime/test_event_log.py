@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import weavegraph as wg
-from weavegraph.runtime.journal import BATCH_EVENTS, MEMORY_EVENTS
+from weavegraph.runtime.event_journal import BATCH_EVENTS, MEMORY_EVENTS
 
 Opener = Callable[[Path], Awaitable[wg.Checkpointer]]
 

@@ -11,8 +11,9 @@ database (``NotAWeavegraphDatabase``).
 Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYTEA for payloads):
 
 - ``sessions``: one row per session: ``id``, ``created_at``, ``updated_at``, ``latest_step``, the
-  latest checkpoint's small fields (``head``), the session's log lengths. ``session_extra`` holds
-  the latest ``extra`` (rewritten only when it changes).
+  latest checkpoint's small fields (``head``), the session's log lengths. A small latest
+  ``extra`` is in the head; a large one is in ``session_extra`` (rewritten whole when it
+  changes), except on SQLite from version 4, where the head references it as a step row does.
 - ``steps``: one row per committed step, primary key ``(session_id, step)``: ``created_at``, what
   ran / was skipped / was updated, frontier, versions, cursor, the step's windows into the channel
   log, and its ``extra``. Version 2 (both backends): whole, or a delta over a row of
@@ -23,6 +24,9 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
 - ``channel_log``: the session's messages and errors, append-only, keyed by
   ``(session_id, channel, idx)``. Rows belong to the session, not to a step.
 - ``events``: the session's stored events by ``seq``.
+- ``task_results`` (SQLite version 5, PostgreSQL 4): finished task results of a step not yet
+  committed, keyed by ``(session_id, builds_on, idx)``; a step's save deletes them in its
+  transaction.
 - SQLite: a trigger on ``DELETE FROM sessions`` removes the session's rows everywhere, so the
   guide's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (sqlite3 shell).
 """

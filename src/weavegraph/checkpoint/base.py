@@ -7,6 +7,7 @@ what ``weavegraph db ...`` drives.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,12 @@ class Checkpoint:
 
     ``cursor`` is the runner's scheduling data (frontier details, versions seen, join progress,
     pending interrupts, event sequence): JSON the backend stores without interpreting.
+
+    ``keep_tasks_of`` is an instruction to ``save``, not stored: the saved task results
+    (:meth:`Checkpointer.save_task_results`) of the tasks planned after that step are kept (the
+    step is still to run: it failed or paused); every other saved task result of the session is
+    deleted in the same transaction. None: all of them are deleted.
+
     ``namespace`` is empty for the session's own graph; a subgraph's checkpoints carry its path
     of node ids (``research``, ``research/search``) and belong to the session: they are listed
     with none of ``list_sessions`` and deleted with the session.
@@ -44,6 +51,7 @@ class Checkpoint:
     updated_channels: tuple[str, ...] = ()
     cursor: Mapping[str, Any] = field(default_factory=FrozenDict)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    keep_tasks_of: int | None = None
     namespace: str = ""
 
 
@@ -150,6 +158,27 @@ class Checkpointer(Protocol):
         """Store events (their JSON form, each with an int ``seq``) with the session."""
         ...
 
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None:
+        """Store finished task results (JSON, by task index) of the step after ``builds_on_step``
+        durably before returning; an index saved again is replaced. They live until a ``save``
+        of the session (in that namespace) drops them (see ``Checkpoint.keep_tasks_of``) or the
+        session is deleted.
+        """
+        ...
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]:
+        """The saved task results of the step after ``builds_on_step``, by task index."""
+        ...
+
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
         """Stored events with ``seq > after_seq``, in seq order."""
         ...
@@ -180,11 +209,28 @@ class StorageStats:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PruneResult:
-    """What ``prune`` removed."""
+    """What ``prune`` removed (with ``dry_run``: what it would remove; nothing was)."""
 
     steps_deleted: int
     sessions_affected: int
     log_items_deleted: int
+    dry_run: bool = False
+
+
+class PruneRolledBack(Exception):
+    """Raised at the end of a dry-run prune's transaction so the backend rolls it back; the
+    backend returns ``result``."""
+
+    def __init__(self, result: PruneResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
+
+def finish_prune(result: PruneResult, dry_run: bool) -> PruneResult:
+    """What a prune's transaction ends with: ``result``, or (``dry_run``) a rollback carrying it."""
+    if dry_run:
+        raise PruneRolledBack(dataclasses.replace(result, dry_run=True))
+    return result
 
 
 def check_prune_args(older_than: timedelta | None, keep_last: int | None) -> None:
@@ -231,9 +277,14 @@ class Maintainable(Protocol):
         ...
 
     async def prune(
-        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        dry_run: bool = False,
     ) -> PruneResult:
-        """Delete old steps, never a session's latest one."""
+        """Delete old steps, never a session's latest one (``dry_run``: count them, delete
+        nothing)."""
         ...
 
     async def vacuum(self) -> tuple[int, int]:

@@ -1,119 +1,157 @@
-"""The events of a session not yet stored: collected as they are emitted, taken at each save.
+"""Per-task durability: a step's finished task results are saved while the step runs.
 
-Every event a session emits is added here (by the ``EventStamper``, whatever the event bus does
-with it), and the run loop hands what is pending to the checkpointer with the step's checkpoint,
-so the stored log never depends on how fast a live consumer reads. Memory stays bounded however
-many events a step emits: beyond :data:`MEMORY_EVENTS` pending events, the older ones are spilled
-to an anonymous temporary file, and :meth:`EventJournal.take` gives them back in batches.
+When a step has several tasks and the checkpointer keeps task results, every task's result is
+handed to a :class:`TaskJournal` as soon as the task finishes; one writer coroutine saves what
+has accumulated in one call (a group commit), so 10,000 tasks cost a few writes, not 10,000. If
+the step then fails, pauses, or the process dies, the step runs again with only the tasks that
+have no saved result (:func:`load_finished`), and the saved and new results merge in task order.
+The rows are keyed by the step the tasks were planned after (``plan.task_base``) and dropped by
+the checkpointer in the same transaction that commits the step.
 """
 
 from __future__ import annotations
 
-import tempfile
-import threading
-from collections.abc import Iterator
-from typing import IO, Any, Final
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol, cast, runtime_checkable
 
-import orjson
+from ..errors import CheckpointError, StateError
+from ..events.modes import partial_json
+from ..partial import FrontierCommand, NodePartial, Send
+from ..state import ErrorEvent, Message, StateSchema
+from .barrier import freeze_partial
+from .executor import NodeFailure, Outcome
 
-from ..events.model import Event
-
-__all__ = ["BATCH_EVENTS", "MEMORY_EVENTS", "EventJournal", "PendingEvents"]
-
-MEMORY_EVENTS: Final = 2048
-"""Pending events kept in memory; beyond this they are spilled to a temporary file."""
-BATCH_EVENTS: Final = 2048
-"""Events per write when a step's events are stored in several batches (see ``PendingEvents``)."""
+__all__ = ["TaskJournal", "TaskStore", "decode_result", "encode_result", "load_finished"]
 
 
-class PendingEvents:
-    """What :meth:`EventJournal.take` took: the events in seq order, spilled ones first.
+@runtime_checkable
+class TaskStore(Protocol):
+    """The two checkpointer methods per-task durability needs (every built-in backend has them)."""
 
-    ``len()`` is their number; :meth:`batches` reads them as lists of event JSON mappings of at
-    most ``BATCH_EVENTS`` each (reading the spilled ones back from disk one batch at a time).
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None: ...
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]: ...
+
+
+def encode_result(node: str, outcome: NodePartial | None) -> dict[str, Any]:
+    """A finished task's result as stored: its node and what it returned (JSON)."""
+    return {"node": node, "partial": partial_json(outcome)}
+
+
+def decode_result(
+    node: str, stored: object, schema: StateSchema | None
+) -> tuple[bool, NodePartial | None]:
+    """``(True, partial)`` when ``stored`` is a result of a task of ``node``, else ``(False, None)``.
+
+    A result saved for another node (the graph changed since) is not used: the task runs again.
+    """
+    if not isinstance(stored, Mapping):
+        return False, None
+    fields = cast("Mapping[str, Any]", stored)
+    if fields.get("node") != node:
+        return False, None
+    value = fields.get("partial")
+    if value is None:
+        return True, None
+    try:
+        return True, freeze_partial(node, _partial(cast("Mapping[str, Any]", value)), schema)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"a saved result of a task of {node!r} is malformed: {exc}") from exc
+
+
+def _partial(value: Mapping[str, Any]) -> NodePartial:
+    frontier = value.get("frontier")
+    sends = value.get("sends") or ()
+    return NodePartial(
+        messages=[Message.from_json_value(m) for m in value.get("messages") or ()],
+        extra=value.get("extra"),
+        errors=[ErrorEvent.from_json_value(e) for e in value.get("errors") or ()],
+        frontier=FrontierCommand(frontier["kind"], tuple(frontier["targets"]))
+        if frontier is not None
+        else None,
+        sends=[Send(send["node"], send.get("input")) for send in sends],
+    )
+
+
+async def load_finished(
+    store: TaskStore, session_id: str, namespace: str, base: int
+) -> dict[int, Any]:
+    """The saved results of the tasks planned after step ``base``, by task index."""
+    try:
+        return await store.load_task_results(session_id, base, namespace=namespace)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(
+            f"loading the finished tasks of session {session_id!r} failed: {exc}"
+        ) from exc
+
+
+class TaskJournal:
+    """Saves one step's finished task results as they come, in batches (see the module doc).
+
+    :meth:`record` never waits; :meth:`settle` waits until everything recorded is saved (a
+    failed write raises CheckpointError there). :meth:`abandon` stops writing (the step was
+    cancelled).
     """
 
-    __slots__ = ("_events", "_spill", "_spilled")
+    __slots__ = ("_base", "_namespace", "_pending", "_session_id", "_store", "_writer")
 
-    def __init__(self, events: list[Event], spill: IO[bytes] | None, spilled: int) -> None:
-        self._events = events
-        self._spill = spill
-        self._spilled = spilled
+    def __init__(self, store: TaskStore, session_id: str, namespace: str, base: int) -> None:
+        self._store = store
+        self._session_id = session_id
+        self._namespace = namespace
+        self._base = base
+        self._pending: dict[int, Any] = {}
+        self._writer: asyncio.Task[None] | None = None
 
-    def __len__(self) -> int:
-        return self._spilled + len(self._events)
+    def record(self, index: int, node: str, outcome: Outcome) -> None:
+        """Queue a finished task's result (failures are not results: that task runs again)."""
+        if isinstance(outcome, NodeFailure):
+            return
+        self._pending[index] = encode_result(node, outcome)
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
 
-    def json(self) -> list[dict[str, Any]]:
-        """All of them at once (for the usual small step: no spill file)."""
-        if self._spill is None:
-            return [event.to_json_value() for event in self._events]
-        return [event for batch in self.batches() for event in batch]
+    async def _write(self) -> None:
+        # Everything queued while a write is in flight goes in the next one (a group commit).
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            try:
+                await self._store.save_task_results(
+                    self._session_id, self._base, batch, namespace=self._namespace
+                )
+            except CheckpointError:
+                raise
+            except Exception as exc:
+                raise CheckpointError(
+                    f"saving finished tasks of session {self._session_id!r} failed: {exc}"
+                ) from exc
+        self._writer = None  # (a failed writer stays: settle() raises its error)
 
-    def batches(self) -> Iterator[list[dict[str, Any]]]:
-        """The events in order, ``BATCH_EVENTS`` at a time; the spill file is closed at the end."""
-        if self._spill is not None:
-            spill, self._spill = self._spill, None
-            with spill:
-                spill.seek(0)
-                batch: list[dict[str, Any]] = []
-                for line in spill:
-                    batch.append(orjson.loads(line))
-                    if len(batch) >= BATCH_EVENTS:
-                        yield batch
-                        batch = []
-                if batch:
-                    yield batch
-        events = self._events
-        for start in range(0, len(events), BATCH_EVENTS):
-            yield [event.to_json_value() for event in events[start : start + BATCH_EVENTS]]
+    async def settle(self) -> None:
+        """Wait until every recorded result is saved; raise the first write failure."""
+        while self._writer is not None:
+            await self._writer
 
-    def discard(self) -> None:
-        """Release the spill file without reading it."""
-        if self._spill is not None:
-            self._spill.close()
-            self._spill = None
-
-
-NOTHING: Final = PendingEvents([], None, 0)
-
-
-class EventJournal:
-    """A session's emitted events not yet handed to storage. Thread-safe (worker threads emit)."""
-
-    __slots__ = ("_events", "_lock", "_spill", "_spilled", "memory_events")
-
-    def __init__(self, memory_events: int = MEMORY_EVENTS) -> None:
-        self._lock = threading.Lock()
-        self._events: list[Event] = []
-        self._spill: IO[bytes] | None = None
-        self._spilled = 0
-        self.memory_events = memory_events
-
-    def __len__(self) -> int:
-        return self._spilled + len(self._events)
-
-    def add(self, event: Event) -> None:
-        """Keep ``event`` until the next :meth:`take` (spilling older ones beyond the bound)."""
-        with self._lock:
-            self._events.append(event)
-            if len(self._events) > self.memory_events:
-                self._spill_out()
-
-    def _spill_out(self) -> None:
-        if self._spill is None:
-            # Closed by PendingEvents once read back (or discarded): it outlives this call.
-            self._spill = tempfile.TemporaryFile(prefix="weavegraph-events-")  # noqa: SIM115
-        lines = [orjson.dumps(event.to_json_value()) for event in self._events]
-        lines.append(b"")
-        self._spill.write(b"\n".join(lines))
-        self._spilled += len(self._events)
-        self._events = []
-
-    def take(self) -> PendingEvents:
-        """Everything pending, in seq order; the journal starts empty again."""
-        with self._lock:
-            if not self._events and self._spill is None:
-                return NOTHING
-            taken = PendingEvents(self._events, self._spill, self._spilled)
-            self._events, self._spill, self._spilled = [], None, 0
-            return taken
+    def abandon(self) -> None:
+        """Stop saving (the step was cancelled or failed: what was not saved runs again)."""
+        self._pending.clear()
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if writer.done():
+            if not writer.cancelled():
+                writer.exception()  # retrieved: it was reported, or the step failed anyway
+        else:
+            writer.cancel()
