@@ -71,12 +71,17 @@ def _tick_steps(events: list[dict[str, Any]]) -> Counter[int]:
     return Counter(e["metadata"]["step"] for e in events if e["scope"] == "tick")
 
 
+def _ticking(server_factory: Any, tmp_path: Path, db_name: str) -> tuple[Any, Path]:
+    """A server of the ticking graph on a fresh database: (server, database path)."""
+    (tmp_path / "ticking.py").write_text(TICKING)
+    db = tmp_path / db_name
+    return server_factory("ticking:app", db, cwd=tmp_path), db
+
+
 def test_kill_9_mid_run_then_every_committed_step_replays_and_no_seq_is_reused(
     server_factory: Any, tmp_path: Path
 ) -> None:
-    (tmp_path / "ticking.py").write_text(TICKING)
-    db = tmp_path / "killed.db"
-    server = server_factory("ticking:app", db, cwd=tmp_path)
+    server, db = _ticking(server_factory, tmp_path, "killed.db")
     with httpx.Client() as client:
         started = client.post(f"{server.url}/api/runs", json={"input": "go", "session_id": "k"})
         assert started.status_code == 202
@@ -121,9 +126,7 @@ def test_kill_9_mid_run_then_every_committed_step_replays_and_no_seq_is_reused(
 def test_serve_streams_a_session_that_another_process_runs(
     server_factory: Any, tmp_path: Path
 ) -> None:
-    (tmp_path / "ticking.py").write_text(TICKING)
-    db = tmp_path / "shared.db"
-    server = server_factory("ticking:app", db, cwd=tmp_path)
+    server, db = _ticking(server_factory, tmp_path, "shared.db")
     command = [WEAVEGRAPH, "run", "ticking:app", "--session", "elsewhere", "--input", "go"]
     runner = subprocess.Popen(
         [*command, "--events", "none", "--db", f"sqlite://{db}"],
