@@ -72,6 +72,7 @@ SPEC_ERRORS = {
     "NodeRunError",
     "RoutingError",
     "CheckpointError",
+    "CheckpointConflict",
 }
 
 PERSISTENCE = {

@@ -169,8 +169,11 @@ async def _build_version_1(url: str, source: str, target: str) -> list[tuple[str
         for statement in POSTGRES_MIGRATIONS[0].statements:
             await conn.execute(raw(statement.replace("{schema}", dst)))
         await conn.execute(raw(f"INSERT INTO {dst}.weavegraph_schema (version) VALUES (1)"))
-        for table in ("sessions", "channel_log", "events"):
+        for table in ("sessions", "channel_log"):
             await conn.execute(raw(f"INSERT INTO {dst}.{table} SELECT * FROM {src}.{table}"))
+        await conn.execute(
+            raw(f"INSERT INTO {dst}.events SELECT session_id, seq, data FROM {src}.events")
+        )
         await conn.execute(
             raw(f"INSERT INTO {dst}.steps ({columns}) SELECT {columns} FROM {src}.steps")
         )
@@ -205,7 +208,7 @@ async def test_migration_2_converts_a_version_1_schema(
         broken = await _build_version_1(postgres_url, postgres_schema, target)
         async with await PostgresCheckpointer.connect(postgres_url, schema=target) as cp:
             assert cp.schema_before == 1
-            assert await cp.schema_version() == latest_version(POSTGRES_MIGRATIONS) == 2
+            assert await cp.schema_version() == latest_version(POSTGRES_MIGRATIONS)
             for sid, step in saved:
                 found = await cp.load(sid, step)
                 if (sid, step) in broken:

@@ -2,6 +2,8 @@
 
 History therefore has one entry per session (its latest step), and ``load`` of any older step
 returns None. Checkpoints are immutable values, so they are kept as-is: no serialization, no copies.
+Fences and event rows follow the same save plan as the SQL backends (``_save_plan``); every
+stored event is kept (with the step it belongs to) until the session is deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from .base import Checkpoint, SessionInfo, StepInfo
+from . import _codec as codec
+from . import _save_plan as saves
+from .base import Checkpoint, SessionInfo, StepInfo, check_events_query
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +44,7 @@ class InMemoryCheckpointer:
 
     def __init__(self) -> None:
         self._sessions: dict[str, _Entry] = {}
-        self._events: dict[str, dict[int, dict[str, Any]]] = {}
+        self._events: dict[str, dict[int, tuple[int | None, bytes]]] = {}  # seq: (step, JSON)
         # Saves are synchronous dict updates, so no lock is needed; the lock-free design relies on
         # never awaiting between reading and writing an entry.
 
@@ -49,16 +53,26 @@ class InMemoryCheckpointer:
         """Symmetry with the SQL backends: ``await InMemoryCheckpointer.connect()``."""
         return cls()
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Store ``checkpoint`` if it is not older than the session's latest (the latest wins)."""
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        """Store ``checkpoint`` (unless older than the latest: the latest wins) and its events."""
+        saves.check_builds_on(builds_on)
+        sid = checkpoint.session_id
+        entry = self._sessions.get(sid)
+        plan = saves.plan_save(
+            sid, checkpoint.step, builds_on, entry.latest.step if entry else None, events
+        )
+        self._store_events(sid, plan.events)  # first: a duplicate seq refuses the whole save
         now = datetime.now(UTC)
-        entry = self._sessions.get(checkpoint.session_id)
         if entry is None:
-            self._sessions[checkpoint.session_id] = _Entry(
-                latest=checkpoint, created_at=now, updated_at=now
-            )
-        elif checkpoint.step >= entry.latest.step:
-            self._sessions[checkpoint.session_id] = _Entry(
+            self._sessions[sid] = _Entry(latest=checkpoint, created_at=now, updated_at=now)
+        elif plan.moves_head:
+            self._sessions[sid] = _Entry(
                 latest=checkpoint, created_at=entry.created_at, updated_at=now
             )
         await asyncio.sleep(0)  # a save is a yield point for every backend; keep that true here
@@ -91,15 +105,40 @@ class InMemoryCheckpointer:
         found = self._sessions.pop(session_id, None) is not None
         return self._events.pop(session_id, None) is not None or found
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        """Store events by ``seq``; an event with an already stored ``seq`` replaces it."""
-        stored = self._events.setdefault(session_id, {})
-        for event in events:
-            stored[int(event["seq"])] = dict(event)
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        """Store events with the session's latest step; a ``seq`` already stored is a conflict
+        (an unfenced append replaces it)."""
+        saves.check_builds_on(builds_on)
+        entry = self._sessions.get(session_id)
+        latest = entry.latest.step if entry else None
+        plan = saves.plan_append(session_id, builds_on, latest, events)
+        self._store_events(session_id, plan.rows, replaces=plan.replaces)
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+    def _store_events(
+        self, session_id: str, rows: Sequence[saves.EventRow], *, replaces: bool = False
+    ) -> None:
+        if not rows:
+            return
+        stored = self._events.setdefault(session_id, {})
+        for seq, _, _ in rows:
+            if seq in stored and not replaces:
+                raise saves.duplicate_seq(session_id, seq)
+        for seq, step, data in rows:
+            stored[seq] = (step, data)
+
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        check_events_query(after_seq, limit)
         stored = self._events.get(session_id, {})
-        return [dict(stored[seq]) for seq in sorted(stored) if seq > after_seq]
+        seqs = [seq for seq in sorted(stored) if seq > after_seq]
+        return [codec.loads(stored[seq][1]) for seq in seqs[:limit]]
 
     async def close(self) -> None:
         """Nothing to release; the data stays readable until the object is dropped."""

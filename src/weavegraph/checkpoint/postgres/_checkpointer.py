@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
-from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepInfo, StorageStats
+from .._save_plan import check_builds_on, plan_append
+from ..base import (
+    Checkpoint,
+    MigrationResult,
+    PruneResult,
+    SessionInfo,
+    StepInfo,
+    StorageStats,
+    check_events_query,
+)
 from . import _maint as maint
 from ._connect import PgTarget, connect_once, open_pool, parse_target
 from ._schema import migrate, version
@@ -93,8 +102,16 @@ class PostgresCheckpointer:
 
     # --- checkpoints -----------------------------------------------------------------------
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        await self._run(lambda conn: self._store.save(conn, checkpoint))
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        check_builds_on(builds_on)
+        events = tuple(events)
+        await self._run(lambda conn: self._store.save(conn, checkpoint, builds_on, events))
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         return await self._run(lambda conn: self._store.load_head(conn, session_id))
@@ -149,29 +166,44 @@ class PostgresCheckpointer:
 
     # --- events ----------------------------------------------------------------------------
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        rows = [(session_id, int(event["seq"]), codec.dumps(event)) for event in events]
-        if not rows:
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        """Insert events with the session's latest step, under its row lock; fenced."""
+        check_builds_on(builds_on)
+        events = tuple(events)
+        if not events and builds_on is None:
             return
 
         async def work(conn: Any) -> None:
-            async with conn.cursor() as cur:
-                await cur.executemany(
+            latest = await self._store.latest_for_update(conn, session_id)
+            plan = plan_append(session_id, builds_on, latest, events)
+            if plan.replaces and plan.rows:
+                await conn.execute(
                     self._store.q(
-                        "INSERT INTO {schema}.events (session_id, seq, data) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (session_id, seq) DO UPDATE SET data = excluded.data"
+                        "DELETE FROM {schema}.events WHERE session_id = %s AND seq = ANY(%s)"
                     ),
-                    rows,
+                    (session_id, [seq for seq, _, _ in plan.rows]),
                 )
+            await self._store.insert_events(conn, session_id, plan.rows)
 
         await self._run(work)
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        check_events_query(after_seq, limit)
+
         async def work(conn: Any) -> list[dict[str, Any]]:
             rows = await self._store.fetchall(
                 conn,
-                "SELECT data FROM {schema}.events WHERE session_id = %s AND seq > %s ORDER BY seq",
-                (session_id, after_seq),
+                "SELECT data FROM {schema}.events WHERE session_id = %s AND seq > %s "
+                "ORDER BY seq LIMIT %s",
+                (session_id, after_seq, limit),
             )
             return [cast("dict[str, Any]", codec.loads(bytes(data))) for (data,) in rows]
 

@@ -83,6 +83,8 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         convert=convert_extra_to_log,
         then=("ALTER TABLE {schema}.steps DROP COLUMN extra_base",),
     ),
+    # 3: as SQLite's 3: each event records the step it was saved with.
+    Migration(3, ("ALTER TABLE {schema}.events ADD COLUMN step INTEGER",)),
 )
 
 

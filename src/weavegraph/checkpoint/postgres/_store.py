@@ -11,13 +11,14 @@ database on every save.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
+from .. import _save_plan as saves
 from .._codec import HeadCache
 from ..base import Checkpoint
 from . import _extra as extras
@@ -28,6 +29,24 @@ _STEP_COLUMNS = (
     "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
 )
 MESSAGES, ERRORS = "messages", "errors"
+# ON CONFLICT DO NOTHING keeps the transaction usable: a row not inserted is reported as a
+# conflict (rowcount), never replaced.
+_INSERT_STEP = (
+    f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (session_id, step) DO NOTHING"
+)
+_REWRITE_STEP = (
+    "UPDATE {schema}.steps SET "
+    + ", ".join(f"{column} = %s" for column in _STEP_COLUMNS.split(", "))
+    + " WHERE session_id = %s AND step = %s"
+)
+_INSERT_EVENTS = (
+    "INSERT INTO {schema}.events (session_id, seq, step, data) "
+    "SELECT %s, e.seq, e.step, e.data "
+    "FROM unnest(%s::bigint[], %s::integer[], %s::bytea[]) AS e (seq, step, data) "
+    "ON CONFLICT (session_id, seq) DO NOTHING RETURNING seq"
+)
 
 
 class PgStore:
@@ -56,7 +75,13 @@ class PgStore:
 
     # --- save ------------------------------------------------------------------------------
 
-    async def save(self, conn: Any, cp: Checkpoint) -> None:
+    async def save(
+        self,
+        conn: Any,
+        cp: Checkpoint,
+        builds_on: int | None = None,
+        events: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         sid, state, now = cp.session_id, cp.state, datetime.now(UTC)
         await conn.execute(
             self.q(
@@ -72,6 +97,8 @@ class PgStore:
             (sid,),
         )
         latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
+        # -1: the row was created just above (a new session); the fence is checked under its lock.
+        plan = saves.plan_save(sid, cp.step, builds_on, None if latest < 0 else latest, events)
         uid = created.isoformat()
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
@@ -94,20 +121,14 @@ class PgStore:
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
         extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
-        await conn.execute(
-            self.q(
-                f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (session_id, step) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in _STEP_COLUMNS.split(", "))
-            ),
-            (
-                sid, cp.step, codec.utc(cp.created_at), jsonb(cp.ran_nodes),
-                jsonb(cp.skipped_nodes), jsonb(cp.updated_channels), jsonb(cp.frontier),
-                jsonb(state.versions), codec.dumps(cp.cursor), msg_start, len(state.messages),
-                err_start, len(state.errors), extra_ref, extra_data,
-            ),
+        columns = (
+            codec.utc(cp.created_at), jsonb(cp.ran_nodes), jsonb(cp.skipped_nodes),
+            jsonb(cp.updated_channels), jsonb(cp.frontier), jsonb(state.versions),
+            codec.dumps(cp.cursor), msg_start, len(state.messages), err_start,
+            len(state.errors), extra_ref, extra_data,
         )  # fmt: skip
+        await self._write_step(conn, plan, sid, cp.step, columns)
+        await self.insert_events(conn, sid, plan.events)
         await conn.execute(
             self.q(
                 "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, updated_at = %s "
@@ -115,9 +136,48 @@ class PgStore:
             ),
             (msg_next, err_next, now, sid),
         )
-        if cp.step >= latest:
+        if plan.moves_head:
             await self._move_head(conn, cp, head, msg_start, err_start)
             self.heads[sid] = new_head
+
+    async def _write_step(
+        self, conn: Any, plan: saves.SavePlan, sid: str, step: int, columns: tuple[Any, ...]
+    ) -> None:
+        """Write the step row as ``plan`` says: a stored row met by an insert is a conflict,
+        or rewritten for an unfenced save."""
+        if plan.write is saves.StepWrite.REWRITE and await self._rewrite(conn, sid, step, columns):
+            return
+        cur = await conn.execute(self.q(_INSERT_STEP), (sid, step, *columns))
+        if not cur.rowcount:
+            if not plan.replaces:
+                raise saves.duplicate_step(sid, step)
+            await self._rewrite(conn, sid, step, columns)
+
+    async def _rewrite(self, conn: Any, sid: str, step: int, columns: tuple[Any, ...]) -> bool:
+        cur = await conn.execute(self.q(_REWRITE_STEP), (*columns, sid, step))
+        return cast("int", cur.rowcount) > 0
+
+    async def insert_events(self, conn: Any, sid: str, rows: Sequence[saves.EventRow]) -> None:
+        """Insert event rows in one statement; a ``seq`` already stored refuses them all
+        (CheckpointConflict naming it; the caller's transaction then rolls back)."""
+        if not rows:
+            return
+        seqs = [seq for seq, _, _ in rows]
+        cur = await conn.execute(
+            self.q(_INSERT_EVENTS),
+            (sid, seqs, [step for _, step, _ in rows], [data for _, _, data in rows]),
+        )
+        if cur.rowcount == len(rows):
+            return
+        inserted = {seq for (seq,) in await cur.fetchall()}
+        raise saves.duplicate_seq(sid, next(seq for seq in seqs if seq not in inserted))
+
+    async def latest_for_update(self, conn: Any, sid: str) -> int | None:
+        """The session's latest step, its row locked until the transaction ends (None: none)."""
+        row = await self.fetchone(
+            conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s FOR UPDATE", (sid,)
+        )
+        return None if row is None or row[0] < 0 else cast("int", row[0])
 
     async def _move_head(
         self, conn: Any, cp: Checkpoint, head: HeadCache | None, msg_start: int, err_start: int

@@ -23,7 +23,7 @@ from ...errors import CheckpointError, ConfigError, NotAWeavegraphDatabase
 from .._migration import SCHEMA_TABLE
 from ..base import Checkpoint
 from ._schema import apply_migrations, schema_state
-from ._store import SQLiteStore
+from ._store import Fence, SQLiteStore
 
 __all__ = ["MEMORY", "Shared", "acquire", "inspect_file", "release", "sqlite_path"]
 
@@ -146,8 +146,8 @@ class Shared:
                 self.nowait = False
             return fn(*args)
 
-    def counted_save(self, store: SQLiteStore, checkpoint: Checkpoint) -> None:
-        store.save(checkpoint)
+    def counted_save(self, store: SQLiteStore, checkpoint: Checkpoint, fence: Fence) -> None:
+        store.save(checkpoint, fence)
         self.after_commit(store)
 
     def after_commit(self, store: SQLiteStore) -> None:

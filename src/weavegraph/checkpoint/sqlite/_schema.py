@@ -118,6 +118,9 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
+    # 3: each event records the step it was saved with (NULL: stored before version 3, or
+    # appended to a session that had no step yet).
+    Migration(3, ("ALTER TABLE events ADD COLUMN step INTEGER",)),
 )
 
 
