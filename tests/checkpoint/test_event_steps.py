@@ -1,4 +1,4 @@
-"""Each stored event records its step (schema version 3), on SQLite and PostgreSQL; a version-2
+"""Each stored event records its step (schema version 4), on SQLite and PostgreSQL; a version-3
 database migrates with its events kept (their step unknown: NULL)."""
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ async def test_sqlite_events_record_their_step(tmp_path: Path) -> None:
     assert rows == EXPECTED
 
 
-async def test_sqlite_version_2_database_migrates_its_events(tmp_path: Path) -> None:
+async def test_sqlite_version_3_database_migrates_its_events(tmp_path: Path) -> None:
     db = tmp_path / "v2.db"
     plain = sqlite3.connect(db, isolation_level=None)
-    for migration in SQLITE_MIGRATIONS[:2]:
+    for migration in SQLITE_MIGRATIONS[:3]:
         for statement in migration.statements:
             plain.execute(statement)
         if migration.convert is not None:
@@ -61,7 +61,7 @@ async def test_sqlite_version_2_database_migrates_its_events(tmp_path: Path) -> 
     plain.execute("INSERT INTO events (session_id, seq, data) VALUES ('old', 0, '{\"seq\":0}')")
     plain.close()
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
-        assert cp.schema_before == 2
+        assert cp.schema_before == 3
         assert await cp.schema_version() == latest_version(SQLITE_MIGRATIONS)
         assert await cp.load_events("old") == [{"seq": 0}]
         await cp.append_events("old", _events(1))
@@ -82,13 +82,13 @@ async def test_postgres_events_record_their_step(postgres_url: str, postgres_sch
 
 
 @pytest.mark.postgres
-async def test_postgres_version_2_schema_migrates_its_events(
+async def test_postgres_version_3_schema_migrates_its_events(
     postgres_url: str, postgres_schema: str
 ) -> None:
     quoted = f'"{postgres_schema}"'
     async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
         await conn.execute(raw(f"CREATE SCHEMA {quoted}"))
-        for migration in POSTGRES_MIGRATIONS[:2]:
+        for migration in POSTGRES_MIGRATIONS[:3]:
             for statement in migration.statements:
                 await conn.execute(raw(statement.replace("{schema}", quoted)))
             if migration.convert is not None:
@@ -105,6 +105,6 @@ async def test_postgres_version_2_schema_migrates_its_events(
         )
         await conn.commit()
     async with await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) as cp:
-        assert cp.schema_before == 2
+        assert cp.schema_before == 3
         assert await cp.schema_version() == latest_version(POSTGRES_MIGRATIONS)
         assert await cp.load_events("old") == [{"seq": 0}]

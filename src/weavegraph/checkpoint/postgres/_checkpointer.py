@@ -6,7 +6,9 @@ row and only move its latest pointer forward, so many writers are safe (``_store
 server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
 Connecting tries one direct connection first, so an unreachable server fails within seconds
 (``_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
-on checkout and an operation that meets a dropped connection is retried once on a fresh one.
+on checkout; an operation that meets a dropped connection probes the server and, if it answers,
+is retried once on a fresh connection, else fails at once (a server stopped mid-run ends the run
+in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
 """
 
@@ -20,6 +22,7 @@ from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
+    NAMESPACE_SEPARATOR,
     Checkpoint,
     MigrationResult,
     PruneResult,
@@ -27,9 +30,12 @@ from ..base import (
     StepInfo,
     StorageStats,
     check_events_query,
+    loaded_form,
+    storage_key,
+    stored_form,
 )
 from . import _maint as maint
-from ._connect import PgTarget, connect_once, open_pool, parse_target
+from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -52,6 +58,7 @@ class PostgresCheckpointer:
         self.location = target.location  # host:port/database and schema, never the password
         self.schema_before = 0
         self._store = PgStore(target.schema, target.location)
+        self._liveness = Liveness(target)
 
     @classmethod
     async def connect(
@@ -81,15 +88,24 @@ class PostgresCheckpointer:
         return checkpointer
 
     async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``work(conn)`` in one transaction; retried once when the connection was dropped."""
+        """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
+        (or none came in time) and the server still answers; failing at once if it does not."""
         import psycopg
 
+        self._liveness.check()
         for attempt in (1, 2):
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    return await work(conn)
-            except psycopg.OperationalError as exc:
+                conn = await checkout(self._pool, self._liveness)
+                try:
+                    async with conn.transaction():
+                        return await work(conn)
+                finally:
+                    await self._pool.putconn(conn)
+            except psycopg.OperationalError as exc:  # also PoolTimeout
                 self._store.forget()
+                down = await self._liveness.probe(exc)
+                if down is not None:
+                    raise down from exc
                 if attempt == 2:
                     raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
             except psycopg.Error as exc:
@@ -110,22 +126,28 @@ class PostgresCheckpointer:
         builds_on: int | None = None,
     ) -> None:
         check_builds_on(builds_on)
-        events = tuple(events)
-        await self._run(lambda conn: self._store.save(conn, checkpoint, builds_on, events))
+        stored, events = stored_form(checkpoint), tuple(events)
+        await self._run(lambda conn: self._store.save(conn, stored, builds_on, events))
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        return await self._run(lambda conn: self._store.load_head(conn, session_id))
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        found = await self._run(lambda conn: self._store.load_head(conn, key))
+        return loaded_form(found, session_id, namespace)
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
-        return await self._run(lambda conn: self._store.load(conn, session_id, step))
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        found = await self._run(lambda conn: self._store.load(conn, key, step))
+        return loaded_form(found, session_id, namespace)
 
-    async def history(self, session_id: str) -> list[StepInfo]:
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        key = storage_key(session_id, namespace)
+
         async def work(conn: Any) -> list[StepInfo]:
             rows = await self._store.fetchall(
                 conn,
                 "SELECT step, created_at, ran_nodes, skipped_nodes, updated_channels "
                 "FROM {schema}.steps WHERE session_id = %s ORDER BY step",
-                (session_id,),
+                (key,),
             )
             return [
                 StepInfo(step=s, created_at=c, ran_nodes=tuple(r), skipped_nodes=tuple(k),
@@ -140,7 +162,8 @@ class PostgresCheckpointer:
             rows = await self._store.fetchall(
                 conn,
                 "SELECT id, created_at, updated_at, latest_step FROM {schema}.sessions "
-                "WHERE latest_step >= 0 ORDER BY created_at, id",
+                f"WHERE latest_step >= 0 AND strpos(id, '{NAMESPACE_SEPARATOR}') = 0 "
+                "ORDER BY created_at, id",
             )
             return [
                 SessionInfo(session_id=i, created_at=c, updated_at=u, latest_step=s)
@@ -150,6 +173,8 @@ class PostgresCheckpointer:
         return await self._run(work)
 
     async def delete_session(self, session_id: str) -> bool:
+        """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
+
         async def work(conn: Any) -> bool:
             deleted = 0
             for table, column in (("sessions", "id"), ("events", "session_id")):
@@ -160,8 +185,7 @@ class PostgresCheckpointer:
                 deleted += cast("int", cur.rowcount)
             return deleted > 0
 
-        self._store.heads.pop(session_id, None)
-        self._store.bases.pop(session_id, None)
+        self._store.forget_session(session_id)
         return await self._run(work)
 
     # --- events ----------------------------------------------------------------------------

@@ -83,8 +83,29 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         convert=convert_extra_to_log,
         then=("ALTER TABLE {schema}.steps DROP COLUMN extra_base",),
     ),
-    # 3: as SQLite's 3: each event records the step it was saved with.
-    Migration(3, ("ALTER TABLE {schema}.events ADD COLUMN step INTEGER",)),
+    # 3: a subgraph's checkpoints are stored under ``<session id>/<namespace>`` keys (see
+    # ``base.storage_key``); deleting a session's row deletes them too (their other rows follow
+    # by the foreign keys). Keys compare bytewise ("C"): the range ``[id || '/', id || '0')`` is
+    # exactly the keys starting with ``id/``, read through its own index.
+    Migration(
+        3,
+        (
+            'CREATE INDEX sessions_keys_bytewise ON {schema}.sessions (id COLLATE "C")',
+            """CREATE FUNCTION {schema}.weavegraph_delete_subgraphs() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF strpos(OLD.id, '/') = 0 THEN
+                        DELETE FROM {schema}.sessions
+                        WHERE id COLLATE "C" > OLD.id || '/' AND id COLLATE "C" < OLD.id || '0';
+                    END IF;
+                    RETURN NULL;
+                END $$""",
+            """CREATE TRIGGER sessions_delete_subgraphs AFTER DELETE ON {schema}.sessions
+                FOR EACH ROW EXECUTE FUNCTION {schema}.weavegraph_delete_subgraphs()""",
+        ),
+    ),
+    # 4: as SQLite's 4: each event records the step it was saved with.
+    Migration(4, ("ALTER TABLE {schema}.events ADD COLUMN step INTEGER",)),
 )
 
 

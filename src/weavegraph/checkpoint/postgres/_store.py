@@ -20,7 +20,7 @@ from ...state import VersionedState
 from .. import _codec as codec
 from .. import _save_plan as saves
 from .._codec import HeadCache
-from ..base import Checkpoint
+from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _extra as extras
 from ._sql import jsonb, q
 
@@ -63,6 +63,13 @@ class PgStore:
         """Drop the bookkeeping (after an error or maintenance): the next saves re-read."""
         self.heads.clear()
         self.bases.clear()
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop the bookkeeping of a deleted session and of its subgraphs."""
+        prefix = subgraph_keys_prefix(session_id)
+        for cache in (self.heads, self.bases):
+            for key in [key for key in cache if key == session_id or key.startswith(prefix)]:
+                del cache[key]
 
     def q(self, template: str) -> Any:
         return q(template, self.schema)
@@ -128,7 +135,7 @@ class PgStore:
             len(state.errors), extra_ref, extra_data,
         )  # fmt: skip
         await self._write_step(conn, plan, sid, cp.step, columns)
-        await self.insert_events(conn, sid, plan.events)
+        await self.insert_events(conn, session_of(sid), plan.events)  # a subgraph's: the session's
         await conn.execute(
             self.q(
                 "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, updated_at = %s "

@@ -32,6 +32,9 @@ from ..base import (
     StepInfo,
     StorageStats,
     check_events_query,
+    loaded_form,
+    storage_key,
+    stored_form,
 )
 from . import _maint as maint
 from ._connection import Shared, acquire, release, sqlite_path
@@ -118,6 +121,7 @@ class SQLiteCheckpointer:
     ) -> None:
         if self._closed:
             raise CheckpointError(f"the checkpointer for {self.path} is closed")
+        checkpoint = stored_form(checkpoint)
         if builds_on is None and not events:
             fence = NO_FENCE
         else:
@@ -126,10 +130,12 @@ class SQLiteCheckpointer:
         if not self._save_inline(checkpoint, fence):
             await self._run(self._shared.counted_save, self._store, checkpoint, fence)
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        if self._surely_absent(session_id):
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        if self._surely_absent(key):
             return None  # a new session (the common case of create_session): no thread hop
-        return await self._run(self._store.load_latest, session_id)
+        found = await self._run(self._store.load_latest, key)
+        return loaded_form(found, session_id, namespace)
 
     def _surely_absent(self, session_id: str) -> bool:
         """True when an inline probe (idle connection, never waiting) finds no such session.
@@ -149,14 +155,15 @@ class SQLiteCheckpointer:
         finally:
             shared.lock.release()
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
-        return await self._run(self._store.load, session_id, step)
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
+        found = await self._run(self._store.load, storage_key(session_id, namespace), step)
+        return loaded_form(found, session_id, namespace)
 
     async def list_sessions(self) -> list[SessionInfo]:
         return await self._run(self._store.list_sessions)
 
-    async def history(self, session_id: str) -> list[StepInfo]:
-        return await self._run(self._store.history, session_id)
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        return await self._run(self._store.history, storage_key(session_id, namespace))
 
     async def delete_session(self, session_id: str) -> bool:
         return await self._run(self._store.delete_session, session_id)

@@ -1,10 +1,10 @@
 """Storage management for SQLite (``weavegraph db stats|prune|vacuum``): synchronous, one transaction.
 
-``prune`` keeps exactly the newest ``keep_last`` steps per session (the seed's hand-written SQL keeps
-step numbers from a global top-N instead) and never deletes a session's latest step. No step
+``prune`` keeps exactly the newest ``keep_last`` steps per session (the guide's hand-written SQL
+keeps step numbers from a global top-N instead) and never deletes a session's latest step. No step
 depends on another, so nothing needs rewriting; afterwards the log items and ``extra_log`` rows no
 remaining step uses are deleted (``vacuum`` collects unreached ``extra_log`` rows too, e.g. after
-the seed's hand-written deletes).
+the guide's hand-written deletes).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .. import _codec as codec
-from ..base import PruneResult, StorageStats, check_prune_args
+from ..base import NAMESPACE_SEPARATOR, PruneResult, StorageStats, check_prune_args
 from . import _extra as extras
 from ._read import ERRORS, MESSAGES
 from ._store import SQLiteStore
@@ -31,11 +31,15 @@ def file_bytes(path: str) -> int:
     return total
 
 
+# Sessions, not the rows a session's subgraphs keep in the same table.
+_ROOT_SESSIONS = f"sessions WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0"
+
+
 def stats(store: SQLiteStore, path: str) -> StorageStats:
     def work(conn: sqlite3.Connection) -> tuple[int, ...]:
         return tuple(
             cast("int", conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("sessions", "steps", "events", "channel_log")
+            for table in (_ROOT_SESSIONS, "steps", "events", "channel_log")
         )
 
     sessions, steps, events, log_items = store.transaction(work, write=False)

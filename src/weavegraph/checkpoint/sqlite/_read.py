@@ -14,7 +14,7 @@ from typing import cast
 from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
-from ..base import Checkpoint, SessionInfo, StepInfo
+from ..base import NAMESPACE_SEPARATOR, Checkpoint, SessionInfo, StepInfo
 from . import _extra as extras
 
 MESSAGES, ERRORS = "messages", "errors"
@@ -139,9 +139,10 @@ def read_history(conn: sqlite3.Connection, sid: str) -> list[StepInfo]:
 
 
 def read_sessions(conn: sqlite3.Connection) -> list[SessionInfo]:
-    """Every session with its latest step, oldest first."""
+    """Every session with its latest step, oldest first (subgraphs' keys are not sessions)."""
     rows = conn.execute(
-        "SELECT id, created_at, updated_at, latest_step FROM sessions ORDER BY created_at, id"
+        "SELECT id, created_at, updated_at, latest_step FROM sessions "
+        f"WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0 ORDER BY created_at, id"
     ).fetchall()
     return [
         SessionInfo(

@@ -12,7 +12,7 @@ Storage design (why storage grows linearly with what nodes wrote):
   another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
   remaining step still loads.
 - The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
-  small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the seed's
+  small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the guide's
   ``DELETE FROM steps WHERE created_at < ...`` can never make a session unresumable.
 
 A save touches as few b-trees as it can (each costs tens of microseconds): the ``steps`` row and the
@@ -35,7 +35,7 @@ from ...state import VersionedState
 from .. import _codec as codec
 from .. import _save_plan as saves
 from .._codec import HeadCache as _Head
-from ..base import Checkpoint, SessionInfo, StepInfo
+from ..base import Checkpoint, SessionInfo, StepInfo, session_of, subgraph_keys_prefix
 from . import _extra as extras
 from ._read import (
     ERRORS,
@@ -227,7 +227,7 @@ class SQLiteStore:
             data,
         )
         write_step(conn, plan, sid, cp.step, columns)
-        insert_events(conn, sid, plan.events)
+        insert_events(conn, session_of(sid), plan.events)  # a subgraph's: the session's
         now = now_text()
         if not plan.moves_head:  # an older step than the stored latest: history only
             assert latest is not None
@@ -429,11 +429,17 @@ class SQLiteStore:
         return self.transaction(read_sessions, write=False)
 
     def delete_session(self, session_id: str) -> bool:
+        """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
+
         def work(conn: sqlite3.Connection) -> bool:
             deleted = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
             events = conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,)).rowcount
             return deleted + events > 0
 
+        prefix = subgraph_keys_prefix(session_id)
+        for key in {*self._heads, *self._rows, *self._bases, *self._extra_json}:
+            if key.startswith(prefix):
+                self._forget(key)
         self._forget(session_id)
         return self.transaction(work)
 
