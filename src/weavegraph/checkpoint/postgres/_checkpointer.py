@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ...errors import CheckpointError, ConfigError
+from ...errors import CheckpointConflict, CheckpointError, ConfigError
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
@@ -127,7 +127,22 @@ class PostgresCheckpointer:
     ) -> None:
         check_builds_on(builds_on)
         stored, events = stored_form(checkpoint), tuple(events)
-        await self._run(lambda conn: self._store.save(conn, stored, builds_on, events))
+        attempts = 0
+
+        async def work(conn: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            await self._store.save(conn, stored, builds_on, events)
+
+        try:
+            await self._run(work)
+        except CheckpointConflict as conflict:
+            # Retried after the connection was lost during COMMIT: the first attempt may have
+            # committed. Its step row, read back, tells: then the save is done, not refused.
+            if attempts < 2 or conflict.stored != stored.step:
+                raise
+            if not await self._run(lambda conn: self._store.is_stored(conn, stored)):
+                raise
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)

@@ -179,6 +179,20 @@ class PgStore:
         inserted = {seq for (seq,) in await cur.fetchall()}
         raise saves.duplicate_seq(sid, next(seq for seq in seqs if seq not in inserted))
 
+    async def is_stored(self, conn: Any, cp: Checkpoint) -> bool:
+        """Whether ``cp``'s step row is stored as ``cp`` wrote it (same creation time and
+        cursor): how an ambiguous commit is resolved."""
+        row = await self.fetchone(
+            conn,
+            "SELECT created_at, cursor FROM {schema}.steps WHERE session_id = %s AND step = %s",
+            (cp.session_id, cp.step),
+        )
+        return (
+            row is not None
+            and row[0] == codec.utc(cp.created_at)
+            and bytes(row[1]) == codec.dumps(cp.cursor)
+        )
+
     async def latest_for_update(self, conn: Any, sid: str) -> int | None:
         """The session's latest step, its row locked until the transaction ends (None: none)."""
         row = await self.fetchone(
