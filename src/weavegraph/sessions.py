@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from ._keyed_lock import KeyedLock
 from ._time_travel import check_step, copy_history, missing_step
 from .app import App, check_has, coerce_state
 from .checkpoint import Checkpointer, SessionInfo, StepInfo
@@ -133,8 +134,9 @@ class AppRunner:
         self._checkpointer: Checkpointer | None = None
         self._owns_checkpointer = False
         self._live: dict[str, LiveSession] = {}
-        # Serializes loading and creating sessions, so one id never gets two executors.
-        self._opening = asyncio.Lock()
+        # Serializes loading and creating each session, so one id never gets two executors
+        # (sessions with other ids open concurrently).
+        self._opening = KeyedLock()
         self._stop = StopRequest()
         self._stop_on_signals = stop_on_signals
         self._signals: contextlib.ExitStack | None = None
@@ -242,7 +244,7 @@ class AppRunner:
     ) -> SessionInit:
         """Resume ``session_id`` from its latest checkpoint, or start it from ``initial_state``."""
         validate_session_id(session_id)
-        async with self._opening:
+        async with self._opening(session_id):
             live = await self._load(session_id)
             if live is not None:
                 step = live.session.cursor.step
@@ -367,6 +369,8 @@ class AppRunner:
         state: VersionedState | str | None = None,
         *,
         answer: Any = NO_ANSWER,
+        update: NodePartial | None = None,
+        goto: Sequence[str] | None = None,
         interrupt_before: Collection[str] = (),
         interrupt_after: Collection[str] = (),
         on_step: OnStep | None = None,
@@ -377,7 +381,9 @@ class AppRunner:
 
         What the command line and the web server call. With ``answer``, the session must be
         waiting in a node's ``ctx.interrupt``: that node runs again with ``answer`` as the call's
-        value. ``on_step`` is awaited after each step with its report. ``stop`` (default: this
+        value. ``update`` and ``goto`` continue a paused session as :meth:`resume` does (the
+        edit recorded as its own step first; ``goto`` runs those nodes instead of the asking one).
+        ``on_step`` is awaited after each step with its report. ``stop`` (default: this
         runner's, see :meth:`request_stop`) stops at the next step boundary; forced
         (``StopRequest.force``, a second signal) it stops at once without committing the step in
         flight. Either way the result says ``stopped`` and driving again continues there.
@@ -390,8 +396,9 @@ class AppRunner:
         interrupts = Interrupts(before=interrupt_before, after=interrupt_after)
         async with live.lock:
             session = live.session
-            if answer is not NO_ANSWER:
-                await session.answer(answer)
+            if answer is not NO_ANSWER or update is not None or goto is not None:
+                value = None if answer is NO_ANSWER else answer
+                await prepare_resume(session, value, update=update, goto=goto)
             outcome = await self._drive(
                 live, interrupts=interrupts, stop=stop, max_steps=max_steps, on_step=on_step
             )
@@ -417,7 +424,7 @@ class AppRunner:
         """A session driven input by input: each ``invoke_next`` runs from ``entry``."""
         validate_session_id(session_id)
         self._check_entry(entry)
-        async with self._opening:
+        async with self._opening(session_id):
             live = await self._load(session_id)
             if live is not None:
                 live.iterative = True
@@ -585,11 +592,11 @@ class AppRunner:
         live = self._live.get(session_id)
         if live is not None:
             return live
-        async with self._opening:
+        async with self._opening(session_id):
             return await self._load(session_id)
 
     async def _load(self, session_id: str) -> LiveSession | None:
-        """The live session, else one loaded from its latest checkpoint (hold ``_opening``)."""
+        """The live session, else one loaded from its latest checkpoint (hold its ``_opening``)."""
         live = self._live.get(session_id)
         if live is not None:
             return live

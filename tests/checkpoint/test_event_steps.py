@@ -1,5 +1,5 @@
-"""Each stored event records its step (schema version 4), on SQLite and PostgreSQL; a version-3
-database migrates with its events kept (their step unknown: NULL)."""
+"""Each stored event records its step (SQLite schema version 5, PostgreSQL 4); a database from
+before that version migrates with its events kept (their step unknown: NULL)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, LiteralString, cast
 import psycopg
 import pytest
 
-from weavegraph.checkpoint._migration import latest_version
+from weavegraph.checkpoint._migration import Migration, latest_version
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
@@ -21,6 +21,12 @@ from weavegraph.testing.conformance import make_checkpoint
 def raw(text: str) -> LiteralString:
     """A test-built SQL string (schema names are generated here, never user input)."""
     return cast("LiteralString", text)
+
+
+def _before_event_steps(migrations: tuple[Migration, ...]) -> tuple[Migration, ...]:
+    """The migrations that come before the one adding ``events.step``."""
+    index = next(i for i, m in enumerate(migrations) if "ADD COLUMN step" in "".join(m.statements))
+    return migrations[:index]
 
 
 def _events(*seqs: int) -> list[dict[str, Any]]:
@@ -47,10 +53,10 @@ async def test_sqlite_events_record_their_step(tmp_path: Path) -> None:
     assert rows == EXPECTED
 
 
-async def test_sqlite_version_3_database_migrates_its_events(tmp_path: Path) -> None:
+async def test_sqlite_older_database_migrates_its_events(tmp_path: Path) -> None:
     db = tmp_path / "v2.db"
     plain = sqlite3.connect(db, isolation_level=None)
-    for migration in SQLITE_MIGRATIONS[:3]:
+    for migration in _before_event_steps(SQLITE_MIGRATIONS):
         for statement in migration.statements:
             plain.execute(statement)
         if migration.convert is not None:
@@ -61,7 +67,7 @@ async def test_sqlite_version_3_database_migrates_its_events(tmp_path: Path) -> 
     plain.execute("INSERT INTO events (session_id, seq, data) VALUES ('old', 0, '{\"seq\":0}')")
     plain.close()
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
-        assert cp.schema_before == 3
+        assert cp.schema_before == len(_before_event_steps(SQLITE_MIGRATIONS))
         assert await cp.schema_version() == latest_version(SQLITE_MIGRATIONS)
         assert await cp.load_events("old") == [{"seq": 0}]
         await cp.append_events("old", _events(1))
@@ -82,13 +88,13 @@ async def test_postgres_events_record_their_step(postgres_url: str, postgres_sch
 
 
 @pytest.mark.postgres
-async def test_postgres_version_3_schema_migrates_its_events(
+async def test_postgres_older_schema_migrates_its_events(
     postgres_url: str, postgres_schema: str
 ) -> None:
     quoted = f'"{postgres_schema}"'
     async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
         await conn.execute(raw(f"CREATE SCHEMA {quoted}"))
-        for migration in POSTGRES_MIGRATIONS[:3]:
+        for migration in _before_event_steps(POSTGRES_MIGRATIONS):
             for statement in migration.statements:
                 await conn.execute(raw(statement.replace("{schema}", quoted)))
             if migration.convert is not None:
@@ -105,6 +111,6 @@ async def test_postgres_version_3_schema_migrates_its_events(
         )
         await conn.commit()
     async with await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) as cp:
-        assert cp.schema_before == 3
+        assert cp.schema_before == len(_before_event_steps(POSTGRES_MIGRATIONS))
         assert await cp.schema_version() == latest_version(POSTGRES_MIGRATIONS)
         assert await cp.load_events("old") == [{"seq": 0}]

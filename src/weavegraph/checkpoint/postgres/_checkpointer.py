@@ -5,8 +5,9 @@ payloads so any JSON string, even one holding U+0000, round-trips exactly. Saves
 row and only move its latest pointer forward, so many writers are safe (``_store``). No
 server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
 Connecting tries one direct connection first, so an unreachable server fails within seconds
-(``_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
-on checkout; an operation that meets a dropped connection probes the server and, if it answers,
+(``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions running at once
+share transactions (``_group_commit``). An operation that meets a dropped pooled connection (they
+are not pinged on checkout) probes the server and, if it answers,
 is retried once on a fresh connection, else fails at once (a server stopped mid-run ends the run
 in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ...errors import CheckpointConflict, CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
@@ -26,6 +27,7 @@ from ..base import (
     Checkpoint,
     MigrationResult,
     PruneResult,
+    PruneRolledBack,
     SessionInfo,
     StepInfo,
     StorageStats,
@@ -36,6 +38,8 @@ from ..base import (
 )
 from . import _maint as maint
 from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
+from ._group_commit import GroupCommit
+from ._rows import PgSave, insert_events
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -59,6 +63,9 @@ class PostgresCheckpointer:
         self.schema_before = 0
         self._store = PgStore(target.schema, target.location)
         self._liveness = Liveness(target)
+        # A few batches in flight (not one per connection): saves that arrive meanwhile gather
+        # into the next batch, and connections stay free for reads.
+        self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
 
     @classmethod
     async def connect(
@@ -87,9 +94,11 @@ class PostgresCheckpointer:
         checkpointer.schema_before = before
         return checkpointer
 
-    async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def _run(self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
-        (or none came in time) and the server still answers; failing at once if it does not."""
+        (or none came in time) and the server still answers; failing at once if it does not.
+        ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
+        together (with the commit)."""
         import psycopg
 
         self._liveness.check()
@@ -97,6 +106,9 @@ class PostgresCheckpointer:
             try:
                 conn = await checkout(self._pool, self._liveness)
                 try:
+                    if pipeline:
+                        async with conn.pipeline(), conn.transaction():
+                            return await work(conn)
                     async with conn.transaction():
                         return await work(conn)
                 finally:
@@ -125,28 +137,31 @@ class PostgresCheckpointer:
         events: Sequence[Mapping[str, Any]] = (),
         builds_on: int | None = None,
     ) -> None:
+        """Commit ``checkpoint`` and its events, fenced by ``builds_on``; saves of other
+        sessions arriving meanwhile share its commit."""
         check_builds_on(builds_on)
-        stored, events = stored_form(checkpoint), tuple(events)
+        await self._saves.submit(PgSave(stored_form(checkpoint), builds_on, tuple(events)))
+
+    async def _save_batch(self, batch: Sequence[PgSave]) -> None:
         attempts = 0
 
         async def work(conn: Any) -> None:
             nonlocal attempts
             attempts += 1
-            await self._store.save(conn, stored, builds_on, events)
+            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
+                for item in batch:
+                    item.retried = True
+            await self._store.save_all(conn, batch)
 
         try:
-            await self._run(work)
-        except CheckpointConflict as conflict:
-            # Retried after the connection was lost during COMMIT: the first attempt may have
-            # committed. Its step row, read back, tells: then the save is done, not refused.
-            if attempts < 2 or conflict.stored != stored.step:
-                raise
-            if not await self._run(lambda conn: self._store.is_stored(conn, stored)):
-                raise
+            await self._run(work, pipeline=True)
+        except Exception:
+            self._store.forget()  # the transaction rolled back: what was cached may not be
+            raise
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
-        found = await self._run(lambda conn: self._store.load_head(conn, key))
+        found = await self._run(lambda conn: self._store.load_head(conn, key), pipeline=True)
         return loaded_form(found, session_id, namespace)
 
     async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
@@ -228,7 +243,7 @@ class PostgresCheckpointer:
                     ),
                     (session_id, [seq for seq, _, _ in plan.rows]),
                 )
-            await self._store.insert_events(conn, session_id, plan.rows)
+            await insert_events(conn, self.schema, session_id, plan.rows)
 
         await self._run(work)
 
@@ -255,7 +270,11 @@ class PostgresCheckpointer:
         return await self._run(lambda conn: maint.stats(self._store, conn))
 
     async def prune(
-        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        dry_run: bool = False,
     ) -> PruneResult:
         """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` per session.
 
@@ -263,8 +282,10 @@ class PostgresCheckpointer:
         """
         try:
             return await self._run(
-                lambda conn: maint.prune(self._store, conn, older_than, keep_last)
+                lambda conn: maint.prune(self._store, conn, older_than, keep_last, dry_run)
             )
+        except PruneRolledBack as rolled_back:  # a dry run: the transaction was rolled back
+            return rolled_back.result
         finally:
             self._store.forget()
 
@@ -291,6 +312,7 @@ class PostgresCheckpointer:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def close(self) -> None:
+        await self._saves.aclose()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:

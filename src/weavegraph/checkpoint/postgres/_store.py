@@ -3,9 +3,9 @@
 The layout is SQLite's (see ``sqlite/_store``): messages and errors in the session's append-only
 ``channel_log``, ``extra`` whole or as a delta over a row of the session's ``extra_log`` (see
 ``_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
-and the others still load. A save holds the session row's lock (``SELECT ... FOR UPDATE``) and
-the latest pointer only moves forward (``UPDATE ... WHERE latest_step <= new``), so many writers
-are safe. ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
+and the others still load. A save holds the session row's lock (taken by ``_LOCK_SESSION``), checks
+its fence there (``checkpoint/_save_plan``) and inserts its step and event rows (``_rows``), so
+many writers are safe. ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
 database on every save.
 """
 
@@ -15,37 +15,24 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from ...errors import CheckpointError
+from ...errors import CheckpointConflict, CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
 from .. import _save_plan as saves
 from .._codec import HeadCache
 from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _extra as extras
+from . import _rows as rows
+from ._rows import STEP_COLUMNS as _STEP_COLUMNS
+from ._rows import PgSave
 from ._sql import jsonb, q
 
-_STEP_COLUMNS = (
-    "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
-    "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
-)
 MESSAGES, ERRORS = "messages", "errors"
-# ON CONFLICT DO NOTHING keeps the transaction usable: a row not inserted is reported as a
-# conflict (rowcount), never replaced.
-_INSERT_STEP = (
-    f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (session_id, step) DO NOTHING"
-)
-_REWRITE_STEP = (
-    "UPDATE {schema}.steps SET "
-    + ", ".join(f"{column} = %s" for column in _STEP_COLUMNS.split(", "))
-    + " WHERE session_id = %s AND step = %s"
-)
-_INSERT_EVENTS = (
-    "INSERT INTO {schema}.events (session_id, seq, step, data) "
-    "SELECT %s, e.seq, e.step, e.data "
-    "FROM unnest(%s::bigint[], %s::integer[], %s::bytea[]) AS e (seq, step, data) "
-    "ON CONFLICT (session_id, seq) DO NOTHING RETURNING seq"
+# Creates the session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
+_LOCK_SESSION = (
+    "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
+    "VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO UPDATE SET "
+    "updated_at = excluded.updated_at RETURNING latest_step, msg_next, err_next, created_at"
 )
 
 
@@ -89,23 +76,59 @@ class PgStore:
         builds_on: int | None = None,
         events: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        sid, state, now = cp.session_id, cp.state, datetime.now(UTC)
-        await conn.execute(
-            self.q(
-                "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, "
-                "extra) VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO NOTHING"
-            ),
-            (sid, now, now),
-        )
-        row = await self.fetchone(
-            conn,
-            "SELECT latest_step, msg_next, err_next, created_at FROM {schema}.sessions "
-            "WHERE id = %s FOR UPDATE",
-            (sid,),
-        )
+        """Save ``cp`` (and its events, fenced by ``builds_on``) in the caller's transaction."""
+        await self.save_all(conn, (PgSave(cp, builds_on, events),))
+
+    async def save_all(self, conn: Any, checkpoints: Sequence[PgSave]) -> None:
+        """Save ``checkpoints`` in the caller's transaction, in order per session.
+
+        In pipeline mode each round of distinct sessions takes two round trips whatever their
+        number: every session row is upserted and locked (its counters read back) at once, in
+        session id order (so concurrent batches never wait on each other in a cycle), then every
+        write goes at once, and the inserts' answers are read last. A session's later checkpoints
+        wait for the next round. A refused save (CheckpointConflict) fails the whole transaction:
+        the caller rolls it back (and the group commit retries the others alone)."""
+        pending = list(checkpoints)
+        while pending:
+            seen: set[str] = set()
+            now_round: list[PgSave] = []
+            later: list[PgSave] = []
+            for item in pending:
+                (later if item.checkpoint.session_id in seen else now_round).append(item)
+                seen.add(item.checkpoint.session_id)
+            now_round.sort(key=lambda item: item.checkpoint.session_id)
+            now = datetime.now(UTC)
+            locking = [
+                await conn.execute(self.q(_LOCK_SESSION), (item.checkpoint.session_id, now, now))
+                for item in now_round
+            ]
+            written = [
+                await self._save(conn, item, await cursor.fetchone())
+                for item, cursor in zip(now_round, locking, strict=True)
+            ]
+            for done in written:
+                if done is not None:
+                    await rows.verify(conn, self.schema, done)
+            pending = later
+
+    async def _save(self, conn: Any, item: PgSave, row: Any) -> rows.Written | None:
+        """Write ``item`` given its session row (locked) as ``_LOCK_SESSION`` returned it; None
+        when it was already committed (a retry after its COMMIT's answer was lost)."""
+        cp = item.checkpoint
+        sid, state = cp.session_id, cp.state
         latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
-        # -1: the row was created just above (a new session); the fence is checked under its lock.
-        plan = saves.plan_save(sid, cp.step, builds_on, None if latest < 0 else latest, events)
+        # -1: the row was created just now (a new session); the fence is checked under its lock.
+        stored = None if latest < 0 else latest
+        try:
+            plan = saves.plan_save(sid, cp.step, item.builds_on, stored, item.events)
+        except CheckpointConflict as conflict:
+            if (
+                item.retried
+                and conflict.stored == cp.step
+                and await rows.is_stored(conn, self.schema, cp)
+            ):
+                return None
+            raise
         uid = created.isoformat()
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
@@ -116,6 +139,7 @@ class PgStore:
         err_start, err_new = codec.plan_append(
             head.errors if head else None, head.err_start if head else 0, state.errors, err_next
         )
+        extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
         encoded = codec.encode_messages(state.messages[msg_new:])
         await self._append_log(conn, sid, MESSAGES, msg_next, encoded)
         await self._append_log(
@@ -123,75 +147,40 @@ class PgStore:
         )
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        new_head = HeadCache(
-            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
-            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
-        )  # fmt: skip
-        extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
         columns = (
             codec.utc(cp.created_at), jsonb(cp.ran_nodes), jsonb(cp.skipped_nodes),
             jsonb(cp.updated_channels), jsonb(cp.frontier), jsonb(state.versions),
             codec.dumps(cp.cursor), msg_start, len(state.messages), err_start,
             len(state.errors), extra_ref, extra_data,
         )  # fmt: skip
-        await self._write_step(conn, plan, sid, cp.step, columns)
-        await self.insert_events(conn, session_of(sid), plan.events)  # a subgraph's: the session's
+        events_session = session_of(sid)  # a subgraph's events are the session's
+        written = rows.Written(
+            sid, cp.step, plan, columns,
+            await rows.start_step(conn, self.schema, sid, cp.step, columns),
+            events_session, await rows.start_events(conn, self.schema, events_session, plan.events),
+        )  # fmt: skip
+        if not plan.moves_head:
+            await conn.execute(
+                self.q("UPDATE {schema}.sessions SET msg_next = %s, err_next = %s WHERE id = %s"),
+                (msg_next, err_next, sid),
+            )
+            return written
+        # The row is locked and latest_step <= cp.step: the head moves to this step.
+        changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
         await conn.execute(
             self.q(
-                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, updated_at = %s "
-                "WHERE id = %s"
+                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, latest_step = %s, "
+                "head = %s" + (", extra = %s" if changed else "") + " WHERE id = %s"
             ),
-            (msg_next, err_next, now, sid),
+            (msg_next, err_next, cp.step, codec.encode_head(cp, msg_start, err_start))
+            + ((codec.dumps(state.extra),) if changed else ())
+            + (sid,),
         )
-        if plan.moves_head:
-            await self._move_head(conn, cp, head, msg_start, err_start)
-            self.heads[sid] = new_head
-
-    async def _write_step(
-        self, conn: Any, plan: saves.SavePlan, sid: str, step: int, columns: tuple[Any, ...]
-    ) -> None:
-        """Write the step row as ``plan`` says: a stored row met by an insert is a conflict,
-        or rewritten for an unfenced save."""
-        if plan.write is saves.StepWrite.REWRITE and await self._rewrite(conn, sid, step, columns):
-            return
-        cur = await conn.execute(self.q(_INSERT_STEP), (sid, step, *columns))
-        if not cur.rowcount:
-            if not plan.replaces:
-                raise saves.duplicate_step(sid, step)
-            await self._rewrite(conn, sid, step, columns)
-
-    async def _rewrite(self, conn: Any, sid: str, step: int, columns: tuple[Any, ...]) -> bool:
-        cur = await conn.execute(self.q(_REWRITE_STEP), (*columns, sid, step))
-        return cast("int", cur.rowcount) > 0
-
-    async def insert_events(self, conn: Any, sid: str, rows: Sequence[saves.EventRow]) -> None:
-        """Insert event rows in one statement; a ``seq`` already stored refuses them all
-        (CheckpointConflict naming it; the caller's transaction then rolls back)."""
-        if not rows:
-            return
-        seqs = [seq for seq, _, _ in rows]
-        cur = await conn.execute(
-            self.q(_INSERT_EVENTS),
-            (sid, seqs, [step for _, step, _ in rows], [data for _, _, data in rows]),
-        )
-        if cur.rowcount == len(rows):
-            return
-        inserted = {seq for (seq,) in await cur.fetchall()}
-        raise saves.duplicate_seq(sid, next(seq for seq in seqs if seq not in inserted))
-
-    async def is_stored(self, conn: Any, cp: Checkpoint) -> bool:
-        """Whether ``cp``'s step row is stored as ``cp`` wrote it (same creation time and
-        cursor): how an ambiguous commit is resolved."""
-        row = await self.fetchone(
-            conn,
-            "SELECT created_at, cursor FROM {schema}.steps WHERE session_id = %s AND step = %s",
-            (cp.session_id, cp.step),
-        )
-        return (
-            row is not None
-            and row[0] == codec.utc(cp.created_at)
-            and bytes(row[1]) == codec.dumps(cp.cursor)
-        )
+        self.heads[sid] = HeadCache(
+            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
+            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
+        )  # fmt: skip
+        return written
 
     async def latest_for_update(self, conn: Any, sid: str) -> int | None:
         """The session's latest step, its row locked until the transaction ends (None: none)."""
@@ -199,22 +188,6 @@ class PgStore:
             conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s FOR UPDATE", (sid,)
         )
         return None if row is None or row[0] < 0 else cast("int", row[0])
-
-    async def _move_head(
-        self, conn: Any, cp: Checkpoint, head: HeadCache | None, msg_start: int, err_start: int
-    ) -> None:
-        """Point the session row at ``cp`` (rewriting ``extra`` only when it changed)."""
-        changed = head is None or codec.extra_delta(head.extra, cp.state.extra) is not None
-        await conn.execute(
-            self.q(
-                "UPDATE {schema}.sessions SET latest_step = %s, head = %s"
-                + (", extra = %s" if changed else "")
-                + " WHERE id = %s AND latest_step <= %s"
-            ),
-            (cp.step, codec.encode_head(cp, msg_start, err_start))
-            + ((codec.dumps(cp.state.extra),) if changed else ())
-            + (cp.session_id, cp.step),
-        )
 
     async def _append_log(
         self, conn: Any, sid: str, channel: str, start: int, items: list[bytes]

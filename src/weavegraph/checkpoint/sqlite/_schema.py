@@ -139,9 +139,14 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
-    # 4: each event records the step it was saved with (NULL: stored before version 4, or
+    # 4: a head whose extra is large references it as its step row does (an extra_log row and a
+    # delta) instead of a whole copy in session_extra, so a step writes what it changed. No
+    # statement: version-2/3 heads still load (session_extra is read until the session's next
+    # save); the version keeps older releases, which would miss the extra, away.
+    Migration(4, ()),
+    # 5: each event records the step it was saved with (NULL: stored before version 5, or
     # appended to a session that had no step yet).
-    Migration(4, ("ALTER TABLE events ADD COLUMN step INTEGER",)),
+    Migration(5, ("ALTER TABLE events ADD COLUMN step INTEGER",)),
 )
 
 
