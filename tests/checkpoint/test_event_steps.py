@@ -1,4 +1,4 @@
-"""Each stored event records its step (SQLite schema version 5, PostgreSQL 4); a database from
+"""Each stored event records its step (SQLite schema version 6, PostgreSQL 5); a database from
 before that version migrates with its events kept (their step unknown: NULL)."""
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from ..state import freeze_json
 from . import _codec as codec
 from . import _save_plan as saves
 from .base import (
@@ -54,6 +55,8 @@ class InMemoryCheckpointer:
     def __init__(self) -> None:
         self._sessions: dict[str, _Entry] = {}  # by storage key: subgraphs apart
         self._events: dict[str, dict[int, tuple[int | None, bytes]]] = {}  # seq: (step, JSON)
+        # Per session, saved task results by the step they build on, then by task index.
+        self._tasks: dict[str, dict[int, dict[int, Any]]] = {}
         # Saves are synchronous dict updates, so no lock is needed; the lock-free design relies on
         # never awaiting between reading and writing an entry.
 
@@ -78,6 +81,11 @@ class InMemoryCheckpointer:
         )
         # First: a duplicate seq refuses the whole save. Events belong to the session.
         self._store_events(checkpoint.session_id, plan.events)
+        tasks = self._tasks.get(key)
+        if tasks:  # saved task results of a committed step are dropped with the commit
+            keep = checkpoint.keep_tasks_of
+            for step in [step for step in tasks if step != keep]:
+                del tasks[step]
         now = datetime.now(UTC)
         if entry is None:
             self._sessions[key] = _Entry(latest=checkpoint, created_at=now, updated_at=now)
@@ -114,9 +122,12 @@ class InMemoryCheckpointer:
 
     async def delete_session(self, session_id: str) -> bool:
         found = self._sessions.pop(session_id, None) is not None
+        self._tasks.pop(session_id, None)
         prefix = subgraph_keys_prefix(session_id)
         for key in [key for key in self._sessions if key.startswith(prefix)]:
             del self._sessions[key]
+        for key in [key for key in self._tasks if key.startswith(prefix)]:
+            del self._tasks[key]
         return self._events.pop(session_id, None) is not None or found
 
     async def append_events(
@@ -153,6 +164,27 @@ class InMemoryCheckpointer:
         stored = self._events.get(session_id, {})
         seqs = [seq for seq in sorted(stored) if seq > after_seq]
         return [codec.loads(stored[seq][1]) for seq in seqs[:limit]]
+
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None:
+        """Keep finished task results (copied as JSON values) until a save drops them."""
+        key = storage_key(session_id, namespace)
+        stored = self._tasks.setdefault(key, {}).setdefault(builds_on_step, {})
+        for index, result in results.items():
+            stored[int(index)] = freeze_json(result)
+        await asyncio.sleep(0)  # a save is a yield point, as for every backend
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]:
+        key = storage_key(session_id, namespace)
+        return dict(self._tasks.get(key, {}).get(builds_on_step, {}))
 
     async def close(self) -> None:
         """Nothing to release; the data stays readable until the object is dropped."""

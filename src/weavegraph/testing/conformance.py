@@ -27,6 +27,7 @@ from ..errors import InvalidSessionId
 from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState
 from ._checks import Capabilities, Check, assert_same, make_checkpoint, new_sid
 from ._fence_checks import FENCE_CHECKS
+from ._task_checks import TASK_CHECKS
 
 __all__ = [
     "CHECKS",
@@ -415,6 +416,7 @@ CHECKS: tuple[Check, ...] = (
     check_delete_takes_the_subgraphs,
     check_session_ids_with_a_slash_are_refused,
     *FENCE_CHECKS,
+    *TASK_CHECKS,
 )
 
 
