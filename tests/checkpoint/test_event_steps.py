@@ -10,7 +10,7 @@ from typing import Any, LiteralString, cast
 import psycopg
 import pytest
 
-from weavegraph.checkpoint._migration import Migration, latest_version
+from weavegraph.checkpoint._migration import SQLITE_APPLICATION_ID, Migration, latest_version
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
@@ -74,6 +74,8 @@ async def test_sqlite_older_database_migrates_its_events(tmp_path: Path) -> None
     with sqlite3.connect(db) as plain:
         rows = plain.execute("SELECT seq, step FROM events ORDER BY seq").fetchall()
     assert rows == [(0, None), (1, None)]
+    with sqlite3.connect(db) as plain:  # the header now says the file is weavegraph's
+        assert plain.execute("PRAGMA application_id").fetchone() == (SQLITE_APPLICATION_ID,)
 
 
 @pytest.mark.postgres
