@@ -310,3 +310,18 @@ def test_what_a_child_run_does_with_what_it_finds() -> None:
     assert what_to_do(_latest(done, 5), step=5, recorded=4, answering=False) == "finished"
     # finished in an earlier step: a new run
     assert what_to_do(_latest(done, 5), step=6, recorded=5, answering=False) == "new"
+
+
+async def test_drive_reports_the_pause_with_its_namespace() -> None:
+    parent = chain(("research", chain(("ask", asking(Counter(), "ask")))))
+    async with wg.AppRunner(parent, "memory") as runner:
+        result = await runner.drive("d", wg.VersionedState())
+        assert result.status == "interrupted"
+        assert result.paused is not None
+        assert (result.paused.nodes, result.paused.namespace) == (("ask",), "research")
+        assert result.paused.asking == "research/ask"
+        again = await runner.drive("d")  # still waiting: the stored pause says the same
+        assert again.paused is not None
+        assert again.paused.asking == "research/ask"
+        done = await runner.drive("d", answer="ok")
+        assert (done.status, dict(done.state.extra)) == ("completed", {"ask": "ok"})

@@ -545,5 +545,9 @@ async def _pause(session: Session, step_plan: StepPlan, signal: Interrupt) -> Pa
         )
     await session.save((), (), ())
     return PausedReason(
-        kind="interrupt", step=step_plan.step, nodes=(signal.node,), value=signal.value
+        kind="interrupt",
+        step=step_plan.step,
+        nodes=(signal.node,),
+        value=signal.value,
+        namespace=namespace or None,
     )
