@@ -5,8 +5,9 @@ payloads so any JSON string, even one holding U+0000, round-trips exactly. Saves
 row and only move its latest pointer forward, so many writers are safe (``_store``). No
 server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
 Connecting tries one direct connection first, so an unreachable server fails within seconds
-(``_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
-on checkout; an operation that meets a dropped connection probes the server and, if it answers,
+(``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions running at once
+share transactions (``_group_commit``). An operation that meets a dropped pooled connection (they
+are not pinged on checkout) probes the server and, if it answers,
 is retried once on a fresh connection, else fails at once (a server stopped mid-run ends the run
 in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
@@ -25,6 +26,7 @@ from ..base import (
     Checkpoint,
     MigrationResult,
     PruneResult,
+    PruneRolledBack,
     SessionInfo,
     StepInfo,
     StorageStats,
@@ -34,6 +36,7 @@ from ..base import (
 )
 from . import _maint as maint
 from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
+from ._group_commit import GroupCommit
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -57,6 +60,9 @@ class PostgresCheckpointer:
         self.schema_before = 0
         self._store = PgStore(target.schema, target.location)
         self._liveness = Liveness(target)
+        # A few batches in flight (not one per connection): saves that arrive meanwhile gather
+        # into the next batch, and connections stay free for reads.
+        self._saves = GroupCommit[Checkpoint](self._save_batch, max(2, pool.max_size // 4))
 
     @classmethod
     async def connect(
@@ -85,9 +91,11 @@ class PostgresCheckpointer:
         checkpointer.schema_before = before
         return checkpointer
 
-    async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def _run(self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
-        (or none came in time) and the server still answers; failing at once if it does not."""
+        (or none came in time) and the server still answers; failing at once if it does not.
+        ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
+        together (with the commit)."""
         import psycopg
 
         self._liveness.check()
@@ -95,6 +103,9 @@ class PostgresCheckpointer:
             try:
                 conn = await checkout(self._pool, self._liveness)
                 try:
+                    if pipeline:
+                        async with conn.pipeline(), conn.transaction():
+                            return await work(conn)
                     async with conn.transaction():
                         return await work(conn)
                 finally:
@@ -117,12 +128,15 @@ class PostgresCheckpointer:
     # --- checkpoints -----------------------------------------------------------------------
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        stored = stored_form(checkpoint)
-        await self._run(lambda conn: self._store.save(conn, stored))
+        """Commit ``checkpoint``; saves of other sessions arriving meanwhile share its commit."""
+        await self._saves.submit(stored_form(checkpoint))
+
+    async def _save_batch(self, checkpoints: Sequence[Checkpoint]) -> None:
+        await self._run(lambda conn: self._store.save_all(conn, checkpoints), pipeline=True)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
-        found = await self._run(lambda conn: self._store.load_head(conn, key))
+        found = await self._run(lambda conn: self._store.load_head(conn, key), pipeline=True)
         return loaded_form(found, session_id, namespace)
 
     async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
@@ -216,7 +230,11 @@ class PostgresCheckpointer:
         return await self._run(lambda conn: maint.stats(self._store, conn))
 
     async def prune(
-        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        dry_run: bool = False,
     ) -> PruneResult:
         """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` per session.
 
@@ -224,8 +242,10 @@ class PostgresCheckpointer:
         """
         try:
             return await self._run(
-                lambda conn: maint.prune(self._store, conn, older_than, keep_last)
+                lambda conn: maint.prune(self._store, conn, older_than, keep_last, dry_run)
             )
+        except PruneRolledBack as rolled_back:  # a dry run: the transaction was rolled back
+            return rolled_back.result
         finally:
             self._store.forget()
 
@@ -252,6 +272,7 @@ class PostgresCheckpointer:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def close(self) -> None:
+        await self._saves.aclose()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:
