@@ -15,7 +15,7 @@ from checkpoint_histories import evolving
 from weavegraph.checkpoint._migration import latest_version
 from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
-from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS
+from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS, TABLES
 from weavegraph.checkpoint.postgres._store import PgStore
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.config import migrate
@@ -249,7 +249,7 @@ async def test_schema_from_the_url(postgres_url: str, postgres_schema: str) -> N
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s",
             (postgres_schema,),
         )
-        assert await cur.fetchone() == (6,)
+        assert await cur.fetchone() == (len(TABLES),)
     result = await migrate(url)
     latest = latest_version(POSTGRES_MIGRATIONS)
     assert (result.before, result.after) == (latest, latest)

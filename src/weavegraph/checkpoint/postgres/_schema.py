@@ -16,7 +16,7 @@ from ._sql import q
 __all__ = ["POSTGRES_MIGRATIONS", "TABLES", "migrate", "version"]
 
 # Every table weavegraph creates in its schema (maintenance reports and vacuums these).
-TABLES = (SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events")
+TABLES = (SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events", "task_results")
 
 # ``{schema}`` is replaced by the quoted schema name (psycopg.sql.Identifier).
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -102,6 +102,18 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 END $$""",
             """CREATE TRIGGER sessions_delete_subgraphs AFTER DELETE ON {schema}.sessions
                 FOR EACH ROW EXECUTE FUNCTION {schema}.weavegraph_delete_subgraphs()""",
+        ),
+    ),
+    # 4: as SQLite's 5: the finished tasks of a step not yet committed (per-task durability).
+    Migration(
+        4,
+        (
+            """CREATE TABLE {schema}.task_results (
+                session_id TEXT NOT NULL REFERENCES {schema}.sessions (id) ON DELETE CASCADE,
+                builds_on INTEGER NOT NULL,
+                idx INTEGER NOT NULL,
+                result BYTEA NOT NULL,
+                PRIMARY KEY (session_id, builds_on, idx))""",
         ),
     ),
 )
