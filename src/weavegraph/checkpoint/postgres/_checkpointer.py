@@ -37,9 +37,10 @@ from ..base import (
     stored_form,
 )
 from . import _maint as maint
+from ._batch import duplicate_row
 from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
 from ._group_commit import GroupCommit
-from ._rows import PgSave, insert_events
+from ._rows import PgSave
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -155,8 +156,12 @@ class PostgresCheckpointer:
 
         try:
             await self._run(work, pipeline=True)
-        except Exception:
+        except Exception as exc:
             self._store.forget()  # the transaction rolled back: what was cached may not be
+            if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
+                conflict = duplicate_row(batch[0].checkpoint.session_id, exc.__cause__)
+                if conflict is not None:
+                    raise conflict from exc.__cause__
             raise
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
@@ -243,9 +248,12 @@ class PostgresCheckpointer:
                     ),
                     (session_id, [seq for seq, _, _ in plan.rows]),
                 )
-            await insert_events(conn, self.schema, session_id, plan.rows)
+            await self._store.insert_events(conn, session_id, plan.rows)
 
-        await self._run(work)
+        try:
+            await self._run(work)
+        except CheckpointError as exc:
+            raise duplicate_row(session_id, exc.__cause__) or exc from exc.__cause__
 
     async def load_events(
         self, session_id: str, after_seq: int = -1, limit: int | None = None
