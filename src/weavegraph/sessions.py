@@ -554,6 +554,7 @@ class AppRunner:
         await session.save(
             checkpoint.ran_nodes, checkpoint.skipped_nodes, checkpoint.updated_channels
         )
+        session.saved_step = checkpoint.step  # from now on its saves are fenced
         self._live[new_session_id] = LiveSession(session)
         return SessionInit(session_id=new_session_id, resumed=True, step=checkpoint.step)
 
@@ -651,6 +652,7 @@ class AppRunner:
                 list(checkpoint.frontier),
             )
         session = self._session(session_id, checkpoint.state, cursor_of(checkpoint))
+        session.saved_step = checkpoint.step
         session.last_record = (
             checkpoint.ran_nodes,
             checkpoint.skipped_nodes,
