@@ -23,10 +23,16 @@ async def _memory(tmp: Path) -> wg.Checkpointer:
     return wg.InMemoryCheckpointer()
 
 
-@pytest.fixture(params=[_sqlite, _memory], ids=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def checkpointer(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    opener: Opener = request.param
-    cp = await opener(tmp_path)
+    """Each backend, fresh: the run loop stores events the same way on all of them."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        schema: str = request.getfixturevalue("postgres_schema")
+        cp: wg.Checkpointer = await wg.PostgresCheckpointer.connect(url, schema=schema)
+    else:
+        opener: Opener = _sqlite if request.param == "sqlite" else _memory
+        cp = await opener(tmp_path)
     try:
         yield cp
     finally:
