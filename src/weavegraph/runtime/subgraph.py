@@ -40,10 +40,11 @@ __all__ = ["child_namespace", "run_subgraph", "what_to_do"]
 Plan = Literal["continue", "finished", "new"]
 
 
-def child_namespace(parent_namespace: str, node_id: str) -> str:
+def child_namespace(parent_namespace: str, node_id: str, task: int | None = None) -> str:
     """The namespace of the subgraph that node ``node_id`` of the graph at ``parent_namespace``
-    runs."""
-    return f"{parent_namespace}{NAMESPACE_SEPARATOR}{node_id}" if parent_namespace else node_id
+    runs; a Send task's (``task``: its index) is ``node:index``, so each task has its own."""
+    name = node_id if task is None else f"{node_id}:{task}"
+    return f"{parent_namespace}{NAMESPACE_SEPARATOR}{name}" if parent_namespace else name
 
 
 def what_to_do(latest: Checkpoint, step: int, recorded: int, answering: bool) -> Plan:
@@ -67,7 +68,7 @@ async def run_subgraph(
     parent = running_session(ctx)
     if parent is None:
         raise RuntimeError(f"subgraph node {ctx.node_id!r} runs only as a node of a graph")
-    namespace = child_namespace(parent.namespace, ctx.node_id)
+    namespace = child_namespace(parent.namespace, ctx.node_id, ctx.task)
     answering, answer = resume_value(ctx)
     child = await _open(sub, parent, namespace, snapshot, ctx.step, answering)
     if isinstance(child, Checkpoint):  # finished within this step already
