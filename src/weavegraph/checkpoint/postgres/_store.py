@@ -3,9 +3,10 @@
 The layout is SQLite's (see ``sqlite/_store``): messages and errors in the session's append-only
 ``channel_log``, ``extra`` whole or as a delta over a row of the session's ``extra_log`` (see
 ``_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
-and the others still load. A save holds the session row's lock (``SELECT ... FOR UPDATE``) and
-the latest pointer only moves forward (``UPDATE ... WHERE latest_step <= new``), so many writers
-are safe. ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
+and the others still load. A save holds the session row's lock (an upsert that locks it),
+checks its fence there (``checkpoint/_save_plan``) and inserts its step and event rows, so many
+writers are safe; saves batched by group commit are written with a few statements per batch
+(``_batch``). ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
 database on every save.
 """
 
@@ -15,31 +16,22 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from ...errors import CheckpointError
+from ...errors import CheckpointConflict, CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
+from .. import _save_plan as saves
 from .._codec import HeadCache
-from ..base import Checkpoint, subgraph_keys_prefix
+from ..base import Checkpoint, session_of, subgraph_keys_prefix
+from . import _batch as batch
 from . import _extra as extras
-from ._sql import jsonb, q
+from ._rows import PgSave, is_stored
+from ._sql import q
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
     "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
 )
 MESSAGES, ERRORS = "messages", "errors"
-# Creates the session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
-_LOCK_SESSION = (
-    "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
-    "VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO UPDATE SET "
-    "updated_at = excluded.updated_at RETURNING latest_step, msg_next, err_next, created_at"
-)
-_INSERT_STEP = (
-    f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (session_id, step) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STEP_COLUMNS.split(", "))
-)
 
 
 class PgStore:
@@ -78,39 +70,76 @@ class PgStore:
 
     # --- save ------------------------------------------------------------------------------
 
-    async def save(self, conn: Any, cp: Checkpoint) -> None:
-        """Save ``cp`` in the caller's transaction."""
-        await self.save_all(conn, (cp,))
+    async def save(
+        self,
+        conn: Any,
+        cp: Checkpoint,
+        builds_on: int | None = None,
+        events: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Save ``cp`` (and its events, fenced by ``builds_on``) in the caller's transaction."""
+        await self.save_all(conn, (PgSave(cp, builds_on, events),))
 
-    async def save_all(self, conn: Any, checkpoints: Sequence[Checkpoint]) -> None:
+    async def save_all(self, conn: Any, checkpoints: Sequence[PgSave]) -> None:
         """Save ``checkpoints`` in the caller's transaction, in order per session.
 
-        In pipeline mode each round of distinct sessions takes two round trips whatever their
-        number: every session row is upserted and locked (its counters read back) at once, in
-        session id order (so concurrent batches never wait on each other in a cycle), then every
-        write goes at once. A session's later checkpoints wait for the next round."""
+        Each round of distinct sessions is three statements whatever its size (``_batch``): every
+        session row upserted and locked at once (in session id order, so concurrent batches never
+        wait on each other in a cycle), then all step rows inserted and all session rows moved.
+        In pipeline mode that is two round trips. A session's later checkpoints wait for the next
+        round. A refused save (CheckpointConflict; a step or event row already stored fails the
+        transaction) fails the whole batch: the group commit then retries each save alone."""
         pending = list(checkpoints)
         while pending:
             seen: set[str] = set()
-            now_round: list[Checkpoint] = []
-            later: list[Checkpoint] = []
-            for cp in pending:
-                (later if cp.session_id in seen else now_round).append(cp)
-                seen.add(cp.session_id)
-            now_round.sort(key=lambda cp: cp.session_id)
+            now_round: list[PgSave] = []
+            later: list[PgSave] = []
+            for item in pending:
+                sid = item.checkpoint.session_id
+                (later if sid in seen else now_round).append(item)
+                seen.add(sid)
             now = datetime.now(UTC)
-            locking = [
-                await conn.execute(self.q(_LOCK_SESSION), (cp.session_id, now, now))
-                for cp in now_round
-            ]
-            for cp, cursor in zip(now_round, locking, strict=True):
-                await self._save(conn, cp, await cursor.fetchone())
+            ids = sorted(seen)
+            locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, ids))
+            rows = {cast("str", row[0]): row[1:] for row in locked}
+            steps, sessions = batch.StepRows(), batch.SessionRows()
+            events, rewrites = batch.EventRows(), batch.StepKeys()
+            for item in now_round:
+                row = rows[item.checkpoint.session_id]
+                await self._plan(conn, item, row, steps, sessions, events, rewrites)
+            if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
+                await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
+            await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
+            await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
+            if events:
+                await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
             pending = later
 
-    async def _save(self, conn: Any, cp: Checkpoint, row: Any) -> None:
-        """Write ``cp`` given its session row (locked) as ``_LOCK_SESSION`` returned it."""
+    async def _plan(
+        self, conn: Any, item: PgSave, row: Any, steps: batch.StepRows,
+        sessions: batch.SessionRows, events: batch.EventRows, rewrites: batch.StepKeys,
+    ) -> None:  # fmt: skip
+        """Add ``item``'s step, session and event rows, given its session row (locked) as
+        ``LOCK_SESSIONS`` returned it; the channel logs and ``extra_log`` are written here.
+        Nothing when it was already committed (a retry after its COMMIT's answer was lost)."""
+        cp = item.checkpoint
         sid, state = cp.session_id, cp.state
         latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
+        # -1: the row was created just now (a new session); the fence is checked under its lock.
+        stored = None if latest < 0 else latest
+        try:
+            plan = saves.plan_save(sid, cp.step, item.builds_on, stored, item.events)
+        except CheckpointConflict as conflict:
+            if (
+                item.retried
+                and conflict.stored == cp.step
+                and await is_stored(conn, self.schema, cp)
+            ):
+                return
+            raise
+        if plan.write is saves.StepWrite.REWRITE or plan.replaces:
+            rewrites.add(sid, cp.step)
+        events.add(session_of(sid), plan.events)  # a subgraph's events are the session's
         uid = created.isoformat()
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
@@ -130,36 +159,40 @@ class PgStore:
         )
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        await conn.execute(
-            self.q(_INSERT_STEP),
-            (
-                sid, cp.step, codec.utc(cp.created_at), jsonb(cp.ran_nodes),
-                jsonb(cp.skipped_nodes), jsonb(cp.updated_channels), jsonb(cp.frontier),
-                jsonb(state.versions), codec.dumps(cp.cursor), msg_start, len(state.messages),
-                err_start, len(state.errors), extra_ref, extra_data,
-            ),
+        texts = (cp.ran_nodes, cp.skipped_nodes, cp.updated_channels, cp.frontier, state.versions)
+        ran, skipped, updated, frontier, versions = (codec.dumps(v).decode() for v in texts)
+        steps.add(
+            sid, cp.step, codec.utc(cp.created_at), (ran, skipped, updated, frontier, versions),
+            codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
+            (extra_ref, extra_data),
         )  # fmt: skip
-        if cp.step < latest:
-            await conn.execute(
-                self.q("UPDATE {schema}.sessions SET msg_next = %s, err_next = %s WHERE id = %s"),
-                (msg_next, err_next, sid),
-            )
+        if not plan.moves_head:
+            sessions.add(sid, (msg_next, err_next), None, None, None)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
-        await conn.execute(
-            self.q(
-                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, latest_step = %s, "
-                "head = %s" + (", extra = %s" if changed else "") + " WHERE id = %s"
-            ),
-            (msg_next, err_next, cp.step, codec.encode_head(cp, msg_start, err_start))
-            + ((codec.dumps(state.extra),) if changed else ())
-            + (sid,),
-        )
+        sessions.add(
+            sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
+            codec.dumps(state.extra) if changed else None,
+        )  # fmt: skip
         self.heads[sid] = HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
+
+    async def latest_for_update(self, conn: Any, sid: str) -> int | None:
+        """The session's latest step, its row locked until the transaction ends (None: none)."""
+        row = await self.fetchone(
+            conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s FOR UPDATE", (sid,)
+        )
+        return None if row is None or row[0] < 0 else cast("int", row[0])
+
+    async def insert_events(self, conn: Any, sid: str, rows: Sequence[saves.EventRow]) -> None:
+        """Insert event rows (one statement); a seq already stored fails the transaction."""
+        if rows:
+            events = batch.EventRows()
+            events.add(sid, rows)
+            await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
 
     async def _drop_tasks(self, conn: Any, sid: str, keep: int | None, *, trusted: bool) -> None:
         """Delete saved task results of committed steps (all but those planned after ``keep``).
