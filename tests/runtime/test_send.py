@@ -334,7 +334,9 @@ async def test_each_send_task_to_a_subgraph_runs_its_own_child() -> None:
     child_builder = wg.GraphBuilder().add_node("check", check)
     child = child_builder.add_edge(wg.START, "check").add_edge("check", wg.END).compile()
     builder = wg.GraphBuilder().add_node("review", child).add_edge("review", wg.END)
-    builder.add_conditional_edge(wg.START, lambda s: [wg.Send("review", i) for i in range(2)])
+    builder.add_conditional_edge(
+        wg.START, lambda s: [wg.Send("review", {"i": i}) for i in range(2)]
+    )
     app = builder.with_max_concurrency(1).compile()
     async with wg.AppRunner(app, wg.CheckpointerType.InMemory) as runner:
         await runner.create_session("s", wg.VersionedState())
