@@ -169,8 +169,11 @@ async def _build_version_1(url: str, source: str, target: str) -> list[tuple[str
         for statement in POSTGRES_MIGRATIONS[0].statements:
             await conn.execute(raw(statement.replace("{schema}", dst)))
         await conn.execute(raw(f"INSERT INTO {dst}.weavegraph_schema (version) VALUES (1)"))
-        for table in ("sessions", "channel_log", "events"):
+        for table in ("sessions", "channel_log"):
             await conn.execute(raw(f"INSERT INTO {dst}.{table} SELECT * FROM {src}.{table}"))
+        await conn.execute(
+            raw(f"INSERT INTO {dst}.events SELECT session_id, seq, data FROM {src}.events")
+        )
         await conn.execute(
             raw(f"INSERT INTO {dst}.steps ({columns}) SELECT {columns} FROM {src}.steps")
         )

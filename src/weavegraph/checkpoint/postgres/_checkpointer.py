@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
+from .._save_plan import check_builds_on, plan_append
 from ..base import (
     NAMESPACE_SEPARATOR,
     Checkpoint,
@@ -30,13 +31,16 @@ from ..base import (
     SessionInfo,
     StepInfo,
     StorageStats,
+    check_events_query,
     loaded_form,
     storage_key,
     stored_form,
 )
 from . import _maint as maint
+from ._batch import duplicate_row
 from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
 from ._group_commit import GroupCommit
+from ._rows import PgSave
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -62,7 +66,7 @@ class PostgresCheckpointer:
         self._liveness = Liveness(target)
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
-        self._saves = GroupCommit[Checkpoint](self._save_batch, max(2, pool.max_size // 4))
+        self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
 
     @classmethod
     async def connect(
@@ -127,12 +131,38 @@ class PostgresCheckpointer:
 
     # --- checkpoints -----------------------------------------------------------------------
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Commit ``checkpoint``; saves of other sessions arriving meanwhile share its commit."""
-        await self._saves.submit(stored_form(checkpoint))
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        """Commit ``checkpoint`` and its events, fenced by ``builds_on``; saves of other
+        sessions arriving meanwhile share its commit."""
+        check_builds_on(builds_on)
+        await self._saves.submit(PgSave(stored_form(checkpoint), builds_on, tuple(events)))
 
-    async def _save_batch(self, checkpoints: Sequence[Checkpoint]) -> None:
-        await self._run(lambda conn: self._store.save_all(conn, checkpoints), pipeline=True)
+    async def _save_batch(self, batch: Sequence[PgSave]) -> None:
+        attempts = 0
+
+        async def work(conn: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
+                for item in batch:
+                    item.retried = True
+            await self._store.save_all(conn, batch)
+
+        try:
+            await self._run(work, pipeline=True)
+        except Exception as exc:
+            self._store.forget()  # the transaction rolled back: what was cached may not be
+            if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
+                conflict = duplicate_row(batch[0].checkpoint.session_id, exc.__cause__)
+                if conflict is not None:
+                    raise conflict from exc.__cause__
+            raise
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
@@ -195,29 +225,47 @@ class PostgresCheckpointer:
 
     # --- events ----------------------------------------------------------------------------
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        rows = [(session_id, int(event["seq"]), codec.dumps(event)) for event in events]
-        if not rows:
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        """Insert events with the session's latest step, under its row lock; fenced."""
+        check_builds_on(builds_on)
+        events = tuple(events)
+        if not events and builds_on is None:
             return
 
         async def work(conn: Any) -> None:
-            async with conn.cursor() as cur:
-                await cur.executemany(
+            latest = await self._store.latest_for_update(conn, session_id)
+            plan = plan_append(session_id, builds_on, latest, events)
+            if plan.replaces and plan.rows:
+                await conn.execute(
                     self._store.q(
-                        "INSERT INTO {schema}.events (session_id, seq, data) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (session_id, seq) DO UPDATE SET data = excluded.data"
+                        "DELETE FROM {schema}.events WHERE session_id = %s AND seq = ANY(%s)"
                     ),
-                    rows,
+                    (session_id, [seq for seq, _, _ in plan.rows]),
                 )
+            await self._store.insert_events(conn, session_id, plan.rows)
 
-        await self._run(work)
+        try:
+            await self._run(work)
+        except CheckpointError as exc:
+            raise duplicate_row(session_id, exc.__cause__) or exc from exc.__cause__
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        check_events_query(after_seq, limit)
+
         async def work(conn: Any) -> list[dict[str, Any]]:
             rows = await self._store.fetchall(
                 conn,
-                "SELECT data FROM {schema}.events WHERE session_id = %s AND seq > %s ORDER BY seq",
-                (session_id, after_seq),
+                "SELECT data FROM {schema}.events WHERE session_id = %s AND seq > %s "
+                "ORDER BY seq LIMIT %s",
+                (session_id, after_seq, limit),
             )
             return [cast("dict[str, Any]", codec.loads(bytes(data))) for (data,) in rows]
 

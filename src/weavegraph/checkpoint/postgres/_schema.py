@@ -116,6 +116,8 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (session_id, builds_on, idx))""",
         ),
     ),
+    # 5: as SQLite's 6: each event records the step it was saved with.
+    Migration(5, ("ALTER TABLE {schema}.events ADD COLUMN step INTEGER",)),
 )
 
 
