@@ -642,7 +642,7 @@ async def _pause(
     namespace = signal.namespace or session.namespace
     if namespace:
         pending["namespace"] = namespace
-    if task is not None:
+    if task is not None and signal.namespace is None:  # (a subgraph's task is in its namespace)
         pending["task"] = task
     session.cursor = replace(
         session.cursor,
