@@ -165,8 +165,9 @@ class WebApi:
         session_id = session_id_of(request.path_params["session_id"])
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         last_event_id = _last_event_id(last) if last else None
-        # ?live=1: LLM chunks of a step in flight as they come (without an id, see _sse_message)
-        live = request.query_params.get("live") in ("1", "true")
+        # ?live=1 or Live-Chunks: 1: LLM chunks of a step in flight as they come (no id, see
+        # _sse_message)
+        live = "1" in (request.query_params.get("live"), request.headers.get("live-chunks"))
         if not self.runs.is_running(session_id) and not await self._known(session_id):
             raise not_found(session_id)
 

@@ -46,10 +46,10 @@ export const sessionPath = (id) => "api/sessions/" + encodeURIComponent(id);
 // the stream (true when a stream-end event came); rejects on a network error or an HTTP error.
 export async function readEvents(sessionId, afterSeq, onEvent, signal) {
   let url = "api/runs/" + encodeURIComponent(sessionId) + "/events";
-  // live=1: a model's chunks as they stream, before their step is stored (they carry no id).
-  url += "?live=1";
-  if (afterSeq !== null) url += "&last_event_id=" + encodeURIComponent(String(afterSeq));
-  const response = await fetch(url, { headers: headers({ Accept: "text/event-stream" }), signal });
+  if (afterSeq !== null) url += "?last_event_id=" + encodeURIComponent(String(afterSeq));
+  // Live-Chunks: a model's chunks as they stream, before their step is stored (they carry no id).
+  const asked = { Accept: "text/event-stream", "Live-Chunks": "1" };
+  const response = await fetch(url, { headers: headers(asked), signal });
   if (!response.ok) {
     const answer = await response.json().catch(() => ({}));
     throw new ApiError(response.status, answer.error || String(response.status), answer.code);
