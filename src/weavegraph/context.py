@@ -96,6 +96,9 @@ class EventStamper:
         child._root = root
         child.namespace = namespace
         child.lifecycle = root.lifecycle
+        # One journal: each save (the subgraph's included) stores what the session emitted so far,
+        # so a subgraph step's events are stored with that step, before the parent's step ends.
+        child.journal = root.journal
         return child
 
     @property

@@ -30,6 +30,7 @@ def build_app(log: str, hang: str | None) -> wg.App:
     def node(name: str) -> Any:
         async def run(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
             record(log, name)
+            ctx.emit("ran", name)
             if name == hang:
                 print("hanging", flush=True)
                 await asyncio.Event().wait()

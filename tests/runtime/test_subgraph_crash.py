@@ -46,5 +46,13 @@ def test_a_child_killed_mid_run_resumes_from_its_last_step(tmp_path: Path) -> No
     assert log.read_text(encoding="utf-8").split() == ["a", "b", "b", "c", "after"]
     with sqlite3.connect(db) as conn:
         ids = [sid for (sid,) in conn.execute("SELECT id FROM sessions ORDER BY id")]
+        rows = conn.execute("SELECT seq, data FROM events WHERE session_id = 'nested' ORDER BY seq")
+        events = [(seq, json.loads(data)) for seq, data in rows]
     conn.close()
     assert ids == ["nested", "nested/research"]
+    # The stored log: the child's events with their namespace, each committed one once, numbered
+    # on after the crash (never reusing a stored seq).
+    ran = [(e["message"], e.get("namespace")) for _, e in events if e["scope"] == "ran"]
+    assert ran == [("a", "research"), ("b", "research"), ("c", "research"), ("after", None)]
+    seqs = [seq for seq, _ in events]
+    assert seqs == sorted(set(seqs))

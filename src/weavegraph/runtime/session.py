@@ -118,8 +118,8 @@ class Session:
         else:
             self.closing_events = 3 if lifecycle else 1
         if checkpointer is not None and stamper is None:
-            # Every event is stored with the step that emitted it (a subgraph's with the step
-            # of the session it runs in: it shares this session's stamper and journal).
+            # Every event is stored with the step that emitted it (a subgraph's stamper shares
+            # this journal: its steps store the session's pending events as they commit).
             self.stamper.journal = EventJournal()
         self.stream_ended = False
         """Whether the stream-end event was emitted (``loop.end_stream``)."""
