@@ -151,3 +151,37 @@ async def test_a_step_with_one_task_saves_no_task_result(checkpointer: Any) -> N
         with pytest.raises(wg.NodeRunError):
             await runner.run_until_complete("one")
         assert await checkpointer.load_task_results("one", 0) == {}
+
+
+class NoTaskResults:
+    """A custom checkpointer with only the ``Checkpointer`` methods (none for task results)."""
+
+    def __init__(self) -> None:
+        self._inner = wg.InMemoryCheckpointer()
+        for name in (
+            "save",
+            "load_latest",
+            "load",
+            "list_sessions",
+            "history",
+            "delete_session",
+            "append_events",
+            "load_events",
+            "close",
+        ):
+            setattr(self, name, getattr(self._inner, name))
+
+
+async def test_a_checkpointer_without_task_results_runs_sends_whole_steps_again() -> None:
+    custom = NoTaskResults()
+    assert isinstance(custom, wg.Checkpointer)
+    assert not isinstance(custom, wg.checkpoint.TaskResultStore)
+    work = Flaky(fail_on=2)
+    async with wg.AppRunner(map_reduce(work, 4), custom) as runner:
+        await runner.create_session("custom", wg.VersionedState())
+        with pytest.raises(wg.NodeRunError):
+            await runner.run_until_complete("custom")
+        work.healed = True
+        final = await runner.run_until_complete("custom")
+    assert work.calls == Counter({0: 2, 1: 2, 2: 2, 3: 2})
+    assert final.extra["items"] == [0, 10, 20, 30]

@@ -12,6 +12,7 @@ from .base import PruneResult as PruneResult
 from .base import SessionInfo as SessionInfo
 from .base import StepInfo as StepInfo
 from .base import StorageStats as StorageStats
+from .base import TaskResultStore as TaskResultStore
 from .memory import InMemoryCheckpointer as InMemoryCheckpointer
 from .postgres import PostgresCheckpointer as PostgresCheckpointer
 from .sqlite import SQLiteCheckpointer as SQLiteCheckpointer
@@ -28,4 +29,5 @@ __all__ = [
     "SessionInfo",
     "StepInfo",
     "StorageStats",
+    "TaskResultStore",
 ]

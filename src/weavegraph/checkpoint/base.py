@@ -186,6 +186,26 @@ class Checkpointer(Protocol):
         ``seq`` already stored is then a conflict; an unfenced append replaces it)."""
         ...
 
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored events with ``seq > after_seq``, in seq order; at most ``limit`` of them."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the checkpointer cannot be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class TaskResultStore(Protocol):
+    """Per-task durability: where a step's finished task results wait until the step commits.
+
+    Every built-in backend has these two methods; the run loop uses them when the checkpointer
+    has them (a custom ``Checkpointer`` without them still runs, without per-task durability: a
+    step that fails or is killed re-runs all its tasks).
+    """
+
     async def save_task_results(
         self,
         session_id: str,
@@ -205,16 +225,6 @@ class Checkpointer(Protocol):
         self, session_id: str, builds_on_step: int, *, namespace: str = ""
     ) -> dict[int, Any]:
         """The saved task results of the step after ``builds_on_step``, by task index."""
-        ...
-
-    async def load_events(
-        self, session_id: str, after_seq: int = -1, limit: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Stored events with ``seq > after_seq``, in seq order; at most ``limit`` of them."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections; the checkpointer cannot be used afterwards."""
         ...
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, cast
 
+from ..checkpoint.base import TaskResultStore
 from ..errors import CheckpointError, StateError
 from ..events.modes import partial_json
 from ..partial import FrontierCommand, NodePartial, Send
@@ -22,25 +23,7 @@ from ..state import ErrorEvent, Message, StateSchema
 from .barrier import freeze_partial
 from .executor import NodeFailure, Outcome
 
-__all__ = ["TaskJournal", "TaskStore", "decode_result", "encode_result", "load_finished"]
-
-
-@runtime_checkable
-class TaskStore(Protocol):
-    """The two checkpointer methods per-task durability needs (every built-in backend has them)."""
-
-    async def save_task_results(
-        self,
-        session_id: str,
-        builds_on_step: int,
-        results: Mapping[int, Any],
-        *,
-        namespace: str = "",
-    ) -> None: ...
-
-    async def load_task_results(
-        self, session_id: str, builds_on_step: int, *, namespace: str = ""
-    ) -> dict[int, Any]: ...
+__all__ = ["TaskJournal", "decode_result", "encode_result", "load_finished"]
 
 
 def encode_result(node: str, outcome: NodePartial | None) -> dict[str, Any]:
@@ -84,7 +67,7 @@ def _partial(value: Mapping[str, Any]) -> NodePartial:
 
 
 async def load_finished(
-    store: TaskStore, session_id: str, namespace: str, base: int
+    store: TaskResultStore, session_id: str, namespace: str, base: int
 ) -> dict[int, Any]:
     """The saved results of the tasks planned after step ``base``, by task index."""
     try:
@@ -107,7 +90,7 @@ class TaskJournal:
 
     __slots__ = ("_base", "_namespace", "_pending", "_session_id", "_store", "_writer")
 
-    def __init__(self, store: TaskStore, session_id: str, namespace: str, base: int) -> None:
+    def __init__(self, store: TaskResultStore, session_id: str, namespace: str, base: int) -> None:
         self._store = store
         self._session_id = session_id
         self._namespace = namespace

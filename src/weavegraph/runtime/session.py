@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import tracing
-from ..checkpoint import Checkpoint, Checkpointer
+from ..checkpoint import Checkpoint, Checkpointer, TaskResultStore
 from ..context import Clock, EventStamper
 from ..errors import CheckpointError, SessionError, StateError
 from ..events import log as event_log
@@ -23,7 +23,6 @@ from ..state import VersionedState, freeze_json
 from . import plan
 from .event_journal import BATCH_EVENTS, EventJournal, PendingEvents
 from .executor import TaskEnv, TaskExecutor
-from .journal import TaskStore
 from .plan import Cursor
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ class Session:
         self.checkpointer = checkpointer
         # Per-task durability needs the checkpointer's task-result methods (every built-in
         # backend has them; a checkpointer written before they existed simply goes without).
-        self.task_store = checkpointer if isinstance(checkpointer, TaskStore) else None
+        self.task_store = checkpointer if isinstance(checkpointer, TaskResultStore) else None
         # Whether saved task results were looked for since this session was loaded (once: a
         # crash may have left some for the step about to run).
         self.tasks_checked = False

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from ..checkpoint.base import Checkpoint, Checkpointer
+from ..checkpoint.base import Checkpoint, Checkpointer, TaskResultStore
 from ..state import VersionedState
 
 __all__ = ["TASK_CHECKS"]
@@ -36,6 +36,7 @@ def _result(n: int) -> dict[str, Any]:
 async def check_task_results_roundtrip(cp: Checkpointer, caps: Any) -> None:
     """Saved task results load back by index, per session and per step; an index saved again
     is replaced."""
+    assert isinstance(cp, TaskResultStore), f"{type(cp).__name__} keeps no task results"
     sid, other = _sid("tasks"), _sid("tasks-other")
     assert await cp.load_task_results(sid, 0) == {}
     for session in (sid, other):
@@ -50,6 +51,7 @@ async def check_task_results_roundtrip(cp: Checkpointer, caps: Any) -> None:
 
 async def check_task_results_dropped_by_commit(cp: Checkpointer, caps: Any) -> None:
     """Saving the session's next checkpoint drops its saved task results (nothing left)."""
+    assert isinstance(cp, TaskResultStore), f"{type(cp).__name__} keeps no task results"
     sid, other = _sid("tasks-commit"), _sid("tasks-commit-other")
     for session in (sid, other):
         await cp.save(_checkpoint(session, 0))
@@ -65,6 +67,7 @@ async def check_task_results_dropped_by_commit(cp: Checkpointer, caps: Any) -> N
 async def check_task_results_kept_for_a_step_that_runs_again(cp: Checkpointer, caps: Any) -> None:
     """A checkpoint with ``keep_tasks_of=k`` keeps the results of the tasks planned after step
     k (a failed or paused step) and drops every other; the next plain save drops them too."""
+    assert isinstance(cp, TaskResultStore), f"{type(cp).__name__} keeps no task results"
     sid = _sid("tasks-keep")
     await cp.save(_checkpoint(sid, 0))
     await cp.save_task_results(sid, 0, {0: _result(0)})
@@ -81,6 +84,7 @@ async def check_task_results_kept_for_a_step_that_runs_again(cp: Checkpointer, c
 
 async def check_task_results_deleted_with_session(cp: Checkpointer, caps: Any) -> None:
     """Deleting a session deletes its saved task results."""
+    assert isinstance(cp, TaskResultStore), f"{type(cp).__name__} keeps no task results"
     sid = _sid("tasks-delete")
     await cp.save(_checkpoint(sid, 0))
     await cp.save_task_results(sid, 0, {0: _result(0)})
@@ -91,6 +95,7 @@ async def check_task_results_deleted_with_session(cp: Checkpointer, caps: Any) -
 async def check_task_results_of_a_subgraph(cp: Checkpointer, caps: Any) -> None:
     """A subgraph's task results (``namespace=``) are its own: dropped by its saves, not by the
     session's, and deleted with the session."""
+    assert isinstance(cp, TaskResultStore), f"{type(cp).__name__} keeps no task results"
     sid = _sid("tasks-sub")
     await cp.save(_checkpoint(sid, 0))
     await cp.save(replace(_checkpoint(sid, 0), namespace="inner"))
