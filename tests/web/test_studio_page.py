@@ -249,7 +249,10 @@ def test_the_page_works_with_an_api_token(browser: Any, tmp_path: Path) -> None:
         server.stop()
     log = server.log.read_text()
     assert "s3cret" not in log
-    assert '"GET /api/runs/tokened/events?last_event_id=-1 HTTP/1.1" 200' in log
+    streams = re.findall(r'"GET (/api/runs/tokened/events\S*) HTTP/1.1" 200', log)
+    assert streams
+    assert all("token=" not in url for url in streams)
+    assert any("last_event_id=-1" in url for url in streams)
 
 
 def test_a_session_paused_by_the_command_line_continues_from_the_page(
