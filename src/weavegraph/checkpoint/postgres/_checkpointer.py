@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
 from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepInfo, StorageStats
+from . import _claim as claims
 from . import _maint as maint
-from ._connect import PgTarget, connect_once, open_pool, parse_target
+from ._claim import Claim
+from ._connect import PgTarget, connect_once, open_pool, parse_target, with_settings
+from ._notify import Notifier
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -43,14 +46,25 @@ class PostgresCheckpointer:
         self.location = target.location  # host:port/database and schema, never the password
         self.schema_before = 0
         self._store = PgStore(target.schema, target.location)
+        self.target = target
+        self.claims: dict[str, Claim] = {}
+        """Sessions this process has claimed (``weavegraph.queue``): their writes are fenced."""
+        self.notifier = Notifier(pool, target.schema)
+        """Announces committed steps to other processes (NOTIFY after commit)."""
 
     @classmethod
     async def connect(
-        cls, url: str, *, schema: str | None = None, max_size: int = 10
+        cls,
+        url: str,
+        *,
+        schema: str | None = None,
+        max_size: int = 10,
+        settings: dict[str, Any] | None = None,
     ) -> PostgresCheckpointer:
         """Connect to ``url`` and migrate ``schema`` (else the URL's ``?schema=``, else ``public``).
 
         An unreachable server raises a CheckpointError naming it within a few seconds.
+        ``settings``: extra libpq connection keywords (a worker's timeouts and keepalives).
         """
         try:
             import psycopg
@@ -58,7 +72,7 @@ class PostgresCheckpointer:
             raise ConfigError(
                 "PostgreSQL needs the extra: pip install 'weavegraph[postgres]'"
             ) from exc
-        target = parse_target(url, schema)
+        target = with_settings(parse_target(url, schema), settings)
         conn = await connect_once(target)
         try:
             async with conn.transaction():
@@ -71,11 +85,12 @@ class PostgresCheckpointer:
         checkpointer.schema_before = before
         return checkpointer
 
-    async def _run(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``work(conn)`` in one transaction; retried once when the connection was dropped."""
+    async def _run(self, work: Callable[[Any], Awaitable[T]], *, retry: bool = True) -> T:
+        """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
+        (unless ``retry=False``: the caller resolves an ambiguous commit itself)."""
         import psycopg
 
-        for attempt in (1, 2):
+        for attempt in (1, 2) if retry else (2,):
             try:
                 async with self._pool.connection() as conn, conn.transaction():
                     return await work(conn)
@@ -88,13 +103,45 @@ class PostgresCheckpointer:
                 raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
         raise AssertionError("unreachable")
 
+    async def execute(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(conn)`` in one transaction of this checkpointer's pool (the queue's SQL)."""
+        return await self._run(work)
+
     async def schema_version(self) -> int:
         return await self._run(lambda conn: version(conn, self.schema, self.location))
 
     # --- checkpoints -----------------------------------------------------------------------
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        await self._run(lambda conn: self._store.save(conn, checkpoint))
+        claim = self.claims.get(checkpoint.session_id)
+        if claim is None:
+            await self._run(lambda conn: self._store.save(conn, checkpoint))
+        else:
+            await self._save_claimed(claim, checkpoint)
+        self.notifier.session_changed(checkpoint.session_id)
+
+    async def _save_claimed(self, claim: Claim, checkpoint: Checkpoint) -> None:
+        """The fenced step commit: claim check, checkpoint, lease extension in one transaction.
+
+        A connection lost during COMMIT is resolved by reading the step back."""
+        import psycopg
+
+        step = checkpoint.step
+
+        async def work(conn: Any) -> None:
+            await claims.check(conn, self.schema, claim, step)
+            await self._store.save(conn, checkpoint)
+            await claims.extend(conn, self.schema, claim, step)
+
+        try:
+            await self._run(work, retry=False)
+        except CheckpointError as exc:
+            if not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise
+            if not await self._run(lambda conn: claims.committed(conn, self.schema, claim, step)):
+                await self._run(work, retry=False)
+        claim.consume.clear()
+        claim.last_step = max(claim.last_step, step)
 
     async def load_latest(self, session_id: str) -> Checkpoint | None:
         return await self._run(lambda conn: self._store.load_head(conn, session_id))
@@ -154,7 +201,11 @@ class PostgresCheckpointer:
         if not rows:
             return
 
+        claim = self.claims.get(session_id)
+
         async def work(conn: Any) -> None:
+            if claim is not None:
+                await claims.check(conn, self.schema, claim, None)
             async with conn.cursor() as cur:
                 await cur.executemany(
                     self._store.q(
@@ -165,6 +216,7 @@ class PostgresCheckpointer:
                 )
 
         await self._run(work)
+        self.notifier.session_changed(session_id)
 
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
         async def work(conn: Any) -> list[dict[str, Any]]:
@@ -220,6 +272,7 @@ class PostgresCheckpointer:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:

@@ -108,3 +108,33 @@ async def open_pool(target: PgTarget, max_size: int) -> AsyncConnectionPool[Any]
         await pool.close()
         raise CheckpointError(f"cannot open a connection pool on {target.location}: {exc}") from exc
     return pool
+
+
+def worker_settings(lease_s: float) -> dict[str, Any]:
+    """Connection settings for a worker holding leases of ``lease_s`` seconds: a worker cut off
+    mid-transaction (stopped, partitioned) cannot hold the session's row lock for long, and a
+    dead peer is noticed by TCP keepalives."""
+    hold_ms = max(1000, int(lease_s * 1000 / 2))
+    options = (
+        f"-c idle_in_transaction_session_timeout={hold_ms} -c lock_timeout={hold_ms} "
+        f"-c statement_timeout={max(hold_ms, int(lease_s * 1000))}"
+    )
+    return {
+        "options": options,
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(lease_s / 3)),
+        "keepalives_interval": max(1, int(lease_s / 6)),
+        "keepalives_count": 3,
+    }
+
+
+def with_settings(target: PgTarget, settings: dict[str, Any] | None) -> PgTarget:
+    """``target`` whose connections also get ``settings`` (libpq keywords)."""
+    if not settings:
+        return target
+    return PgTarget(
+        conninfo=target.conninfo,
+        schema=target.schema,
+        location=target.location,
+        connect_kwargs=tuple({**target.kwargs(), **settings}.items()),
+    )
