@@ -40,7 +40,9 @@ async def main() -> None:
         worker = Worker(app, resolve_postgres_url(), WorkerOptions(concurrency=2, lease_s=10))
         running = asyncio.create_task(worker.run())
         for name in NAMES:
-            while (await queue.status(f"greet-{name}")).status is not RunStatus.COMPLETED:
+            while True:  # a web client would follow the session's event stream instead
+                if (await queue.status(f"greet-{name}")).status is RunStatus.COMPLETED:
+                    break
                 await asyncio.sleep(0.05)
             state = await runner.get_state(f"greet-{name}")
             print(f"greet-{name}: {state.extra['greeting']}")

@@ -94,7 +94,8 @@ class AppRunner:
     """Runs an ``App`` as durable sessions. Use as ``async with AppRunner(app, "sqlite") as r``.
 
     ``checkpointer`` is a ``CheckpointerType`` member, one of ``"memory"``, ``"sqlite"``,
-    ``"postgres"`` (resolved per SPEC §4.3 by ``weavegraph.config``), or a ``Checkpointer``
+    ``"postgres"`` (its URL resolved from the environment, ``.env`` and ``db_url`` by
+    ``weavegraph.config``), or a ``Checkpointer``
     instance (which the runner does not close). With ``autosave=False`` nothing is written:
     sessions live in this runner only. ``stop_on_signals=True`` makes SIGTERM/SIGINT request a
     graceful stop while the runner is open (see :meth:`request_stop`, :meth:`handle_signals`).
@@ -149,7 +150,7 @@ class AppRunner:
         bus: EventEmitter,
         checkpointer: CheckpointerType | str | Checkpointer = "memory",
     ) -> AppRunner:
-        """The seed's ``AppRunner::with_bus``: an in-memory runner publishing to ``bus``."""
+        """An in-memory runner publishing to ``bus`` (the Rust crate's ``AppRunner::with_bus``)."""
         return cls(app, checkpointer, event_bus=bus)
 
     @classmethod
@@ -161,7 +162,7 @@ class AppRunner:
         bus: EventEmitter,
         start_listener: bool = True,
     ) -> AppRunner:
-        """The seed's ``AppRunner::with_options_and_bus``."""
+        """A runner with explicit autosave and bus options (Rust: ``with_options_and_bus``)."""
         return cls(
             app, checkpointer, autosave=autosave, event_bus=bus, start_listener=start_listener
         )

@@ -24,7 +24,7 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
   ``(session_id, channel, idx)``. Rows belong to the session, not to a step.
 - ``events``: the session's stored events by ``seq``.
 - SQLite: a trigger on ``DELETE FROM sessions`` removes the session's rows everywhere, so the
-  seed's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (the sqlite3 shell).
+  guide's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (sqlite3 shell).
 """
 
 from __future__ import annotations

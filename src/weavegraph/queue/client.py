@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from ..checkpoint.base import Checkpointer
 from ..checkpoint.postgres import PostgresCheckpointer
 from ..checkpoint.postgres._notify import notify_work
 from ..checkpoint.postgres._sql import q
-from ..checkpoint.base import Checkpointer
 from ..errors import CheckpointError, ConfigError, SessionNotFound, StateError
 from ..partial import NodePartial
 from ..runtime.values import NO_ANSWER, validate_session_id

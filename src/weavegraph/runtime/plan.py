@@ -239,7 +239,7 @@ def next_frontier(
     routes: Mapping[str, Sequence[str]],
     join_progress: Mapping[str, tuple[str, ...]],
 ) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    """The next frontier (SPEC §3.1 step 6) and the updated join progress.
+    """The next frontier (the routing step of a superstep) and the updated join progress.
 
     Per ran node, in order: its ``replace`` command's targets, else its unconditional edges then
     its routers' results (``routes[node]``); then its ``append`` targets; then the targets of joins

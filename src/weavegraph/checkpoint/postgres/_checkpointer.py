@@ -6,7 +6,9 @@ row and only move its latest pointer forward, so many writers are safe (``_store
 server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
 Connecting tries one direct connection first, so an unreachable server fails within seconds
 (``_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
-on checkout and an operation that meets a dropped connection is retried once on a fresh one.
+on checkout; an operation that meets a dropped connection probes the server and, if it answers,
+is retried once on a fresh connection, else fails at once (a server stopped mid-run ends the run
+in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
 """
 
@@ -22,7 +24,15 @@ from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepIn
 from . import _claim as claims
 from . import _maint as maint
 from ._claim import Claim
-from ._connect import PgTarget, connect_once, open_pool, parse_target, with_settings
+from ._connect import (
+    Liveness,
+    PgTarget,
+    checkout,
+    connect_once,
+    open_pool,
+    parse_target,
+    with_settings,
+)
 from ._notify import Notifier
 from ._schema import migrate, version
 from ._store import PgStore
@@ -46,6 +56,7 @@ class PostgresCheckpointer:
         self.location = target.location  # host:port/database and schema, never the password
         self.schema_before = 0
         self._store = PgStore(target.schema, target.location)
+        self._liveness = Liveness(target)
         self.target = target
         self.claims: dict[str, Claim] = {}
         """Sessions this process has claimed (``weavegraph.queue``): their writes are fenced."""
@@ -87,15 +98,24 @@ class PostgresCheckpointer:
 
     async def _run(self, work: Callable[[Any], Awaitable[T]], *, retry: bool = True) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
-        (unless ``retry=False``: the caller resolves an ambiguous commit itself)."""
+        (or none came in time) and the server still answers; failing at once if it does not.
+        ``retry=False``: never retried (the caller resolves an ambiguous commit itself)."""
         import psycopg
 
+        self._liveness.check()
         for attempt in (1, 2) if retry else (2,):
             try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    return await work(conn)
-            except psycopg.OperationalError as exc:
+                conn = await checkout(self._pool, self._liveness)
+                try:
+                    async with conn.transaction():
+                        return await work(conn)
+                finally:
+                    await self._pool.putconn(conn)
+            except psycopg.OperationalError as exc:  # also PoolTimeout
                 self._store.forget()
+                down = await self._liveness.probe(exc)
+                if down is not None:
+                    raise down from exc
                 if attempt == 2:
                     raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
             except psycopg.Error as exc:

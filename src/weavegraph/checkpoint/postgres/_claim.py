@@ -29,7 +29,7 @@ class Claim:
     attempts: int = 1
     stale: bool = False
     """Taken over from a claim whose lease expired (the previous attempt died or was cut off)."""
-    consume: list[int] = field(default_factory=list)
+    consume: list[int] = field(default_factory=list[int])
     """Inbox requests applied to the session: marked done by the next commit."""
     last_step: int = -1
     """The newest step committed under this claim (resolves an ambiguous COMMIT)."""

@@ -4,22 +4,36 @@ A URL may carry the schema as ``?schema=NAME`` (libpq itself would reject the pa
 removed before connecting). The first connection is a single direct one with a short
 ``connect_timeout``: an unreachable server fails in seconds with its own error, instead of a pool
 retrying in the background for its whole open timeout and logging a warning each time.
+
+A server that stops while sessions run fails fast too: an operation that meets a dropped connection
+(or waits PROBE_AFTER for a pooled one, see :func:`checkout`) probes the server with one direct connection, and when
+that fails the operation raises at once, and so does every operation for DOWN_GRACE seconds after
+(:class:`Liveness`). The pool's own reconnection warnings reach ``logging`` rate-limited
+(``_pool_log``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...errors import CheckpointError, ConfigError
+from ._pool_log import bridge_pool_logging
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 CONNECT_TIMEOUT = 5  # seconds, libpq's connect_timeout unless the URL or PGCONNECT_TIMEOUT sets one
 POOL_OPEN_TIMEOUT = 10.0  # the server just answered; this only bounds a pathological pool open
+CHECKOUT_TIMEOUT = 5.0  # seconds an operation waits for a pooled connection at most
+PROBE_AFTER = 0.5  # seconds of waiting for a pooled connection before probing the server
+DOWN_GRACE = 5.0  # seconds operations fail at once after a probe found the server unreachable
+_UNREACHABLE_HELP = "Check that the server is running and the URL (host, port, database, user)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +103,52 @@ async def connect_once(target: PgTarget) -> Any:
         return await psycopg.AsyncConnection.connect(target.conninfo, **target.kwargs())
     except psycopg.Error as exc:
         raise CheckpointError(
-            f"cannot connect to PostgreSQL at {target.location}: {exc}",
-            help="Check that the server is running and the URL (host, port, database, user).",
+            f"cannot connect to PostgreSQL at {target.location}: {exc}", help=_UNREACHABLE_HELP
         ) from exc
+
+
+class Liveness:
+    """Whether the server answered lately, so a stopped server fails operations in seconds."""
+
+    def __init__(self, target: PgTarget, clock: Callable[[], float] = time.monotonic) -> None:
+        self._target = target
+        self._clock = clock
+        self._down: tuple[float, CheckpointError] | None = None
+
+    def check(self) -> None:
+        """Raise the last probe's error while it is less than DOWN_GRACE seconds old."""
+        if self._down is not None:
+            since, error = self._down
+            if self._clock() - since < DOWN_GRACE:
+                raise CheckpointError(error.message, help=error.help) from error.__cause__
+            self._down = None
+
+    async def probe(self, cause: BaseException) -> CheckpointError | None:
+        """None when a fresh direct connection succeeds; else the error to raise (remembered)."""
+        try:
+            conn = await connect_once(self._target)
+        except CheckpointError as exc:
+            reason = exc.__cause__ or cause
+            error = CheckpointError(
+                f"PostgreSQL at {self._target.location} stopped answering: {str(reason).strip()}",
+                help=_UNREACHABLE_HELP + " The last saved step is kept; resume once it is back.",
+            )
+            error.__cause__ = reason
+            self._down = (self._clock(), error)
+            return error
+        await conn.close()
+        self._down = None
+        return None
 
 
 async def open_pool(target: PgTarget, max_size: int) -> AsyncConnectionPool[Any]:
     """A pool whose connections are checked on checkout; opened once the server has answered."""
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+    bridge_pool_logging()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         target.conninfo, min_size=1, max_size=max_size, open=False, kwargs=target.kwargs(),
-        check=AsyncConnectionPool.check_connection,
+        check=AsyncConnectionPool.check_connection, timeout=CHECKOUT_TIMEOUT,
     )  # fmt: skip
     try:
         await pool.open(wait=True, timeout=POOL_OPEN_TIMEOUT)
@@ -108,6 +156,32 @@ async def open_pool(target: PgTarget, max_size: int) -> AsyncConnectionPool[Any]
         await pool.close()
         raise CheckpointError(f"cannot open a connection pool on {target.location}: {exc}") from exc
     return pool
+
+
+async def checkout(pool: AsyncConnectionPool[Any], liveness: Liveness) -> Any:
+    """A pooled connection (the caller puts it back); the probe's error if the wait for one
+    lasts PROBE_AFTER seconds and the server does not answer."""
+    getting = asyncio.ensure_future(pool.getconn())
+    try:
+        done, _ = await asyncio.wait((getting,), timeout=PROBE_AFTER)
+        if not done:
+            down = await liveness.probe(TimeoutError("no pooled connection came"))
+            if down is not None:
+                raise down
+        return await getting
+    except BaseException:
+        await _abandon(pool, getting)
+        raise
+
+
+async def _abandon(pool: AsyncConnectionPool[Any], getting: asyncio.Future[Any]) -> None:
+    """Stop waiting for a connection; one that came anyway goes back to the pool."""
+    getting.cancel()
+    try:
+        conn = await getting
+    except BaseException:  # the wait's own outcome (cancelled, timed out): nothing to return
+        return
+    await pool.putconn(conn)
 
 
 def worker_settings(lease_s: float) -> dict[str, Any]:

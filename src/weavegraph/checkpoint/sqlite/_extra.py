@@ -1,6 +1,6 @@
 """How a SQLite step stores its ``extra``: never in terms of another step, so any step can go.
 
-Deleting any subset of ``steps`` rows by hand (the seed's ``DELETE FROM steps WHERE created_at <
+Deleting any subset of ``steps`` rows by hand (the guide's ``DELETE FROM steps WHERE created_at <
 ...``, foreign keys off) leaves every remaining step loadable, because what a step's ``extra``
 needs belongs to the session. Each step row holds ``(extra_ref, extra_data)``:
 

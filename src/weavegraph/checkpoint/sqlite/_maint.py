@@ -1,10 +1,10 @@
 """Storage management for SQLite (``weavegraph db stats|prune|vacuum``): synchronous, one transaction.
 
-``prune`` keeps exactly the newest ``keep_last`` steps per session (the seed's hand-written SQL keeps
-step numbers from a global top-N instead) and never deletes a session's latest step. No step
+``prune`` keeps exactly the newest ``keep_last`` steps per session (the guide's hand-written SQL
+keeps step numbers from a global top-N instead) and never deletes a session's latest step. No step
 depends on another, so nothing needs rewriting; afterwards the log items and ``extra_log`` rows no
 remaining step uses are deleted (``vacuum`` collects unreached ``extra_log`` rows too, e.g. after
-the seed's hand-written deletes).
+the guide's hand-written deletes).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Storage design (why storage grows linearly with what nodes wrote):
   another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
   remaining step still loads.
 - The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
-  small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the seed's
+  small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the guide's
   ``DELETE FROM steps WHERE created_at < ...`` can never make a session unresumable.
 
 A save touches as few b-trees as it can (each costs tens of microseconds): the ``steps`` row and the
