@@ -29,10 +29,12 @@
     ├── CheckpointError                     persistence failed; never swallowed
     │   ├── DatabaseSchemaTooNew            the database was written by a newer weavegraph
     │   ├── NotAWeavegraphDatabase          a garbage or foreign database file
-    │   └── SessionNotFound (KeyError)
+    │   ├── SessionNotFound (KeyError)
+    │   └── LeaseLost                       a worker's claim on a session was taken over
     ├── SessionError (ValueError)           a session cannot do what was asked
     │   ├── InvalidSessionId
-    │   └── SessionGraphMismatch            a stored session's next nodes are not in this graph
+    │   ├── SessionGraphMismatch            a stored session's next nodes are not in this graph
+    │   └── SessionBusy                     the session is running and the request said reject
     └── ConfigError (ValueError)            bad configuration: URLs, options, MODULE:ATTR
 
 Every error has a stable ``code`` and a ``help`` text; ``weavegraph.diagnostics.render`` shows them.

@@ -15,7 +15,7 @@ from checkpoint_histories import evolving
 from weavegraph.checkpoint._migration import latest_version
 from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
-from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS
+from weavegraph.checkpoint.postgres._schema import POSTGRES_MIGRATIONS, TABLES
 from weavegraph.checkpoint.postgres._store import PgStore
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
 from weavegraph.config import migrate
@@ -249,9 +249,10 @@ async def test_schema_from_the_url(postgres_url: str, postgres_schema: str) -> N
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s",
             (postgres_schema,),
         )
-        assert await cur.fetchone() == (6,)
+        assert await cur.fetchone() == (len(TABLES),)
     result = await migrate(url)
-    assert (result.before, result.after) == (2, 2)
+    latest = latest_version(POSTGRES_MIGRATIONS)
+    assert (result.before, result.after) == (latest, latest)
     assert postgres_schema in result.location
     with pytest.raises(ConfigError, match="does not match"):
         await PostgresCheckpointer.connect(url, schema="other")
