@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ class Collector:
         self.events.append(event)
 
 
-def make_ctx(emitter: Collector | NullEmitter, **kwargs: object) -> NodeContext:
+def make_ctx(emitter: Collector | NullEmitter, **kwargs: Any) -> NodeContext:
     stamper = EventStamper(emitter, "sess", lambda: WHEN, next_seq=10)
     return NodeContext(node_id="n", step=4, session_id="sess", stamper=stamper, **kwargs)
 

@@ -46,6 +46,14 @@ EXPECTED = {
         "listed: email completed",
         "invoke paused: Send this email?",
     ],
+    "subgraph.py": [
+        "essay: interrupted in research/choose: {'question': 'Which source?'",
+        "wrote: On supersteps, per the supersteps handbook.",
+        "research steps saved: [0, 1, 2, 3]",
+        "sessions listed: ['essay']",
+        "event from research: searching for supersteps",
+        'subgraph n1["research"]',
+    ],
     "streaming_modes.py": [
         "update: {'research': {'extra': {'facts': ['supersteps', 'barriers']}}}",
         "token from write: 'Nodes run in '",

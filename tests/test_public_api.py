@@ -33,6 +33,8 @@ CORE_RUNTIME = {
     "NodePartial",
     "FrontierCommand",
     "RetryPolicy",
+    # SPEC §2.6
+    "Subgraph",
 }
 
 STATE = {

@@ -64,6 +64,7 @@ from .events import SinkHealth as SinkHealth
 from .events import StdOutSink as StdOutSink
 from .events.streaming import EventStream as EventStream
 from .graph import GraphBuilder as GraphBuilder
+from .graph import Subgraph as Subgraph
 from .logs import configure_logging as configure_logging
 from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
@@ -93,6 +94,7 @@ __all__ = [
     # nodes and graphs
     "GraphBuilder",
     "App",
+    "Subgraph",
     "NodeContext",
     "START",
     "END",

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .events.model import (
     LLM_CHUNK_SCOPE,
@@ -23,6 +23,9 @@ from .events.model import (
 )
 from .state import freeze_json
 from .state._frozen import NotJson, repair_text, storable_json
+
+if TYPE_CHECKING:
+    from .runtime.session import Session
 
 __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
 
@@ -53,24 +56,59 @@ class EventStamper:
     """Stamps and publishes one session's events: ``seq`` +1 per event, session id, timestamp.
 
     Thread-safe (sync nodes emit from worker threads); publishing never raises into the caller.
+    A subgraph's events go through a :meth:`child` stamper: same sequence, same emitter, its
+    ``namespace`` on every event.
     """
 
-    __slots__ = ("_emitter", "_lock", "clock", "lifecycle", "next_seq", "session_id")
+    __slots__ = (
+        "_emitter",
+        "_lock",
+        "_root",
+        "_seq",
+        "clock",
+        "lifecycle",
+        "namespace",
+        "session_id",
+    )
 
     def __init__(
         self, emitter: EventEmitter, session_id: str, clock: Clock, next_seq: int = 0
     ) -> None:
         self._emitter = emitter
         self._lock = threading.Lock()
+        self._root: EventStamper | None = None
+        self._seq = next_seq
         self.session_id = session_id
         self.clock = clock
-        self.next_seq = next_seq
+        self.namespace: str | None = None
         self.lifecycle: bool = bool(emitter.lifecycle)
+
+    def child(self, namespace: str) -> EventStamper:
+        """A stamper for a subgraph's events: this session's sequence, tagged ``namespace``."""
+        root = self._root or self
+        child = EventStamper(root._emitter, root.session_id, root.clock)
+        child._lock = root._lock
+        child._root = root
+        child.namespace = namespace
+        child.lifecycle = root.lifecycle
+        return child
+
+    @property
+    def next_seq(self) -> int:
+        """The ``seq`` the next event gets (shared with the session's subgraphs)."""
+        return (self._root or self)._seq
+
+    def skip_to(self, seq: int) -> None:
+        """Number the next events from ``seq`` on, if that is ahead (a subgraph resumed after a
+        crash has numbered events past the parent's last checkpoint)."""
+        root = self._root or self
+        with root._lock:
+            root._seq = max(root._seq, seq)
 
     @property
     def emitter(self) -> EventEmitter:
         """Where events go."""
-        return self._emitter
+        return (self._root or self)._emitter
 
     def set_emitter(self, emitter: EventEmitter) -> None:
         """Send the next events to ``emitter`` (a stream watching a session for a while)."""
@@ -80,20 +118,22 @@ class EventStamper:
 
     def publish(self, type_: str, scope: str, message: str, metadata: dict[str, Any]) -> None:
         """Stamp and hand over one event. Failures of the emitter are logged, never raised."""
+        root = self._root or self
         # The lock keeps seq order equal to publish order, which consumers (SSE ids) rely on.
-        with self._lock:
+        with root._lock:
             event = Event(
                 type=type_,
                 scope=scope,
                 message=message,
                 timestamp=self.clock(),
                 metadata=metadata,
-                seq=self.next_seq,
+                seq=root._seq,
                 session_id=self.session_id,
+                namespace=self.namespace,
             )
-            self.next_seq += 1
+            root._seq += 1
             try:
-                self._emitter.publish(event)
+                root._emitter.publish(event)
             except Exception:  # an emitter must not break the run
                 _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
 
@@ -105,13 +145,16 @@ class EventStamper:
 class Interrupt(BaseException):
     """Raised by ``ctx.interrupt`` to pause the session; the runner catches it.
 
-    A BaseException so that a node's ``except Exception`` cannot swallow the pause.
+    A BaseException so that a node's ``except Exception`` cannot swallow the pause. From a
+    subgraph, ``namespace`` is the path of the subgraph whose ``node`` asked (already paused and
+    saved there); None when the node is the pausing session's own.
     """
 
-    def __init__(self, node: str, value: Any) -> None:
+    def __init__(self, node: str, value: Any, namespace: str | None = None) -> None:
         super().__init__(f"node {node!r} asked for input")
         self.node = node
         self.value = value
+        self.namespace = namespace
 
 
 _NO_RESUME: Final = object()
@@ -137,7 +180,7 @@ class NodeContext:
     Emitting never blocks and never fails because nobody listens; it is safe from worker threads.
     """
 
-    __slots__ = ("_resume", "_stamper", "context", "node_id", "session_id", "step")
+    __slots__ = ("_resume", "_session", "_stamper", "context", "node_id", "session_id", "step")
 
     def __init__(
         self,
@@ -148,8 +191,10 @@ class NodeContext:
         stamper: EventStamper,
         resume: object = _NO_RESUME,
         context: Any = None,
+        session: Session | None = None,
     ) -> None:
         self.node_id = node_id
+        self._session = session
         self.context = context
         """The run's context (``invoke(..., context=obj)``, ``AppRunner(..., context=obj)``):
         per-run dependencies, never checkpointed; None when none was given."""
@@ -221,3 +266,14 @@ class NodeContext:
         except NotJson as exc:  # the question is checkpointed, so it must be JSON
             raise TypeError(f"ctx.interrupt value must be JSON: {exc}") from None
         raise Interrupt(self.node_id, frozen)
+
+
+def running_session(ctx: NodeContext) -> Session | None:
+    """The session running the node (what a subgraph node runs its child under), if known."""
+    return ctx._session  # pyright: ignore[reportPrivateUsage]  (this module's own)
+
+
+def resume_value(ctx: NodeContext) -> tuple[bool, Any]:
+    """Whether the node is answering a ``ctx.interrupt``, and the answer."""
+    answer = ctx._resume  # pyright: ignore[reportPrivateUsage]  (this module's own)
+    return answer is not _NO_RESUME, (None if answer is _NO_RESUME else answer)

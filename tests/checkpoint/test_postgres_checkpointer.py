@@ -17,25 +17,25 @@ from weavegraph.testing.conformance import make_checkpoint
 
 pytestmark = pytest.mark.postgres
 
+LATEST = latest_version(POSTGRES_MIGRATIONS)
+
 
 async def test_concurrent_connects_migrate_once(postgres_url: str, postgres_schema: str) -> None:
     checkpointers = await asyncio.gather(
         *(PostgresCheckpointer.connect(postgres_url, schema=postgres_schema) for _ in range(6))
     )
     try:
-        latest = latest_version(POSTGRES_MIGRATIONS)
-        assert sorted(cp.schema_before for cp in checkpointers) == [0] + [latest] * 5
+        assert sorted(cp.schema_before for cp in checkpointers) == [0, *[LATEST] * 5]
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
             cur = await conn.execute(
                 raw(f'SELECT version FROM "{postgres_schema}".weavegraph_schema ORDER BY 1')
             )
-            assert await cur.fetchall() == [(v,) for v in range(1, latest + 1)]
+            assert await cur.fetchall() == [(v,) for v in range(1, LATEST + 1)]
     finally:
         for cp in checkpointers:
             await cp.close()
     again = await migrate_postgres(postgres_url, schema=postgres_schema)
-    latest = latest_version(POSTGRES_MIGRATIONS)
-    assert (again.before, again.after) == (latest, latest)
+    assert (again.before, again.after) == (LATEST, LATEST)
 
 
 async def test_survives_terminated_connections(postgres_url: str, postgres_schema: str) -> None:

@@ -212,7 +212,7 @@ async def test_migration_2_converts_a_version_1_schema(
         broken = await _build_version_1(postgres_url, postgres_schema, target)
         async with await PostgresCheckpointer.connect(postgres_url, schema=target) as cp:
             assert cp.schema_before == 1
-            assert await cp.schema_version() == latest_version(POSTGRES_MIGRATIONS) >= 2
+            assert await cp.schema_version() == latest_version(POSTGRES_MIGRATIONS)
             for sid, step in saved:
                 found = await cp.load(sid, step)
                 if (sid, step) in broken:

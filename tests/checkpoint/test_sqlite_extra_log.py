@@ -190,7 +190,7 @@ async def test_migration_2_converts_a_version_1_database(
     db = tmp_path / "v1.db"
     broken = _build_version_1(source, db)
     async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
-        assert await cp.schema_version() == latest_version(SQLITE_MIGRATIONS) == 2
+        assert await cp.schema_version() == latest_version(SQLITE_MIGRATIONS)
         for sid, step in before:
             found = await cp.load(sid, step)
             if (sid, step) in broken:

@@ -232,3 +232,57 @@ def test_topological_sort_breaks_ties_by_the_order_nodes_were_added() -> None:
     for node_id in "zyx":
         builder.add_node(node_id, noop).add_edge(S, node_id).add_edge(node_id, E)
     assert builder.compile().topological_sort() == ["z", "y", "x"]
+
+
+def _nested() -> wg.App:
+    async def step(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> None:
+        return None
+
+    inner = wg.GraphBuilder().add_node("search", step)
+    inner = inner.add_edge(wg.START, "search").add_edge("search", wg.END).compile()
+    parent = wg.GraphBuilder().add_node("plan", step).add_node("research", inner)
+    parent.add_edge(wg.START, "plan").add_edge("plan", "research").add_edge("research", wg.END)
+    return parent.compile()
+
+
+def test_mermaid_draws_a_subgraph_inside_its_parent() -> None:
+    lines = _nested().to_mermaid().splitlines()
+    assert lines == [
+        "flowchart TD",
+        '    __start__(["Start"])',
+        '    n0["plan"]',
+        '    subgraph n1["research"]',
+        '        n1___start__(["Start"])',
+        '        n1_n0["search"]',
+        '        n1___end__(["End"])',
+        "        n1___start__ --> n1_n0",
+        "        n1_n0 --> n1___end__",
+        "    end",
+        '    __end__(["End"])',
+        "    __start__ --> n0",
+        "    n0 --> n1",
+        "    n1 --> __end__",
+    ]
+
+
+def test_dot_draws_a_subgraph_as_a_cluster() -> None:
+    text = _nested().to_dot()
+    assert '    subgraph "cluster_research" {\n        label="research";\n' in text
+    assert '        "research/search";' in text
+    assert '        "research/Start" -> "research/search";' in text
+    # Edges to the subgraph enter at its START and leave from its END.
+    assert '    "plan" -> "research/Start";' in text
+    assert '    "research/End" -> "End";' in text
+
+
+def test_metadata_and_hash_include_the_child() -> None:
+    app = _nested()
+    research = next(n for n in app.graph_metadata()["nodes"] if n["id"] == "research")
+    assert [n["id"] for n in research["subgraph"]["nodes"]] == ["search"]
+    plain = (
+        wg.GraphBuilder()
+        .add_node("plan", lambda s, c: None)
+        .add_node("research", lambda s, c: None)
+    )
+    plain.add_edge(wg.START, "plan").add_edge("plan", "research").add_edge("research", wg.END)
+    assert plain.compile().graph_metadata()["graph_hash"] != app.graph_metadata()["graph_hash"]

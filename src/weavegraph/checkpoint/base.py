@@ -8,15 +8,20 @@ what ``weavegraph db ...`` drives.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..errors import InvalidSessionId
 from ..state import FrozenDict, VersionedState
 from ..status import RunStatus
 
 if TYPE_CHECKING:
     from ..session_status import PendingInterrupt
+
+
+NAMESPACE_SEPARATOR = "/"
+"""Joins the node ids of a subgraph's namespace (``research/search``). Never in a session id."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +30,9 @@ class Checkpoint:
 
     ``cursor`` is the runner's scheduling data (frontier details, versions seen, join progress,
     pending interrupts, event sequence): JSON the backend stores without interpreting.
+    ``namespace`` is empty for the session's own graph; a subgraph's checkpoints carry its path
+    of node ids (``research``, ``research/search``) and belong to the session: they are listed
+    with none of ``list_sessions`` and deleted with the session.
     """
 
     session_id: str
@@ -36,6 +44,41 @@ class Checkpoint:
     updated_channels: tuple[str, ...] = ()
     cursor: Mapping[str, Any] = field(default_factory=FrozenDict)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    namespace: str = ""
+
+
+def storage_key(session_id: str, namespace: str = "") -> str:
+    """The key a backend stores checkpoints under: the session id, or for a subgraph's
+    ``<session id>/<namespace>``. A session id with a ``/`` is an InvalidSessionId."""
+    if NAMESPACE_SEPARATOR in session_id:
+        raise InvalidSessionId(session_id)
+    return f"{session_id}{NAMESPACE_SEPARATOR}{namespace}" if namespace else session_id
+
+
+def is_subgraph_key(key: str) -> bool:
+    """Whether a storage key is a subgraph's (not listed as a session)."""
+    return NAMESPACE_SEPARATOR in key
+
+
+def subgraph_keys_prefix(session_id: str) -> str:
+    """What the storage keys of every subgraph of ``session_id`` start with."""
+    return session_id + NAMESPACE_SEPARATOR
+
+
+def stored_form(checkpoint: Checkpoint) -> Checkpoint:
+    """``checkpoint`` as a backend that keys by session id stores it (a subgraph's under its
+    :func:`storage_key`)."""
+    key = storage_key(checkpoint.session_id, checkpoint.namespace)
+    return replace(checkpoint, session_id=key, namespace="") if checkpoint.namespace else checkpoint
+
+
+def loaded_form(
+    checkpoint: Checkpoint | None, session_id: str, namespace: str
+) -> Checkpoint | None:
+    """A checkpoint read under a :func:`storage_key`, with its session id and namespace back."""
+    if checkpoint is None or not namespace:
+        return checkpoint
+    return replace(checkpoint, session_id=session_id, namespace=namespace)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,18 +114,21 @@ class Checkpointer(Protocol):
     """Async storage of checkpoints. Every backend passes ``weavegraph.testing.conformance``.
 
     ``save`` never moves a session's latest pointer backwards (a save of an older step than the
-    latest is stored in history, but ``load_latest`` keeps returning the newest).
+    latest is stored in history, but ``load_latest`` keeps returning the newest). A subgraph's
+    checkpoints (``Checkpoint.namespace``) are kept apart from the session's, each namespace with
+    its own steps and latest pointer: read them with ``namespace=``; ``list_sessions`` never lists
+    them and ``delete_session`` removes them with the session.
     """
 
     async def save(self, checkpoint: Checkpoint) -> None:
         """Store ``checkpoint`` durably before returning; re-saving a step replaces it."""
         ...
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        """The session's newest step, or None if the session is unknown."""
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        """The session's newest step (or its subgraph's at ``namespace``), or None if unknown."""
         ...
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
         """That step exactly as saved, or None if it is not (or no longer) stored."""
         ...
 
@@ -90,12 +136,14 @@ class Checkpointer(Protocol):
         """Every stored session with its latest step."""
         ...
 
-    async def history(self, session_id: str) -> list[StepInfo]:
-        """The stored steps of a session in step order; ``[]`` for an unknown session."""
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        """The stored steps of a session (or of its subgraph at ``namespace``) in step order;
+        ``[]`` for an unknown one."""
         ...
 
     async def delete_session(self, session_id: str) -> bool:
-        """Remove the session's steps and events; False if there was no such session."""
+        """Remove the session's steps, its subgraphs' and its events; False if there was no
+        such session."""
         ...
 
     async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from .base import Checkpoint, SessionInfo, StepInfo
+from .base import (
+    Checkpoint,
+    SessionInfo,
+    StepInfo,
+    is_subgraph_key,
+    loaded_form,
+    storage_key,
+    subgraph_keys_prefix,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,7 +47,7 @@ class InMemoryCheckpointer:
     keeps_history: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self._sessions: dict[str, _Entry] = {}
+        self._sessions: dict[str, _Entry] = {}  # by storage key: subgraphs apart
         self._events: dict[str, dict[int, dict[str, Any]]] = {}
         # Saves are synchronous dict updates, so no lock is needed; the lock-free design relies on
         # never awaiting between reading and writing an entry.
@@ -52,25 +60,24 @@ class InMemoryCheckpointer:
     async def save(self, checkpoint: Checkpoint) -> None:
         """Store ``checkpoint`` if it is not older than the session's latest (the latest wins)."""
         now = datetime.now(UTC)
-        entry = self._sessions.get(checkpoint.session_id)
+        key = storage_key(checkpoint.session_id, checkpoint.namespace)
+        entry = self._sessions.get(key)
         if entry is None:
-            self._sessions[checkpoint.session_id] = _Entry(
-                latest=checkpoint, created_at=now, updated_at=now
-            )
+            self._sessions[key] = _Entry(latest=checkpoint, created_at=now, updated_at=now)
         elif checkpoint.step >= entry.latest.step:
-            self._sessions[checkpoint.session_id] = _Entry(
+            self._sessions[key] = _Entry(
                 latest=checkpoint, created_at=entry.created_at, updated_at=now
             )
         await asyncio.sleep(0)  # a save is a yield point for every backend; keep that true here
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        entry = self._sessions.get(session_id)
-        return entry.latest if entry else None
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        entry = self._sessions.get(storage_key(session_id, namespace))
+        return loaded_form(entry.latest, session_id, namespace) if entry else None
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
         """The checkpoint of ``step`` if it is the latest (older steps are not retained)."""
-        entry = self._sessions.get(session_id)
-        return entry.latest if entry and entry.latest.step == step else None
+        latest = await self.load_latest(session_id, namespace=namespace)
+        return latest if latest is not None and latest.step == step else None
 
     async def list_sessions(self) -> list[SessionInfo]:
         return [
@@ -81,14 +88,18 @@ class InMemoryCheckpointer:
                 latest_step=entry.latest.step,
             )
             for session_id, entry in self._sessions.items()
+            if not is_subgraph_key(session_id)
         ]
 
-    async def history(self, session_id: str) -> list[StepInfo]:
-        entry = self._sessions.get(session_id)
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        entry = self._sessions.get(storage_key(session_id, namespace))
         return [step_info(entry.latest)] if entry else []
 
     async def delete_session(self, session_id: str) -> bool:
         found = self._sessions.pop(session_id, None) is not None
+        prefix = subgraph_keys_prefix(session_id)
+        for key in [key for key in self._sessions if key.startswith(prefix)]:
+            del self._sessions[key]
         return self._events.pop(session_id, None) is not None or found
 
     async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:

@@ -1,7 +1,8 @@
 """The event model: what nodes and the framework emit, and its normalized JSON form.
 
 Every event has the normalized shape ``{type, scope, message, timestamp, metadata, seq,
-session_id}`` (``event.schema.json`` beside this module is its JSON Schema). The constructors
+session_id}``, plus ``namespace`` for an event of a subgraph (``event.schema.json`` beside this
+module is its JSON Schema). The constructors
 below are the one place that decides how each kind of event looks, so the runner, the node
 context and the tests agree on it.
 """
@@ -75,6 +76,9 @@ class Event:
     metadata: Mapping[str, Any] = field(default_factory=FrozenDict)
     seq: int | None = None
     session_id: str | None = None
+    namespace: str | None = None
+    """The subgraph the event comes from: the path of node ids (``research``,
+    ``research/search``); None for the root graph."""
 
     @property
     def is_stream_end(self) -> bool:
@@ -111,11 +115,13 @@ class Event:
             metadata=self.metadata,
             seq=seq,
             session_id=session_id,
+            namespace=self.namespace,
         )
 
     def to_json_value(self) -> dict[str, Any]:
-        """The normalized JSON form (validates against ``event.schema.json``)."""
-        return {
+        """The normalized JSON form (validates against ``event.schema.json``); ``namespace``
+        only for an event of a subgraph."""
+        value = {
             "type": str(self.type),
             "scope": self.scope,
             "message": self.message,
@@ -124,6 +130,9 @@ class Event:
             "seq": self.seq,
             "session_id": self.session_id,
         }
+        if self.namespace is not None:
+            value["namespace"] = self.namespace
+        return value
 
     def to_json_string(self) -> str:
         """The normalized form as compact JSON (non-JSON metadata values become strings)."""
@@ -160,6 +169,9 @@ class Event:
         session_id: object = value.get("session_id")
         if session_id is not None:
             session_id = _text_field(value, "session_id")
+        namespace: object = value.get("namespace")
+        if namespace is not None:
+            namespace = _text_field(value, "namespace")
         return cls(
             type=text["type"],
             scope=text["scope"],
@@ -168,6 +180,7 @@ class Event:
             metadata=frozen,
             seq=seq,
             session_id=session_id,
+            namespace=namespace or None,
         )
 
 

@@ -11,6 +11,7 @@ from .spec import GraphSpec as GraphSpec
 from .spec import JoinSpec as JoinSpec
 from .spec import NodeSpec as NodeSpec
 from .spec import RouterSpec as RouterSpec
+from .subgraph import Subgraph as Subgraph
 from .validate import GraphDescription as GraphDescription
 from .validate import validate as validate
 
@@ -21,6 +22,7 @@ __all__ = [
     "JoinSpec",
     "NodeSpec",
     "RouterSpec",
+    "Subgraph",
     "graph_hash",
     "graph_metadata",
     "is_async_callable",

@@ -18,6 +18,7 @@ from ..retry import RetryPolicy
 from ..state import ChannelType, StateSchema
 from ..types import RESERVED_NODE_IDS, START
 from .spec import GraphSpec, JoinSpec, NodeFn, NodeSpec, RouterFn, RouterSpec
+from .subgraph import Subgraph, check_subgraph_id
 from .validate import GraphDescription, validate
 
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ NodeResult: TypeAlias = "NodePartial | None"
 NodeFunction: TypeAlias = (
     "Callable[[StateSnapshot, NodeContext], NodeResult | Awaitable[NodeResult]]"
 )
-NodeLike: TypeAlias = "NodeFunction | Node"
-"""What ``add_node`` accepts: an async or sync function ``(snapshot, ctx)``, or a ``wg.Node``."""
+NodeLike: TypeAlias = "NodeFunction | Node | App | Subgraph"
+"""What ``add_node`` accepts: an async or sync function ``(snapshot, ctx)``, a ``wg.Node``, or a
+compiled graph (``App`` or ``wg.Subgraph``) run as a subgraph."""
 
 __all__ = ["GraphBuilder", "is_async_callable"]
 
@@ -87,7 +89,8 @@ class GraphBuilder:
         retry: RetryPolicy | None = None,
         frontier_targets: Sequence[str] | None = None,
     ) -> GraphBuilder:
-        """Add a node: an async or sync function ``(snapshot, ctx)``, or an object with ``run``.
+        """Add a node: an async or sync function ``(snapshot, ctx)``, an object with ``run``, or a
+        compiled graph (an ``App``, or ``wg.Subgraph(app, input=, output=)``) run as a subgraph.
 
         ``timeout`` (seconds, per attempt) and ``retry`` apply to this node only. A node that
         returns frontier commands may declare the ids it can name in ``frontier_targets``;
@@ -103,9 +106,12 @@ class GraphBuilder:
             raise ValueError(f"timeout of node {id!r} must be a positive number, got {timeout!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"retry of node {id!r} must be a RetryPolicy, got {retry!r}")
-        call = _node_callable(id, node)
+        child = _as_subgraph(id, node)
+        call = child.run if child is not None else _node_callable(id, node)
         declared = _declared_targets(frontier_targets, "frontier target")
-        spec = NodeSpec(id, call, is_async_callable(call), timeout, retry)
+        spec = NodeSpec(
+            id, call, is_async_callable(call), timeout, retry, child.spec if child else None
+        )
         if id in self._nodes:
             self._duplicate_nodes.append(id)
         else:
@@ -270,6 +276,18 @@ def _declared_targets(targets: Sequence[str] | None, what: str) -> tuple[str, ..
         if target == START:
             raise ValueError(f"START cannot be a {what}")
     return tuple(dict.fromkeys(items))
+
+
+def _as_subgraph(node_id: str, node: object) -> Subgraph | None:
+    """``node`` as a Subgraph when it is a compiled graph (or already one), else None."""
+    from ..app import App  # app builds on the graph package, so import it late
+
+    if isinstance(node, App):
+        node = Subgraph(node)
+    if not isinstance(node, Subgraph):
+        return None
+    check_subgraph_id(node_id)
+    return node
 
 
 def _node_callable(node_id: str, node: object) -> NodeFn:

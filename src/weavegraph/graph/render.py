@@ -16,7 +16,7 @@ import orjson
 from ..reducers import ReducerRegistry
 from ..state import ChannelType
 from ..types import END, START
-from .spec import GraphSpec
+from .spec import GraphSpec, NodeSpec
 
 __all__ = ["graph_hash", "graph_metadata", "to_dot", "to_mermaid", "topological_sort"]
 
@@ -43,6 +43,9 @@ def _canonical(spec: GraphSpec) -> dict[str, Any]:
         canonical["reducers"] = channel_reducers
     if spec.extra_reducers:
         canonical["extra_reducers"] = _extra_reducers(spec)
+    subgraphs = {n.id: _canonical(n.subgraph) for n in spec.nodes.values() if n.subgraph}
+    if subgraphs:  # likewise: only graphs with subgraphs hash their children
+        canonical["subgraphs"] = subgraphs
     return canonical
 
 
@@ -79,8 +82,8 @@ def _json_key(item: Any) -> bytes:
 
 
 def graph_hash(spec: GraphSpec) -> str:
-    """A sha256 hex digest of the graph's structure (node ids, edges, routers' targets, joins)
-    and of how it merges state (channel and per-key reducers, by qualified name).
+    """A sha256 hex digest of the graph's structure (node ids, edges, routers' targets, joins,
+    subgraphs) and of how it merges state (channel and per-key reducers, by qualified name).
 
     Building the same graph with the calls in another order gives the same hash; node functions,
     router names and options (timeouts, limits) are not part of it.
@@ -90,17 +93,10 @@ def graph_hash(spec: GraphSpec) -> str:
 
 
 def graph_metadata(spec: GraphSpec) -> dict[str, Any]:
-    """A JSON-ready description: nodes, edges, conditional edges, joins, counts and ``graph_hash``."""
+    """A JSON-ready description: nodes (a subgraph node with its child's metadata), edges,
+    conditional edges, joins, counts and ``graph_hash``."""
     return {
-        "nodes": [
-            {
-                "id": node.id,
-                "is_async": node.is_async,
-                "timeout": node.timeout,
-                "retry": node.retry is not None,
-            }
-            for node in spec.nodes.values()
-        ],
+        "nodes": [_node_metadata(node) for node in spec.nodes.values()],
         "edges": [
             {"source": src, "target": dst} for src, targets in spec.edges.items() for dst in targets
         ],
@@ -131,6 +127,18 @@ def graph_metadata(spec: GraphSpec) -> dict[str, Any]:
         "max_steps": spec.max_steps,
         "graph_hash": graph_hash(spec),
     }
+
+
+def _node_metadata(node: NodeSpec) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "id": node.id,
+        "is_async": node.is_async,
+        "timeout": node.timeout,
+        "retry": node.retry is not None,
+    }
+    if node.subgraph is not None:
+        described["subgraph"] = graph_metadata(node.subgraph)
+    return described
 
 
 def _schema_metadata(spec: GraphSpec) -> dict[str, Any] | None:
@@ -183,30 +191,41 @@ def _forward_pairs(spec: GraphSpec) -> Iterator[tuple[str, str]]:
 def to_mermaid(spec: GraphSpec) -> str:
     """A Mermaid flowchart. Conditional edges are dashed and labelled with the router's name (a
     router without declared targets points at a ``?`` box), declared frontier targets are dashed
-    and labelled ``frontier``; joins are drawn as a small circle."""
-    ids = _short_ids(spec, start="__start__", end="__end__", prefix="n")
-    lines = ["flowchart TD"]
-    lines.append(f'    {ids[START]}(["{_mermaid_text(START)}"])')
-    lines += [f'    {ids[node]}["{_mermaid_text(node)}"]' for node in spec.nodes]
-    lines.append(f'    {ids[END]}(["{_mermaid_text(END)}"])')
+    and labelled ``frontier``; joins are drawn as a small circle; a subgraph node is a
+    ``subgraph`` block holding the child graph."""
+    return "\n".join(["flowchart TD", *_mermaid_body(spec, "", "    ")]) + "\n"
+
+
+def _mermaid_body(spec: GraphSpec, prefix: str, pad: str) -> list[str]:
+    """The nodes and edges of ``spec``, every id starting with ``prefix`` (unique when nested)."""
+    ids = _short_ids(spec, start=f"{prefix}__start__", end=f"{prefix}__end__", prefix=f"{prefix}n")
+    lines = [f'{pad}{ids[START]}(["{_mermaid_text(START)}"])']
+    for node, child in spec.nodes.items():
+        if child.subgraph is None:
+            lines.append(f'{pad}{ids[node]}["{_mermaid_text(node)}"]')
+            continue
+        lines.append(f'{pad}subgraph {ids[node]}["{_mermaid_text(node)}"]')
+        lines += _mermaid_body(child.subgraph, f"{ids[node]}_", pad + "    ")
+        lines.append(f"{pad}end")
+    lines.append(f'{pad}{ids[END]}(["{_mermaid_text(END)}"])')
     for src, dst in _plain_pairs(spec):
-        lines.append(f"    {ids[src]} --> {ids[dst]}")
+        lines.append(f"{pad}{ids[src]} --> {ids[dst]}")
     for index, join in enumerate(spec.joins):
-        hub = f"join{index}"
-        lines.append(f'    {hub}(("&"))')
-        lines += [f"    {ids[src]} --> {hub}" for src in join.sources]
-        lines.append(f"    {hub} --> {ids[join.target]}")
+        hub = f"{prefix}join{index}"
+        lines.append(f'{pad}{hub}(("&"))')
+        lines += [f"{pad}{ids[src]} --> {hub}" for src in join.sources]
+        lines.append(f"{pad}{hub} --> {ids[join.target]}")
     for index, (source, name, targets) in enumerate(_routers(spec)):
         label = _mermaid_text(name)
         if targets is None:
-            unknown = f"route{index}"
-            lines.append(f'    {unknown}{{"?"}}')
-            lines.append(f'    {ids[source]} -.->|"{label}"| {unknown}')
+            unknown = f"{prefix}route{index}"
+            lines.append(f'{pad}{unknown}{{"?"}}')
+            lines.append(f'{pad}{ids[source]} -.->|"{label}"| {unknown}')
         else:
-            lines += [f'    {ids[source]} -.->|"{label}"| {ids[dst]}' for dst in targets]
+            lines += [f'{pad}{ids[source]} -.->|"{label}"| {ids[dst]}' for dst in targets]
     for source, targets in spec.frontier_targets.items():
-        lines += [f'    {ids[source]} -.->|"frontier"| {ids[dst]}' for dst in targets]
-    return "\n".join(lines) + "\n"
+        lines += [f'{pad}{ids[source]} -.->|"frontier"| {ids[dst]}' for dst in targets]
+    return lines
 
 
 def _mermaid_text(text: str) -> str:
@@ -219,31 +238,54 @@ def _mermaid_text(text: str) -> str:
 def to_dot(spec: GraphSpec) -> str:
     """A Graphviz digraph. Conditional edges are dashed and labelled with the router's name (a
     router without declared targets points at a ``?`` node), declared frontier targets are dotted;
-    joins go through a small point node."""
+    joins go through a small point node; a subgraph node is a ``cluster`` holding the child graph
+    (edges to it enter at the child's START, edges from it leave from the child's END)."""
     lines = ["digraph weavegraph {", "    rankdir=TB;", "    node [shape=box];"]
-    lines.append(f"    {_dot_id(START)} [shape=oval];")
-    lines += [f"    {_dot_id(node)};" for node in spec.nodes]
-    lines.append(f"    {_dot_id(END)} [shape=oval];")
+    lines += _dot_body(spec, "", "    ")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_body(spec: GraphSpec, prefix: str, pad: str) -> list[str]:
+    """The nodes and edges of ``spec``, every id starting with ``prefix`` (unique when nested)."""
+
+    def into(node: str) -> str:
+        nested = spec.nodes[node].subgraph if node in spec.nodes else None
+        return _dot_id(f"{prefix}{node}/{START}" if nested else f"{prefix}{node}")
+
+    def out_of(node: str) -> str:
+        nested = spec.nodes[node].subgraph if node in spec.nodes else None
+        return _dot_id(f"{prefix}{node}/{END}" if nested else f"{prefix}{node}")
+
+    lines = [f"{pad}{_dot_id(prefix + START)} [shape=oval];"]
+    for node, child in spec.nodes.items():
+        if child.subgraph is None:
+            lines.append(f"{pad}{_dot_id(prefix + node)};")
+            continue
+        lines.append(f"{pad}subgraph {_dot_id(f'cluster_{prefix}{node}')} {{")
+        lines.append(f"{pad}    label={_dot_id(node)};")
+        lines += _dot_body(child.subgraph, f"{prefix}{node}/", pad + "    ")
+        lines.append(f"{pad}}}")
+    lines.append(f"{pad}{_dot_id(prefix + END)} [shape=oval];")
     for src, dst in _plain_pairs(spec):
-        lines.append(f"    {_dot_id(src)} -> {_dot_id(dst)};")
+        lines.append(f"{pad}{out_of(src)} -> {into(dst)};")
     for index, join in enumerate(spec.joins):
-        hub = _dot_id(f"__join{index}__")
-        lines.append(f'    {hub} [shape=point, xlabel="join"];')
-        lines += [f"    {_dot_id(src)} -> {hub};" for src in join.sources]
-        lines.append(f"    {hub} -> {_dot_id(join.target)};")
+        hub = _dot_id(f"{prefix}__join{index}__")
+        lines.append(f'{pad}{hub} [shape=point, xlabel="join"];')
+        lines += [f"{pad}{out_of(src)} -> {hub};" for src in join.sources]
+        lines.append(f"{pad}{hub} -> {into(join.target)};")
     for index, (source, name, targets) in enumerate(_routers(spec)):
         style = f"style=dashed, label={_dot_id(name)}"
         if targets is None:
-            unknown = _dot_id(f"__route{index}__")
-            lines.append(f'    {unknown} [shape=diamond, label="?"];')
-            lines.append(f"    {_dot_id(source)} -> {unknown} [{style}];")
+            unknown = _dot_id(f"{prefix}__route{index}__")
+            lines.append(f'{pad}{unknown} [shape=diamond, label="?"];')
+            lines.append(f"{pad}{out_of(source)} -> {unknown} [{style}];")
         else:
-            lines += [f"    {_dot_id(source)} -> {_dot_id(dst)} [{style}];" for dst in targets]
+            lines += [f"{pad}{out_of(source)} -> {into(dst)} [{style}];" for dst in targets]
     for source, targets in spec.frontier_targets.items():
         frontier = 'style=dotted, label="frontier"'
-        lines += [f"    {_dot_id(source)} -> {_dot_id(dst)} [{frontier}];" for dst in targets]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        lines += [f"{pad}{out_of(source)} -> {into(dst)} [{frontier}];" for dst in targets]
+    return lines
 
 
 def _dot_id(text: str) -> str:

@@ -23,13 +23,16 @@ RouterFn: TypeAlias = "Callable[[StateSnapshot], Awaitable[str | list[str]] | st
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
-    """One user node. ``call`` is the function (or bound ``run``); ``is_async`` says how to call it."""
+    """One user node. ``call`` is the function (or bound ``run``); ``is_async`` says how to call it.
+
+    ``subgraph`` is the child graph when the node is one (``add_node(id, app)``)."""
 
     id: str
     call: NodeFn
     is_async: bool
     timeout: float | None = None
     retry: RetryPolicy | None = None
+    subgraph: GraphSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +93,9 @@ class GraphSpec:
         return self.joins_by_source.get(source, ())
 
     def describe(self) -> dict[str, Any]:
-        """A JSON description (for metadata, hashes and the web view)."""
-        return {
+        """A JSON description (for metadata, hashes and the web view); subgraph nodes' children
+        under ``subgraphs`` (only when there are any)."""
+        described: dict[str, Any] = {
             "nodes": list(self.nodes),
             "edges": {src: list(dst) for src, dst in self.edges.items()},
             "conditional": {
@@ -101,3 +105,7 @@ class GraphSpec:
             "joins": [{"sources": list(j.sources), "target": j.target} for j in self.joins],
             "frontier_targets": {src: list(dst) for src, dst in self.frontier_targets.items()},
         }
+        children = {n.id: n.subgraph.describe() for n in self.nodes.values() if n.subgraph}
+        if children:
+            described["subgraphs"] = children
+        return described

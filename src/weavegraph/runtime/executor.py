@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from .. import tracing
 from ..context import EventStamper, Interrupt, NodeContext
@@ -27,6 +27,9 @@ from ..state import StateSchema, StateSnapshot
 from .barrier import freeze_partial
 from .plan import normalize_route
 from .threads import run_in_thread
+
+if TYPE_CHECKING:
+    from .session import Session
 
 __all__ = [
     "LOCAL",
@@ -114,6 +117,7 @@ def node_context(
     stamper: EventStamper,
     resume: Mapping[str, Any],
     context: Any = None,
+    session: Session | None = None,
 ) -> NodeContext:
     """The context a node gets, with its resume value if it is answering ``ctx.interrupt``."""
     if node_id in resume:
@@ -124,9 +128,15 @@ def node_context(
             stamper=stamper,
             resume=resume[node_id],
             context=context,
+            session=session,
         )
     return NodeContext(
-        node_id=node_id, step=step, session_id=session_id, stamper=stamper, context=context
+        node_id=node_id,
+        step=step,
+        session_id=session_id,
+        stamper=stamper,
+        context=context,
+        session=session,
     )
 
 

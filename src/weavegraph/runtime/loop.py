@@ -240,8 +240,11 @@ def end_stream(session: Session, status: RunStatus, *, invocation: bool = False)
     """Emit the closing events; the stream-end diagnostic is always a run's last event.
 
     ``invocation=True``: one input of an iterative session ended; its stream goes on, so the
-    diagnostic has the invocation-end scope instead.
+    diagnostic has the invocation-end scope instead. A subgraph's run ends nothing: its events
+    are part of its parent's stream.
     """
+    if session.namespace:
+        return
     step_no = session.cursor.step
     if session.log_debug:
         _log.debug(
@@ -349,7 +352,13 @@ async def _step(session: Session) -> StepReport | PausedReason:
         resume = cursor.resume
         if resume and node_id in resume:
             ctx = node_context(
-                node_id, step_plan.step, session.session_id, stamper, resume, session.context
+                node_id,
+                step_plan.step,
+                session.session_id,
+                stamper,
+                resume,
+                session.context,
+                session,
             )
         else:
             ctx = NodeContext(
@@ -358,6 +367,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
                 session_id=session.session_id,
                 stamper=stamper,
                 context=session.context,
+                session=session,
             )
         outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
     else:
@@ -437,7 +447,7 @@ async def _run_nodes(
         NodeTask(
             nodes[node_id],
             snapshot,
-            node_context(node_id, step_plan.step, sid, stamper, resume, session.context),
+            node_context(node_id, step_plan.step, sid, stamper, resume, session.context, session),
             env,
         )
         for node_id in step_plan.run
@@ -515,19 +525,24 @@ async def _fail(session: Session, step_plan: StepPlan, node: str, error: BaseExc
 
 
 async def _pause(session: Session, step_plan: StepPlan, signal: Interrupt) -> PausedReason:
-    """A node asked for input: keep the frontier, remember the question, checkpoint."""
-    session.cursor = replace(
-        session.cursor,
-        step=step_plan.step,
-        interrupt={"node": signal.node, "value": signal.value},
-    )
-    # Always emitted (not only with lifecycle on): whoever watches must see the question.
-    session.stamper.publish(
-        EventType.DIAGNOSTIC,
-        "interrupt",
-        f"node {signal.node} asks for input",
-        {"node_id": signal.node, "step": step_plan.step, "value": signal.value},
-    )
+    """A node asked for input: keep the frontier, remember the question, checkpoint.
+
+    A question from inside a subgraph (``signal.namespace``) was announced where it was asked;
+    here it is only remembered with its namespace, so ``resume`` can find its way back.
+    """
+    pending = {"node": signal.node, "value": signal.value}
+    namespace = signal.namespace or session.namespace
+    if namespace:
+        pending["namespace"] = namespace
+    session.cursor = replace(session.cursor, step=step_plan.step, interrupt=pending)
+    if signal.namespace is None:
+        # Always emitted (not only with lifecycle on): whoever watches must see the question.
+        session.stamper.publish(
+            EventType.DIAGNOSTIC,
+            "interrupt",
+            f"node {signal.node} asks for input",
+            {"node_id": signal.node, "step": step_plan.step, "value": signal.value},
+        )
     await session.save((), (), ())
     return PausedReason(
         kind="interrupt", step=step_plan.step, nodes=(signal.node,), value=signal.value

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
 from ..checkpoint import Checkpoint
+from ..checkpoint.base import NAMESPACE_SEPARATOR
 from ..errors import RoutingError, StateError
 from ..graph.spec import GraphSpec, RouterSpec
 from ..partial import NodePartial
@@ -30,6 +31,7 @@ __all__ = [
     "Cursor",
     "StepPlan",
     "advance",
+    "answering_node",
     "cursor_of",
     "initial_cursor",
     "missing_nodes",
@@ -373,6 +375,19 @@ def pending_reason(cursor: Cursor) -> PausedReason:
         nodes=(str(pending.get("node")),),
         value=pending.get("value"),
     )
+
+
+def answering_node(namespace: str, pending: Mapping[str, Any]) -> str:
+    """The node of the session at ``namespace`` that runs again to answer ``pending``.
+
+    The asking node itself when it is this session's, else the subgraph node on the path to the
+    subgraph that asked (``pending["namespace"]``, a path of node ids below ``namespace``).
+    """
+    asked_in = str(pending.get("namespace") or "")
+    if asked_in == namespace:
+        return str(pending.get("node"))
+    below = asked_in[len(namespace) + 1 :] if namespace else asked_in
+    return below.split(NAMESPACE_SEPARATOR, 1)[0]
 
 
 def pause_before(cursor: Cursor, plan: StepPlan, before: Collection[str]) -> PausedReason | None:

@@ -26,7 +26,10 @@ from .plan import Cursor
 if TYPE_CHECKING:
     from ..events.modes import StepObserver
 
-__all__ = ["Session"]
+__all__ = ["PARENT_STEP", "Session"]
+
+PARENT_STEP: Final = "parent_step"
+"""The key of a subgraph checkpoint's cursor JSON naming the parent step it ran in."""
 
 _NULL_EMITTER: Final = NullEmitter()
 _log = logging.getLogger(__name__)
@@ -44,7 +47,9 @@ class Session:
         "log_debug",
         "log_steps",
         "max_concurrency",
+        "namespace",
         "observer",
+        "parent_step",
         "session_id",
         "spec",
         "stamper",
@@ -67,6 +72,7 @@ class Session:
         max_concurrency: int | None = None,
         tasks: TaskExecutor | None = None,
         context: Any = None,
+        stamper: EventStamper | None = None,
     ) -> None:
         self.spec = spec
         self.context = context
@@ -77,15 +83,24 @@ class Session:
         self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
         self.checkpointer = checkpointer
-        self.stamper = EventStamper(
+        self.stamper = stamper or EventStamper(
             emitter or _NULL_EMITTER, session_id, clock, next_seq=cursor.next_seq
         )
+        self.namespace = self.stamper.namespace or ""
+        """Empty for a session's own graph; a subgraph's path of node ids (``research``)."""
+        self.parent_step: int | None = None
+        """A subgraph's: the parent's step it runs in, saved with its checkpoints."""
         self.max_concurrency = max(1, max_concurrency or spec.max_concurrency)
         self.tasks = tasks
         """Who runs a step's node tasks; None: this event loop (a lone node runs inline)."""
         # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
         # their seqs are reserved in the saved cursor so a resumed run continues without reuse.
-        self.closing_events = 3 if self.stamper.lifecycle else 1
+        # (A subgraph's run ends no stream: only its checkpoint-saved event follows.)
+        lifecycle = self.stamper.lifecycle
+        if self.namespace:
+            self.closing_events = 1 if lifecycle else 0
+        else:
+            self.closing_events = 3 if lifecycle else 1
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
@@ -106,6 +121,23 @@ class Session:
             self.stamper.set_emitter(previous)
             self.observer = None
 
+    def subgraph(
+        self, spec: GraphSpec, namespace: str, state: VersionedState, cursor: Cursor
+    ) -> Session:
+        """A session for the subgraph at ``namespace`` running inside this one: same session id,
+        checkpointer, context and event sequence; its events carry ``namespace``."""
+        return Session(
+            spec,
+            session_id=self.session_id,
+            state=state,
+            cursor=cursor,
+            clock=self.stamper.clock,
+            checkpointer=self.checkpointer,
+            tasks=self.tasks,
+            context=self.context,
+            stamper=self.stamper.child(namespace),
+        )
+
     def check_logging(self) -> None:
         """Whether DEBUG lines are wanted: asked once per run, not at every step or node."""
         self.log_steps = plan.logger.isEnabledFor(logging.DEBUG)
@@ -121,7 +153,7 @@ class Session:
             value = freeze_json(value)
         except ValueError as exc:
             raise StateError(f"the answer cannot be stored: {exc}") from None
-        resume = {**self.cursor.resume, str(pending["node"]): value}
+        resume = {**self.cursor.resume, plan.answering_node(self.namespace, pending): value}
         self.cursor = replace(self.cursor, interrupt=None, resume=resume)
         await self.resave()
 
@@ -140,6 +172,9 @@ class Session:
         self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
         if self.checkpointer is None:
             return
+        cursor = self.cursor.to_json_value()
+        if self.parent_step is not None:
+            cursor[PARENT_STEP] = self.parent_step
         checkpoint = Checkpoint(
             session_id=self.session_id,
             step=self.cursor.step,
@@ -148,8 +183,9 @@ class Session:
             ran_nodes=tuple(ran),
             skipped_nodes=tuple(skipped),
             updated_channels=tuple(updated),
-            cursor=self.cursor.to_json_value(),
+            cursor=cursor,
             created_at=self.stamper.clock(),
+            namespace=self.namespace,
         )
         try:
             if self.traced:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..checkpoint.base import Checkpoint, Checkpointer
+from ..errors import InvalidSessionId
 from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState, freeze_json
 from ..state._versioned import make_versions
 
@@ -389,6 +390,70 @@ async def check_concurrent_same_session(cp: Checkpointer, caps: Capabilities) ->
         _assert_same(await cp.load(sid, 7), saved[7])
 
 
+async def check_subgraph_namespaces(cp: Checkpointer, caps: Capabilities) -> None:
+    """A subgraph's checkpoints live in their namespace of the session: each namespace has its
+    own steps and latest step, and none of them is listed as a session."""
+    sid = _sid("nested")
+    root = [make_checkpoint(sid, step, extra={"root": step}) for step in range(3)]
+    child = [
+        replace(make_checkpoint(sid, step, extra={"child": step}), namespace="research")
+        for step in range(5)
+    ]
+    deep = [
+        replace(make_checkpoint(sid, step, extra={"deep": step}), namespace="research/search")
+        for step in range(2)
+    ]
+    for checkpoint in (*root, *child, *deep):
+        await cp.save(checkpoint)
+    _assert_same(await cp.load_latest(sid), root[-1])
+    _assert_same(await cp.load_latest(sid, namespace="research"), child[-1])
+    _assert_same(await cp.load_latest(sid, namespace="research/search"), deep[-1])
+    assert await cp.load_latest(sid, namespace="elsewhere") is None
+    assert await cp.history(sid, namespace="elsewhere") == []
+    listed = [info for info in await cp.list_sessions() if info.session_id.startswith(sid)]
+    assert [(info.session_id, info.latest_step) for info in listed] == [(sid, 2)]
+    assert all("/" not in info.session_id for info in await cp.list_sessions())
+    if caps.keeps_history:
+        _assert_same(await cp.load(sid, 3, namespace="research"), child[3])
+        assert [info.step for info in await cp.history(sid, namespace="research")] == list(range(5))
+        assert [info.step for info in await cp.history(sid)] == [0, 1, 2]
+
+
+async def check_delete_takes_the_subgraphs(cp: Checkpointer, caps: Capabilities) -> None:
+    """Deleting a session deletes its subgraphs' checkpoints, and no other session's (not even
+    one whose id starts with the deleted one's)."""
+    sid = _sid("parent")
+    others = (f"{sid}0", f"{sid}-2", f"{sid}.b")
+    for owner in (sid, *others):
+        await cp.save(make_checkpoint(owner, 0, messages=[Message.user(owner)]))
+        for namespace in ("child", "child/grandchild"):
+            saved = make_checkpoint(owner, 1, messages=[Message.user(namespace)])
+            await cp.save(replace(saved, namespace=namespace))
+    assert await cp.delete_session(sid) is True
+    for namespace in ("", "child", "child/grandchild"):
+        assert await cp.load_latest(sid, namespace=namespace) is None
+        assert await cp.history(sid, namespace=namespace) == []
+    for owner in others:
+        kept = await cp.load_latest(owner, namespace="child/grandchild")
+        assert kept is not None
+        assert kept.state.messages == (Message.user("child/grandchild"),)
+    fresh = replace(make_checkpoint(sid, 0), namespace="child")  # the id can be used again
+    await cp.save(fresh)
+    _assert_same(await cp.load_latest(sid, namespace="child"), fresh)
+
+
+async def check_session_ids_with_a_slash_are_refused(cp: Checkpointer, caps: Capabilities) -> None:
+    """A ``/`` separates a session id from a subgraph's namespace: no session id has one."""
+    sid = _sid("slash")
+    try:
+        await cp.save(make_checkpoint(f"{sid}/x", 0))
+    except InvalidSessionId:
+        pass
+    else:
+        raise AssertionError("a session id with '/' was accepted")
+    assert sid not in {info.session_id.split("/")[0] for info in await cp.list_sessions()}
+
+
 CHECKS: tuple[Check, ...] = (
     check_unknown_session,
     check_roundtrip_every_field,
@@ -404,6 +469,9 @@ CHECKS: tuple[Check, ...] = (
     check_events,
     check_concurrent_sessions,
     check_concurrent_same_session,
+    check_subgraph_namespaces,
+    check_delete_takes_the_subgraphs,
+    check_session_ids_with_a_slash_are_refused,
 )
 
 

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
-from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepInfo, StorageStats
+from ..base import (
+    NAMESPACE_SEPARATOR,
+    Checkpoint,
+    MigrationResult,
+    PruneResult,
+    SessionInfo,
+    StepInfo,
+    StorageStats,
+    loaded_form,
+    storage_key,
+    stored_form,
+)
 from . import _claim as claims
 from . import _maint as maint
 from ._claim import Claim
@@ -133,15 +144,17 @@ class PostgresCheckpointer:
     # --- checkpoints -----------------------------------------------------------------------
 
     async def save(self, checkpoint: Checkpoint) -> None:
+        stored = stored_form(checkpoint)
         claim = self.claims.get(checkpoint.session_id)
         if claim is None:
-            await self._run(lambda conn: self._store.save(conn, checkpoint))
+            await self._run(lambda conn: self._store.save(conn, stored))
         else:
-            await self._save_claimed(claim, checkpoint)
+            await self._save_claimed(claim, stored, subgraph=bool(checkpoint.namespace))
         self.notifier.session_changed(checkpoint.session_id)
 
-    async def _save_claimed(self, claim: Claim, checkpoint: Checkpoint) -> None:
-        """The fenced step commit: claim check, checkpoint, lease extension in one transaction.
+    async def _save_claimed(self, claim: Claim, checkpoint: Checkpoint, *, subgraph: bool) -> None:
+        """The fenced step commit: claim check, checkpoint, lease extension in one transaction
+        (a subgraph's step: the session's claim is checked, its own steps are the subgraph's).
 
         A connection lost during COMMIT is resolved by reading the step back."""
         import psycopg
@@ -149,33 +162,43 @@ class PostgresCheckpointer:
         step = checkpoint.step
 
         async def work(conn: Any) -> None:
-            await claims.check(conn, self.schema, claim, step)
+            await claims.check(conn, self.schema, claim, None if subgraph else step)
             await self._store.save(conn, checkpoint)
-            await claims.extend(conn, self.schema, claim, step)
+            if not subgraph:
+                await claims.extend(conn, self.schema, claim, step)
 
         try:
             await self._run(work, retry=False)
         except CheckpointError as exc:
             if not isinstance(exc.__cause__, psycopg.OperationalError):
                 raise
-            if not await self._run(lambda conn: claims.committed(conn, self.schema, claim, step)):
+            if subgraph or not await self._run(
+                lambda conn: claims.committed(conn, self.schema, claim, step)
+            ):
                 await self._run(work, retry=False)
-        claim.consume.clear()
-        claim.last_step = max(claim.last_step, step)
+        if not subgraph:
+            claim.consume.clear()
+            claim.last_step = max(claim.last_step, step)
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        return await self._run(lambda conn: self._store.load_head(conn, session_id))
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        found = await self._run(lambda conn: self._store.load_head(conn, key))
+        return loaded_form(found, session_id, namespace)
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
-        return await self._run(lambda conn: self._store.load(conn, session_id, step))
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        found = await self._run(lambda conn: self._store.load(conn, key, step))
+        return loaded_form(found, session_id, namespace)
 
-    async def history(self, session_id: str) -> list[StepInfo]:
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        key = storage_key(session_id, namespace)
+
         async def work(conn: Any) -> list[StepInfo]:
             rows = await self._store.fetchall(
                 conn,
                 "SELECT step, created_at, ran_nodes, skipped_nodes, updated_channels "
                 "FROM {schema}.steps WHERE session_id = %s ORDER BY step",
-                (session_id,),
+                (key,),
             )
             return [
                 StepInfo(step=s, created_at=c, ran_nodes=tuple(r), skipped_nodes=tuple(k),
@@ -190,7 +213,8 @@ class PostgresCheckpointer:
             rows = await self._store.fetchall(
                 conn,
                 "SELECT id, created_at, updated_at, latest_step FROM {schema}.sessions "
-                "WHERE latest_step >= 0 ORDER BY created_at, id",
+                f"WHERE latest_step >= 0 AND strpos(id, '{NAMESPACE_SEPARATOR}') = 0 "
+                "ORDER BY created_at, id",
             )
             return [
                 SessionInfo(session_id=i, created_at=c, updated_at=u, latest_step=s)
@@ -200,6 +224,8 @@ class PostgresCheckpointer:
         return await self._run(work)
 
     async def delete_session(self, session_id: str) -> bool:
+        """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
+
         async def work(conn: Any) -> bool:
             deleted = 0
             for table, column in (("sessions", "id"), ("events", "session_id")):
@@ -210,8 +236,7 @@ class PostgresCheckpointer:
                 deleted += cast("int", cur.rowcount)
             return deleted > 0
 
-        self._store.heads.pop(session_id, None)
-        self._store.bases.pop(session_id, None)
+        self._store.forget_session(session_id)
         return await self._run(work)
 
     # --- events ----------------------------------------------------------------------------

@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .. import _codec as codec
-from ..base import PruneResult, StorageStats, check_prune_args
+from ..base import NAMESPACE_SEPARATOR, PruneResult, StorageStats, check_prune_args
 from . import _extra as extras
 from ._schema import TABLES
 from ._store import ERRORS, MESSAGES, PgStore
 
-_COUNTED = (("sessions", "sessions"), ("steps", "steps"), ("events", "events"),
+# Sessions, not the rows a session's subgraphs keep in the same table.
+_ROOT_SESSIONS = f"sessions WHERE strpos(id, '{NAMESPACE_SEPARATOR}') = 0"
+_COUNTED = (("sessions", _ROOT_SESSIONS), ("steps", "steps"), ("events", "events"),
             ("log_items", "channel_log"))  # fmt: skip
 
 

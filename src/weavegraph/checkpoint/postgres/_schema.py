@@ -84,10 +84,31 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         convert=convert_extra_to_log,
         then=("ALTER TABLE {schema}.steps DROP COLUMN extra_base",),
     ),
-    # 3: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
+    # 3: a subgraph's checkpoints are stored under ``<session id>/<namespace>`` keys (see
+    # ``base.storage_key``); deleting a session's row deletes them too (their other rows follow
+    # by the foreign keys). Keys compare bytewise ("C"): the range ``[id || '/', id || '0')`` is
+    # exactly the keys starting with ``id/``, read through its own index.
+    Migration(
+        3,
+        (
+            'CREATE INDEX sessions_keys_bytewise ON {schema}.sessions (id COLLATE "C")',
+            """CREATE FUNCTION {schema}.weavegraph_delete_subgraphs() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF strpos(OLD.id, '/') = 0 THEN
+                        DELETE FROM {schema}.sessions
+                        WHERE id COLLATE "C" > OLD.id || '/' AND id COLLATE "C" < OLD.id || '0';
+                    END IF;
+                    RETURN NULL;
+                END $$""",
+            """CREATE TRIGGER sessions_delete_subgraphs AFTER DELETE ON {schema}.sessions
+                FOR EACH ROW EXECUTE FUNCTION {schema}.weavegraph_delete_subgraphs()""",
+        ),
+    ),
+    # 4: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
     # is NULL for a session no worker manages; ``epoch`` grows with every claim and is recorded on
     # the steps a claim commits; lease times come from the database's clock.
-    Migration(3, QUEUE_MIGRATION),
+    Migration(4, QUEUE_MIGRATION),
 )
 
 

@@ -19,7 +19,7 @@ from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
 from .._codec import HeadCache
-from ..base import Checkpoint
+from ..base import Checkpoint, subgraph_keys_prefix
 from . import _extra as extras
 from ._sql import jsonb, q
 
@@ -44,6 +44,13 @@ class PgStore:
         """Drop the bookkeeping (after an error or maintenance): the next saves re-read."""
         self.heads.clear()
         self.bases.clear()
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop the bookkeeping of a deleted session and of its subgraphs."""
+        prefix = subgraph_keys_prefix(session_id)
+        for cache in (self.heads, self.bases):
+            for key in [key for key in cache if key == session_id or key.startswith(prefix)]:
+                del cache[key]
 
     def q(self, template: str) -> Any:
         return q(template, self.schema)

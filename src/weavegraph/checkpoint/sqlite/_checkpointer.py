@@ -23,7 +23,17 @@ from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 from ...errors import CheckpointError
-from ..base import Checkpoint, MigrationResult, PruneResult, SessionInfo, StepInfo, StorageStats
+from ..base import (
+    Checkpoint,
+    MigrationResult,
+    PruneResult,
+    SessionInfo,
+    StepInfo,
+    StorageStats,
+    loaded_form,
+    storage_key,
+    stored_form,
+)
 from . import _maint as maint
 from ._connection import Shared, acquire, release, sqlite_path
 from ._schema import schema_state
@@ -103,13 +113,16 @@ class SQLiteCheckpointer:
     async def save(self, checkpoint: Checkpoint) -> None:
         if self._closed:
             raise CheckpointError(f"the checkpointer for {self.path} is closed")
+        checkpoint = stored_form(checkpoint)
         if not self._save_inline(checkpoint):
             await self._run(self._shared.counted_save, self._store, checkpoint)
 
-    async def load_latest(self, session_id: str) -> Checkpoint | None:
-        if self._surely_absent(session_id):
+    async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
+        key = storage_key(session_id, namespace)
+        if self._surely_absent(key):
             return None  # a new session (the common case of create_session): no thread hop
-        return await self._run(self._store.load_latest, session_id)
+        found = await self._run(self._store.load_latest, key)
+        return loaded_form(found, session_id, namespace)
 
     def _surely_absent(self, session_id: str) -> bool:
         """True when an inline probe (idle connection, never waiting) finds no such session.
@@ -129,14 +142,15 @@ class SQLiteCheckpointer:
         finally:
             shared.lock.release()
 
-    async def load(self, session_id: str, step: int) -> Checkpoint | None:
-        return await self._run(self._store.load, session_id, step)
+    async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
+        found = await self._run(self._store.load, storage_key(session_id, namespace), step)
+        return loaded_form(found, session_id, namespace)
 
     async def list_sessions(self) -> list[SessionInfo]:
         return await self._run(self._store.list_sessions)
 
-    async def history(self, session_id: str) -> list[StepInfo]:
-        return await self._run(self._store.history, session_id)
+    async def history(self, session_id: str, *, namespace: str = "") -> list[StepInfo]:
+        return await self._run(self._store.history, storage_key(session_id, namespace))
 
     async def delete_session(self, session_id: str) -> bool:
         return await self._run(self._store.delete_session, session_id)

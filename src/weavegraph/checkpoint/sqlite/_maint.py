@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .. import _codec as codec
-from ..base import PruneResult, StorageStats, check_prune_args
+from ..base import NAMESPACE_SEPARATOR, PruneResult, StorageStats, check_prune_args
 from . import _extra as extras
 from ._read import ERRORS, MESSAGES
 from ._store import SQLiteStore
@@ -31,11 +31,15 @@ def file_bytes(path: str) -> int:
     return total
 
 
+# Sessions, not the rows a session's subgraphs keep in the same table.
+_ROOT_SESSIONS = f"sessions WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0"
+
+
 def stats(store: SQLiteStore, path: str) -> StorageStats:
     def work(conn: sqlite3.Connection) -> tuple[int, ...]:
         return tuple(
             cast("int", conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("sessions", "steps", "events", "channel_log")
+            for table in (_ROOT_SESSIONS, "steps", "events", "channel_log")
         )
 
     sessions, steps, events, log_items = store.transaction(work, write=False)

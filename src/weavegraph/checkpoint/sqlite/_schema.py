@@ -118,6 +118,27 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
+    # 3: a subgraph's checkpoints are stored under ``<session id>/<namespace>`` keys (see
+    # ``base.storage_key``); deleting a session's row deletes them too. The key range
+    # ``[id || '/', id || '0')`` is exactly the keys starting with ``id/`` ('0' follows '/').
+    Migration(
+        3,
+        (
+            "DROP TRIGGER sessions_delete_cascade",
+            """CREATE TRIGGER sessions_delete_cascade AFTER DELETE ON sessions BEGIN
+                DELETE FROM steps WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM channel_log WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM session_extra WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM extra_log WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM events WHERE session_id = OLD.id;
+                DELETE FROM sessions WHERE id > OLD.id || '/' AND id < OLD.id || '0';
+            END""",
+        ),
+    ),
 )
 
 

@@ -34,7 +34,7 @@ from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
 from .._codec import HeadCache as _Head
-from ..base import Checkpoint, SessionInfo, StepInfo
+from ..base import NAMESPACE_SEPARATOR, Checkpoint, SessionInfo, StepInfo, subgraph_keys_prefix
 from . import _extra as extras
 from ._read import (
     ERRORS,
@@ -430,7 +430,8 @@ class SQLiteStore:
     def list_sessions(self) -> list[SessionInfo]:
         rows = self.transaction(
             lambda conn: conn.execute(
-                "SELECT id, created_at, updated_at, latest_step FROM sessions ORDER BY created_at, id"
+                "SELECT id, created_at, updated_at, latest_step FROM sessions "
+                f"WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0 ORDER BY created_at, id"
             ).fetchall(),
             write=False,
         )
@@ -445,11 +446,17 @@ class SQLiteStore:
         ]
 
     def delete_session(self, session_id: str) -> bool:
+        """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
+
         def work(conn: sqlite3.Connection) -> bool:
             deleted = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
             events = conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,)).rowcount
             return deleted + events > 0
 
+        prefix = subgraph_keys_prefix(session_id)
+        for key in {*self._heads, *self._rows, *self._bases, *self._extra_json}:
+            if key.startswith(prefix):
+                self._forget(key)
         self._forget(session_id)
         return self.transaction(work)
 

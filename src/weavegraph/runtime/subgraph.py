@@ -1,0 +1,119 @@
+"""Running a subgraph node: the child graph steps as part of its parent's session.
+
+The child is a :class:`Session` of its own graph with the parent's session id, checkpointer,
+context and event sequence (``Session.subgraph``), stepped by the run loop like any session. Its
+checkpoints are stored under the parent's session in its namespace (the path of node ids), each
+marked with the parent step it ran in, so the node can tell what to do with what it finds:
+
+- an unfinished child (steps left, or a question pending) that this parent step is still
+  running (after a crash or a failed attempt, or answering the child's question): it continues
+  from its last step;
+- a child that finished within this very parent step (the parent crashed before saving it): its
+  final state is used as is;
+- anything else: a new run, numbered after the namespace's last step.
+
+A pause inside the child (``ctx.interrupt``) is saved there, then raised to the parent as an
+``Interrupt`` carrying the namespace, so the whole session pauses; ``resume`` re-runs this node
+with the answer, which it hands to the child (see ``plan.answering_node``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..checkpoint import Checkpoint
+from ..checkpoint.base import NAMESPACE_SEPARATOR
+from ..context import Interrupt, NodeContext, resume_value, running_session
+from ..partial import NodePartial
+from ..state import StateSnapshot
+from ..status import RunStatus
+from . import loop
+from .plan import Cursor, cursor_of
+from .session import PARENT_STEP, Session
+
+if TYPE_CHECKING:
+    from ..graph.subgraph import Subgraph
+
+__all__ = ["child_namespace", "run_subgraph", "what_to_do"]
+
+Plan = Literal["continue", "finished", "new"]
+
+
+def child_namespace(parent_namespace: str, node_id: str) -> str:
+    """The namespace of the subgraph that node ``node_id`` of the graph at ``parent_namespace``
+    runs."""
+    return f"{parent_namespace}{NAMESPACE_SEPARATOR}{node_id}" if parent_namespace else node_id
+
+
+def what_to_do(latest: Checkpoint, step: int, recorded: int, answering: bool) -> Plan:
+    """Continue the child's ``latest`` checkpoint, use it as finished, or start a new run, for
+    parent step ``step`` (``recorded``: the parent's last recorded step; ``answering``: the
+    node re-runs to answer the child's question)."""
+    marker: object = latest.cursor.get(PARENT_STEP)
+    ran_in = marker if type(marker) is int else -1
+    unfinished = bool(latest.frontier) or latest.cursor.get("interrupt") is not None
+    if unfinished and (answering or ran_in >= recorded):
+        return "continue"  # no parent step was recorded since it started: the same run
+    if not unfinished and ran_in == step:
+        return "finished"
+    return "new"
+
+
+async def run_subgraph(
+    sub: Subgraph, snapshot: StateSnapshot, ctx: NodeContext
+) -> NodePartial | None:
+    """Run the child of ``sub`` for node ``ctx`` to its end; its partial for the parent."""
+    parent = running_session(ctx)
+    if parent is None:
+        raise RuntimeError(f"subgraph node {ctx.node_id!r} runs only as a node of a graph")
+    namespace = child_namespace(parent.namespace, ctx.node_id)
+    answering, answer = resume_value(ctx)
+    child = await _open(sub, parent, namespace, snapshot, ctx.step, answering)
+    if isinstance(child, Checkpoint):  # finished within this step already
+        final = child.state.with_schema(sub.spec.state_schema)
+        return sub.partial(snapshot, final.snapshot())
+    if answering and child.cursor.interrupt is not None:
+        await child.answer(answer)
+    outcome = await loop.drive(child)
+    if outcome.status is RunStatus.INTERRUPTED:
+        raise _pause_of(child.cursor.interrupt, namespace)
+    return sub.partial(snapshot, child.state.snapshot())
+
+
+async def _open(
+    sub: Subgraph,
+    parent: Session,
+    namespace: str,
+    snapshot: StateSnapshot,
+    step: int,
+    answering: bool,
+) -> Session | Checkpoint:
+    """The child's session, ready to drive (a new run already begun), or its finished
+    checkpoint."""
+    latest = None
+    if parent.checkpointer is not None:
+        latest = await parent.checkpointer.load_latest(parent.session_id, namespace=namespace)
+    if latest is not None:
+        plan = what_to_do(latest, step, parent.cursor.step, answering)
+        if plan == "finished":
+            return latest
+        if plan == "continue":
+            child = parent.subgraph(sub.spec, namespace, latest.state, cursor_of(latest))
+            child.last_record = (latest.ran_nodes, latest.skipped_nodes, latest.updated_channels)
+            child.parent_step = step
+            parent.stamper.skip_to(child.cursor.next_seq)
+            return child
+    base = latest.step + 1 if latest is not None else 0
+    child = parent.subgraph(sub.spec, namespace, sub.initial_state(snapshot), Cursor(step=base))
+    child.parent_step = step
+    await loop.begin(child)
+    return child
+
+
+def _pause_of(pending: Mapping[str, Any] | None, namespace: str) -> Interrupt:
+    """The pause the child ended in, raised in the parent with the namespace that asked."""
+    asked = pending or {}
+    return Interrupt(
+        str(asked.get("node")), asked.get("value"), str(asked.get("namespace") or namespace)
+    )
