@@ -366,6 +366,8 @@ class AppRunner:
         state: VersionedState | str | None = None,
         *,
         answer: Any = NO_ANSWER,
+        update: NodePartial | None = None,
+        goto: Sequence[str] | None = None,
         interrupt_before: Collection[str] = (),
         interrupt_after: Collection[str] = (),
         on_step: OnStep | None = None,
@@ -376,7 +378,9 @@ class AppRunner:
 
         What the command line and the web server call. With ``answer``, the session must be
         waiting in a node's ``ctx.interrupt``: that node runs again with ``answer`` as the call's
-        value. ``on_step`` is awaited after each step with its report. ``stop`` (default: this
+        value. ``update`` and ``goto`` continue a paused session as :meth:`resume` does (the
+        edit recorded as its own step first; ``goto`` runs those nodes instead of the asking one).
+        ``on_step`` is awaited after each step with its report. ``stop`` (default: this
         runner's, see :meth:`request_stop`) stops at the next step boundary; forced
         (``StopRequest.force``, a second signal) it stops at once without committing the step in
         flight. Either way the result says ``stopped`` and driving again continues there.
@@ -389,8 +393,9 @@ class AppRunner:
         interrupts = Interrupts(before=interrupt_before, after=interrupt_after)
         async with live.lock:
             session = live.session
-            if answer is not NO_ANSWER:
-                await session.answer(answer)
+            if answer is not NO_ANSWER or update is not None or goto is not None:
+                value = None if answer is NO_ANSWER else answer
+                await prepare_resume(session, value, update=update, goto=goto)
             outcome = await self._drive(
                 live, interrupts=interrupts, stop=stop, max_steps=max_steps, on_step=on_step
             )

@@ -45,21 +45,21 @@ class Server:
 
 def start_server(
     target: str,
-    db: Path,
+    db: Path | str,
     *,
     cwd: Path,
     env: Mapping[str, str] | None = None,
     args: Sequence[str] = (),
 ) -> Server:
     """Start ``weavegraph serve`` (with extra ``args``) on a free loopback port and wait until
-    /healthz answers."""
+    /healthz answers. ``db``: a SQLite file, or a database URL (``postgresql://...``)."""
     port = free_port()
     log = cwd / f"server-{port}.log"
     full_env = {**os.environ, **(env or {})}
     full_env.setdefault("PYTHONUNBUFFERED", "1")
     with log.open("wb") as output:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [WEAVEGRAPH, "serve", target, "--port", str(port), "--db", f"sqlite://{db}", *args],
+            [WEAVEGRAPH, "serve", target, "--port", str(port), "--db", _db_url(db), *args],
             cwd=cwd,
             env=full_env,
             stdout=output,
@@ -79,6 +79,10 @@ def start_server(
             time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+def _db_url(db: Path | str) -> str:
+    return db if isinstance(db, str) else f"sqlite://{db}"
 
 
 @dataclass

@@ -201,11 +201,15 @@ def test_the_page_runs_under_its_content_security_policy(tmp_path: Path) -> None
                 assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
                 assert response.headers["x-frame-options"] == "DENY"
                 page.wait_for_selector("#graph svg g.node[data-node='collect']")
+                page.fill("#input", "Is the studio allowed to run?")
                 page.click("#start")
-                page.wait_for_selector("#events li .end", timeout=60_000)
-                page.wait_for_selector("#sessions li")
+                page.wait_for_selector("#events li.end", timeout=60_000)
+                page.wait_for_selector("#timeline li[data-step='2']")
+                page.click("#timeline li[data-step='2']")
+                page.locator("#inspect-step", has_text="#2").wait_for()
+                page.click("#new-run")
                 page.locator("#sessions li").first.click()
-                page.locator("#session-detail", has_text="history").wait_for()
+                page.wait_for_selector("#timeline li")
                 # An injected inline script is refused by the policy (and reported).
                 page.evaluate(
                     """() => { const s = document.createElement("script");

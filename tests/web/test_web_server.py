@@ -150,9 +150,12 @@ def test_page_and_health(demo_server: Any) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert 'id="start"' in page.text
-    script = httpx.get(f"{demo_server.url}/static/app.js")
-    assert "EventSource" in script.text
-    assert "http" not in re.sub(r"http://www\.w3\.org/2000/svg", "", script.text)  # no CDN
+    assert '<script type="module" src="static/app.js">' in page.text
+    # Every script the page loads comes from this server; none reaches for a CDN.
+    for name in ("app.js", "js/api.js", "js/view.js", "js/graph.js", "js/events.js"):
+        script = httpx.get(f"{demo_server.url}/static/{name}")
+        assert script.status_code == 200, name
+        assert "http" not in re.sub(r"http://www\.w3\.org/2000/svg", "", script.text), name
     assert httpx.get(f"{demo_server.url}/healthz").json() == {"status": "ok"}
 
 

@@ -17,7 +17,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ..web import create_app
+        from ..web import create_app, show_server_log
     except ImportError as exc:  # the web extra is optional
         raise ConfigError(
             f"the web server needs the 'web' extra: {exc}",
@@ -38,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stderr_console().print(
         f"[bold]weavegraph[/] serving {args.target} on http://{args.host}:{port}"
     )
+    show_server_log()  # one line per request and per run start/end
     try:
         uvicorn.run(
             web,
@@ -45,6 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=port,
             log_level="info" if getattr(args, "debug", False) else "warning",
             timeout_graceful_shutdown=15,
+            access_log=False,  # the server's own access lines replace uvicorn's
         )
     except SystemExit as exc:  # uvicorn exits 3 when startup fails (it logged why)
         return 0 if exc.code in (0, None) else 1

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..app import App
@@ -19,14 +21,36 @@ from ..checkpoint import Checkpointer
 from ..events import EventBus
 from ..events.bus import LIVE_VIEW_CAPACITY
 from ..events.model import Event, is_stream_end_json
+from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..sessions import NO_ANSWER, AppRunner
 from ..state import VersionedState
+from ..status import RunStatus
+from ._serverlog import log_run_end, log_run_start
 
 logger = logging.getLogger(__name__)
 
 _FINISHED_KEPT = 64
 """How many finished runs keep their events in memory (older ones are read from the database)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    """What a run starts from: a new state (or None to continue the stored session), and how a
+    paused session continues (an answer, an edit first, other nodes to run)."""
+
+    state: VersionedState | None = None
+    answer: Any = NO_ANSWER
+    update: NodePartial | None = None
+    goto: Sequence[str] | None = None
+
+    def describe(self) -> str:
+        """How the run starts, for the server's log."""
+        if self.goto is not None:
+            return f"resuming at {', '.join(self.goto) or 'the end'}"
+        if self.answer is not NO_ANSWER:
+            return "answering its question"
+        return "new state" if self.state is not None else "continuing the stored session"
 
 
 class LiveRun:
@@ -42,6 +66,7 @@ class LiveRun:
         self.events: list[dict[str, Any]] = []
         self.finished = False
         self.stop = StopRequest()
+        self.cancelled = False
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._stored = 0
@@ -91,35 +116,70 @@ class RunManager:
         run = self._live.get(session_id)
         return run is not None and not run.finished
 
-    def start(
-        self, session_id: str, state: VersionedState | None, answer: Any = NO_ANSWER
-    ) -> LiveRun:
-        """Start (or resume, when the session exists) ``session_id`` in the background;
-        ``answer`` answers its pending ``ctx.interrupt``."""
+    def start(self, session_id: str, request: RunRequest) -> LiveRun:
+        """Start (or continue, when the session exists) ``session_id`` in the background."""
         run = LiveRun(session_id)
         self._live[session_id] = run
         self._live.move_to_end(session_id)
         self._forget_old()
-        run.task = asyncio.create_task(self._run(run, state, answer), name=run.name)
+        log_run_start(session_id, request.describe())
+        run.task = asyncio.create_task(self._run(run, request), name=run.name)
         return run
 
-    async def _run(self, run: LiveRun, state: VersionedState | None, answer: Any) -> None:
-        bus = EventBus.with_sinks([run], capacity=LIVE_VIEW_CAPACITY)
+    def cancel(self, session_id: str) -> bool:
+        """Cancel the session's run now (the step in flight is not committed; running the session
+        again continues from its last checkpoint). False when it is not running."""
+        run = self._live.get(session_id)
+        if run is None or run.finished or run.task is None or run.task.done():
+            return False
+        run.cancelled = True
+        run.task.cancel()
+        return True
+
+    async def _run(self, run: LiveRun, request: RunRequest) -> None:
+        # Framework events too: the page's timeline shows how long each step and node took.
+        bus = EventBus.with_sinks([run], capacity=LIVE_VIEW_CAPACITY, lifecycle=True)
+        started = time.monotonic()
+        status: str = RunStatus.ERROR
+        step: int | None = None
         try:
             async with AppRunner(
                 self._app, self._checkpointer, event_bus=bus, context=self._context
             ) as runner:
-                await runner.drive(run.session_id, state, answer=answer, stop=run.stop)
+                result = await runner.drive(
+                    run.session_id,
+                    request.state,
+                    answer=request.answer,
+                    update=request.update,
+                    goto=request.goto,
+                    stop=run.stop,
+                )
+                status, step = result.status, result.step
+        except asyncio.CancelledError:
+            status = RunStatus.CANCELLED
+            task = asyncio.current_task()
+            if not run.cancelled or (task is not None and task.uncancel() > 0):
+                raise  # the server is going away, not (only) a person's cancel
         except Exception:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.
             logger.exception("run %s failed", run.session_id)
         finally:
+            if step is None:  # cancelled or failed: the session stands at its last checkpoint
+                step = await self._latest_step(run.session_id)
+            log_run_end(run.session_id, str(status), step, time.monotonic() - started)
             await bus.aclose()
             run.mark_finished()
             try:
                 await run.store_pending(self._checkpointer)
             except Exception:
                 logger.exception("could not store the events of %s", run.session_id)
+
+    async def _latest_step(self, session_id: str) -> int | None:
+        try:
+            latest = await self._checkpointer.load_latest(session_id)
+        except Exception:  # the log line goes without it; the failure is logged elsewhere
+            return None
+        return latest.step if latest is not None else None
 
     def _forget_old(self) -> None:
         finished = [sid for sid, run in self._live.items() if run.finished]

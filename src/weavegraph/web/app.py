@@ -28,77 +28,33 @@ from starlette.staticfiles import StaticFiles
 from ..app import App
 from ..checkpoint import Checkpointer, SessionInfo
 from ..config import getenv
-from ..errors import InvalidSessionId, SessionGraphMismatch, StateError, WeavegraphError
+from ..errors import SessionGraphMismatch, StateError, WeavegraphError
 from ..runtime.plan import cursor_of, missing_nodes
-from ..runtime.values import new_session_id, validate_session_id
 from ..session_status import PendingInterrupt, describe, stored_status
 from ..sessions import NO_ANSWER
-from ..state import VersionedState, freeze_json
+from ..state import VersionedState
+from ._body import ApiError, busy, check_keys, not_found, read_json, session_id_of, storable
 from ._graph import graph_json
 from ._guard import ALLOWED_HOSTS_ENV, HostPolicy, RequestGuard
 from ._guard import error_response as _error
 from ._redact import public_state, redact_access_log
-from ._runs import RunManager
+from ._runs import RunManager, RunRequest
+from ._serverlog import AccessLog
+from ._studio import StudioActions
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 SHUTDOWN_GRACE = 10.0
 """Seconds a running session gets to reach its step boundary when the server shuts down."""
-MAX_BODY_BYTES = 1_000_000
-"""Largest accepted request body (413 beyond)."""
-
 CheckpointerFactory = Callable[[], Awaitable[Checkpointer]]
-
-
-class ApiError(Exception):
-    """An error answered as JSON with a status code."""
-
-    def __init__(
-        self, status: int, message: str, code: str = "weavegraph::web::bad_request"
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-
-
-async def _read_json(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > MAX_BODY_BYTES
-    ):
-        raise ApiError(
-            413, f"request body larger than {MAX_BODY_BYTES} bytes", "weavegraph::web::too_large"
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(
-                413,
-                f"request body larger than {MAX_BODY_BYTES} bytes",
-                "weavegraph::web::too_large",
-            )
-    try:
-        value = orjson.loads(bytes(body))
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return value  # pyright: ignore[reportUnknownVariableType]
 
 
 _RUN_KEYS = ("input", "state", "session_id", "answer")
 
 
 def _initial_state(body: dict[str, Any]) -> VersionedState | None:
-    unknown = sorted(str(key) for key in body if key not in _RUN_KEYS)
-    if unknown:  # a typo such as "inputt" must not be dropped silently
-        raise ApiError(400, f"unknown key(s) {unknown}; a run takes {', '.join(_RUN_KEYS)}")
+    check_keys(body, _RUN_KEYS, "a run")
     if "input" in body and "state" in body:
         raise ApiError(400, 'give either "input" or "state", not both')
     if "input" in body:
@@ -127,21 +83,7 @@ def _last_event_id(text: str) -> int:
 
 
 def _answer(body: dict[str, Any]) -> Any:
-    if "answer" not in body:
-        return NO_ANSWER
-    try:
-        return freeze_json(body["answer"])
-    except ValueError as exc:  # it is stored with the session: refused before the run starts
-        raise ApiError(400, f'invalid "answer": {exc}') from None
-
-
-def _session_id(value: object) -> str:
-    if value is None:
-        return new_session_id()
-    try:
-        return validate_session_id(value)
-    except InvalidSessionId as exc:
-        raise ApiError(400, str(exc), exc.code) from None
+    return storable(body["answer"], '"answer"') if "answer" in body else NO_ANSWER
 
 
 class WebApi:
@@ -190,20 +132,18 @@ class WebApi:
         return JSONResponse({"status": "ok"})
 
     async def start_run(self, request: Request) -> Response:
-        body = await _read_json(request)
+        body = await read_json(request)
         state = _initial_state(body)
         answer = _answer(body)
         if "answer" in body and (state is not None or body.get("session_id") is None):
             raise ApiError(400, '"answer" goes with a waiting "session_id" and no input or state')
-        session_id = _session_id(body.get("session_id"))
+        session_id = session_id_of(body.get("session_id"))
         if self.runs.is_running(session_id):
-            raise ApiError(
-                409, f"session {session_id!r} is already running", "weavegraph::web::busy"
-            )
+            raise busy(session_id)
         latest = await self.checkpointer.load_latest(session_id)
         if state is None and latest is None:
             if "answer" in body:
-                raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
+                raise not_found(session_id)
             raise ApiError(400, 'a new session needs "input" or "state"')
         unknown = missing_nodes(self.app.spec, latest.frontier) if latest else []
         if unknown:
@@ -215,18 +155,18 @@ class WebApi:
                 f"session {session_id!r} is not waiting for an answer",
                 "weavegraph::web::not_waiting",
             )
-        self.runs.start(session_id, state, answer)
+        self.runs.start(session_id, RunRequest(state=state, answer=answer))
         return JSONResponse(
             {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
             status_code=202,
         )
 
     async def run_events(self, request: Request) -> Response:
-        session_id = _session_id(request.path_params["session_id"])
+        session_id = session_id_of(request.path_params["session_id"])
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         last_event_id = _last_event_id(last) if last else None
         if not self.runs.is_running(session_id) and not await self._known(session_id):
-            raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
+            raise not_found(session_id)
 
         shutdown = anyio.Event()
 
@@ -256,7 +196,10 @@ class WebApi:
         return await self.checkpointer.load_latest(session_id) is not None
 
     async def sessions(self, _request: Request) -> Response:
-        infos = [await self._describe(info) for info in await self.checkpointer.list_sessions()]
+        stored = sorted(
+            await self.checkpointer.list_sessions(), key=lambda i: i.updated_at, reverse=True
+        )
+        infos = [await self._describe(info) for info in stored]  # newest first
         return JSONResponse(
             {
                 "sessions": [
@@ -280,10 +223,10 @@ class WebApi:
         return await describe(self.checkpointer, info, running=running)
 
     async def session(self, request: Request) -> Response:
-        session_id = _session_id(request.path_params["session_id"])
+        session_id = session_id_of(request.path_params["session_id"])
         latest = await self.checkpointer.load_latest(session_id)
         if latest is None:
-            raise ApiError(404, f"no session {session_id!r}", "weavegraph::web::not_found")
+            raise not_found(session_id)
         history = await self.checkpointer.history(session_id)
         running = self.runs.is_running(session_id)
         status, interrupt = await stored_status(self.checkpointer, latest, running=running)
@@ -358,14 +301,20 @@ def create_app(
     ``Host``/``Origin`` names, ``*`` for any) to ``WEAVEGRAPH_ALLOWED_HOSTS`` (environment, else
     ``.env``). ``context`` reaches the nodes of every run as ``ctx.context``."""
     api = WebApi(app, open_checkpointer, context)
+    actions = StudioActions(api)
     routes = [
         Route("/", api.index),
         Route("/healthz", api.healthz),
         Route("/favicon.ico", api.favicon),
         Route("/api/runs", api.start_run, methods=["POST"]),
         Route("/api/runs/{session_id}/events", api.run_events),
+        Route("/api/runs/{session_id}/cancel", actions.cancel, methods=["POST"]),
         Route("/api/sessions", api.sessions),
         Route("/api/sessions/{session_id}", api.session),
+        Route("/api/sessions/{session_id}/resume", actions.resume, methods=["POST"]),
+        Route("/api/sessions/{session_id}/fork", actions.fork, methods=["POST"]),
+        Route("/api/sessions/{session_id}/state", actions.edit_state, methods=["POST"]),
+        Route("/api/sessions/{session_id}/steps/{step:int}", actions.step),
         Route("/api/graph", api.graph),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -385,5 +334,6 @@ def create_app(
         allowed_hosts if allowed_hosts is not None else getenv(ALLOWED_HOSTS_ENV)
     )
     web.add_middleware(RequestGuard, hosts=hosts, token=token or None, page=STATIC / "index.html")
+    web.add_middleware(AccessLog)  # outermost: refused requests are logged too
     redact_access_log()
     return web
