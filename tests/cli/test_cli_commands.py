@@ -355,6 +355,10 @@ def test_prune_keeps_the_newest_steps_per_session(workdir: Path) -> None:
         )
     assert "short" not in _steps_per_session(copy)
 
+    dry = wg_cli("db", "prune", "--keep-last", "100", "--dry-run", cwd=workdir)
+    assert "dry run: prune would delete (steps deleted: 51, sessions affected: 1" in dry.stdout
+    assert "nothing was deleted" in dry.stdout
+    assert _steps_per_session(db) == before  # counted, not deleted
     pruned = wg_cli("db", "prune", "--older-than", "30d", "--keep-last", "100", cwd=workdir)
     assert "steps deleted: 51" in pruned.stdout
     after = _steps_per_session(db)

@@ -97,6 +97,12 @@ def test_db_commands_on_postgres(tmp_path: Path, postgres_url: str, postgres_sch
     assert postgres_schema in stats["location"]
     assert stats["bytes"] > 0
 
+    dry = wg_cli("db", "prune", "--keep-last", "5", "--dry-run", "--db", url, cwd=tmp_path)
+    assert "dry run: prune would delete (steps deleted: 8, sessions affected: 1" in dry.stdout
+    assert {k: len(v) for k, v in steps_per_session(postgres_url, postgres_schema).items()} == {
+        "long": 13,
+        "short": 4,
+    }
     pruned = wg_cli("db", "prune", "--keep-last", "5", "--db", url, cwd=tmp_path)
     assert "steps deleted: 8" in pruned.stdout
     assert steps_per_session(postgres_url, postgres_schema) == {

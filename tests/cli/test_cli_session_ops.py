@@ -144,3 +144,44 @@ def test_the_final_panel_shows_no_channel_versions(
     assert "versions" not in out
     assert "errors=" not in out
     assert "search_docs: rate limited" in out  # the demo's one recoverable error is shown
+
+
+FAILS_ONCE = """
+import os
+import weavegraph as wg
+
+async def flaky(snapshot, ctx):
+    if os.environ.get("FLAKY_FIXED") != "1":
+        raise RuntimeError("the index is down")
+    return wg.NodePartial(extra={"done": True})
+
+builder = wg.GraphBuilder()
+builder.add_node("flaky", flaky)
+builder.add_edge(wg.START, "flaky")
+builder.add_edge("flaky", wg.END)
+app = builder.compile()
+"""
+
+
+def test_retry_runs_a_failed_session_again_and_refuses_a_finished_one(
+    demo_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (demo_db.parent / "flaky_graph.py").write_text(FAILS_ONCE)
+    monkeypatch.syspath_prepend(str(demo_db.parent))
+    assert main(["run", "flaky_graph:app", "--input", "go", "--session", "f1"]) == 1
+    capsys.readouterr()
+    assert main(["sessions", "list", "--json"]) == 0
+    assert {s["session_id"]: s["status"] for s in json.loads(capsys.readouterr().out)}[
+        "f1"
+    ] == "error"
+    monkeypatch.setenv("FLAKY_FIXED", "1")
+    assert main(["sessions", "retry", "f1", "flaky_graph:app", "--events", "none"]) == 0
+    capsys.readouterr()
+    assert main(["sessions", "list", "--json"]) == 0
+    listed = {s["session_id"]: s["status"] for s in json.loads(capsys.readouterr().out)}
+    assert listed["f1"] == "completed"
+
+    assert main(["sessions", "retry", "d1", DEMO]) == 1
+    err = capsys.readouterr().err
+    assert "session 'd1' is completed: nothing to retry" in err
+    assert main(["sessions", "retry", "nobody", DEMO]) == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from web_server import Server, collect_events, start_server
+from web_server import WEAVEGRAPH, Server, collect_events, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -194,3 +196,33 @@ def test_the_terminal_shows_each_request_and_hides_the_token(studio: Server) -> 
     assert '"GET /api/sessions?token=[redacted] HTTP/1.1" 401' in log
     assert '"GET /healthz HTTP/1.1" 200' in log
     assert "t0ken" not in log
+
+
+def test_the_command_line_cancels_a_run_on_the_server(studio: Server, tmp_path: Path) -> None:
+    _start(studio, "slow, cancelled from a terminal", "cli-cancel")
+    _wait(studio, "cli-cancel", lambda s: s["status"] == "running")
+    env = {**os.environ, "WEAVEGRAPH_API_TOKEN": "t0ken"}
+    argv = [WEAVEGRAPH, "sessions", "cancel", "cli-cancel", "--server", studio.url]
+
+    def cancel(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*argv, *extra], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    done = cancel()
+    assert done.returncode == 0, done.stderr
+    assert f"cancelled the run of cli-cancel on {studio.url}" in done.stdout
+    _wait(studio, "cli-cancel", lambda s: s["status"] == "cancelled")
+    again = cancel()
+    assert again.returncode == 1
+    assert "the server answered 409: session 'cli-cancel' has no run in progress" in again.stderr
+    wrong_token = cancel("--token", "nope")
+    assert wrong_token.returncode == 1
+    assert "401" in wrong_token.stderr
+    nowhere = subprocess.run(
+        [WEAVEGRAPH, "sessions", "cancel", "x", "--server", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert nowhere.returncode == 1
+    assert "cannot reach the server" in nowhere.stderr

@@ -7,6 +7,7 @@ what ``weavegraph db ...`` drives.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -180,11 +181,28 @@ class StorageStats:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PruneResult:
-    """What ``prune`` removed."""
+    """What ``prune`` removed (with ``dry_run``: what it would remove; nothing was)."""
 
     steps_deleted: int
     sessions_affected: int
     log_items_deleted: int
+    dry_run: bool = False
+
+
+class PruneRolledBack(Exception):
+    """Raised at the end of a dry-run prune's transaction so the backend rolls it back; the
+    backend returns ``result``."""
+
+    def __init__(self, result: PruneResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
+
+def finish_prune(result: PruneResult, dry_run: bool) -> PruneResult:
+    """What a prune's transaction ends with: ``result``, or (``dry_run``) a rollback carrying it."""
+    if dry_run:
+        raise PruneRolledBack(dataclasses.replace(result, dry_run=True))
+    return result
 
 
 def check_prune_args(older_than: timedelta | None, keep_last: int | None) -> None:
@@ -231,9 +249,14 @@ class Maintainable(Protocol):
         ...
 
     async def prune(
-        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        dry_run: bool = False,
     ) -> PruneResult:
-        """Delete old steps, never a session's latest one."""
+        """Delete old steps, never a session's latest one (``dry_run``: count them, delete
+        nothing)."""
         ...
 
     async def vacuum(self) -> tuple[int, int]:

@@ -67,14 +67,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ._worker import cmd_worker
 
         return cmd_worker(args)
-    if command == "sessions" and args.action == "retry":
-        from ._worker import cmd_retry
-
-        return asyncio.run(cmd_retry(args))
-    if command == "sessions" and args.action in ("fork", "edit"):
+    if command == "sessions" and args.action in ("fork", "edit", "retry", "cancel"):
         from . import _session_ops
 
-        handler = _session_ops.cmd_fork if args.action == "fork" else _session_ops.cmd_edit
+        handler = {
+            "fork": _session_ops.cmd_fork,
+            "edit": _session_ops.cmd_edit,
+            "retry": _session_ops.cmd_retry,
+            "cancel": _session_ops.cmd_cancel,
+        }[args.action]
         return asyncio.run(handler(args))
     if command in ("sessions", "db"):
         from . import _storage

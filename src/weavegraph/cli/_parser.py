@@ -203,19 +203,10 @@ def _add_sessions(commands: _Commands) -> None:
             )
         _storage_options(action)
     _add_session_changes(actions)
-    retry = actions.add_parser(
-        "retry",
-        parents=[_common()],
-        help="queue a dead or failed session again (PostgreSQL workers)",
-        description="Put a session that went dead (its workers kept dying) or failed back in "
-        "the queue; a worker continues it from its last committed step.",
-    )
-    retry.add_argument("session", metavar="SESSION")
-    _storage_options(retry)
 
 
 def _add_session_changes(actions: _Commands) -> None:
-    """``sessions fork|edit``: the verbs that change a stored session."""
+    """``sessions fork|edit|retry|cancel``: the verbs that change a stored session."""
     fork = actions.add_parser(
         "fork",
         parents=[_common()],
@@ -254,6 +245,36 @@ def _add_session_changes(actions: _Commands) -> None:
     )
     for action in (fork, edit):
         _storage_options(action)
+    retry = actions.add_parser(
+        "retry",
+        parents=[_common()],
+        help="run a failed, cancelled or stopped session again from its latest checkpoint",
+        description="Run SESSION again from its latest checkpoint: a failed step runs again, a "
+        "cancelled or stopped run continues where it was. A completed session, or one waiting "
+        "for an answer (use `weavegraph resume --answer`), is refused.",
+    )
+    retry.add_argument("session", metavar="SESSION")
+    retry.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    _storage_options(retry)
+    _event_options(retry)
+    cancel = actions.add_parser(
+        "cancel",
+        parents=[_common()],
+        help="cancel a session's run in progress on a `weavegraph serve`",
+        description="Ask the server at --server to cancel SESSION's run now (the step in flight "
+        "is not committed; `weavegraph sessions retry` continues it later). A run in this "
+        "terminal stops with Ctrl-C instead.",
+    )
+    cancel.add_argument("session", metavar="SESSION")
+    cancel.add_argument(
+        "--server",
+        metavar="URL",
+        default="http://127.0.0.1:8000",
+        help="the server's address (default http://127.0.0.1:8000)",
+    )
+    cancel.add_argument(
+        "--token", metavar="TOKEN", help="its API token (default: WEAVEGRAPH_API_TOKEN)"
+    )
 
 
 def _positive(text: str) -> int:
@@ -298,6 +319,11 @@ def _add_db(commands: _Commands) -> None:
         "--older-than", type=parse_age, metavar="AGE", help="e.g. 30d, 12h, 90m, 3600s"
     )
     prune.add_argument("--keep-last", type=int, metavar="N", help="newest steps kept per session")
+    prune.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count what would be deleted and delete nothing",
+    )
     actions.add_parser(
         "vacuum", parents=[_common()], help="reclaim free space (SQLite VACUUM / Postgres VACUUM)"
     )

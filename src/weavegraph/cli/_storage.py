@@ -203,10 +203,16 @@ async def _db_action(checkpointer: Checkpointer, args: argparse.Namespace) -> in
             out.print(_stats_table(location, value))
         return 0
     if args.action == "prune":
-        with err.status("pruning…"):
-            result = await maintained.prune(older_than=args.older_than, keep_last=args.keep_last)
-        details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in _as_dict(result).items())
-        out.print(f"pruned ({details}); every session's latest checkpoint was kept")
+        with err.status("counting…" if args.dry_run else "pruning…"):
+            result = await maintained.prune(
+                older_than=args.older_than, keep_last=args.keep_last, dry_run=args.dry_run
+            )
+        counts = {k: v for k, v in _as_dict(result).items() if k != "dry_run"}
+        details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items())
+        if args.dry_run:
+            out.print(f"dry run: prune would delete ({details}); nothing was deleted")
+        else:
+            out.print(f"pruned ({details}); every session's latest checkpoint was kept")
         return 0
     if args.action == "vacuum":
         with err.status("vacuuming…"):

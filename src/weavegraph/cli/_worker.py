@@ -1,4 +1,4 @@
-"""``weavegraph worker`` (claim and run queued sessions) and ``weavegraph sessions retry``."""
+"""``weavegraph worker``: claim and run queued sessions until SIGTERM drains the worker."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import argparse
 import asyncio
 import signal
 
-from ..checkpoint.postgres import PostgresCheckpointer
 from ..config import resolve_postgres_url
 from ..errors import ConfigError
-from ..queue import QueueClient, Worker, WorkerOptions
+from ..queue import Worker, WorkerOptions
 from ._output import stderr_console
-from ._storage import open_from_args
 from ._target import load_target
 
 
@@ -49,21 +47,3 @@ async def _serve(worker: Worker, target: str) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-
-
-async def cmd_retry(args: argparse.Namespace) -> int:
-    checkpointer = await open_from_args(args, must_exist=True)
-    try:
-        if not isinstance(checkpointer, PostgresCheckpointer):
-            raise ConfigError(
-                "sessions retry is for sessions queued in PostgreSQL (--db postgresql://...)"
-            )
-        if not await QueueClient(checkpointer).retry(args.session):
-            stderr_console().print(
-                f"session {args.session!r} is not dead or failed: nothing to retry"
-            )
-            return 1
-        stderr_console().print(f"session {args.session!r} queued again")
-        return 0
-    finally:
-        await checkpointer.close()

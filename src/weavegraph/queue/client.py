@@ -104,7 +104,7 @@ class QueueClient:
         return await self._put(session_id, "cancel", {}, idempotency_key, Multitask.ENQUEUE)
 
     async def retry(self, session_id: str) -> bool:
-        """Queue a ``dead`` or ``error`` session again; False if it is neither."""
+        """Queue a ``dead``, ``error`` or ``cancelled`` session again; False if it is none."""
         validate_session_id(session_id)
         cp = self.checkpointer
 
@@ -113,7 +113,7 @@ class QueueClient:
                 q(
                     "UPDATE {schema}.sessions SET run_status = 'queued', attempts = 0, "
                     "available_at = now(), last_error = NULL WHERE id = %s "
-                    "AND run_status IN ('dead', 'error') RETURNING id",
+                    "AND run_status IN ('dead', 'error', 'cancelled') RETURNING id",
                     cp.schema,
                 ),
                 (session_id,),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..checkpoint.postgres._claim import Claim
 from ..checkpoint.postgres._sql import q
-from ..errors import LeaseLost, SessionError, WeavegraphError
+from ..errors import CheckpointError, LeaseLost, SessionError, WeavegraphError
 from ..events.model import Event, stream_end_event
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
@@ -103,9 +103,14 @@ class Owner:
             except SessionError as exc:  # e.g. an answer for a session not waiting for one
                 _log.warning("session %s: request %s ignored: %s", claim.session_id, request, exc)
                 status = None
+            except LeaseLost:
+                raise
+            except CheckpointError as exc:  # the database, not the graph: run it again later
+                _log.warning(
+                    "session %s: storage failed, back to the queue: %s", claim.session_id, exc
+                )
+                return RunStatus.QUEUED, str(exc)
             except WeavegraphError as exc:
-                if isinstance(exc, LeaseLost):
-                    raise
                 return RunStatus.ERROR, str(exc)
             if status is RunStatus.STOPPED:  # the worker drains: another one continues
                 return RunStatus.QUEUED, None

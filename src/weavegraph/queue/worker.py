@@ -91,7 +91,7 @@ class Worker:
         opts = self.options
         cp = await PostgresCheckpointer.connect(
             self.url, schema=self._schema, max_size=opts.concurrency + 3,
-            settings=worker_settings(opts.lease_s),
+            settings=worker_settings(opts.lease_s, self.name),
         )  # fmt: skip
         owner = Owner(self.app, cp, self._context, opts.max_attempts, self._stop)
         listener = Listener(

@@ -25,6 +25,7 @@ from ..base import (
     Checkpoint,
     MigrationResult,
     PruneResult,
+    PruneRolledBack,
     SessionInfo,
     StepInfo,
     StorageStats,
@@ -281,7 +282,11 @@ class PostgresCheckpointer:
         return await self._run(lambda conn: maint.stats(self._store, conn))
 
     async def prune(
-        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        dry_run: bool = False,
     ) -> PruneResult:
         """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` per session.
 
@@ -289,8 +294,10 @@ class PostgresCheckpointer:
         """
         try:
             return await self._run(
-                lambda conn: maint.prune(self._store, conn, older_than, keep_last)
+                lambda conn: maint.prune(self._store, conn, older_than, keep_last, dry_run)
             )
+        except PruneRolledBack as rolled_back:  # a dry run: the transaction was rolled back
+            return rolled_back.result
         finally:
             self._store.forget()
 

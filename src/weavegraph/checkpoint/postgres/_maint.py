@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .. import _codec as codec
-from ..base import NAMESPACE_SEPARATOR, PruneResult, StorageStats, check_prune_args
+from ..base import NAMESPACE_SEPARATOR, PruneResult, StorageStats, check_prune_args, finish_prune
 from . import _extra as extras
 from ._schema import TABLES
 from ._store import ERRORS, MESSAGES, PgStore
@@ -66,16 +66,23 @@ def _doomed_select(older_than: timedelta | None, keep_last: int | None) -> tuple
 
 
 async def prune(
-    store: PgStore, conn: Any, older_than: timedelta | None, keep_last: int | None
+    store: PgStore,
+    conn: Any,
+    older_than: timedelta | None,
+    keep_last: int | None,
+    dry_run: bool = False,
 ) -> PruneResult:
-    """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` of their session."""
+    """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` of their session
+    (``dry_run``: the same transaction, rolled back)."""
     check_prune_args(older_than, keep_last)
     select, params = _doomed_select(older_than, keep_last)
     candidates = await store.fetchall(
         conn, f"SELECT DISTINCT session_id FROM ({select}) d", (None, None, *params)
     )
     if not candidates:
-        return PruneResult(steps_deleted=0, sessions_affected=0, log_items_deleted=0)
+        return PruneResult(
+            steps_deleted=0, sessions_affected=0, log_items_deleted=0, dry_run=dry_run
+        )
     # Lock in a fixed order (saves lock one row each, so this cannot deadlock with them), then
     # choose the steps again: the latest steps may have moved before the lock was taken.
     locked = [
@@ -105,11 +112,12 @@ async def prune(
     for sid in sessions:
         log_deleted += await _collect_log(store, conn, sid)
     await extras.collect(conn, store.schema, sessions)
-    return PruneResult(
+    result = PruneResult(
         steps_deleted=affected.rowcount,
         sessions_affected=len(sessions),
         log_items_deleted=log_deleted,
     )
+    return finish_prune(result, dry_run)
 
 
 async def _collect_log(store: PgStore, conn: Any, sid: str) -> int:

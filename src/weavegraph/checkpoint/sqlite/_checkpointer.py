@@ -184,13 +184,17 @@ class SQLiteCheckpointer:
         return await self._run(maint.stats, self._store, self.path)
 
     async def prune(
-        self, *, older_than: timedelta | None = None, keep_last: int | None = None
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        dry_run: bool = False,
     ) -> PruneResult:
         """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` per session.
 
         A session's latest step is never deleted; every remaining step stays loadable.
         """
-        return await self._run(maint.prune, self._store, older_than, keep_last)
+        return await self._run(maint.prune, self._store, older_than, keep_last, dry_run)
 
     async def vacuum(self) -> tuple[int, int]:
         """Checkpoint the WAL and VACUUM; returns bytes on disk before and after."""

@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .. import _codec as codec
-from ..base import NAMESPACE_SEPARATOR, PruneResult, StorageStats, check_prune_args
+from ..base import (
+    NAMESPACE_SEPARATOR,
+    PruneResult,
+    PruneRolledBack,
+    StorageStats,
+    check_prune_args,
+    finish_prune,
+)
 from . import _extra as extras
 from ._read import ERRORS, MESSAGES
 from ._store import SQLiteStore
@@ -53,8 +60,11 @@ def stats(store: SQLiteStore, path: str) -> StorageStats:
     )
 
 
-def prune(store: SQLiteStore, older_than: timedelta | None, keep_last: int | None) -> PruneResult:
-    """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` of their session."""
+def prune(
+    store: SQLiteStore, older_than: timedelta | None, keep_last: int | None, dry_run: bool = False
+) -> PruneResult:
+    """Delete steps older than ``older_than`` or beyond the newest ``keep_last`` of their session
+    (``dry_run``: the same transaction, rolled back)."""
     check_prune_args(older_than, keep_last)
     conditions: list[str] = []
     params: list[Any] = []
@@ -90,12 +100,19 @@ def prune(store: SQLiteStore, older_than: timedelta | None, keep_last: int | Non
         for sid in sessions:
             extras.collect(conn, sid)
         conn.execute("DELETE FROM prune_doomed")
-        return PruneResult(
-            steps_deleted=deleted, sessions_affected=len(sessions), log_items_deleted=log_deleted
+        return finish_prune(
+            PruneResult(
+                steps_deleted=deleted,
+                sessions_affected=len(sessions),
+                log_items_deleted=log_deleted,
+            ),
+            dry_run,
         )
 
     try:
         return store.transaction(work)
+    except PruneRolledBack as rolled_back:
+        return rolled_back.result
     finally:
         store.forget_heads()
 
