@@ -46,6 +46,9 @@ WORKLOADS: dict[str, Workload] = {
         Workload("stream_updates", 20000, 200, "events_per_s", "ev/s", True),
         Workload("stream_steps", 1000, 20, "events_per_s", "ev/s", True, target=10),
         Workload("state_growth", 1000, 30, "per_step", "us/step"),
+        Workload("sessions", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
+        Workload("sessions_pg", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
+        Workload("large_extra", 100, 10, "per_step", "us/step"),
     )
 }
 
@@ -53,6 +56,49 @@ PAYLOAD_BYTES = 1024
 """What one state_growth step appends."""
 STREAM_YIELD_EVERY = 100
 """stream_updates nodes give the event loop a turn this often, on both sides alike."""
+SESSION_STEPS = 5
+"""sessions: each session runs a chain of this many nodes, one checkpoint per step."""
+SESSIONS_AT_ONCE = 50
+"""sessions: how many sessions run concurrently through the one runner / compiled graph."""
+LARGE_VALUE_BYTES = 10 * 1024 * 1024
+"""large_extra: the untouched value every step carries (each step changes one small key)."""
+POSTGRES_POOL_SIZE = 10
+"""sessions_pg: connections in the pool on both sides (weavegraph's default pool size)."""
+
+
+def postgres_url() -> str:
+    """The server sessions_pg uses: ``BENCH_POSTGRES_URL``, else the test server's URL, else the
+    local default. Each run works in a schema of its own and drops it afterwards."""
+    return (
+        os.environ.get("BENCH_POSTGRES_URL")
+        or os.environ.get("WEAVEGRAPH_POSTGRES_TEST_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def bench_schema(framework: str) -> str:
+    return f"bench_{framework[:2]}_{os.getpid()}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+async def run_sessions(count: int, one: Callable[[int], Coroutine[Any, Any, None]]) -> float:
+    """Run ``one(i)`` for ``i`` in ``range(count)``, SESSIONS_AT_ONCE at a time; the seconds taken."""
+    gate = asyncio.Semaphore(SESSIONS_AT_ONCE)
+
+    async def gated(index: int) -> None:
+        async with gate:
+            await one(index)
+
+    t0 = now()
+    await asyncio.gather(*(gated(i) for i in range(count)))
+    return now() - t0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -82,6 +128,27 @@ def now() -> float:
 def files_size(paths: Sequence[Path]) -> int:
     """Total bytes of the files that exist (a SQLite database plus its -wal and -shm)."""
     return sum(p.stat().st_size for p in paths if p.exists())
+
+
+def bytes_written() -> int:
+    """Bytes this process passed to write() so far, every thread included (Linux; 0 elsewhere)."""
+    try:
+        text = Path("/proc/self/io").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def large_step_stats(marks: Sequence[tuple[float, int]], warmup: int = 2) -> dict[str, float]:
+    """Per-step time (us) and bytes written, from ``(time, bytes_written)`` taken at each entry
+    into the looping node, leaving out the first ``warmup`` steps (the first save of the large
+    value)."""
+    (t0, w0), (t1, w1) = marks[warmup], marks[-1]
+    steps = max(1, len(marks) - 1 - warmup)
+    return {"value": (t1 - t0) / steps * 1e6, "bytes_per_step": (w1 - w0) / steps}
 
 
 def sqlite_files(db: Path) -> list[Path]:

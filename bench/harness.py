@@ -32,8 +32,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 SCRIPTS = {"weavegraph": BENCH_DIR / "wg_workloads.py", "langgraph": BENCH_DIR / "lg_workloads.py"}
 FRAMEWORKS = ("weavegraph", "langgraph")
 DEFAULT_REPS = 5
-SLOW_REPS = {"state_growth": 3}
-"""state_growth on LangGraph writes ~0.5 GB per repetition: fewer repetitions keep a run short."""
+SLOW_REPS = {"state_growth": 3, "sessions": 3, "sessions_pg": 3}
+"""state_growth on LangGraph writes ~0.5 GB per repetition, and 1,000 LangGraph sessions take over a
+minute: fewer repetitions keep a run short."""
 CHILD_TIMEOUT_S = 300
 
 
@@ -249,6 +250,8 @@ def details_table(report: dict[str, Any]) -> Table:
         ("state_growth", "disk / payload", "disk_ratio", 1),
         ("state_growth", "first-100 step us", "first_us", 1),
         ("state_growth", "last-100 step us", "last_us", 1),
+        ("large_extra", "bytes written per step", "bytes_per_step", 1),
+        ("large_extra", "bytes on disk", "db_bytes", 1),
     ]
     for workload, label, key, scale in rows:
         row = report["workloads"].get(workload)
@@ -293,7 +296,12 @@ def framework_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found: dict[str, str] = {}
-    for dist in ("weavegraph", "langgraph", "langgraph-checkpoint-sqlite"):
+    for dist in (
+        "weavegraph",
+        "langgraph",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-postgres",
+    ):
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:

@@ -16,15 +16,25 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypedDict
 
 from _common import (
+    LARGE_VALUE_BYTES,
     PAYLOAD_BYTES,
+    POSTGRES_POOL_SIZE,
+    SESSION_STEPS,
     STREAM_YIELD_EVERY,
+    bench_schema,
+    bytes_written,
+    drop_schema,
     files_size,
+    large_step_stats,
     max_rss_kb,
     now,
+    postgres_url,
+    run_sessions,
     run_workload_cli,
     sqlite_files,
     step_window_stats,
 )
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
@@ -41,6 +51,11 @@ class ChainState(TypedDict):
 
 
 class LoopState(TypedDict):
+    count: int
+
+
+class LargeState(TypedDict):
+    big: str
     count: int
 
 
@@ -242,6 +257,95 @@ async def state_growth(size: int, workdir: Any) -> dict[str, Any]:
     }
 
 
+async def _many_sessions(saver: Any, count: int) -> dict[str, Any]:
+    """``count`` threads of a SESSION_STEPS-node chain through one compiled graph (after one
+    warm-up thread), each a new thread_id run with ``ainvoke``."""
+    app = build_chain(SESSION_STEPS).compile(checkpointer=saver)
+
+    async def one(index: int) -> None:
+        config = {"configurable": {"thread_id": f"s{index}"}}
+        out = await app.ainvoke({"last": -1}, config, durability=DURABILITY)
+        assert out["last"] == SESSION_STEPS - 1, out
+
+    await one(-1)
+    total = await run_sessions(count, one)
+    return {"value": count / total, "total_s": total, "steps": SESSION_STEPS}
+
+
+async def sessions(size: int, workdir: Any) -> dict[str, Any]:
+    db = workdir / "lg_sessions.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        await saver.setup()
+        result = await _many_sessions(saver, size)
+    return {**result, "durability": DURABILITY, "db_bytes": files_size(sqlite_files(db))}
+
+
+async def sessions_pg(size: int, workdir: Any) -> dict[str, Any]:
+    """LangGraph's Postgres saver on a pool as large as weavegraph's, in a schema of its own."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    url, schema = postgres_url(), bench_schema(FRAMEWORK)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    kwargs = {
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "row_factory": dict_row,
+        "options": f"-c search_path={schema}",
+    }
+    try:
+        async with AsyncConnectionPool(
+            url, max_size=POSTGRES_POOL_SIZE, kwargs=kwargs, open=False
+        ) as pool:
+            saver = AsyncPostgresSaver(pool)
+            await saver.setup()
+            result = await _many_sessions(saver, size)
+    finally:
+        drop_schema(url, schema)
+    return {**result, "durability": DURABILITY}
+
+
+async def large_extra(size: int, workdir: Any) -> dict[str, Any]:
+    """``size`` steps, each changing one small key next to a large untouched value."""
+    db = workdir / "lg_large.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    marks: list[tuple[float, int]] = []
+
+    async def step(state: LargeState) -> dict[str, int]:
+        marks.append((now(), bytes_written()))
+        return {"count": state["count"] + 1}
+
+    def route(state: LargeState) -> str:
+        return "step" if state["count"] < size else END
+
+    graph = StateGraph(LargeState)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", route, ["step", END])
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        await saver.setup()
+        app = graph.compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "large"}, "recursion_limit": size + 10}
+        t0 = now()
+        out = await app.ainvoke(
+            {"big": "x" * LARGE_VALUE_BYTES, "count": 0}, config, durability=DURABILITY
+        )
+        total = now() - t0
+    assert out["count"] == size, out["count"]
+    return {
+        **large_step_stats(marks),
+        "total_s": total,
+        "durability": DURABILITY,
+        "db_bytes": files_size(sqlite_files(db)),
+    }
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -250,6 +354,9 @@ ALL_WORKLOADS = (
     stream_updates,
     stream_steps,
     state_growth,
+    sessions,
+    sessions_pg,
+    large_extra,
 )
 
 if __name__ == "__main__":

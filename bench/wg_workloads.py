@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    LARGE_VALUE_BYTES,
     PAYLOAD_BYTES,
+    POSTGRES_POOL_SIZE,
+    SESSION_STEPS,
     STREAM_YIELD_EVERY,
+    bench_schema,
+    bytes_written,
+    drop_schema,
     files_size,
+    large_step_stats,
     max_rss_kb,
     now,
+    postgres_url,
+    run_sessions,
     run_workload_cli,
     sqlite_files,
     step_window_stats,
@@ -275,6 +284,72 @@ async def state_growth(size: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+async def _many_sessions(checkpointer: Any, count: int) -> dict[str, Any]:
+    """``count`` sessions of a SESSION_STEPS-node chain through one AppRunner (after one warm-up
+    session), each created and run to completion as a whole."""
+    app = build_chain(SESSION_STEPS)
+
+    async with wg.AppRunner(app, checkpointer) as runner:
+
+        async def one(index: int) -> None:
+            session_id = f"s{index}"
+            await runner.create_session(session_id, initial_state(last=-1))
+            out = await runner.run_until_complete(session_id)
+            assert out.extra["last"] == SESSION_STEPS - 1, out.extra
+
+        await one(-1)
+        total = await run_sessions(count, one)
+    return {"value": count / total, "total_s": total, "steps": SESSION_STEPS}
+
+
+async def sessions(size: int, workdir: Path) -> dict[str, Any]:
+    db = workdir / "wg_sessions.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    checkpointer = await wg.SQLiteCheckpointer.connect(f"sqlite://{db.resolve()}")
+    try:
+        result = await _many_sessions(checkpointer, size)
+    finally:
+        await checkpointer.close()
+    return {**result, "db_bytes": files_size(sqlite_files(db))}
+
+
+async def sessions_pg(size: int, workdir: Path) -> dict[str, Any]:
+    url, schema = postgres_url(), bench_schema(FRAMEWORK)
+    checkpointer = await wg.PostgresCheckpointer.connect(
+        url, schema=schema, max_size=POSTGRES_POOL_SIZE
+    )
+    try:
+        return await _many_sessions(checkpointer, size)
+    finally:
+        await checkpointer.close()
+        drop_schema(url, schema)
+
+
+async def large_extra(size: int, workdir: Path) -> dict[str, Any]:
+    """``size`` steps, each changing one small key next to a large untouched value (SQLite)."""
+    db = workdir / "wg_large.db"
+    for path in sqlite_files(db):
+        path.unlink(missing_ok=True)
+    marks: list[tuple[float, int]] = []
+
+    async def step(snapshot: wg.StateSnapshot, ctx: Any) -> wg.NodePartial:
+        marks.append((now(), bytes_written()))
+        return wg.NodePartial(extra={"count": snapshot.extra["count"] + 1})
+
+    app = build_loop(size, step)
+    checkpointer = await wg.SQLiteCheckpointer.connect(f"sqlite://{db.resolve()}")
+    state = initial_state(big="x" * LARGE_VALUE_BYTES, count=0)
+    try:
+        t0 = now()
+        out = await _run_session(app, checkpointer, "large", state)
+        total = now() - t0
+    finally:
+        await checkpointer.close()
+    assert out.extra["count"] == size, out.extra["count"]
+    return {**large_step_stats(marks), "total_s": total, "db_bytes": files_size(sqlite_files(db))}
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -283,6 +358,9 @@ ALL_WORKLOADS = (
     stream_updates,
     stream_steps,
     state_growth,
+    sessions,
+    sessions_pg,
+    large_extra,
 )
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from ._keyed_lock import KeyedLock
 from ._time_travel import check_step, copy_history, missing_step
 from .app import App, check_has, coerce_state
 from .checkpoint import Checkpointer, SessionInfo, StepInfo
@@ -133,8 +134,9 @@ class AppRunner:
         self._checkpointer: Checkpointer | None = None
         self._owns_checkpointer = False
         self._live: dict[str, LiveSession] = {}
-        # Serializes loading and creating sessions, so one id never gets two executors.
-        self._opening = asyncio.Lock()
+        # Serializes loading and creating each session, so one id never gets two executors
+        # (sessions with other ids open concurrently).
+        self._opening = KeyedLock()
         self._stop = StopRequest()
         self._stop_on_signals = stop_on_signals
         self._signals: contextlib.ExitStack | None = None
@@ -242,7 +244,7 @@ class AppRunner:
     ) -> SessionInit:
         """Resume ``session_id`` from its latest checkpoint, or start it from ``initial_state``."""
         validate_session_id(session_id)
-        async with self._opening:
+        async with self._opening(session_id):
             live = await self._load(session_id)
             if live is not None:
                 step = live.session.cursor.step
@@ -445,7 +447,7 @@ class AppRunner:
         """A session driven input by input: each ``invoke_next`` runs from ``entry``."""
         validate_session_id(session_id)
         self._check_entry(entry)
-        async with self._opening:
+        async with self._opening(session_id):
             live = await self._load(session_id)
             if live is not None:
                 live.iterative = True
@@ -611,11 +613,11 @@ class AppRunner:
         live = self._live.get(session_id)
         if live is not None:
             return live
-        async with self._opening:
+        async with self._opening(session_id):
             return await self._load(session_id)
 
     async def _load(self, session_id: str) -> LiveSession | None:
-        """The live session, else one loaded from its latest checkpoint (hold ``_opening``)."""
+        """The live session, else one loaded from its latest checkpoint (hold its ``_opening``)."""
         live = self._live.get(session_id)
         if live is not None:
             return live

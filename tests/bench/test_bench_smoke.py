@@ -24,6 +24,9 @@ WORKLOADS = [
     "stream_updates",
     "stream_steps",
     "state_growth",
+    "sessions",
+    "sessions_pg",
+    "large_extra",
 ]
 
 pytestmark = pytest.mark.slow

@@ -175,12 +175,27 @@ def _build_version_1(source: Path, target: Path) -> list[tuple[str, int]]:
                 (base, data, sid, step),
             )
             previous = extra
+        _as_version_1_head(plain, sid, evolving_extra(STEPS - 1))
     # Session b already lost step 12 to the seed's delete: 13..19 were unloadable under v1.
     plain.execute("DELETE FROM steps WHERE session_id = 'b' AND step = 12")
     broken = [("b", step) for step in range(12, 20)]
     plain.commit()
     plain.close()
     return broken
+
+
+def _as_version_1_head(plain: sqlite3.Connection, sid: str, extra: dict[str, Any]) -> None:
+    """The head as version 1 wrote it: a large extra whole in session_extra, not referenced."""
+    (blob,) = plain.execute("SELECT head FROM sessions WHERE id = ?", (sid,)).fetchone()
+    head = codec.loads(blob)
+    if "extra" in head:
+        return
+    head.pop("extra_ref")
+    head.pop("extra_delta")
+    plain.execute("UPDATE sessions SET head = ? WHERE id = ?", (codec.dumps(head), sid))
+    plain.execute(
+        "INSERT INTO session_extra (session_id, extra) VALUES (?, ?)", (sid, codec.dumps(extra))
+    )
 
 
 async def test_migration_2_converts_a_version_1_database(

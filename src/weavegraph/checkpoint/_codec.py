@@ -30,6 +30,67 @@ def dumps(value: object) -> bytes:
         raise CheckpointError(f"cannot serialize checkpoint data: {exc}") from exc
 
 
+WHOLE_EXTRA_MAX = 4096
+"""An extra whose JSON is at most this long is encoded whole (one call is cheapest), not by key."""
+
+
+class ExtraJson:
+    """An ``extra``'s JSON: whole when small, else one encoded ``"key":value`` part per key.
+
+    :meth:`of` re-encodes only the keys whose value is not the very object encoded last time
+    (values are frozen and shared between states), so a step that changed one small key next to a
+    large untouched value costs what it changed; ``len()`` is the whole JSON's size, and the parts
+    are joined only when :meth:`data` is asked for (a snapshot, a small extra stored whole).
+    """
+
+    __slots__ = ("_parts", "_size", "_whole", "extra")
+
+    def __init__(
+        self,
+        extra: Mapping[str, Any],
+        parts: dict[str, tuple[object, bytes]],
+        whole: bytes | None = None,
+    ) -> None:
+        self.extra = extra
+        self._parts = parts
+        self._whole = whole
+        if whole is not None:
+            self._size = len(whole)
+        else:
+            self._size = 1 + sum(len(part) + 1 for _, part in parts.values()) + (not parts)
+
+    @classmethod
+    def of(cls, extra: Mapping[str, Any], previous: ExtraJson | None = None) -> ExtraJson:
+        """The JSON of ``extra``, reusing ``previous``'s parts for values it encoded."""
+        if previous is None or previous._whole is not None:
+            whole = dumps(extra)
+            if len(whole) <= WHOLE_EXTRA_MAX:
+                return cls(extra, {}, whole)
+        old = previous._parts if previous is not None else {}
+        parts: dict[str, tuple[object, bytes]] = {}
+        for key, value in extra.items():
+            hit = old.get(key)
+            if hit is not None and hit[0] is value:
+                parts[key] = hit
+            else:
+                parts[key] = (value, dumps(key) + b":" + dumps(value))
+        return cls(extra, parts)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def data(self) -> bytes:
+        """The whole JSON object."""
+        if self._whole is not None:
+            return self._whole
+        return b"{" + b",".join(part for _, part in self._parts.values()) + b"}"
+
+
+def json_bytes(blob: bytes | ExtraJson) -> bytes:
+    """The bytes of an encoded extra, whichever form it is in."""
+    return blob if isinstance(blob, bytes) else blob.data()
+
+
 def loads(blob: bytes | str) -> Any:
     try:
         return orjson.loads(blob)

@@ -134,9 +134,12 @@ class Append:
 Plan: TypeAlias = Inline | Reuse | Append
 
 
-def plan_extra(uid: str, base: Base | None, extra: Mapping[str, Any], full: bytes) -> Plan:
+def plan_extra(
+    uid: str, base: Base | None, extra: Mapping[str, Any], full: bytes | codec.ExtraJson
+) -> Plan:
     """How to store a step of session incarnation ``uid`` whose extra is ``extra`` (JSON ``full``),
-    given the current ``base`` (None: none yet, or it is gone)."""
+    given the current ``base`` (None: none yet, or it is gone). ``full`` is joined into bytes only
+    when the plan stores the whole extra."""
     if base is not None:
         previous = base.last_extra
         if extra is previous:  # frozen: the same object has the same delta
@@ -144,7 +147,7 @@ def plan_extra(uid: str, base: Base | None, extra: Mapping[str, Any], full: byte
         delta = codec.extra_delta(base.extra, extra)
         data = None if delta is None else codec.dumps(delta)
         if data is not None and len(full) <= min(len(data), INLINE_EXTRA_MAX):
-            return Inline(full)  # now small: whole is cheaper than a delta
+            return Inline(codec.json_bytes(full))  # now small: whole is cheaper than a delta
         if data is None or len(data) <= STALE_MAX or not _mostly_stale(previous, extra, data):
             return Reuse(base.ref, data, _with_last(base, extra, data))
         budget = max(base.snapshot_size, MIN_CHAIN_BUDGET)
@@ -159,8 +162,11 @@ def plan_extra(uid: str, base: Base | None, extra: Mapping[str, Any], full: byte
                 chain_len=base.chain_len + 1,
             )
     if len(full) <= INLINE_EXTRA_MAX:
-        return Inline(full)
-    return Append(None, full, uid, extra, snapshot_size=len(full), chain_bytes=0, chain_len=0)
+        return Inline(codec.json_bytes(full))
+    snapshot = codec.json_bytes(full)
+    return Append(
+        None, snapshot, uid, extra, snapshot_size=len(snapshot), chain_bytes=0, chain_len=0
+    )
 
 
 def _with_last(base: Base, extra: Mapping[str, Any], data: bytes | None) -> Base:

@@ -11,8 +11,9 @@ database (``NotAWeavegraphDatabase``).
 Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYTEA for payloads):
 
 - ``sessions``: one row per session: ``id``, ``created_at``, ``updated_at``, ``latest_step``, the
-  latest checkpoint's small fields (``head``), the session's log lengths. ``session_extra`` holds
-  the latest ``extra`` (rewritten only when it changes).
+  latest checkpoint's small fields (``head``), the session's log lengths. A small latest
+  ``extra`` is in the head; a large one is in ``session_extra`` (rewritten whole when it
+  changes), except on SQLite from version 4, where the head references it as a step row does.
 - ``steps``: one row per committed step, primary key ``(session_id, step)``: ``created_at``, what
   ran / was skipped / was updated, frontier, versions, cursor, the step's windows into the channel
   log, and its ``extra``. Version 2 (both backends): whole, or a delta over a row of

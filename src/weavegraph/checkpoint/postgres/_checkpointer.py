@@ -5,8 +5,9 @@ payloads so any JSON string, even one holding U+0000, round-trips exactly. Saves
 row and only move its latest pointer forward, so many writers are safe (``_store``). No
 server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
 Connecting tries one direct connection first, so an unreachable server fails within seconds
-(``_connect``); the URL may name the schema (``?schema=NAME``). Pooled connections are checked
-on checkout; an operation that meets a dropped connection probes the server and, if it answers,
+(``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions running at once
+share transactions (``_group_commit``). An operation that meets a dropped pooled connection (they
+are not pinged on checkout) probes the server and, if it answers,
 is retried once on a fresh connection, else fails at once (a server stopped mid-run ends the run
 in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
@@ -45,6 +46,7 @@ from ._connect import (
     parse_target,
     with_settings,
 )
+from ._group_commit import GroupCommit
 from ._notify import Notifier
 from ._schema import migrate, version
 from ._store import PgStore
@@ -69,6 +71,9 @@ class PostgresCheckpointer:
         self.schema_before = 0
         self._store = PgStore(target.schema, target.location)
         self._liveness = Liveness(target)
+        # A few batches in flight (not one per connection): saves that arrive meanwhile gather
+        # into the next batch, and connections stay free for reads.
+        self._saves = GroupCommit[Checkpoint](self._save_batch, max(2, pool.max_size // 4))
         self.target = target
         self.claims: dict[str, Claim] = {}
         """Sessions this process has claimed (``weavegraph.queue``): their writes are fenced."""
@@ -108,10 +113,14 @@ class PostgresCheckpointer:
         checkpointer.schema_before = before
         return checkpointer
 
-    async def _run(self, work: Callable[[Any], Awaitable[T]], *, retry: bool = True) -> T:
+    async def _run(
+        self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False, retry: bool = True
+    ) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
         (or none came in time) and the server still answers; failing at once if it does not.
-        ``retry=False``: never retried (the caller resolves an ambiguous commit itself)."""
+        ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
+        together (with the commit). ``retry=False``: never retried (the caller resolves an
+        ambiguous commit itself)."""
         import psycopg
 
         self._liveness.check()
@@ -119,6 +128,9 @@ class PostgresCheckpointer:
             try:
                 conn = await checkout(self._pool, self._liveness)
                 try:
+                    if pipeline:
+                        async with conn.pipeline(), conn.transaction():
+                            return await work(conn)
                     async with conn.transaction():
                         return await work(conn)
                 finally:
@@ -145,13 +157,19 @@ class PostgresCheckpointer:
     # --- checkpoints -----------------------------------------------------------------------
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        stored = stored_form(checkpoint)
+        """Commit ``checkpoint``; saves of other sessions arriving meanwhile share its commit (a
+        session this process claimed for a worker commits alone, fenced by its claim)."""
         claim = self.claims.get(checkpoint.session_id)
         if claim is None:
-            await self._run(lambda conn: self._store.save(conn, stored))
+            await self._saves.submit(stored_form(checkpoint))
         else:
-            await self._save_claimed(claim, stored, subgraph=bool(checkpoint.namespace))
+            await self._save_claimed(
+                claim, stored_form(checkpoint), subgraph=bool(checkpoint.namespace)
+            )
         self.notifier.session_changed(checkpoint.session_id)
+
+    async def _save_batch(self, checkpoints: Sequence[Checkpoint]) -> None:
+        await self._run(lambda conn: self._store.save_all(conn, checkpoints), pipeline=True)
 
     async def _save_claimed(self, claim: Claim, checkpoint: Checkpoint, *, subgraph: bool) -> None:
         """The fenced step commit: claim check, checkpoint, lease extension in one transaction
@@ -169,21 +187,21 @@ class PostgresCheckpointer:
                 await claims.extend(conn, self.schema, claim, step)
 
         try:
-            await self._run(work, retry=False)
+            await self._run(work, pipeline=True, retry=False)
         except CheckpointError as exc:
             if not isinstance(exc.__cause__, psycopg.OperationalError):
                 raise
             if subgraph or not await self._run(
                 lambda conn: claims.committed(conn, self.schema, claim, step)
             ):
-                await self._run(work, retry=False)
+                await self._run(work, pipeline=True, retry=False)
         if not subgraph:
             claim.consume.clear()
             claim.last_step = max(claim.last_step, step)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
-        found = await self._run(lambda conn: self._store.load_head(conn, key))
+        found = await self._run(lambda conn: self._store.load_head(conn, key), pipeline=True)
         return loaded_form(found, session_id, namespace)
 
     async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
@@ -325,6 +343,7 @@ class PostgresCheckpointer:
 
     async def close(self) -> None:
         await self.notifier.close()
+        await self._saves.aclose()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:

@@ -142,13 +142,14 @@ class Liveness:
 
 
 async def open_pool(target: PgTarget, max_size: int) -> AsyncConnectionPool[Any]:
-    """A pool whose connections are checked on checkout; opened once the server has answered."""
+    """A pool, opened once the server has answered. Connections are not pinged on checkout (a
+    round trip per operation): the operation that meets a dropped one retries (``_run``)."""
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
     bridge_pool_logging()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         target.conninfo, min_size=1, max_size=max_size, open=False, kwargs=target.kwargs(),
-        check=AsyncConnectionPool.check_connection, timeout=CHECKOUT_TIMEOUT,
+        timeout=CHECKOUT_TIMEOUT,
     )  # fmt: skip
     try:
         await pool.open(wait=True, timeout=POOL_OPEN_TIMEOUT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, LiteralString, cast
 
 from .. import _codec as codec
@@ -9,8 +10,10 @@ from .. import _codec as codec
 __all__ = ["jsonb", "q"]
 
 
+@lru_cache(maxsize=512)
 def q(template: str, schema: str) -> Any:
-    """``template`` with ``{schema}`` replaced by the quoted schema name."""
+    """``template`` with ``{schema}`` replaced by the quoted schema name (composed once per
+    template and schema: the save path uses a handful of templates many times)."""
     from psycopg import sql
 
     # Templates are this package's constants; only the schema name varies, quoted as an identifier.

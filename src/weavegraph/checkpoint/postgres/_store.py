@@ -11,7 +11,7 @@ database on every save.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -28,6 +28,18 @@ _STEP_COLUMNS = (
     "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
 )
 MESSAGES, ERRORS = "messages", "errors"
+# Creates the session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
+_LOCK_SESSION = (
+    "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
+    "VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO UPDATE SET "
+    "updated_at = excluded.updated_at RETURNING latest_step, msg_next, err_next, created_at"
+)
+_INSERT_STEP = (
+    f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
+    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (session_id, step) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _STEP_COLUMNS.split(", "))
+)
 
 
 class PgStore:
@@ -64,20 +76,37 @@ class PgStore:
     # --- save ------------------------------------------------------------------------------
 
     async def save(self, conn: Any, cp: Checkpoint) -> None:
-        sid, state, now = cp.session_id, cp.state, datetime.now(UTC)
-        await conn.execute(
-            self.q(
-                "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, "
-                "extra) VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO NOTHING"
-            ),
-            (sid, now, now),
-        )
-        row = await self.fetchone(
-            conn,
-            "SELECT latest_step, msg_next, err_next, created_at FROM {schema}.sessions "
-            "WHERE id = %s FOR UPDATE",
-            (sid,),
-        )
+        """Save ``cp`` in the caller's transaction."""
+        await self.save_all(conn, (cp,))
+
+    async def save_all(self, conn: Any, checkpoints: Sequence[Checkpoint]) -> None:
+        """Save ``checkpoints`` in the caller's transaction, in order per session.
+
+        In pipeline mode each round of distinct sessions takes two round trips whatever their
+        number: every session row is upserted and locked (its counters read back) at once, in
+        session id order (so concurrent batches never wait on each other in a cycle), then every
+        write goes at once. A session's later checkpoints wait for the next round."""
+        pending = list(checkpoints)
+        while pending:
+            seen: set[str] = set()
+            now_round: list[Checkpoint] = []
+            later: list[Checkpoint] = []
+            for cp in pending:
+                (later if cp.session_id in seen else now_round).append(cp)
+                seen.add(cp.session_id)
+            now_round.sort(key=lambda cp: cp.session_id)
+            now = datetime.now(UTC)
+            locking = [
+                await conn.execute(self.q(_LOCK_SESSION), (cp.session_id, now, now))
+                for cp in now_round
+            ]
+            for cp, cursor in zip(now_round, locking, strict=True):
+                await self._save(conn, cp, await cursor.fetchone())
+            pending = later
+
+    async def _save(self, conn: Any, cp: Checkpoint, row: Any) -> None:
+        """Write ``cp`` given its session row (locked) as ``_LOCK_SESSION`` returned it."""
+        sid, state = cp.session_id, cp.state
         latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
         uid = created.isoformat()
         head = self.heads.get(sid)
@@ -89,6 +118,7 @@ class PgStore:
         err_start, err_new = codec.plan_append(
             head.errors if head else None, head.err_start if head else 0, state.errors, err_next
         )
+        extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
         encoded = codec.encode_messages(state.messages[msg_new:])
         await self._append_log(conn, sid, MESSAGES, msg_next, encoded)
         await self._append_log(
@@ -96,18 +126,8 @@ class PgStore:
         )
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        new_head = HeadCache(
-            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
-            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
-        )  # fmt: skip
-        extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
         await conn.execute(
-            self.q(
-                f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (session_id, step) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in _STEP_COLUMNS.split(", "))
-            ),
+            self.q(_INSERT_STEP),
             (
                 sid, cp.step, codec.utc(cp.created_at), jsonb(cp.ran_nodes),
                 jsonb(cp.skipped_nodes), jsonb(cp.updated_channels), jsonb(cp.frontier),
@@ -115,32 +135,27 @@ class PgStore:
                 err_start, len(state.errors), extra_ref, extra_data,
             ),
         )  # fmt: skip
+        if cp.step < latest:
+            await conn.execute(
+                self.q("UPDATE {schema}.sessions SET msg_next = %s, err_next = %s WHERE id = %s"),
+                (msg_next, err_next, sid),
+            )
+            return
+        # The row is locked and latest_step <= cp.step: the head moves to this step.
+        changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
         await conn.execute(
             self.q(
-                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, updated_at = %s "
-                "WHERE id = %s"
+                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, latest_step = %s, "
+                "head = %s" + (", extra = %s" if changed else "") + " WHERE id = %s"
             ),
-            (msg_next, err_next, now, sid),
+            (msg_next, err_next, cp.step, codec.encode_head(cp, msg_start, err_start))
+            + ((codec.dumps(state.extra),) if changed else ())
+            + (sid,),
         )
-        if cp.step >= latest:
-            await self._move_head(conn, cp, head, msg_start, err_start)
-            self.heads[sid] = new_head
-
-    async def _move_head(
-        self, conn: Any, cp: Checkpoint, head: HeadCache | None, msg_start: int, err_start: int
-    ) -> None:
-        """Point the session row at ``cp`` (rewriting ``extra`` only when it changed)."""
-        changed = head is None or codec.extra_delta(head.extra, cp.state.extra) is not None
-        await conn.execute(
-            self.q(
-                "UPDATE {schema}.sessions SET latest_step = %s, head = %s"
-                + (", extra = %s" if changed else "")
-                + " WHERE id = %s AND latest_step <= %s"
-            ),
-            (cp.step, codec.encode_head(cp, msg_start, err_start))
-            + ((codec.dumps(cp.state.extra),) if changed else ())
-            + (cp.session_id, cp.step),
-        )
+        self.heads[sid] = HeadCache(
+            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
+            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
+        )  # fmt: skip
 
     async def _append_log(
         self, conn: Any, sid: str, channel: str, start: int, items: list[bytes]

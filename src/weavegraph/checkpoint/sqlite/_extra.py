@@ -10,7 +10,8 @@ needs belongs to the session. Each step row holds ``(extra_ref, extra_data)``:
 
 An ``extra_log`` row is a full snapshot (``base`` NULL) or a delta over an earlier row of the same
 log; rows are removed with their session (trigger) and collected by prune/vacuum once no step
-reaches them. Which of these a step gets is decided, without I/O, by ``_extra_plan`` (shared with
+reaches them (nor the session's head, which references a large ``extra`` the same way). Which of
+these a step gets is decided, without I/O, by ``_extra_plan`` (shared with
 PostgreSQL); this module only executes its plans and reads the log back.
 """
 
@@ -33,7 +34,7 @@ def plan(
     uid: str,
     base: Base | None,
     extra: Mapping[str, Any],
-    full: bytes,
+    full: bytes | codec.ExtraJson,
 ) -> Stored:
     """``(extra_ref, extra_data)`` for a step whose extra is ``extra`` (JSON ``full``).
 
@@ -84,17 +85,25 @@ def resolve(
     raise CheckpointError(f"{location}: the extra log chain of {sid!r} is too long")
 
 
+# The head of a session with a large extra references a row too (``_read.HeadExtra``).
+_HEAD_REF = "json_extract(CAST(head AS TEXT), '$.extra_ref')"
 _LIVE = (
     "WITH RECURSIVE live(id) AS ("
     "SELECT extra_ref FROM steps WHERE extra_ref IS NOT NULL{steps_filter} "
+    f"UNION SELECT {_HEAD_REF} FROM sessions WHERE {_HEAD_REF} IS NOT NULL{{heads_filter}} "
     "UNION SELECT e.base FROM extra_log e JOIN live ON e.id = live.id WHERE e.base IS NOT NULL) "
     "DELETE FROM extra_log WHERE {log_filter}id NOT IN (SELECT id FROM live)"
 )
 
 
 def collect(conn: sqlite3.Connection, sid: str | None = None) -> int:
-    """Delete the ``extra_log`` rows no step reaches (of session ``sid``, or of all sessions)."""
+    """Delete the ``extra_log`` rows no step nor head reaches (of session ``sid``, or of all)."""
     if sid is None:
-        return conn.execute(_LIVE.format(steps_filter="", log_filter="")).rowcount
-    statement = _LIVE.format(steps_filter=" AND session_id = ?", log_filter="session_id = ? AND ")
-    return conn.execute(statement, (sid, sid)).rowcount
+        statement = _LIVE.format(steps_filter="", heads_filter="", log_filter="")
+        return conn.execute(statement).rowcount
+    statement = _LIVE.format(
+        steps_filter=" AND session_id = ?",
+        heads_filter=" AND id = ?",
+        log_filter="session_id = ? AND ",
+    )
+    return conn.execute(statement, (sid, sid, sid)).rowcount

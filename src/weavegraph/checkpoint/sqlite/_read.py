@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from ...errors import CheckpointError
 from ...state import VersionedState
@@ -72,11 +74,26 @@ def read_log(
     return [cast("bytes", item) for (item,) in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class HeadExtra:
+    """How the head holds its ``extra``: ``whole`` (its JSON), or as the step row does: the
+    ``extra_log`` row ``ref`` and the ``delta`` JSON from it (None: equal to it)."""
+
+    whole: bytes | None = None
+    ref: int | None = None
+    delta: bytes | None = None
+
+    def json_fields(self) -> bytes:
+        if self.whole is not None:
+            return b',"extra":' + self.whole
+        return b',"extra_ref":%d,"extra_delta":%s' % (self.ref or 0, self.delta or b"null")
+
+
 def encode_head(
-    cp: Checkpoint, msg_start: int, err_start: int, cursor: bytes, extra: bytes | None
+    cp: Checkpoint, msg_start: int, err_start: int, cursor: bytes, extra: HeadExtra
 ) -> bytes:
-    """``codec.encode_head`` with the already-encoded cursor (shared with the steps row) spliced
-    in, and the extra when it is small (then loading the head reads no other table)."""
+    """``codec.encode_head`` with the already-encoded cursor (shared with the steps row) and the
+    extra spliced in."""
     fields = codec.dumps(
         {
             "step": cp.step,
@@ -90,8 +107,29 @@ def encode_head(
             "errors": [err_start, len(cp.state.errors)],
         }
     )
-    tail = b',"cursor":' + cursor + (b',"extra":' + extra if extra is not None else b"") + b"}"
-    return fields[:-1] + tail
+    return fields[:-1] + b',"cursor":' + cursor + extra.json_fields() + b"}"
+
+
+def load_head_extra(
+    conn: sqlite3.Connection,
+    location: str,
+    sid: str,
+    head: Mapping[str, Any],
+    legacy: bytes | None,
+) -> Mapping[str, Any]:
+    """The head's ``extra``: inside it, behind its ``extra_log`` reference, or (a head written by
+    schema version before 4) in ``legacy``, the session's ``session_extra`` row."""
+    if "extra" in head:
+        return cast("Mapping[str, Any]", head["extra"])
+    if "extra_ref" not in head:
+        return cast("Mapping[str, Any]", codec.loads(legacy)) if legacy else {}
+    extra = extras.resolve(conn, location, sid, cast("int", head["extra_ref"]), None)
+    if extra is None:
+        raise CheckpointError(
+            f"{location}: the latest extra of {sid!r} needs an extra_log row that was deleted"
+        )
+    delta = head.get("extra_delta")
+    return extra if delta is None else codec.apply_delta(extra, delta)
 
 
 _time_cache: list[tuple[int | None, str]] = [(None, "")]

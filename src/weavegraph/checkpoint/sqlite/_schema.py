@@ -139,6 +139,11 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             END""",
         ),
     ),
+    # 4: a head whose extra is large references it as its step row does (an extra_log row and a
+    # delta) instead of a whole copy in session_extra, so a step writes what it changed. No
+    # statement: version-2/3 heads still load (session_extra is read until the session's next
+    # save); the version keeps older releases, which would miss the extra, away.
+    Migration(4, ()),
 )
 
 

@@ -11,9 +11,13 @@ Storage design (why storage grows linearly with what nodes wrote):
   ``extra_log``, a log owned by the session (see ``_extra``). A step never builds on
   another step, so any subset of ``steps`` rows can be deleted by hand-written SQL and every
   remaining step still loads.
-- The latest checkpoint is materialized in ``sessions.head`` (its ``extra`` inside the head when
-  small, else in ``session_extra``), so loading it never depends on ``steps`` rows: the guide's
-  ``DELETE FROM steps WHERE created_at < ...`` can never make a session unresumable.
+- The latest checkpoint is materialized in ``sessions.head``, so loading it never depends on
+  ``steps`` rows: the guide's ``DELETE FROM steps WHERE created_at < ...`` can never make a session
+  unresumable. A small ``extra`` is inside the head; a larger one is referenced the way the step
+  row references it (an ``extra_log`` row and the delta from it, see ``_extra``), so a step that
+  changed one small key next to a large untouched value writes that key, not the whole ``extra``
+  (and encodes only the changed keys: ``codec.ExtraJson``). Schema versions 1-3 kept a large head
+  ``extra`` whole in ``session_extra``; such a row is still read until the session's next save.
 
 A save touches as few b-trees as it can (each costs tens of microseconds): the ``steps`` row and the
 ``sessions`` row, plus the log when a channel grew. What this connection last wrote is cached and
@@ -40,7 +44,9 @@ from ._read import (
     ERRORS,
     MESSAGES,
     STEP_COLUMNS,
+    HeadExtra,
     encode_head,
+    load_head_extra,
     load_step,
     now_text,
     read_log,
@@ -56,8 +62,8 @@ _INSERT_STEP = (
 
 
 RETRY_DEADLINE = 60.0
-# An ``extra`` up to this size (JSON bytes) is stored inside the head row; a larger one goes to
-# ``session_extra``, written only when it changes.
+# An ``extra`` up to this size (JSON bytes) is stored inside the head row; a larger one is
+# referenced there as its step row references it.
 HEAD_EXTRA_MAX = 4096
 # A save appending more log items than this (messages, errors) runs on the worker thread rather
 # than inline on the event loop's (see sqlite.py): encoding and writing them takes a while.
@@ -79,7 +85,7 @@ class SQLiteStore:
         # Per session, its sessions row as this connection last wrote it (valid while no other
         # connection committed: see _trusted), and the last extra with its JSON.
         self._rows: dict[str, _Row] = {}
-        self._extra_json: dict[str, tuple[Mapping[str, Any], bytes]] = {}
+        self._extra_json: dict[str, codec.ExtraJson] = {}
         # Per session, the extra_log row this connection writes extra deltas against.
         self._bases: dict[str, extras.Base] = {}
         self._data_version: int | None = None
@@ -194,9 +200,9 @@ class SQLiteStore:
             extra=state.extra,
             extra_step=None,
         )
-        extra_blob = self._extra_blob(sid, state.extra)
+        extra_json = self._encode_extra(sid, state.extra)
         ref, data = self._plan_extra(
-            conn, sid, uid, state.extra, extra_blob, checked=row is not None
+            conn, sid, uid, state.extra, extra_json, checked=row is not None
         )
         cursor_blob = codec.dumps(cp.cursor)
         conn.execute(
@@ -225,12 +231,14 @@ class SQLiteStore:
                 "UPDATE sessions SET msg_next = ?, err_next = ?, updated_at = ? WHERE id = ?",
                 (msg_next, err_next, now, sid),
             )
-            self._rows[sid] = _Row(latest, uid, msg_next, err_next, row.inline if row else True)
+            self._rows[sid] = _Row(latest, uid, msg_next, err_next, row.legacy if row else True)
             return
-        inline = len(extra_blob) <= HEAD_EXTRA_MAX
-        head_blob = encode_head(
-            cp, msg_start, err_start, cursor_blob, extra_blob if inline else None
-        )
+        if len(extra_json) <= HEAD_EXTRA_MAX or ref is None:
+            whole = data if ref is None and data is not None else extra_json.data()
+            head_extra = HeadExtra(whole=whole)
+        else:
+            head_extra = HeadExtra(ref=ref, delta=data)
+        head_blob = encode_head(cp, msg_start, err_start, cursor_blob, head_extra)
         conn.execute(
             "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
             "err_next, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -238,18 +246,11 @@ class SQLiteStore:
             "msg_next = excluded.msg_next, err_next = excluded.err_next, head = excluded.head",
             (sid, now, now, cp.step, uid, msg_next, err_next, head_blob),
         )
-        if not inline and (
-            head is None
-            or row is None
-            or row.inline
-            or codec.extra_delta(head.extra, state.extra) is not None
-        ):
-            conn.execute(
-                "INSERT OR REPLACE INTO session_extra (session_id, extra) VALUES (?, ?)",
-                (sid, extra_blob),
-            )
+        if latest is not None and (row is None or row.legacy):
+            # A head written before schema version 4 may have left its extra there.
+            conn.execute("DELETE FROM session_extra WHERE session_id = ?", (sid,))
         self._heads[sid] = new_head
-        self._rows[sid] = _Row(cp.step, uid, msg_next, err_next, inline)
+        self._rows[sid] = _Row(cp.step, uid, msg_next, err_next, False)
 
     def _trusted(self, conn: sqlite3.Connection) -> bool:
         """Whether what this connection cached is still what the file holds.
@@ -264,13 +265,13 @@ class SQLiteStore:
         self._rows.clear()
         return False
 
-    def _extra_blob(self, sid: str, extra: Mapping[str, Any]) -> bytes:
+    def _encode_extra(self, sid: str, extra: Mapping[str, Any]) -> codec.ExtraJson:
         cached = self._extra_json.get(sid)
-        if cached is not None and cached[0] is extra:  # frozen: same object, same JSON
-            return cached[1]
-        blob = codec.dumps(extra)
-        self._extra_json[sid] = (extra, blob)
-        return blob
+        if cached is not None and cached.extra is extra:  # frozen: same object, same JSON
+            return cached
+        encoded = codec.ExtraJson.of(extra, cached)
+        self._extra_json[sid] = encoded
+        return encoded
 
     def _forget(self, sid: str) -> None:
         self._heads.pop(sid, None)
@@ -312,7 +313,7 @@ class SQLiteStore:
         sid: str,
         uid: str,
         extra: Mapping[str, Any],
-        blob: bytes,
+        blob: codec.ExtraJson,
         *,
         checked: bool,
     ) -> tuple[int | None, bytes | None]:
@@ -373,11 +374,7 @@ class SQLiteStore:
         errors = codec.decode_errors(
             read_log(conn, self.location, sid, ERRORS, err_start, err_count)
         )
-        # Small extras live in the head (session_extra may then be stale), large ones in the table.
-        stored: Any = head.get("extra")
-        if stored is None:
-            stored = codec.loads(extra_blob) if extra_blob else {}
-        extra = codec.decode_extra(stored)
+        extra = codec.decode_extra(load_head_extra(conn, self.location, sid, head, extra_blob))
         state = VersionedState(
             messages=messages, extra=extra, errors=errors, versions=head["versions"]
         )
@@ -487,7 +484,8 @@ class SQLiteStore:
 
 
 class _Row(NamedTuple):
-    """A session's row as this connection last wrote it; ``inline``: its extra is in the head.
+    """A session's row as this connection last wrote it; ``legacy``: ``session_extra`` may hold a
+    row for it (written before schema version 4; the next head write deletes it).
 
     (A NamedTuple: built at every save, and a frozen dataclass costs several times as much.)"""
 
@@ -495,4 +493,4 @@ class _Row(NamedTuple):
     uid: str
     msg_next: int
     err_next: int
-    inline: bool
+    legacy: bool

@@ -1,0 +1,97 @@
+"""Group commit: saves of many sessions that arrive together are committed in one transaction.
+
+A PostgreSQL commit waits for the WAL to reach disk (milliseconds), far longer than the few
+statements of a save, so with many sessions running at once the commits, not the statements,
+would bound throughput. :class:`GroupCommit` queues each save; up to ``max_batches`` batches are
+in flight at once (one per pooled connection), each taking every save queued when it starts.
+
+A batch that fails is retried save by save, so one refused or broken save fails alone and the
+others still commit. A save whose caller was cancelled before its batch started is dropped; once
+its batch started, it commits (as a save whose COMMIT was already sent would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from ...errors import CheckpointError
+
+__all__ = ["MAX_BATCH", "GroupCommit"]
+
+T = TypeVar("T")
+MAX_BATCH = 64  # saves in one transaction at most (bounds how long its row locks are held)
+
+_Pending = tuple[T, "asyncio.Future[None]"]
+
+
+class GroupCommit(Generic[T]):
+    """Runs ``commit(items)`` for batches of the items passed to :meth:`submit`."""
+
+    def __init__(self, commit: Callable[[Sequence[T]], Awaitable[None]], max_batches: int) -> None:
+        self._commit = commit
+        self._max_batches = max(1, max_batches)
+        self._queue: list[_Pending[T]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: T) -> None:
+        """Return once ``item`` is committed; raise what committing it alone raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, done))
+        if len(self._tasks) < self._max_batches:
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await done
+
+    async def aclose(self) -> None:
+        """Wait for the batches in flight (their callers are waiting for them)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        batch: list[_Pending[T]] = []
+        try:
+            while self._queue:
+                batch = [p for p in self._queue[:MAX_BATCH] if not p[1].done()]
+                del self._queue[:MAX_BATCH]
+                if batch:
+                    await self._run(batch)
+                batch = []
+        finally:
+            # Left over only when this task was cancelled: nobody will commit these any more.
+            closed = CheckpointError("the checkpointer closed before this save was committed")
+            for _, done in batch:
+                _settle(done, closed)
+            if not self._tasks - {asyncio.current_task()}:
+                queued, self._queue = self._queue, []
+                for _, done in queued:
+                    _settle(done, closed)
+
+    async def _run(self, batch: list[_Pending[T]]) -> None:
+        try:
+            await self._commit([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for item, done in batch:  # some save broke the transaction: each on its own
+                try:
+                    await self._commit((item,))
+                except Exception as alone:
+                    _settle(done, alone)
+                else:
+                    _settle(done, None)
+            return
+        for _, done in batch:
+            _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
