@@ -49,6 +49,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("sessions", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
         Workload("sessions_pg", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
         Workload("large_extra", 100, 10, "per_step", "us/step"),
+        Workload("map_reduce", 10_000, 50, "per_task", "us/task", target=10),
     )
 }
 

@@ -242,6 +242,7 @@ def details_table(report: dict[str, Any]) -> Table:
         ("chain100", "compile ms", "compile_s", 1e3),
         ("fanout1000", "compile ms", "compile_s", 1e3),
         ("fanout1000", "RSS added by run MB", "rss_added_kb", 1 / 1024),
+        ("map_reduce", "RSS added by run MB", "rss_added_kb", 1 / 1024),
         ("chain100_sqlite", "checkpoints written", "checkpoints", 1),
         ("chain100_sqlite", "bytes on disk", "db_bytes", 1),
         ("stream_updates", "events dropped", "dropped", 1),

@@ -38,6 +38,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 FRAMEWORK = "langgraph"
 RSS_IMPORT_KB = max_rss_kb()
@@ -346,6 +347,41 @@ async def large_extra(size: int, workdir: Any) -> dict[str, Any]:
     }
 
 
+class MapState(TypedDict):
+    n: int
+    items: Annotated[list[int], operator.add]
+    total: int
+
+
+async def map_reduce(size: int, workdir: Any) -> dict[str, Any]:
+    """A router sends ``size`` tasks (LangGraph's ``Send``), each returns one item, a reducer
+    gathers them."""
+
+    def fan_out(state: MapState) -> list[Send]:
+        return [Send("item", i) for i in range(state["n"])]
+
+    async def item(arg: int) -> dict[str, Any]:
+        return {"items": [arg]}
+
+    async def reduce(state: MapState) -> dict[str, Any]:
+        return {"total": len(state["items"])}
+
+    graph = StateGraph(MapState)
+    graph.add_node("item", item)
+    graph.add_node("reduce", reduce)
+    graph.add_conditional_edges(START, fan_out, ["item"])
+    graph.add_edge("item", "reduce")
+    graph.add_edge("reduce", END)
+    app = graph.compile()
+    await app.ainvoke({"n": 10, "items": [], "total": 0})  # warm-up, as on the other side
+    rss_before = max_rss_kb()
+    t0 = now()
+    out = await app.ainvoke({"n": size, "items": [], "total": 0})
+    total = now() - t0
+    assert out["total"] == size, out["total"]
+    return {"value": total / size * 1e6, "total_s": total, "rss_before_run_kb": rss_before}
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -357,6 +393,7 @@ ALL_WORKLOADS = (
     sessions,
     sessions_pg,
     large_extra,
+    map_reduce,
 )
 
 if __name__ == "__main__":

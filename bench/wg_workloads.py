@@ -350,6 +350,32 @@ async def large_extra(size: int, workdir: Path) -> dict[str, Any]:
     return {**large_step_stats(marks), "total_s": total, "db_bytes": files_size(sqlite_files(db))}
 
 
+async def map_reduce(size: int, workdir: Path) -> dict[str, Any]:
+    """A router sends ``size`` tasks, each returns one item, a reducer gathers them."""
+
+    def fan_out(snapshot: wg.StateSnapshot) -> list[wg.Send]:
+        return [wg.Send("item", i) for i in range(snapshot.extra["n"])]
+
+    async def item(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"items": [ctx.input]})
+
+    async def reduce(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"total": len(snapshot.extra["items"])})
+
+    builder = wg.GraphBuilder().with_extra_reducer("items", wg.reducers.append)
+    builder.add_node("item", item).add_node("reduce", reduce)
+    builder.add_conditional_edge(wg.START, fan_out, targets=["item"])
+    builder.add_edge("item", "reduce").add_edge("reduce", wg.END)
+    app = builder.compile()
+    await app.invoke(initial_state(n=10))  # warm-up: first-call caches on both sides
+    rss_before = max_rss_kb()
+    t0 = now()
+    out = await app.invoke(initial_state(n=size))
+    total = now() - t0
+    assert out.extra["total"] == size, out.extra["total"]
+    return {"value": total / size * 1e6, "total_s": total, "rss_before_run_kb": rss_before}
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -361,6 +387,7 @@ ALL_WORKLOADS = (
     sessions,
     sessions_pg,
     large_extra,
+    map_reduce,
 )
 
 if __name__ == "__main__":

@@ -66,6 +66,11 @@ EXPECTED = {
         "assistant: Paris: 18°C with light rain.",
         "typed state: cities=['Paris'] model_calls=2",
     ],
+    "map_reduce.py": [
+        "step ran: summarize:0, summarize:1, summarize:2",
+        "step ran: report",
+        "supersteps: Nodes of one step...\nbarriers: Partials merge at the...\ncheckpoints:",
+    ],
     "retries_timeouts_cancel.py": [
         "retried: fetched after 2 failures",
         "timed out: node slow at step 1 (TimeoutError)",

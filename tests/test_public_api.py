@@ -32,6 +32,7 @@ CORE_RUNTIME = {
     "NodeContext",
     "NodePartial",
     "FrontierCommand",
+    "Send",
     "RetryPolicy",
     # SPEC §2.6
     "Subgraph",

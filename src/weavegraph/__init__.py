@@ -68,6 +68,7 @@ from .graph import Subgraph as Subgraph
 from .logs import configure_logging as configure_logging
 from .partial import FrontierCommand as FrontierCommand
 from .partial import NodePartial as NodePartial
+from .partial import Send as Send
 from .reducers import ReducerRegistry as ReducerRegistry
 from .retry import RetryPolicy as RetryPolicy
 from .session_status import PendingInterrupt as PendingInterrupt
@@ -102,6 +103,7 @@ __all__ = [
     "NodeKind",
     "NodePartial",
     "FrontierCommand",
+    "Send",
     "RetryPolicy",
     # state
     "ChannelType",

@@ -180,7 +180,17 @@ class NodeContext:
     Emitting never blocks and never fails because nobody listens; it is safe from worker threads.
     """
 
-    __slots__ = ("_resume", "_session", "_stamper", "context", "node_id", "session_id", "step")
+    __slots__ = (
+        "_resume",
+        "_session",
+        "_stamper",
+        "context",
+        "input",
+        "node_id",
+        "session_id",
+        "step",
+        "task",
+    )
 
     def __init__(
         self,
@@ -192,9 +202,16 @@ class NodeContext:
         resume: object = _NO_RESUME,
         context: Any = None,
         session: Session | None = None,
+        input: Any = None,
+        task: int | None = None,
     ) -> None:
         self.node_id = node_id
         self._session = session
+        self.input = input
+        """A ``wg.Send`` task's own argument (frozen JSON); None for an ordinary task."""
+        self.task = task
+        """A ``wg.Send`` task's index in its superstep (also in its events' metadata); None for
+        an ordinary task."""
         self.context = context
         """The run's context (``invoke(..., context=obj)``, ``AppRunner(..., context=obj)``):
         per-run dependencies, never checkpointed; None when none was given."""
@@ -204,13 +221,17 @@ class NodeContext:
         self._resume = resume
 
     def __repr__(self) -> str:
+        task = f", task={self.task}" if self.task is not None else ""
         return (
-            f"NodeContext(node_id={self.node_id!r}, step={self.step}, session={self.session_id!r})"
+            f"NodeContext(node_id={self.node_id!r}, step={self.step}{task}, "
+            f"session={self.session_id!r})"
         )
 
     def _meta(self, metadata: dict[str, Any]) -> dict[str, Any]:
         metadata["node_id"] = self.node_id
         metadata["step"] = self.step
+        if self.task is not None:
+            metadata["task"] = self.task
         return storable_json(metadata)
 
     def emit(self, scope: str, message: str, **metadata: Any) -> None:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
 from .errors import StateError
-from .state import ErrorEvent, Message, StateKey
+from .state import ErrorEvent, Message, StateKey, freeze_json
+from .state._frozen import NotJson
 
 T = TypeVar("T")
 
@@ -38,6 +39,41 @@ class FrontierCommand:
 
 
 @dataclass(frozen=True, slots=True, init=False)
+class Send:
+    """One task of ``node`` in the next superstep, with its own ``input`` (read as ``ctx.input``).
+
+    A router returns Sends (alone or mixed with node ids), a node returns them with
+    :meth:`NodePartial.with_sends`. Every Send is its own task, never merged with another one to
+    the same node. ``input`` must be JSON (it is checkpointed with the step); it is validated and
+    frozen here, and a value that is not JSON is a TypeError naming the node.
+    """
+
+    node: str
+    input: Any
+
+    def __init__(self, node: str, input: Any = None) -> None:
+        if not isinstance(node, str) or not node:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Send needs a node id (a non-empty str), got {node!r}")
+        try:
+            frozen = freeze_json(input)
+        except NotJson as exc:
+            raise TypeError(f"the input of Send({node!r}, ...) must be JSON: {exc}") from None
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "input", frozen)
+
+    def __repr__(self) -> str:
+        return f"Send({self.node!r}, {self.input!r})"
+
+
+def _sends(value: object) -> tuple[Send, ...]:
+    sends = _sequence("NodePartial.sends", value, "Send objects")
+    for send in sends:
+        if not isinstance(send, Send):
+            raise TypeError(f"NodePartial.sends must be Send objects, got {type(send).__name__}")
+    return sends
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class NodePartial:
     """A node's update. Every field is optional; builders return new objects.
 
@@ -46,7 +82,7 @@ class NodePartial:
     naming the key); a ``None`` value deletes the key (RFC 7396). ``update`` writes fields of the
     graph's typed state schema (``GraphBuilder(state=Schema)``), each validated against its
     declared type (a bad value fails the node naming the field); without a schema its keys are
-    plain ``extra`` keys.
+    plain ``extra`` keys. ``sends`` are :class:`Send` tasks for the next superstep.
     """
 
     messages: tuple[Message, ...]
@@ -54,6 +90,7 @@ class NodePartial:
     errors: tuple[ErrorEvent, ...]
     frontier: FrontierCommand | None
     update: Mapping[str, Any] | None
+    sends: tuple[Send, ...]
 
     def __init__(
         self,
@@ -63,6 +100,7 @@ class NodePartial:
         errors: Sequence[ErrorEvent] = (),
         frontier: FrontierCommand | None = None,
         update: Mapping[str, Any] | None = None,
+        sends: Sequence[Send] = (),
     ) -> None:
         # Written by hand (not the dataclass __init__) so the parameters can be Sequence while
         # the attributes stay tuples; ``dataclasses.replace`` calls this with the field names.
@@ -84,6 +122,7 @@ class NodePartial:
         set_(self, "errors", errors)
         set_(self, "frontier", frontier)
         set_(self, "update", update)
+        set_(self, "sends", sends if sends == () else _sends(sends))
 
     def with_messages(self, messages: Sequence[Message]) -> NodePartial:
         """Append ``messages`` after the ones already in this update."""
@@ -110,6 +149,10 @@ class NodePartial:
         """Run ``nodes`` next in addition to this node's edges."""
         return replace(self, frontier=FrontierCommand("append", tuple(nodes)))
 
+    def with_sends(self, sends: Sequence[Send]) -> NodePartial:
+        """Start these :class:`Send` tasks in the next superstep (after the ones already here)."""
+        return replace(self, sends=(*self.sends, *_sends(sends)))
+
     def with_typed_extra(self, key: StateKey[T], value: T) -> NodePartial:
         """Write ``value`` to a typed slot (validated now; TypedSlotError if it does not fit)."""
         return self.with_extra({key.storage_key: key.encode(value)})
@@ -125,7 +168,9 @@ class NodePartial:
 
     def is_empty(self) -> bool:
         """True if this update changes nothing and gives no frontier command."""
-        return not (self.messages or self.extra or self.errors or self.frontier or self.update)
+        return not (
+            self.messages or self.extra or self.errors or self.frontier or self.update or self.sends
+        )
 
     @classmethod
     def from_json_value(cls, value: object) -> NodePartial:

@@ -27,6 +27,7 @@ WORKLOADS = [
     "sessions",
     "sessions_pg",
     "large_extra",
+    "map_reduce",
 ]
 
 pytestmark = pytest.mark.slow

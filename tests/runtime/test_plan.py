@@ -15,6 +15,7 @@ from weavegraph.graph.spec import GraphSpec
 from weavegraph.runtime.barrier import freeze_partial, merge_barrier
 from weavegraph.runtime.plan import (
     Cursor,
+    Next,
     StepPlan,
     advance,
     initial_cursor,
@@ -65,14 +66,14 @@ def _partial(**extra: Any) -> wg.NodePartial:
 def test_first_run_of_a_node_is_never_gated() -> None:
     state = wg.VersionedState()
     plan = plan_step(Cursor(frontier=("a", "b")), state)
-    assert plan == StepPlan(1, ("a", "b"), ())
+    assert (plan.step, plan.run, plan.skipped, plan.at) == (1, ("a", "b"), (), (0, 1))
 
 
 def test_node_that_saw_the_current_versions_is_skipped() -> None:
     state = wg.VersionedState()
     cursor = Cursor(step=3, frontier=("a", "b"), versions_seen={"a": dict(state.versions)})
     plan = plan_step(cursor, state)
-    assert plan == StepPlan(4, ("b",), ("a",))
+    assert (plan.step, plan.run, plan.skipped, plan.at) == (4, ("b",), ("a",), (1,))
 
 
 def test_node_runs_again_once_any_channel_version_moved() -> None:
@@ -231,11 +232,10 @@ def test_edges_then_routes_then_append_per_node_deduplicated_end_dropped() -> No
         .add_edge("e", wg.END)
         .build_spec()
     )
-    frontier, _ = next_frontier(
+    frontier, _, _ = next_frontier(
         spec,
         1,
-        ("a", "b"),
-        {"a": wg.NodePartial().with_frontier_append(["d"])},
+        [("a", wg.NodePartial().with_frontier_append(["d"])), ("b", None)],
         {"a": ("e", wg.END)},
         {},
     )
@@ -252,11 +252,10 @@ def test_replace_command_skips_edges_and_routers() -> None:
         .add_edge("c", wg.END)
         .build_spec()
     )
-    partials = {"a": wg.NodePartial().with_frontier_replace(["c"])}
-    assert routers_to_call(spec, ("a",), partials) == []
-    assert routers_to_call(spec, ("a",), {}) == list(spec.routers["a"])
-    frontier, _ = next_frontier(spec, 1, ("a",), partials, {}, {})
-    assert frontier == ("c",)
+    tasks = [("a", wg.NodePartial().with_frontier_replace(["c"]))]
+    assert routers_to_call(spec, tasks) == []
+    assert routers_to_call(spec, [("a", None)]) == list(spec.routers["a"])
+    assert next_frontier(spec, 1, tasks, {}, {}).frontier == ("c",)
 
 
 @pytest.mark.parametrize(
@@ -272,7 +271,7 @@ def test_unknown_commanded_or_routed_id_is_a_routing_error(
     partial: wg.NodePartial | None, routes: dict[str, tuple[str, ...]]
 ) -> None:
     with pytest.raises(wg.RoutingError) as raised:
-        next_frontier(_chain_spec(), 4, ("a",), {"a": partial}, routes, {})
+        next_frontier(_chain_spec(), 4, [("a", partial)], routes, {})
     assert raised.value.node == "a"
     assert raised.value.step == 4
 
@@ -298,12 +297,14 @@ def test_join_fires_once_when_all_sources_completed_since_target_ran() -> None:
     )
     cursor = initial_cursor(spec)
     assert cursor.frontier == ("a", "b1")
-    frontier, progress = next_frontier(spec, 1, ("a", "b1"), {}, {}, cursor.join_progress)
+    frontier, _, progress = next_frontier(
+        spec, 1, [("a", None), ("b1", None)], {}, cursor.join_progress
+    )
     assert frontier == ("b2",)
-    frontier, progress = next_frontier(spec, 2, ("b2",), {}, {}, progress)
+    frontier, _, progress = next_frontier(spec, 2, [("b2", None)], {}, progress)
     assert frontier == ("c",)
     assert progress == {}
-    frontier, progress = next_frontier(spec, 3, ("c",), {}, {}, progress)
+    frontier, _, progress = next_frontier(spec, 3, [("c", None)], {}, progress)
     assert frontier == ()
 
 
@@ -323,7 +324,7 @@ def test_advance_records_versions_seen_and_clears_resume_values() -> None:
     plan = StepPlan(2, ("a",), ("b",))
     cursor = Cursor(step=1, frontier=("a", "b"), resume={"a": "yes", "z": 1})
     versions = dict(wg.VersionedState().versions)
-    after = advance(cursor, plan, versions, ("c",), {"k": ("a",)}, next_seq=9)
+    after = advance(cursor, plan, versions, Next(("c",), (), {"k": ("a",)}), next_seq=9)
     assert after.step == 2
     assert after.frontier == ("c",)
     assert after.versions_seen == {"a": versions}
@@ -359,11 +360,12 @@ def test_next_frontier_is_deduplicated_known_and_deterministic(
     ran: list[str], routes: dict[str, list[str]], appended: dict[str, list[str]]
 ) -> None:
     spec = _chain_spec()
-    partials = {
-        node: wg.NodePartial().with_frontier_append(targets) for node, targets in appended.items()
-    }
-    frontier, _ = next_frontier(spec, 1, ran, partials, routes, {})
-    again, _ = next_frontier(spec, 1, ran, partials, routes, {})
+    tasks = [
+        (node, wg.NodePartial().with_frontier_append(appended[node]) if node in appended else None)
+        for node in ran
+    ]
+    frontier = next_frontier(spec, 1, tasks, routes, {}).frontier
+    again = next_frontier(spec, 1, tasks, routes, {}).frontier
     assert frontier == again
     assert len(set(frontier)) == len(frontier)
     assert wg.END not in frontier
@@ -380,7 +382,9 @@ def test_advance_carries_the_versions_seen_json_consistently() -> None:
     cursor.to_json_value()  # primes the cache the next cursors carry
     for step, ran in enumerate([("a",), ("b", "c"), (), ("a", "z")], start=1):
         versions = {"messages": step, "extra": step * 2, "errors": 1}
-        cursor = advance(cursor, StepPlan(step, ran, ()), versions, ("a",), {}, next_seq=step)
+        cursor = advance(
+            cursor, StepPlan(step, ran, ()), versions, Next(("a",), (), {}), next_seq=step
+        )
         fresh = replace(cursor)  # replace() drops the carried cache
         assert cursor.to_json_value() == fresh.to_json_value()
     assert cursor.to_json_value()["versions_seen"] == {

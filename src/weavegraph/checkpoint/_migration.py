@@ -24,6 +24,9 @@ Layout (both backends; PostgreSQL uses TIMESTAMPTZ, JSONB for name lists and BYT
 - ``channel_log``: the session's messages and errors, append-only, keyed by
   ``(session_id, channel, idx)``. Rows belong to the session, not to a step.
 - ``events``: the session's stored events by ``seq``.
+- ``task_results`` (SQLite version 5, PostgreSQL 4): finished task results of a step not yet
+  committed, keyed by ``(session_id, builds_on, idx)``; a step's save deletes them in its
+  transaction.
 - SQLite: a trigger on ``DELETE FROM sessions`` removes the session's rows everywhere, so the
   guide's ``DELETE FROM sessions WHERE id = ?`` works even with foreign keys off (sqlite3 shell).
 """

@@ -31,6 +31,12 @@ class Checkpoint:
 
     ``cursor`` is the runner's scheduling data (frontier details, versions seen, join progress,
     pending interrupts, event sequence): JSON the backend stores without interpreting.
+
+    ``keep_tasks_of`` is an instruction to ``save``, not stored: the saved task results
+    (:meth:`Checkpointer.save_task_results`) of the tasks planned after that step are kept (the
+    step is still to run: it failed or paused); every other saved task result of the session is
+    deleted in the same transaction. None: all of them are deleted.
+
     ``namespace`` is empty for the session's own graph; a subgraph's checkpoints carry its path
     of node ids (``research``, ``research/search``) and belong to the session: they are listed
     with none of ``list_sessions`` and deleted with the session.
@@ -45,6 +51,7 @@ class Checkpoint:
     updated_channels: tuple[str, ...] = ()
     cursor: Mapping[str, Any] = field(default_factory=FrozenDict)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    keep_tasks_of: int | None = None
     namespace: str = ""
 
 
@@ -149,6 +156,27 @@ class Checkpointer(Protocol):
 
     async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
         """Store events (their JSON form, each with an int ``seq``) with the session."""
+        ...
+
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None:
+        """Store finished task results (JSON, by task index) of the step after ``builds_on_step``
+        durably before returning; an index saved again is replaced. They live until a ``save``
+        of the session (in that namespace) drops them (see ``Checkpoint.keep_tasks_of``) or the
+        session is deleted.
+        """
+        ...
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]:
+        """The saved task results of the step after ``builds_on_step``, by task index."""
         ...
 
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:

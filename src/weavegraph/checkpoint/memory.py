@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from ..state import freeze_json
 from .base import (
     Checkpoint,
     SessionInfo,
@@ -49,6 +50,8 @@ class InMemoryCheckpointer:
     def __init__(self) -> None:
         self._sessions: dict[str, _Entry] = {}  # by storage key: subgraphs apart
         self._events: dict[str, dict[int, dict[str, Any]]] = {}
+        # Per session, saved task results by the step they build on, then by task index.
+        self._tasks: dict[str, dict[int, dict[int, Any]]] = {}
         # Saves are synchronous dict updates, so no lock is needed; the lock-free design relies on
         # never awaiting between reading and writing an entry.
 
@@ -61,6 +64,11 @@ class InMemoryCheckpointer:
         """Store ``checkpoint`` if it is not older than the session's latest (the latest wins)."""
         now = datetime.now(UTC)
         key = storage_key(checkpoint.session_id, checkpoint.namespace)
+        tasks = self._tasks.get(key)
+        if tasks:  # saved task results of a committed step are dropped with the commit
+            keep = checkpoint.keep_tasks_of
+            for step in [step for step in tasks if step != keep]:
+                del tasks[step]
         entry = self._sessions.get(key)
         if entry is None:
             self._sessions[key] = _Entry(latest=checkpoint, created_at=now, updated_at=now)
@@ -97,9 +105,12 @@ class InMemoryCheckpointer:
 
     async def delete_session(self, session_id: str) -> bool:
         found = self._sessions.pop(session_id, None) is not None
+        self._tasks.pop(session_id, None)
         prefix = subgraph_keys_prefix(session_id)
         for key in [key for key in self._sessions if key.startswith(prefix)]:
             del self._sessions[key]
+        for key in [key for key in self._tasks if key.startswith(prefix)]:
+            del self._tasks[key]
         return self._events.pop(session_id, None) is not None or found
 
     async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
@@ -111,6 +122,27 @@ class InMemoryCheckpointer:
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
         stored = self._events.get(session_id, {})
         return [dict(stored[seq]) for seq in sorted(stored) if seq > after_seq]
+
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None:
+        """Keep finished task results (copied as JSON values) until a save drops them."""
+        key = storage_key(session_id, namespace)
+        stored = self._tasks.setdefault(key, {}).setdefault(builds_on_step, {})
+        for index, result in results.items():
+            stored[int(index)] = freeze_json(result)
+        await asyncio.sleep(0)  # a save is a yield point, as for every backend
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]:
+        key = storage_key(session_id, namespace)
+        return dict(self._tasks.get(key, {}).get(builds_on_step, {}))
 
     async def close(self) -> None:
         """Nothing to release; the data stays readable until the object is dropped."""

@@ -65,6 +65,8 @@ def partial_json(partial: NodePartial | None) -> dict[str, Any] | None:
             "kind": partial.frontier.kind,
             "targets": list(partial.frontier.targets),
         }
+    if partial.sends:
+        value["sends"] = [{"node": send.node, "input": send.input} for send in partial.sends]
     return value
 
 

@@ -24,12 +24,12 @@ from .validate import GraphDescription, validate
 if TYPE_CHECKING:
     from ..app import App
     from ..context import NodeContext
-    from ..partial import NodePartial
+    from ..partial import NodePartial, Send
     from ..state import StateSnapshot
     from ..types import Node
 
-RouteResult: TypeAlias = "str | Sequence[str]"
-"""What a router returns: one node id (or END) or several."""
+RouteResult: TypeAlias = "str | Send | Sequence[str | Send]"
+"""What a router returns: one node id (or END) or a Send, or several of them."""
 Router: TypeAlias = "Callable[[StateSnapshot], RouteResult | Awaitable[RouteResult]]"
 """A conditional edge's router: sync or async, given the snapshot after its source ran."""
 NodeResult: TypeAlias = "NodePartial | None"

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 NodeFn: TypeAlias = (
     "Callable[[StateSnapshot, NodeContext], Awaitable[NodePartial | None] | NodePartial | None]"
 )
-RouterFn: TypeAlias = "Callable[[StateSnapshot], Awaitable[str | list[str]] | str | list[str]]"
+RouterFn: TypeAlias = "Callable[[StateSnapshot], Awaitable[object] | object]"
+"""A router as stored: what it returns is checked when it runs (``plan.normalize_route``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ def _copy(partial: NodePartial, extra: Mapping[str, Any] | None) -> NodePartial:
     object.__setattr__(copy, "errors", partial.errors)
     object.__setattr__(copy, "frontier", partial.frontier)
     object.__setattr__(copy, "update", None)
+    object.__setattr__(copy, "sends", partial.sends)
     return copy
 
 

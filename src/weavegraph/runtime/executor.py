@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
@@ -22,10 +22,10 @@ from .. import tracing
 from ..context import EventStamper, Interrupt, NodeContext
 from ..errors import RoutingError
 from ..graph.spec import NodeSpec, RouterSpec
-from ..partial import NodePartial
+from ..partial import NodePartial, Send
 from ..state import StateSchema, StateSnapshot
 from .barrier import freeze_partial
-from .plan import normalize_route
+from .plan import Route, normalize_route, send_key
 from .threads import run_in_thread
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ __all__ = [
     "LocalTaskExecutor",
     "NodeFailure",
     "NodeTask",
+    "OnResult",
     "Outcome",
     "TaskEnv",
     "TaskExecutor",
@@ -57,6 +58,10 @@ class NodeFailure:
 Outcome = NodePartial | NodeFailure | None
 """A node task's result: its frozen partial, its failure, or None (it wrote nothing)."""
 
+OnResult = Callable[[int, Outcome], None]
+"""Told each task's outcome as soon as that task finishes: its position in the task list and the
+outcome (the loop saves finished results with it, see ``journal.py``)."""
+
 
 class TaskEnv(NamedTuple):
     """What every node task of one session shares: its event stamper, whether spans are traced,
@@ -68,7 +73,8 @@ class TaskEnv(NamedTuple):
 
 
 class NodeTask(NamedTuple):
-    """One node to run in a step: the node, the step's snapshot, the node's context."""
+    """One task to run in a step: the node, the step's snapshot, the node's context (a Send
+    task's context carries its ``input`` and ``task`` index)."""
 
     node: NodeSpec
     snapshot: StateSnapshot
@@ -81,9 +87,16 @@ class TaskExecutor(Protocol):
 
     An implementation must return one outcome per task (failures as :class:`NodeFailure`, never
     raised) and must not let a task see another task's writes: the loop merges them afterwards.
+    When ``on_result`` is given it is called with each task's position and outcome as soon as
+    that task finishes (on the event loop's thread), so finished results can be saved mid-step.
     """
 
-    async def run_tasks(self, tasks: Sequence[NodeTask], max_concurrency: int) -> list[Outcome]: ...
+    async def run_tasks(
+        self,
+        tasks: Sequence[NodeTask],
+        max_concurrency: int,
+        on_result: OnResult | None = None,
+    ) -> list[Outcome]: ...
 
 
 class LocalTaskExecutor:
@@ -91,7 +104,12 @@ class LocalTaskExecutor:
 
     __slots__ = ()
 
-    async def run_tasks(self, tasks: Sequence[NodeTask], max_concurrency: int) -> list[Outcome]:
+    async def run_tasks(
+        self,
+        tasks: Sequence[NodeTask],
+        max_concurrency: int,
+        on_result: OnResult | None = None,
+    ) -> list[Outcome]:
         if not tasks:
             return []
         results: list[Outcome] = [None] * len(tasks)
@@ -99,7 +117,9 @@ class LocalTaskExecutor:
 
         async def worker() -> None:
             for index in indexes:  # shared iterator: each index is taken by exactly one worker
-                results[index] = await run_task(*tasks[index])
+                outcome = results[index] = await run_task(*tasks[index])
+                if on_result is not None:
+                    on_result(index, outcome)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(len(tasks), max_concurrency)):
@@ -140,6 +160,32 @@ def node_context(
     )
 
 
+def send_context(
+    send: Send,
+    task: int,
+    step: int,
+    session_id: str,
+    stamper: EventStamper,
+    resume: Mapping[str, Any],
+    context: Any = None,
+    session: Session | None = None,
+) -> NodeContext:
+    """A Send task's context: its ``input`` and ``task`` index, and its own resume value."""
+    key = send_key(send, task) if resume else None
+    answer: dict[str, Any] = {"resume": resume[key]} if key is not None and key in resume else {}
+    return NodeContext(
+        node_id=send.node,
+        step=step,
+        session_id=session_id,
+        stamper=stamper,
+        context=context,
+        session=session,
+        input=send.input,
+        task=task,
+        **answer,
+    )
+
+
 async def run_task(
     node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext, env: TaskEnv
 ) -> Outcome:
@@ -148,7 +194,8 @@ async def run_task(
     lifecycle = stamper.lifecycle
     started = time.perf_counter() if lifecycle else 0.0
     if lifecycle:
-        stamper.lifecycle_event("node_start", node.id, node_id=node.id, step=ctx.step)
+        extra = {"task": ctx.task} if ctx.task is not None else {}
+        stamper.lifecycle_event("node_start", node.id, node_id=node.id, step=ctx.step, **extra)
     outcome: Outcome
     try:
         if traced:
@@ -174,6 +221,7 @@ async def run_task(
             step=ctx.step,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             status="error" if isinstance(outcome, NodeFailure) else "ok",
+            **({"task": ctx.task} if ctx.task is not None else {}),
         )
     return outcome
 
@@ -228,8 +276,9 @@ async def _invoke(node: NodeSpec, snapshot: StateSnapshot, ctx: NodeContext) -> 
     return await run_in_thread(node.call, snapshot, ctx)
 
 
-async def call_router(router: RouterSpec, snapshot: StateSnapshot, step: int) -> tuple[str, ...]:
-    """A router's normalized targets; whatever it raises or returns wrong is a RoutingError."""
+async def call_router(router: RouterSpec, snapshot: StateSnapshot, step: int) -> tuple[Route, ...]:
+    """A router's normalized targets (ids and Sends); whatever it raises or returns wrong is a
+    RoutingError."""
     try:
         # Sync routers are called inline: they are decisions over an immutable snapshot, not
         # work, and a thread hop would cost several times a whole superstep.

@@ -20,9 +20,9 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Final, NamedTuple, NoReturn
+from typing import Final, NamedTuple, NoReturn, cast
 
 from .. import tracing
 from ..context import Interrupt, NodeContext
@@ -42,9 +42,21 @@ from .executor import (
     call_router,
     node_context,
     run_task,
+    send_context,
 )
+from .journal import TaskJournal, decode_result, load_finished
 from .pacing import LoopTurns
-from .plan import StepPlan, advance, next_frontier, plan_step, routers_to_call
+from .plan import (
+    Route,
+    StepPlan,
+    advance,
+    next_frontier,
+    plan_step,
+    ran_nodes,
+    routers_to_call,
+    send_key,
+    task_base,
+)
 from .session import Session
 from .stop import StopRequest
 from .values import PausedReason, StepReport, step_limit
@@ -176,7 +188,7 @@ async def _steps(
         cursor = session.cursor
         if cursor.interrupt is not None:
             return plan.pending_reason(cursor)
-        if not cursor.frontier:
+        if cursor.idle:
             return None
         if stop is not None and stop.honour():  # a step boundary: everything is saved
             return _STOPPED
@@ -215,7 +227,7 @@ async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> 
     if cursor.interrupt is not None:
         end_stream(session, RunStatus.INTERRUPTED)
         return StepOnce(None, plan.pending_reason(cursor))
-    if not cursor.frontier:  # already complete (say, after a pause behind its last step)
+    if cursor.idle:  # already complete (say, after a pause behind its last step)
         end_stream(session, RunStatus.COMPLETED)
         return StepOnce(None, None)
     status: RunStatus | None = RunStatus.ERROR
@@ -289,26 +301,28 @@ async def begin(session: Session) -> None:
     START router is a routing failure like any other: the error is recorded, the step is saved
     with the frontier ``(START,)``, and the next step retries it.
     """
-    routes: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
     cursor = session.cursor
     try:
         if START in session.spec.routers:
             snapshot = session.state.snapshot()
             for router in session.spec.routers[START]:
                 routes += await call_router(router, snapshot, cursor.step)
-        frontier, progress = next_frontier(
-            session.spec, cursor.step, (START,), {}, {START: routes}, cursor.join_progress
+        after = next_frontier(
+            session.spec, cursor.step, ((START, None),), {START: routes}, cursor.join_progress
         )
     except RoutingError as exc:
-        session.cursor = replace(cursor, frontier=(START,))
+        session.cursor = replace(cursor, frontier=(START,), sends=())
         await _fail(session, StepPlan(cursor.step, (), ()), START, exc)
-    session.cursor = replace(cursor, frontier=frontier, join_progress=progress)
+    session.cursor = replace(
+        cursor, frontier=after.frontier, join_progress=after.join_progress, sends=after.sends
+    )
     if session.log_steps:
         plan.logger.debug(
             "session %s step %d: first frontier %s",
             session.session_id,
             cursor.step,
-            list(frontier),
+            list(session.cursor.pending()),
         )
     if cursor.step == 0:
         await session.save((), (), ())
@@ -333,7 +347,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
             ran_nodes=(),
             skipped_nodes=(),
             updated_channels=(),
-            next_frontier=session.cursor.frontier,
+            next_frontier=session.cursor.pending(),
         )
     step_plan = plan_step(cursor, session.state)
     stamper = session.stamper
@@ -343,11 +357,13 @@ async def _step(session: Session) -> StepReport | PausedReason:
             "step_start",
             f"step {step_plan.step}",
             step=step_plan.step,
-            frontier=list(step_plan.run),
+            frontier=list(ran_nodes(step_plan)),
         )
     snapshot = session.state.snapshot()
     run = step_plan.run
-    if len(run) == 1 and session.tasks is None:  # one node needs no task: inline (chains, loops)
+    sends = step_plan.sends
+    # One node needs no task: inline (chains, loops).
+    if len(run) == 1 and not sends and session.tasks is None:
         node_id = run[0]
         resume = cursor.resume
         if resume and node_id in resume:
@@ -370,13 +386,17 @@ async def _step(session: Session) -> StepReport | PausedReason:
                 session=session,
             )
         outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
+        names = run
     else:
-        outcomes = await _run_nodes(session, step_plan, snapshot)
+        outcomes = await _run_tasks(session, step_plan, snapshot)
+        names = (*run, *(send.node for send in sends)) if sends else run
     results: list[tuple[str, NodePartial]] = []
-    for node, outcome in zip(step_plan.run, outcomes, strict=True):
+    for position, (node, outcome) in enumerate(zip(names, outcomes, strict=True)):
         if isinstance(outcome, NodeFailure):
             if isinstance(outcome.error, Interrupt):
-                return await _pause(session, step_plan, outcome.error)
+                return await _pause(
+                    session, step_plan, outcome.error, _task_of(step_plan, position)
+                )
             await _fail(session, step_plan, node, outcome.error)
         elif outcome is not None:
             results.append((node, outcome))
@@ -385,27 +405,25 @@ async def _step(session: Session) -> StepReport | PausedReason:
         barrier = merge_barrier(spec, session.state, step_plan.step, results, frozen=True)
     except (NonJsonValue, ReducerError) as exc:  # a user reducer raised or made non-JSON
         await _fail(session, step_plan, exc.node or "", exc)
-    partials = dict(results)
+    tasks = list(zip(names, cast("list[NodePartial | None]", outcomes), strict=True))
     try:
         routes = (
-            await _routes(step_plan, partials, barrier.state.snapshot(), session)
+            await _routes(step_plan, tasks, barrier.state.snapshot(), session)
             if spec.routers
             else {}
         )
-        frontier, progress = next_frontier(
-            spec, step_plan.step, step_plan.run, partials, routes, cursor.join_progress
-        )
+        after = next_frontier(spec, step_plan.step, tasks, routes, cursor.join_progress)
     except RoutingError as exc:
         await _fail(session, step_plan, exc.node, exc)
     session.state = barrier.state
     if session.log_steps:
-        plan.log_step(session.session_id, step_plan, frontier)
+        plan.log_step(session.session_id, step_plan, after.frontier)
     if lifecycle:
         stamper.lifecycle_event(
             "step_end",
             f"step {step_plan.step}",
             step=step_plan.step,
-            ran=list(step_plan.run),
+            ran=list(ran_nodes(step_plan)),
             skipped=list(step_plan.skipped),
             updated=list(barrier.updated_channels),
         )
@@ -413,56 +431,126 @@ async def _step(session: Session) -> StepReport | PausedReason:
         cursor,
         step_plan,
         snapshot.versions,
-        frontier,
-        progress,
+        after,
         next_seq=stamper.next_seq + session.closing_events,
     )
+    ran = ran_nodes(step_plan)
     if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
-        session.last_record = (step_plan.run, step_plan.skipped, barrier.updated_channels)
+        session.last_record = (ran, step_plan.skipped, barrier.updated_channels)
     else:
-        await session.save(step_plan.run, step_plan.skipped, barrier.updated_channels)
-    if session.observer is not None:  # stream modes: what each node returned, the merged state
-        session.observer(
-            step_plan.step, [(node, partials.get(node)) for node in step_plan.run], session.state
-        )
+        await session.save(ran, step_plan.skipped, barrier.updated_channels)
+    if session.observer is not None:  # stream modes: what each task returned, the merged state
+        session.observer(step_plan.step, _named_results(step_plan, tasks), session.state)
     return StepReport(
         step=step_plan.step,
-        ran_nodes=step_plan.run,
+        ran_nodes=ran,
         skipped_nodes=step_plan.skipped,
         updated_channels=barrier.updated_channels,
-        next_frontier=frontier,
+        next_frontier=session.cursor.pending(),
     )
 
 
-async def _run_nodes(
+def _task_of(step_plan: StepPlan, position: int) -> int | None:
+    """The task index of the task at ``position`` of the step's list, if it is a Send task."""
+    if position < len(step_plan.run):
+        return None
+    return step_plan.first_send + position - len(step_plan.run)
+
+
+def _named_results(
+    step_plan: StepPlan, tasks: list[tuple[str, NodePartial | None]]
+) -> list[tuple[str, NodePartial | None]]:
+    """Each task's result under its name: the node's id, or ``node:index`` for a Send task."""
+    if not step_plan.sends:
+        return tasks
+    count = len(step_plan.run)
+    first = step_plan.first_send
+    return tasks[:count] + [
+        (send_key(send, first + i), partial)
+        for i, (send, (_, partial)) in enumerate(zip(step_plan.sends, tasks[count:], strict=True))
+    ]
+
+
+async def _run_tasks(
     session: Session, step_plan: StepPlan, snapshot: StateSnapshot
 ) -> list[Outcome]:
-    """The outcomes of the step's nodes, in frontier order (run by the session's executor)."""
+    """The outcomes of the step's tasks in task order (the frontier's nodes, then the Sends),
+    run by the session's executor; with per-task durability, tasks whose result was saved
+    before (the step failed, paused or crashed) are not run again."""
     nodes = session.spec.nodes
     stamper = session.stamper
-    resume = session.cursor.resume
+    cursor = session.cursor
+    resume = cursor.resume
     sid = session.session_id
     env = session.task_env
+    step_no = step_plan.step
+    context = session.context
     tasks = [
         NodeTask(
             nodes[node_id],
             snapshot,
-            node_context(node_id, step_plan.step, sid, stamper, resume, session.context, session),
+            node_context(node_id, step_no, sid, stamper, resume, context, session),
             env,
         )
         for node_id in step_plan.run
     ]
-    return await (session.tasks or LOCAL).run_tasks(tasks, session.max_concurrency)
+    first = step_plan.first_send
+    tasks.extend(
+        NodeTask(
+            nodes[send.node],
+            snapshot,
+            send_context(send, first + i, step_no, sid, stamper, resume, context, session),
+            env,
+        )
+        for i, send in enumerate(step_plan.sends)
+    )
+    indexes = (*step_plan.at, *range(first, first + len(step_plan.sends)))
+    store = session.task_store
+    if store is None or len(tasks) < 2:
+        return await (session.tasks or LOCAL).run_tasks(tasks, session.max_concurrency)
+    base = task_base(cursor)
+    saved: dict[int, object] = {}
+    if cursor.tasks_of is not None or not session.tasks_checked:
+        session.tasks_checked = True
+        saved = await load_finished(store, sid, session.namespace, base)
+    outcomes: list[Outcome] = [None] * len(tasks)
+    todo: list[int] = []
+    for position, task in enumerate(tasks):
+        found = saved.get(indexes[position]) if saved else None
+        known, partial = (
+            decode_result(task.node.id, found, env.schema) if found is not None else (False, None)
+        )
+        if known:
+            outcomes[position] = partial
+        else:
+            todo.append(position)
+    journal = TaskJournal(store, sid, session.namespace, base)
+
+    def on_result(position: int, outcome: Outcome) -> None:
+        at = todo[position]
+        journal.record(indexes[at], tasks[at].node.id, outcome)
+
+    try:
+        ran = await (session.tasks or LOCAL).run_tasks(
+            [tasks[at] for at in todo], session.max_concurrency, on_result
+        )
+        await journal.settle()
+    except BaseException:
+        journal.abandon()
+        raise
+    for at, outcome in zip(todo, ran, strict=True):
+        outcomes[at] = outcome
+    return outcomes
 
 
 async def _routes(
     step_plan: StepPlan,
-    partials: Mapping[str, NodePartial],
+    tasks: list[tuple[str, NodePartial | None]],
     snapshot: StateSnapshot,
     session: Session,
-) -> dict[str, tuple[str, ...]]:
-    routes: dict[str, tuple[str, ...]] = {}
-    for router in routers_to_call(session.spec, step_plan.run, partials):
+) -> dict[str, tuple[Route, ...]]:
+    routes: dict[str, tuple[Route, ...]] = {}
+    for router in routers_to_call(session.spec, tasks):
         targets = await call_router(router, snapshot, step_plan.step)
         routes[router.source] = routes.get(router.source, ()) + targets
     return routes
@@ -474,6 +562,8 @@ async def record_update(session: Session, partial: NodePartial, *, source: str) 
     The frontier is kept; a frontier command in ``partial`` is ignored.
     """
     step_no = session.cursor.step + 1
+    # A new committed step: saved results of an unfinished step no longer apply (their tasks
+    # saw the state before this edit), so the step runs whole.
     barrier = merge_barrier(
         session.spec,
         session.state,
@@ -481,14 +571,14 @@ async def record_update(session: Session, partial: NodePartial, *, source: str) 
         [(source, freeze_partial(source, partial, session.spec.state_schema))],
     )
     session.state = barrier.state
-    session.cursor = replace(session.cursor, step=step_no)
+    session.cursor = replace(session.cursor, step=step_no, tasks_of=None)
     await session.save((), (), barrier.updated_channels)
     return StepReport(
         step=step_no,
         ran_nodes=(),
         skipped_nodes=(),
         updated_channels=barrier.updated_channels,
-        next_frontier=session.cursor.frontier,
+        next_frontier=session.cursor.pending(),
     )
 
 
@@ -508,7 +598,10 @@ async def _fail(session: Session, step_plan: StepPlan, node: str, error: BaseExc
         traceback="".join(traceback.format_exception(original, limit=-3)),
     )
     session.state = record_failure(session.spec, session.state, step_plan.step, event)
-    session.cursor = replace(session.cursor, step=step_plan.step)
+    # The step runs again; its tasks' saved results stay under the step they were planned after.
+    session.cursor = replace(
+        session.cursor, step=step_plan.step, tasks_of=task_base(session.cursor)
+    )
     if session.log_debug:
         _log.debug(
             "session %s step %d failed at %r: %s (frontier kept %s)",
@@ -516,7 +609,7 @@ async def _fail(session: Session, step_plan: StepPlan, node: str, error: BaseExc
             step_plan.step,
             node,
             event.message,
-            list(session.cursor.frontier),
+            list(session.cursor.pending()),
         )
     await session.save((), (), ("errors",))
     if isinstance(error, (RoutingError, NonJsonValue, ReducerError)):
@@ -524,8 +617,11 @@ async def _fail(session: Session, step_plan: StepPlan, node: str, error: BaseExc
     raise NodeRunError(node, step_plan.step, f"{type(error).__name__}: {error}") from error
 
 
-async def _pause(session: Session, step_plan: StepPlan, signal: Interrupt) -> PausedReason:
-    """A node asked for input: keep the frontier, remember the question, checkpoint.
+async def _pause(
+    session: Session, step_plan: StepPlan, signal: Interrupt, task: int | None = None
+) -> PausedReason:
+    """A node (or a Send task: ``task``) asked for input: keep the frontier, remember the
+    question, checkpoint.
 
     A question from inside a subgraph (``signal.namespace``) was announced where it was asked;
     here it is only remembered with its namespace, so ``resume`` can find its way back.
@@ -534,7 +630,14 @@ async def _pause(session: Session, step_plan: StepPlan, signal: Interrupt) -> Pa
     namespace = signal.namespace or session.namespace
     if namespace:
         pending["namespace"] = namespace
-    session.cursor = replace(session.cursor, step=step_plan.step, interrupt=pending)
+    if task is not None:
+        pending["task"] = task
+    session.cursor = replace(
+        session.cursor,
+        step=step_plan.step,
+        interrupt=pending,
+        tasks_of=task_base(session.cursor),
+    )
     if signal.namespace is None:
         # Always emitted (not only with lifecycle on): whoever watches must see the question.
         session.stamper.publish(

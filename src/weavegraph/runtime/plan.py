@@ -20,7 +20,7 @@ from ..checkpoint import Checkpoint
 from ..checkpoint.base import NAMESPACE_SEPARATOR
 from ..errors import RoutingError, StateError
 from ..graph.spec import GraphSpec, RouterSpec
-from ..partial import NodePartial
+from ..partial import NodePartial, Send
 from ..state import VersionedState, make_versions
 from ..state._frozen import EMPTY_DICT, FrozenList, freeze_mapping
 from ..status import RunStatus
@@ -29,11 +29,13 @@ from .values import PausedReason, StepReport
 
 __all__ = [
     "Cursor",
+    "Next",
     "StepPlan",
     "advance",
     "answering_node",
     "cursor_of",
     "initial_cursor",
+    "interrupt_key",
     "missing_nodes",
     "next_frontier",
     "normalize_route",
@@ -41,8 +43,11 @@ __all__ = [
     "pause_before",
     "pending_reason",
     "plan_step",
+    "ran_nodes",
     "routers_to_call",
+    "send_key",
     "standing",
+    "task_base",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,7 +61,7 @@ def log_step(session_id: str, plan: StepPlan, frontier: Sequence[str]) -> None:
         "session %s step %d: ran %s, skipped %s, next frontier %s",
         session_id,
         plan.step,
-        list(plan.run),
+        list(ran_nodes(plan)),
         list(plan.skipped),
         list(frontier),
     )
@@ -77,6 +82,9 @@ class Cursor:
     the values resumed nodes receive from ``ctx.interrupt``, and ``paused_before`` the step before
     which an ``interrupt_before`` pause was already taken (so asking again runs that step).
     A frontier of just ``START`` means the start itself failed (its routing) and is retried.
+    ``sends`` are the ``wg.Send`` tasks of the next step (after the frontier's nodes, in the order
+    they were produced). ``tasks_of`` is set while the next step is one that failed or paused:
+    the step its tasks were planned after, under which their finished results are saved.
     """
 
     step: int = 0
@@ -87,14 +95,27 @@ class Cursor:
     interrupt: Mapping[str, Any] | None = None
     resume: Mapping[str, Any] = EMPTY_DICT
     paused_before: int | None = None
+    sends: tuple[Send, ...] = ()
+    tasks_of: int | None = None
     # ``versions_seen`` in its JSON form, computed once and then carried from cursor to cursor by
     # advance() (only the nodes that ran change), so a checkpoint does not re-encode the table.
     _json_seen: dict[str, FrozenList] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
+    @property
+    def idle(self) -> bool:
+        """Nothing left to run: no frontier and no pending Send."""
+        return not self.frontier and not self.sends
+
+    def pending(self) -> tuple[str, ...]:
+        """The nodes the next step runs: the frontier, then the targets of pending Sends."""
+        if not self.sends:
+            return self.frontier
+        return tuple(dict.fromkeys((*self.frontier, *(send.node for send in self.sends))))
+
     def to_json_value(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "step": self.step,
             "frontier": list(self.frontier),
             "versions_seen": dict(self.json_seen()),
@@ -104,6 +125,11 @@ class Cursor:
             "resume": dict(self.resume),
             "paused_before": self.paused_before,
         }
+        if self.sends:  # only when there are some: most steps have none
+            value["sends"] = [[send.node, send.input] for send in self.sends]
+        if self.tasks_of is not None:
+            value["tasks_of"] = self.tasks_of
+        return value
 
     def json_seen(self) -> dict[str, FrozenList]:
         """``versions_seen`` as JSON: ``[messages, extra, errors]`` per node (do not mutate)."""
@@ -127,6 +153,8 @@ class Cursor:
             joins: Mapping[str, Sequence[str]] = value.get("join_progress") or {}
             interrupt: Mapping[str, Any] | None = value.get("interrupt")
             paused_before: Any = value.get("paused_before")
+            tasks_of: Any = value.get("tasks_of")
+            sends: Sequence[Sequence[Any]] = value.get("sends") or ()
             return cls(
                 step=int(value.get("step", 0)),
                 frontier=tuple(str(node) for node in value.get("frontier") or ()),
@@ -136,13 +164,20 @@ class Cursor:
                 interrupt=freeze_mapping(interrupt) if interrupt is not None else None,
                 resume=freeze_mapping(value.get("resume") or {}),
                 paused_before=int(paused_before) if paused_before is not None else None,
+                sends=tuple(Send(str(node), arg) for node, arg in sends),
+                tasks_of=int(tasks_of) if tasks_of is not None else None,
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise StateError(f"malformed scheduling cursor: {exc!r}") from exc
 
 
 class StepPlan(NamedTuple):
-    """What superstep ``step`` does: ``run`` these nodes, ``skipped`` these (version-gated).
+    """What superstep ``step`` does: ``run`` these nodes, ``skipped`` these (version-gated), and
+    the ``sends`` tasks.
+
+    Task indexes: a frontier node's is its position in the frontier (``at``, one per run node),
+    a Send's is ``len(frontier)`` plus its position among the sends, so they stay the same when a
+    failed or paused step runs again (gating may then decide differently).
 
     (Named tuples, this and Barrier: one of each is built per superstep, and a frozen dataclass
     costs several times as much to build.)"""
@@ -150,6 +185,17 @@ class StepPlan(NamedTuple):
     step: int
     run: tuple[str, ...]
     skipped: tuple[str, ...]
+    sends: tuple[Send, ...] = ()
+    at: tuple[int, ...] = ()
+    first_send: int = 0
+
+
+class Next(NamedTuple):
+    """What follows a step: the next frontier, the next step's Sends and the join progress."""
+
+    frontier: tuple[str, ...]
+    sends: tuple[Send, ...]
+    join_progress: dict[str, tuple[str, ...]]
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -162,67 +208,108 @@ def initial_cursor(
 
     ``start_routes`` are the (normalized) results of START's routers on the initial snapshot.
     """
-    frontier, progress = next_frontier(spec, 0, (START,), {}, {START: tuple(start_routes)}, {})
-    return Cursor(frontier=frontier, join_progress=progress, next_seq=next_seq)
+    after = next_frontier(spec, 0, ((START, None),), {START: tuple(start_routes)}, {})
+    return Cursor(
+        frontier=after.frontier,
+        join_progress=after.join_progress,
+        next_seq=next_seq,
+        sends=after.sends,
+    )
 
 
 def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
-    """Split the frontier into nodes to run and nodes to skip.
+    """Split the frontier into nodes to run and nodes to skip; every pending Send runs.
 
     A node is skipped when the versions it last ran on equal the current versions (it already ran
-    on this exact state); a node's first run is never gated.
+    on this exact state); a node's first run is never gated, and neither is a Send task.
     """
     versions = state.versions
     run: list[str] = []
     skipped: list[str] = []
-    for node in cursor.frontier:
+    at: list[int] = []
+    for index, node in enumerate(cursor.frontier):
         seen = cursor.versions_seen.get(node)
         if seen is not None and (seen is versions or seen == versions):
             skipped.append(node)
         else:
             run.append(node)
-    return StepPlan(cursor.step + 1, tuple(run), tuple(skipped))
+            at.append(index)
+    return StepPlan(
+        cursor.step + 1, tuple(run), tuple(skipped), cursor.sends, tuple(at), len(cursor.frontier)
+    )
+
+
+def ran_nodes(plan: StepPlan) -> tuple[str, ...]:
+    """The nodes a step ran, each once: the frontier's, then the Sends' targets."""
+    if not plan.sends:
+        return plan.run
+    return tuple(dict.fromkeys((*plan.run, *(send.node for send in plan.sends))))
+
+
+def send_key(send: Send, index: int) -> str:
+    """How a Send task is named where tasks are listed by name (``node:index``)."""
+    return f"{send.node}:{index}"
+
+
+def task_base(cursor: Cursor) -> int:
+    """The step under which the next step's finished task results are saved (see ``tasks_of``)."""
+    return cursor.tasks_of if cursor.tasks_of is not None else cursor.step
 
 
 def routers_to_call(
-    spec: GraphSpec, ran: Sequence[str], partials: Mapping[str, NodePartial | None]
+    spec: GraphSpec, tasks: Sequence[tuple[str, NodePartial | None]]
 ) -> list[RouterSpec]:
-    """The routers whose results the next frontier needs, in order (a ``replace`` skips them)."""
+    """The routers whose results the next frontier needs, in order: each node's once, unless
+    every task of it replaced the frontier."""
     if not spec.routers:
         return []
     calls: list[RouterSpec] = []
-    for node in ran:
+    called: set[str] = set()
+    for node, partial in tasks:
+        if node in called:
+            continue
         routers = spec.routers.get(node)
         if not routers:
             continue
-        partial = partials.get(node)
         command = partial.frontier if partial is not None else None
         if command is not None and command.kind == "replace":
             continue
+        called.add(node)
         calls.extend(routers)
     return calls
 
 
+Route = str | Send
+"""One item of a router's result: a node id or a Send."""
+
+
 def normalize_route(
     source: str, step: int, result: object, targets: tuple[str, ...] | None = None
-) -> tuple[str, ...]:
-    """A router's result as a tuple of ids; anything but a str or a list of str is a RoutingError.
+) -> tuple[Route, ...]:
+    """A router's result as a tuple of ids and Sends; anything but a str, a Send or a list of
+    them is a RoutingError.
 
-    When the router declared its ``targets``, an id outside them (other than END) is a
-    RoutingError too: compile() validated the graph against that declaration.
+    When the router declared its ``targets``, an id (or a Send's node) outside them (other than
+    END) is a RoutingError too: compile() validated the graph against that declaration.
     """
-    if isinstance(result, str):
-        routed: tuple[str, ...] = (result,)
+    if isinstance(result, str | Send):
+        routed: tuple[Route, ...] = (result,)
     elif isinstance(result, (list, tuple)) and all(
-        isinstance(item, str) for item in cast("Sequence[object]", result)
+        isinstance(item, str | Send) for item in cast("Sequence[object]", result)
     ):
-        routed = tuple(str(item) for item in cast("Sequence[str]", result))
+        routed = tuple(cast("Sequence[Route]", result))
     else:
         raise RoutingError(
-            source, step, f"a router must return a node id or a list of ids, got {result!r}"
+            source,
+            step,
+            f"a router must return a node id, a Send or a list of them, got {_short(cast(object, result))}",
         )
     if targets is not None:
-        undeclared = [t for t in routed if t not in targets and t != END]
+        undeclared = [
+            name
+            for name in (t.node if isinstance(t, Send) else t for t in routed)
+            if name not in targets and name != END
+        ]
         if undeclared:
             raise RoutingError(
                 source,
@@ -236,64 +323,111 @@ def normalize_route(
 def next_frontier(
     spec: GraphSpec,
     step: int,
-    ran: Sequence[str],
-    partials: Mapping[str, NodePartial | None],
-    routes: Mapping[str, Sequence[str]],
+    tasks: Sequence[tuple[str, NodePartial | None]],
+    routes: Mapping[str, Sequence[Route]],
     join_progress: Mapping[str, tuple[str, ...]],
-) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    """The next frontier (the routing step of a superstep) and the updated join progress.
+) -> Next:
+    """The next frontier (the routing step of a superstep), the next step's Sends and the join
+    progress.
 
-    Per ran node, in order: its ``replace`` command's targets, else its unconditional edges then
-    its routers' results (``routes[node]``); then its ``append`` targets; then the targets of joins
-    it completes. Deduplicated with order kept, END dropped. Unknown ids raise RoutingError.
+    ``tasks`` are the step's tasks in task order, each a node and what it returned (a node may
+    have several: Send tasks). Per task: its ``replace`` command's targets, else (once per node)
+    its unconditional edges then its routers' results (``routes[node]``); then its ``append``
+    targets; then (once per node) the targets of joins it completes. Ids are deduplicated with
+    order kept, END dropped; Sends (returned by the task, then by its routers) are kept in the
+    order produced, never deduplicated. Unknown ids raise RoutingError.
     """
     frontier: dict[str, None] = {}
+    sends: list[Send] = []
     progress: dict[str, set[str]] | None = None
     if spec.joins:
         progress = {key: set(done) for key, done in join_progress.items()}
+        ran = {node for node, _ in tasks}
         # A join counts sources completed since its target last ran: running the target resets it.
         for join in spec.joins:
             if join.target in ran:
                 progress.pop(join.key, None)
-    for node in ran:
-        partial = partials.get(node)
+    expanded: set[str] = set()
+    joined: set[str] = set()
+    for node, partial in tasks:
         command = partial.frontier if partial is not None else None
+        if partial is not None and partial.sends:
+            _add_sends(spec, sends, node, step, partial.sends)
         if command is not None and command.kind == "replace":
-            _add_targets(spec, frontier, node, step, command.targets, "frontier command")
-        else:
+            _add_targets(spec, frontier, sends, node, step, command.targets, "frontier command")
+        elif node not in expanded:
+            expanded.add(node)
             for target in spec.edges.get(node, ()):
                 frontier[target] = None
             routed = routes.get(node)
             if routed:
-                _add_targets(spec, frontier, node, step, routed, "router")
+                _add_targets(spec, frontier, sends, node, step, routed, "router")
         if command is not None and command.kind == "append":
-            _add_targets(spec, frontier, node, step, command.targets, "frontier command")
-        if progress is not None:
+            _add_targets(spec, frontier, sends, node, step, command.targets, "frontier command")
+        if progress is not None and node not in joined:
+            joined.add(node)
             _complete_joins(spec, node, progress, frontier)
     frontier.pop(END, None)
     if progress is None:
-        return tuple(frontier), dict(join_progress)
+        return Next(tuple(frontier), tuple(sends), dict(join_progress))
     # Stored in the join's source order so the cursor JSON is deterministic.
     by_key = {join.key: join for join in spec.joins}
-    return tuple(frontier), {
-        key: tuple(src for src in by_key[key].sources if src in done)
-        for key, done in progress.items()
-        if key in by_key
-    }
+    return Next(
+        tuple(frontier),
+        tuple(sends),
+        {
+            key: tuple(src for src in by_key[key].sources if src in done)
+            for key, done in progress.items()
+            if key in by_key
+        },
+    )
 
 
 def _add_targets(
     spec: GraphSpec,
     frontier: dict[str, None],
+    sends: list[Send],
     source: str,
     step: int,
-    targets: Sequence[str],
+    targets: Sequence[Route],
     what: str,
 ) -> None:
     for target in targets:
+        if isinstance(target, Send):
+            _check_send(spec, source, step, target, what)
+            sends.append(target)
+            continue
         if target != END and target not in spec.nodes:
             raise RoutingError(source, step, f"{what} named the unknown node {target!r}")
         frontier[target] = None
+
+
+def _add_sends(
+    spec: GraphSpec, sends: list[Send], source: str, step: int, produced: Sequence[Send]
+) -> None:
+    """A node's own Sends; checked against its declared ``frontier_targets`` when it has some."""
+    declared = spec.frontier_targets.get(source)
+    for send in produced:
+        _check_send(spec, source, step, send, "Send")
+        if declared is not None and send.node not in declared:
+            raise RoutingError(
+                source,
+                step,
+                f"Send to {send.node!r} is not among the node's declared frontier targets "
+                f"{list(declared)}",
+            )
+    sends.extend(produced)
+
+
+def _check_send(spec: GraphSpec, source: str, step: int, send: Send, what: str) -> None:
+    if send.node not in spec.nodes:
+        kind = "the virtual node" if send.node in (START, END) else "the unknown node"
+        raise RoutingError(source, step, f"{what} named {kind} {send.node!r}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}... ({type(value).__name__})"
 
 
 def _complete_joins(
@@ -308,30 +442,32 @@ def _complete_joins(
 
 
 def advance(
-    cursor: Cursor,
-    plan: StepPlan,
-    seen: Mapping[str, int],
-    frontier: tuple[str, ...],
-    join_progress: Mapping[str, tuple[str, ...]],
-    *,
-    next_seq: int,
+    cursor: Cursor, plan: StepPlan, seen: Mapping[str, int], after_step: Next, *, next_seq: int
 ) -> Cursor:
-    """The cursor after ``plan`` completed: ran nodes remember ``seen`` (the versions they ran on)."""
+    """The cursor after ``plan`` completed: ran nodes remember ``seen`` (the versions they ran on).
+
+    A Send task is not a run of its node on the state alone (it had its own input), so it does
+    not gate that node's next ordinary run.
+    """
     versions_seen = dict(cursor.versions_seen)
     for node in plan.run:
         versions_seen[node] = seen
     resume = cursor.resume
     if resume:
-        resume = {node: value for node, value in resume.items() if node not in plan.run}
+        done = set(plan.run)
+        done.update(send_key(send, plan.first_send + i) for i, send in enumerate(plan.sends))
+        resume = {key: value for key, value in resume.items() if key not in done}
+    join_progress = after_step.join_progress
     # The constructor, not dataclasses.replace: this runs every superstep and replace() on a
     # frozen slotted class costs several times as much.
     after = Cursor(
         step=plan.step,
-        frontier=frontier,
+        frontier=after_step.frontier,
         versions_seen=versions_seen,
         join_progress=dict(join_progress) if join_progress else EMPTY_DICT,
         next_seq=next_seq,
         resume=resume,
+        sends=after_step.sends,
     )
     previous = cursor._json_seen  # pyright: ignore[reportPrivateUsage]
     if previous is not None and plan.run:
@@ -366,6 +502,14 @@ def missing_nodes(spec: GraphSpec, frontier: Sequence[str]) -> list[str]:
 # --- interrupt decisions -----------------------------------------------------------------------
 
 
+def interrupt_key(pending: Mapping[str, Any]) -> str:
+    """Where the answer to a pending interrupt goes in ``Cursor.resume``: the node's id, or
+    ``node:index`` when a Send task asked."""
+    task = pending.get("task")
+    node = str(pending.get("node"))
+    return node if task is None else f"{node}:{task}"
+
+
 def pending_reason(cursor: Cursor) -> PausedReason:
     """The pause a pending dynamic interrupt (``ctx.interrupt``) stands for."""
     pending = cursor.interrupt or {}
@@ -385,7 +529,7 @@ def answering_node(namespace: str, pending: Mapping[str, Any]) -> str:
     """
     asked_in = str(pending.get("namespace") or "")
     if asked_in == namespace:
-        return str(pending.get("node"))
+        return interrupt_key(pending)
     below = asked_in[len(namespace) + 1 :] if namespace else asked_in
     return below.split(NAMESPACE_SEPARATOR, 1)[0]
 
@@ -396,7 +540,7 @@ def pause_before(cursor: Cursor, plan: StepPlan, before: Collection[str]) -> Pau
     A pause already taken before this step (``cursor.paused_before``) is not taken again: asked
     again, in this process or after a restart, the step runs.
     """
-    hit = tuple(node for node in plan.run if node in before)
+    hit = tuple(node for node in ran_nodes(plan) if node in before)
     if not hit or cursor.paused_before == plan.step:
         return None
     return PausedReason(kind="before", step=plan.step, nodes=hit)
@@ -417,4 +561,4 @@ def standing(cursor: Cursor) -> RunStatus:
     """How a session stands between runs: waiting for an answer, complete, or stopped mid-way."""
     if cursor.interrupt is not None:
         return RunStatus.INTERRUPTED
-    return RunStatus.STOPPED if cursor.frontier else RunStatus.COMPLETED
+    return RunStatus.COMPLETED if cursor.idle else RunStatus.STOPPED

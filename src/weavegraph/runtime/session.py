@@ -21,6 +21,7 @@ from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
 from .executor import TaskEnv, TaskExecutor
+from .journal import TaskStore
 from .plan import Cursor
 
 if TYPE_CHECKING:
@@ -55,7 +56,9 @@ class Session:
         "stamper",
         "state",
         "task_env",
+        "task_store",
         "tasks",
+        "tasks_checked",
         "traced",
     )
 
@@ -83,6 +86,12 @@ class Session:
         self.state = state.with_schema(spec.state_schema)
         self.cursor = cursor
         self.checkpointer = checkpointer
+        # Per-task durability needs the checkpointer's task-result methods (every built-in
+        # backend has them; a checkpointer written before they existed simply goes without).
+        self.task_store = checkpointer if isinstance(checkpointer, TaskStore) else None
+        # Whether saved task results were looked for since this session was loaded (once: a
+        # crash may have left some for the step about to run).
+        self.tasks_checked = False
         self.stamper = stamper or EventStamper(
             emitter or _NULL_EMITTER, session_id, clock, next_seq=cursor.next_seq
         )
@@ -179,12 +188,13 @@ class Session:
             session_id=self.session_id,
             step=self.cursor.step,
             state=self.state,
-            frontier=self.cursor.frontier,
+            frontier=self.cursor.pending(),
             ran_nodes=tuple(ran),
             skipped_nodes=tuple(skipped),
             updated_channels=tuple(updated),
             cursor=cursor,
             created_at=self.stamper.clock(),
+            keep_tasks_of=self.cursor.tasks_of,
             namespace=self.namespace,
         )
         try:

@@ -27,6 +27,7 @@ from ..checkpoint.base import Checkpoint, Checkpointer
 from ..errors import InvalidSessionId
 from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState, freeze_json
 from ..state._versioned import make_versions
+from ._task_checks import TASK_CHECKS
 
 __all__ = [
     "CHECKS",
@@ -472,6 +473,7 @@ CHECKS: tuple[Check, ...] = (
     check_subgraph_namespaces,
     check_delete_takes_the_subgraphs,
     check_session_ids_with_a_slash_are_refused,
+    *TASK_CHECKS,
 )
 
 

@@ -293,6 +293,30 @@ class PostgresCheckpointer:
 
         return await self._run(work)
 
+    # --- saved task results -----------------------------------------------------------------
+
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None:
+        if results:
+            key = storage_key(session_id, namespace)
+            await self._run(
+                lambda conn: self._store.save_task_results(conn, key, builds_on_step, results)
+            )
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]:
+        key = storage_key(session_id, namespace)
+        return await self._run(
+            lambda conn: self._store.load_task_results(conn, key, builds_on_step)
+        )
+
     # --- storage management (the CLI's `db` commands) --------------------------------------
 
     async def stats(self) -> StorageStats:

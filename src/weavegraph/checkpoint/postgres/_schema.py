@@ -17,7 +17,10 @@ from ._sql import q
 __all__ = ["POSTGRES_MIGRATIONS", "TABLES", "migrate", "version"]
 
 # Every table weavegraph creates in its schema (maintenance reports and vacuums these).
-TABLES = (SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events", "inbox")
+TABLES = (
+    SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events", "task_results",
+    "inbox",
+)  # fmt: skip
 
 # ``{schema}`` is replaced by the quoted schema name (psycopg.sql.Identifier).
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -105,10 +108,22 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 FOR EACH ROW EXECUTE FUNCTION {schema}.weavegraph_delete_subgraphs()""",
         ),
     ),
-    # 4: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
+    # 4: as SQLite's 5: the finished tasks of a step not yet committed (per-task durability).
+    Migration(
+        4,
+        (
+            """CREATE TABLE {schema}.task_results (
+                session_id TEXT NOT NULL REFERENCES {schema}.sessions (id) ON DELETE CASCADE,
+                builds_on INTEGER NOT NULL,
+                idx INTEGER NOT NULL,
+                result BYTEA NOT NULL,
+                PRIMARY KEY (session_id, builds_on, idx))""",
+        ),
+    ),
+    # 5: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
     # is NULL for a session no worker manages; ``epoch`` grows with every claim and is recorded on
     # the steps a claim commits; lease times come from the database's clock.
-    Migration(4, QUEUE_MIGRATION),
+    Migration(5, QUEUE_MIGRATION),
 )
 
 

@@ -51,9 +51,12 @@ class PgStore:
         self.heads: dict[str, HeadCache] = {}
         # Per session, the extra_log row this process writes extra deltas against.
         self.bases: dict[str, extras.Base] = {}
+        # Sessions known to have no saved task results (so a save need not delete any).
+        self.tasks_clean: set[str] = set()
 
     def forget(self) -> None:
         """Drop the bookkeeping (after an error or maintenance): the next saves re-read."""
+        self.tasks_clean.clear()
         self.heads.clear()
         self.bases.clear()
 
@@ -112,6 +115,7 @@ class PgStore:
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
+        await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
         msg_start, msg_new = codec.plan_append(
             head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
         )
@@ -156,6 +160,53 @@ class PgStore:
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
+
+    async def _drop_tasks(self, conn: Any, sid: str, keep: int | None, *, trusted: bool) -> None:
+        """Delete saved task results of committed steps (all but those planned after ``keep``).
+
+        Skipped when this process knows there are none and no other process wrote the session
+        since (``trusted``: the cached head is still the stored one).
+        """
+        if keep is None and trusted and sid in self.tasks_clean:
+            return
+        if keep is None:
+            await conn.execute(
+                self.q("DELETE FROM {schema}.task_results WHERE session_id = %s"), (sid,)
+            )
+            self.tasks_clean.add(sid)
+        else:
+            await conn.execute(
+                self.q(
+                    "DELETE FROM {schema}.task_results WHERE session_id = %s AND builds_on != %s"
+                ),
+                (sid, keep),
+            )
+            self.tasks_clean.discard(sid)
+
+    async def save_task_results(
+        self, conn: Any, sid: str, builds_on: int, results: Mapping[int, Any]
+    ) -> None:
+        self.tasks_clean.discard(sid)
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                self.q(
+                    "INSERT INTO {schema}.task_results (session_id, builds_on, idx, result) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (session_id, builds_on, idx) "
+                    "DO UPDATE SET result = excluded.result"
+                ),
+                [(sid, builds_on, int(i), codec.dumps(r)) for i, r in results.items()],
+            )
+
+    async def load_task_results(self, conn: Any, sid: str, builds_on: int) -> dict[int, Any]:
+        rows = await self.fetchall(
+            conn,
+            "SELECT idx, result FROM {schema}.task_results WHERE session_id = %s "
+            "AND builds_on = %s",
+            (sid, builds_on),
+        )
+        if rows:
+            self.tasks_clean.discard(sid)
+        return {cast("int", idx): codec.loads(bytes(blob)) for idx, blob in rows}
 
     async def _append_log(
         self, conn: Any, sid: str, channel: str, start: int, items: list[bytes]

@@ -161,6 +161,24 @@ class SQLiteCheckpointer:
     async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
         return await self._run(self._store.load_events, session_id, after_seq)
 
+    async def save_task_results(
+        self,
+        session_id: str,
+        builds_on_step: int,
+        results: Mapping[int, Any],
+        *,
+        namespace: str = "",
+    ) -> None:
+        if results:
+            key = storage_key(session_id, namespace)
+            await self._run(self._store.save_task_results, key, builds_on_step, results)
+
+    async def load_task_results(
+        self, session_id: str, builds_on_step: int, *, namespace: str = ""
+    ) -> dict[int, Any]:
+        key = storage_key(session_id, namespace)
+        return await self._run(self._store.load_task_results, key, builds_on_step)
+
     async def close(self) -> None:
         """Release this checkpointer; the shared connection closes with its last user."""
         if self._closed:

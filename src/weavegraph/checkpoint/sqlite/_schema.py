@@ -144,6 +144,33 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     # statement: version-2/3 heads still load (session_extra is read until the session's next
     # save); the version keeps older releases, which would miss the extra, away.
     Migration(4, ()),
+    # 5: the finished tasks of a step not yet committed (per-task durability, see ``_tasks``).
+    Migration(
+        5,
+        (
+            """CREATE TABLE task_results (
+                session_id TEXT NOT NULL,
+                builds_on INTEGER NOT NULL,
+                idx INTEGER NOT NULL,
+                result BLOB NOT NULL,
+                PRIMARY KEY (session_id, builds_on, idx))""",
+            "DROP TRIGGER sessions_delete_cascade",
+            """CREATE TRIGGER sessions_delete_cascade AFTER DELETE ON sessions BEGIN
+                DELETE FROM steps WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM channel_log WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM session_extra WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM extra_log WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM task_results WHERE session_id = OLD.id
+                    OR (session_id > OLD.id || '/' AND session_id < OLD.id || '0');
+                DELETE FROM events WHERE session_id = OLD.id;
+                DELETE FROM sessions WHERE id > OLD.id || '/' AND id < OLD.id || '0';
+            END""",
+        ),
+    ),
 )
 
 

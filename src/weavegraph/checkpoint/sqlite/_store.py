@@ -40,6 +40,7 @@ from .. import _codec as codec
 from .._codec import HeadCache as _Head
 from ..base import NAMESPACE_SEPARATOR, Checkpoint, SessionInfo, StepInfo, subgraph_keys_prefix
 from . import _extra as extras
+from . import _tasks as tasks
 from ._read import (
     ERRORS,
     MESSAGES,
@@ -88,6 +89,8 @@ class SQLiteStore:
         self._extra_json: dict[str, codec.ExtraJson] = {}
         # Per session, the extra_log row this connection writes extra deltas against.
         self._bases: dict[str, extras.Base] = {}
+        # Sessions known to have no saved task results (so a save need not delete any).
+        self._tasks_clean: set[str] = set()
         self._data_version: int | None = None
 
     # --- transactions --------------------------------------------------------------------
@@ -190,6 +193,11 @@ class SQLiteStore:
             err_start, err_next = self._place(
                 conn, sid, ERRORS, head, state.errors, err_next, codec.encode_errors
             )
+        keep = cp.keep_tasks_of
+        if keep is not None or row is None or sid not in self._tasks_clean:
+            tasks.drop(conn, sid, keep)
+            if keep is None:
+                self._tasks_clean.add(sid)
         new_head = _Head(
             uid=uid,
             step=cp.step,
@@ -263,6 +271,7 @@ class SQLiteStore:
             return True
         self._data_version = version
         self._rows.clear()
+        self._tasks_clean.clear()
         return False
 
     def _encode_extra(self, sid: str, extra: Mapping[str, Any]) -> codec.ExtraJson:
@@ -274,6 +283,7 @@ class SQLiteStore:
         return encoded
 
     def _forget(self, sid: str) -> None:
+        self._tasks_clean.discard(sid)
         self._heads.pop(sid, None)
         self._bases.pop(sid, None)
         self._rows.pop(sid, None)
@@ -476,8 +486,19 @@ class SQLiteStore:
         )
         return [cast("dict[str, Any]", codec.loads(data)) for (data,) in rows]
 
+    def save_task_results(self, sid: str, builds_on: int, results: Mapping[int, Any]) -> None:
+        self._tasks_clean.discard(sid)
+        self.transaction(lambda conn: tasks.save(conn, sid, builds_on, results))
+
+    def load_task_results(self, sid: str, builds_on: int) -> dict[int, Any]:
+        found = self.transaction(lambda conn: tasks.load(conn, sid, builds_on), write=False)
+        if found:
+            self._tasks_clean.discard(sid)
+        return found
+
     def forget_heads(self) -> None:
         """Drop the delta bookkeeping (after maintenance rewrote rows)."""
+        self._tasks_clean.clear()
         self._heads.clear()
         self._bases.clear()
         self._rows.clear()

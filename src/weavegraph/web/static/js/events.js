@@ -5,6 +5,14 @@ import { clockTime, el, statusLabel } from "./dom.js";
 import { endStatus, isStreamEnd } from "./api.js";
 
 const BAD_ENDS = new Set(["error", "cancelled", "stopped"]);
+const MAX_ROWS = 5000;
+
+// Where an event comes from: its node (a subgraph's as "research/search"), else its scope.
+function whereOf(event) {
+  const node = event.metadata && event.metadata.node_id;
+  if (!node) return event.scope;
+  return event.namespace ? event.namespace + "/" + node : node;
+}
 
 export class EventList {
   constructor(list, counter) {
@@ -49,6 +57,9 @@ export class EventList {
     const stick = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     if (event.type === "llm" && (event.scope === "chunk" || event.scope === "final")) this.fold(event);
     else this.list.append(this.row(event));
+    if (isStreamEnd(event)) this.cutStreams();
+    // A very long log keeps its newest rows on screen (every event still counts once).
+    while (this.list.childElementCount > MAX_ROWS) this.list.firstElementChild.remove();
     if (event.type === "lifecycle") this.framework += 1;
     this.count();
     if (stick) this.list.scrollTop = this.list.scrollHeight;
@@ -64,10 +75,11 @@ export class EventList {
       if (event.scope === "step_end") times.end = time;
       this.stepTimes.set(meta.step, times);
     }
-    if (event.type === "lifecycle" && event.scope === "node_start") this.running.add(meta.node_id);
+    if (event.type === "lifecycle" && event.scope === "node_start" && !event.namespace) this.running.add(meta.node_id);
     if (event.type === "lifecycle" && event.scope === "node_finish") this.running.delete(meta.node_id);
     if (event.type === "lifecycle" && event.scope === "step_end") this.running.clear();
-    if (typeof meta.node_id === "string") this.lastNode = meta.node_id;
+    // In the graph drawn here, a subgraph's node is the parent's node that runs it.
+    if (typeof meta.node_id === "string") this.lastNode = event.namespace ? event.namespace.split("/")[0] : meta.node_id;
     if (isStreamEnd(event)) { this.running.clear(); this.lastNode = null; }
   }
 
@@ -75,7 +87,7 @@ export class EventList {
     const meta = event.metadata || {};
     const end = isStreamEnd(event);
     const status = end ? endStatus(event) : "";
-    const where = end ? "stream end" : (meta.node_id || event.scope);
+    const where = end ? "stream end" : whereOf(event);
     const classes = [event.type, end ? "end" : "", BAD_ENDS.has(status) ? "bad" : ""].join(" ").trim();
     const row = el("li", { class: classes, data: { seq: event.seq, type: event.type, step: meta.step } },
       el("span", { class: "seq" }, event.seq ?? ""),
@@ -109,7 +121,15 @@ export class EventList {
     }
     msg.textContent = stream.text;
     stream.row.querySelector(".where").textContent =
-      (meta.node_id || event.scope) + (stream.chunks ? " · " + stream.chunks + " chunks" : "");
+      whereOf(event) + (stream.chunks ? " · " + stream.chunks + " chunks" : "");
+  }
+
+  // A run that ended with a model stream unfinished (cancelled, stopped): that message was cut.
+  cutStreams() {
+    for (const stream of this.streams.values()) {
+      if (stream.row.classList.contains("streaming")) stream.row.classList.replace("streaming", "cut");
+    }
+    this.streams.clear();
   }
 
   // The node to mark as running: a started, unfinished node, else the last one heard from.

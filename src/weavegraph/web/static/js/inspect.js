@@ -2,7 +2,16 @@
 import { el, pretty } from "./dom.js";
 import { stateDiff } from "./diff.js";
 
-const text = (value) => (typeof value === "string" ? value : pretty(value));
+const isMessage = (v) => v !== null && typeof v === "object" && typeof v.role === "string" && "content" in v;
+
+// Strings as they are, a chat message as "role: content", anything else as JSON.
+function text(value) {
+  if (typeof value === "string") return value;
+  if (isMessage(value) && typeof value.content === "string" && Object.keys(value).length === 2) {
+    return value.role + ": " + value.content;
+  }
+  return pretty(value);
+}
 
 export function renderChanges(container, before, after) {
   const changes = stateDiff(before, after);
