@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from .checkpoint.base import Checkpoint, Checkpointer, SessionInfo
 from .events.model import STREAM_END_SCOPE
+from .runtime.values import node_path
 from .status import RunStatus
 
 __all__ = [
@@ -41,6 +42,11 @@ class PendingInterrupt:
     namespace: str | None
     value: Any
 
+    @property
+    def path(self) -> str:
+        """The asking node with its subgraph's namespace (``research/ask``; ``ask`` at the root)."""
+        return node_path(self.namespace, self.node)
+
     def to_json_value(self) -> dict[str, Any]:
         """The JSON form the command line and the web show."""
         return {"id": self.id, "node": self.node, "namespace": self.namespace, "value": self.value}
@@ -59,7 +65,7 @@ def pending_from(pending: Mapping[str, Any], step: int) -> PendingInterrupt:
     node = str(pending.get("node", ""))
     namespace_value = pending.get("namespace")
     namespace = str(namespace_value) if namespace_value else None
-    where = f"{namespace}/{node}" if namespace else node
+    where = node_path(namespace, node)
     return PendingInterrupt(
         id=f"{step}:{where}", node=node, namespace=namespace, value=pending.get("value")
     )

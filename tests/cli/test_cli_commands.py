@@ -58,6 +58,10 @@ def asking():
     builder.add_edge(wg.START, "ask")
     builder.add_edge("ask", wg.END)
     return builder
+
+def nested_asking():
+    builder = wg.GraphBuilder().add_node("research", asking().compile())
+    return builder.add_edge(wg.START, "research").add_edge("research", wg.END)
 """
 
 
@@ -187,6 +191,22 @@ def test_interrupt_before_then_resume(workdir: Path) -> None:
     events = [json.loads(line) for line in resumed.stdout.splitlines()]
     assert events[0]["message"] == "collected 3 findings"
     assert "status=completed" in events[-1]["message"]
+
+
+def test_a_subgraphs_question_names_its_namespace(workdir: Path) -> None:
+    asked = wg_cli("run", "flows:nested_asking", "--session", "n1", "--events", "none", cwd=workdir)
+    assert 'research/ask asks {"question":"ship it?"}' in asked.stderr
+    shown_text = wg_cli("sessions", "show", "n1", cwd=workdir).stdout
+    assert 'waiting: research/ask asks {"question":"ship it?"}' in shown_text
+    listed = _json_out(wg_cli("sessions", "list", "--json", cwd=workdir))
+    assert [row["session_id"] for row in listed] == ["n1"]
+    answered = wg_cli(
+        "resume", "n1", "flows:nested_asking", "--answer", "true", "--events", "jsonl", cwd=workdir
+    )
+    events = [json.loads(line) for line in answered.stdout.splitlines()]
+    assert "status=completed" in events[-1]["message"]
+    shown = _json_out(wg_cli("sessions", "show", "n1", "--json", cwd=workdir))
+    assert shown["state"]["extra"]["answer"] is True
 
 
 def test_dynamic_interrupt_is_answered_with_resume_answer(workdir: Path) -> None:

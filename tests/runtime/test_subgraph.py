@@ -283,6 +283,7 @@ async def test_resume_with_update_still_answers_the_child() -> None:
 
 
 def _latest(frontier: tuple[str, ...], parent_step: int, interrupt: bool = False) -> Checkpoint:
+    """A child's latest checkpoint, run in ``parent_step``."""
     cursor: dict[str, Any] = {"parent_step": parent_step}
     if interrupt:
         cursor["interrupt"] = {"node": "ask", "value": 1}
@@ -298,15 +299,73 @@ def _latest(frontier: tuple[str, ...], parent_step: int, interrupt: bool = False
 
 def test_what_a_child_run_does_with_what_it_finds() -> None:
     running, done = ("b",), ()
-    # unfinished, no parent step recorded since it started (a crash, a failed attempt): continue
-    assert what_to_do(_latest(running, 5), step=5, recorded=4, answering=False) == "continue"
-    assert what_to_do(_latest(running, 5), step=6, recorded=5, answering=False) == "continue"
+    # unfinished, run after the parent's last merged step (a crash, a failure, a pause): continue
+    assert what_to_do(_latest(running, 5), settled=4, answering=False) == "continue"
     # answering the child's question, even after the parent recorded an edit: continue
     waiting = _latest(running, 5, interrupt=True)
-    assert what_to_do(waiting, step=8, recorded=7, answering=True) == "continue"
-    # an old, abandoned run (the parent moved on since): start afresh
-    assert what_to_do(_latest(running, 2), step=8, recorded=7, answering=False) == "new"
-    # finished in this very step (the parent crashed before saving it): use it
-    assert what_to_do(_latest(done, 5), step=5, recorded=4, answering=False) == "finished"
-    # finished in an earlier step: a new run
-    assert what_to_do(_latest(done, 5), step=6, recorded=5, answering=False) == "new"
+    assert what_to_do(waiting, settled=6, answering=True) == "continue"
+    # an old, abandoned run (the parent merged steps since): start afresh
+    assert what_to_do(_latest(running, 2), settled=7, answering=False) == "new"
+    # finished but never merged (the parent crashed, or a sibling failed or paused): use it
+    assert what_to_do(_latest(done, 5), settled=4, answering=False) == "finished"
+    assert what_to_do(_latest(done, 5), settled=4, answering=True) == "finished"
+    # finished and merged by the parent's step: a new run
+    assert what_to_do(_latest(done, 5), settled=5, answering=False) == "new"
+
+
+async def test_parallel_children_that_both_ask_are_answered_in_turn() -> None:
+    calls: Counter[str] = Counter()
+    left = chain(("prep", counting(calls, "left_prep")), ("ask", asking(calls, "left")))
+    right = chain(("prep", counting(calls, "right_prep")), ("ask", asking(calls, "right")))
+    builder = wg.GraphBuilder().add_node("left", left).add_node("right", right)
+    builder.add_edge(wg.START, "left").add_edge(wg.START, "right")
+    parent = builder.add_edge("left", wg.END).add_edge("right", wg.END).compile()
+    async with wg.AppRunner(parent, "memory") as runner:
+        first = await runner.drive("both", wg.VersionedState())
+        assert first.paused is not None
+        assert first.paused.asking == "left/ask"
+        second = await runner.drive("both", answer="L")
+        assert second.paused is not None
+        assert second.paused.asking == "right/ask"
+        done = await runner.drive("both", answer="R")
+    assert done.status == "completed"
+    assert {k: done.state.extra[k] for k in ("left", "right")} == {"left": "L", "right": "R"}
+    # Each child's first node ran once; each question was asked once and answered once.
+    assert calls == Counter(left_prep=1, right_prep=1, left=2, right=2)
+
+
+async def test_a_finished_child_is_not_run_again_when_a_sibling_fails() -> None:
+    calls: Counter[str] = Counter()
+
+    async def flaky(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            raise RuntimeError("not yet")
+        return wg.NodePartial(extra={"flaky": "ok"})
+
+    child = chain(("work", counting(calls, "work")))
+    builder = wg.GraphBuilder().add_node("child", child).add_node("flaky", flaky)
+    builder.add_edge(wg.START, "child").add_edge(wg.START, "flaky")
+    parent = builder.add_edge("child", wg.END).add_edge("flaky", wg.END).compile()
+    async with wg.AppRunner(parent, "memory") as runner:
+        await runner.create_session("f", wg.VersionedState())
+        with pytest.raises(wg.NodeRunError):
+            await runner.run_until_complete("f")
+        final = await runner.run_until_complete("f")
+    assert (final.extra["work"], final.extra["flaky"]) == (1, "ok")
+    assert calls == Counter(work=1, flaky=2)
+
+
+async def test_drive_reports_the_pause_with_its_namespace() -> None:
+    parent = chain(("research", chain(("ask", asking(Counter(), "ask")))))
+    async with wg.AppRunner(parent, "memory") as runner:
+        result = await runner.drive("d", wg.VersionedState())
+        assert result.status == "interrupted"
+        assert result.paused is not None
+        assert (result.paused.nodes, result.paused.namespace) == (("ask",), "research")
+        assert result.paused.asking == "research/ask"
+        again = await runner.drive("d")  # still waiting: the stored pause says the same
+        assert again.paused is not None
+        assert again.paused.asking == "research/ask"
+        done = await runner.drive("d", answer="ok")
+        assert (done.status, dict(done.state.extra)) == ("completed", {"ask": "ok"})

@@ -183,7 +183,7 @@ def report(result: DriveResult, args: argparse.Namespace, resume_hint: str) -> i
     paused = result.paused
     if paused is not None and paused.kind == "interrupt":
         question = orjson.dumps(paused.value, default=_plain).decode()
-        what = f" waiting for an answer: {', '.join(paused.nodes)} asks {question}"
+        what = f" waiting for an answer: {paused.asking} asks {question}"
         resume_hint += " --answer JSON"
     elif paused is not None:
         what = f" paused {paused.kind} {', '.join(paused.nodes) or 'the step'}"

@@ -22,7 +22,7 @@ from ..checkpoint.base import (
 from ..config import CheckpointerType, checkpointer_type
 from ..errors import CheckpointError, ConfigError, SessionNotFound
 from ..runtime.plan import cursor_of
-from ..runtime.values import validate_session_id
+from ..runtime.values import node_path, validate_session_id
 from ..session_status import describe
 from ._output import (
     history_table,
@@ -128,7 +128,8 @@ def _show(latest: Checkpoint, *, as_json: bool) -> None:
     title = f"{session_id} at step {latest.step}"
     if interrupt is not None:
         question = orjson.dumps(interrupt.get("value")).decode()
-        title += f" (waiting: {interrupt.get('node')} asks {question})"
+        asker = node_path(interrupt.get("namespace") or None, str(interrupt.get("node")))
+        title += f" (waiting: {asker} asks {question})"
     elif latest.frontier:
         title += f" (next: {', '.join(latest.frontier)})"
     else:

@@ -648,5 +648,9 @@ async def _pause(
         )
     await session.save((), (), ())
     return PausedReason(
-        kind="interrupt", step=step_plan.step, nodes=(signal.node,), value=signal.value
+        kind="interrupt",
+        step=step_plan.step,
+        nodes=(signal.node,),
+        value=signal.value,
+        namespace=namespace or None,
     )

@@ -518,6 +518,7 @@ def pending_reason(cursor: Cursor) -> PausedReason:
         step=cursor.step,
         nodes=(str(pending.get("node")),),
         value=pending.get("value"),
+        namespace=str(pending.get("namespace") or "") or None,
     )
 
 

@@ -5,11 +5,11 @@ context and event sequence (``Session.subgraph``), stepped by the run loop like 
 checkpoints are stored under the parent's session in its namespace (the path of node ids), each
 marked with the parent step it ran in, so the node can tell what to do with what it finds:
 
-- an unfinished child (steps left, or a question pending) that this parent step is still
-  running (after a crash or a failed attempt, or answering the child's question): it continues
-  from its last step;
-- a child that finished within this very parent step (the parent crashed before saving it): its
-  final state is used as is;
+- an unfinished child (steps left, or a question pending) that ran after the parent's last
+  merged step (the parent crashed, failed or paused since), or whose question this re-run
+  answers: it continues from its last step;
+- a finished child that ran after the parent's last merged step (its result was never merged: a
+  crash, or a sibling's failure or pause): its final state is used as is, nothing re-runs;
 - anything else: a new run, numbered after the namespace's last step.
 
 A pause inside the child (``ctx.interrupt``) is saved there, then raised to the parent as an
@@ -35,7 +35,7 @@ from .session import PARENT_STEP, Session
 if TYPE_CHECKING:
     from ..graph.subgraph import Subgraph
 
-__all__ = ["child_namespace", "run_subgraph", "what_to_do"]
+__all__ = ["child_namespace", "run_subgraph", "settled_step", "what_to_do"]
 
 Plan = Literal["continue", "finished", "new"]
 
@@ -46,18 +46,27 @@ def child_namespace(parent_namespace: str, node_id: str) -> str:
     return f"{parent_namespace}{NAMESPACE_SEPARATOR}{node_id}" if parent_namespace else node_id
 
 
-def what_to_do(latest: Checkpoint, step: int, recorded: int, answering: bool) -> Plan:
-    """Continue the child's ``latest`` checkpoint, use it as finished, or start a new run, for
-    parent step ``step`` (``recorded``: the parent's last recorded step; ``answering``: the
-    node re-runs to answer the child's question)."""
+def what_to_do(latest: Checkpoint, settled: int, answering: bool) -> Plan:
+    """Continue the child's ``latest`` checkpoint, use it as finished, or start a new run.
+
+    ``settled``: the parent's last step whose node results were merged; a child run in a later
+    parent step belongs to the step being run now (the parent crashed, paused or failed since,
+    merging nothing). ``answering``: the node re-runs to answer the child's question (the parent
+    may have recorded an edit since the pause).
+    """
     marker: object = latest.cursor.get(PARENT_STEP)
     ran_in = marker if type(marker) is int else -1
-    unfinished = bool(latest.frontier) or latest.cursor.get("interrupt") is not None
-    if unfinished and (answering or ran_in >= recorded):
-        return "continue"  # no parent step was recorded since it started: the same run
-    if not unfinished and ran_in == step:
-        return "finished"
-    return "new"
+    pending = ran_in > settled
+    if bool(latest.frontier) or latest.cursor.get("interrupt") is not None:
+        return "continue" if pending or answering else "new"
+    return "finished" if pending else "new"
+
+
+def settled_step(parent: Session) -> int:
+    """The parent's last step whose node results were merged (see :func:`what_to_do`)."""
+    ran = parent.last_record[0]
+    step = parent.cursor.step
+    return step if ran else step - 1
 
 
 async def run_subgraph(
@@ -95,7 +104,7 @@ async def _open(
     if parent.checkpointer is not None:
         latest = await parent.checkpointer.load_latest(parent.session_id, namespace=namespace)
     if latest is not None:
-        plan = what_to_do(latest, step, parent.cursor.step, answering)
+        plan = what_to_do(latest, settled_step(parent), answering)
         if plan == "finished":
             return latest
         if plan == "continue":

@@ -18,6 +18,7 @@ __all__ = [
     "PausedReason",
     "StepReport",
     "new_session_id",
+    "node_path",
     "step_limit",
     "validate_session_id",
 ]
@@ -68,12 +69,24 @@ class StepReport:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PausedReason:
     """Why a session paused: ``kind`` is ``before``/``after`` (static interrupts), ``step``
-    (interrupt_each_step) or ``interrupt`` (a node called ``ctx.interrupt(value)``)."""
+    (interrupt_each_step) or ``interrupt`` (a node called ``ctx.interrupt(value)``; when the node
+    is in a subgraph, ``namespace`` is that subgraph's path of node ids)."""
 
     kind: Literal["before", "after", "step", "interrupt"]
     step: int
     nodes: tuple[str, ...] = ()
     value: Any = None
+    namespace: str | None = None
+
+    @property
+    def asking(self) -> str:
+        """Who paused: the nodes, each with its subgraph's namespace (``research/ask``)."""
+        return ", ".join(node_path(self.namespace, node) for node in self.nodes)
+
+
+def node_path(namespace: str | None, node: str) -> str:
+    """A node named with the subgraph it is in: ``research/ask`` (``ask`` at the root)."""
+    return f"{namespace}/{node}" if namespace else node
 
 
 NO_ANSWER: Final[Any] = object()

@@ -3,9 +3,9 @@
 The layout is SQLite's (see ``sqlite/_store``): messages and errors in the session's append-only
 ``channel_log``, ``extra`` whole or as a delta over a row of the session's ``extra_log`` (see
 ``_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
-and the others still load. A save holds the session row's lock (``SELECT ... FOR UPDATE``) and
-the latest pointer only moves forward (``UPDATE ... WHERE latest_step <= new``), so many writers
-are safe. ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
+and the others still load. A save holds the session row's lock (an upsert that locks it) and
+moves the latest pointer only forward, so many writers are safe; saves batched by group commit
+are written with three statements per batch (``_batch``). ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
 database on every save.
 """
 
@@ -20,26 +20,15 @@ from ...state import VersionedState
 from .. import _codec as codec
 from .._codec import HeadCache
 from ..base import Checkpoint, subgraph_keys_prefix
+from . import _batch as batch
 from . import _extra as extras
-from ._sql import jsonb, q
+from ._sql import q
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
     "msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
 )
 MESSAGES, ERRORS = "messages", "errors"
-# Creates the session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
-_LOCK_SESSION = (
-    "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
-    "VALUES (%s, %s, %s, -1, '', '') ON CONFLICT (id) DO UPDATE SET "
-    "updated_at = excluded.updated_at RETURNING latest_step, msg_next, err_next, created_at"
-)
-_INSERT_STEP = (
-    f"INSERT INTO {{schema}}.steps (session_id, step, {_STEP_COLUMNS}) VALUES "
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (session_id, step) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STEP_COLUMNS.split(", "))
-)
 
 
 class PgStore:
@@ -85,10 +74,11 @@ class PgStore:
     async def save_all(self, conn: Any, checkpoints: Sequence[Checkpoint]) -> None:
         """Save ``checkpoints`` in the caller's transaction, in order per session.
 
-        In pipeline mode each round of distinct sessions takes two round trips whatever their
-        number: every session row is upserted and locked (its counters read back) at once, in
-        session id order (so concurrent batches never wait on each other in a cycle), then every
-        write goes at once. A session's later checkpoints wait for the next round."""
+        Each round of distinct sessions is three statements whatever its size (``_batch``): every
+        session row upserted and locked at once (in session id order, so concurrent batches never
+        wait on each other in a cycle), then all step rows inserted and all session rows moved.
+        In pipeline mode that is two round trips. A session's later checkpoints wait for the next
+        round."""
         pending = list(checkpoints)
         while pending:
             seen: set[str] = set()
@@ -97,18 +87,23 @@ class PgStore:
             for cp in pending:
                 (later if cp.session_id in seen else now_round).append(cp)
                 seen.add(cp.session_id)
-            now_round.sort(key=lambda cp: cp.session_id)
             now = datetime.now(UTC)
-            locking = [
-                await conn.execute(self.q(_LOCK_SESSION), (cp.session_id, now, now))
-                for cp in now_round
-            ]
-            for cp, cursor in zip(now_round, locking, strict=True):
-                await self._save(conn, cp, await cursor.fetchone())
+            ids = sorted(seen)
+            locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, ids))
+            rows = {cast("str", row[0]): row[1:] for row in locked}
+            steps, sessions = batch.StepRows(), batch.SessionRows()
+            for cp in now_round:
+                await self._plan(conn, cp, rows[cp.session_id], steps, sessions)
+            await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
+            await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
             pending = later
 
-    async def _save(self, conn: Any, cp: Checkpoint, row: Any) -> None:
-        """Write ``cp`` given its session row (locked) as ``_LOCK_SESSION`` returned it."""
+    async def _plan(
+        self, conn: Any, cp: Checkpoint, row: Any, steps: batch.StepRows,
+        sessions: batch.SessionRows,
+    ) -> None:  # fmt: skip
+        """Add ``cp``'s step row and session row, given its session row (locked) as
+        ``LOCK_SESSIONS`` returned it; the channel logs and ``extra_log`` are written here."""
         sid, state = cp.session_id, cp.state
         latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
         uid = created.isoformat()
@@ -130,32 +125,22 @@ class PgStore:
         )
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        await conn.execute(
-            self.q(_INSERT_STEP),
-            (
-                sid, cp.step, codec.utc(cp.created_at), jsonb(cp.ran_nodes),
-                jsonb(cp.skipped_nodes), jsonb(cp.updated_channels), jsonb(cp.frontier),
-                jsonb(state.versions), codec.dumps(cp.cursor), msg_start, len(state.messages),
-                err_start, len(state.errors), extra_ref, extra_data,
-            ),
+        texts = (cp.ran_nodes, cp.skipped_nodes, cp.updated_channels, cp.frontier, state.versions)
+        ran, skipped, updated, frontier, versions = (codec.dumps(v).decode() for v in texts)
+        steps.add(
+            sid, cp.step, codec.utc(cp.created_at), (ran, skipped, updated, frontier, versions),
+            codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
+            (extra_ref, extra_data),
         )  # fmt: skip
         if cp.step < latest:
-            await conn.execute(
-                self.q("UPDATE {schema}.sessions SET msg_next = %s, err_next = %s WHERE id = %s"),
-                (msg_next, err_next, sid),
-            )
+            sessions.add(sid, (msg_next, err_next), None, None, None)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
-        await conn.execute(
-            self.q(
-                "UPDATE {schema}.sessions SET msg_next = %s, err_next = %s, latest_step = %s, "
-                "head = %s" + (", extra = %s" if changed else "") + " WHERE id = %s"
-            ),
-            (msg_next, err_next, cp.step, codec.encode_head(cp, msg_start, err_start))
-            + ((codec.dumps(state.extra),) if changed else ())
-            + (sid,),
-        )
+        sessions.add(
+            sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
+            codec.dumps(state.extra) if changed else None,
+        )  # fmt: skip
         self.heads[sid] = HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,

@@ -1,0 +1,109 @@
+"""A batch of saves as three statements, whatever its size: lock, insert steps, update sessions.
+
+``PgStore.save_all`` locks every session row of a round at once (:data:`LOCK_SESSIONS`, in
+session id order), plans each save in Python (appending to :class:`StepRows` and
+:class:`SessionRows`), then writes all step rows with one ``INSERT ... SELECT FROM unnest(...)``
+and moves all session rows with one ``UPDATE ... FROM unnest(...)``. In pipeline mode that is two
+round trips per batch, and the server parses and plans three statements instead of three per save.
+JSON columns travel as text and are cast to JSONB by the server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+__all__ = ["INSERT_STEPS", "LOCK_SESSIONS", "UPDATE_SESSIONS", "SessionRows", "StepRows"]
+
+# Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
+LOCK_SESSIONS = (
+    "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
+    "SELECT id, %s, %s, -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
+    "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at "
+    "RETURNING id, latest_step, msg_next, err_next, created_at"
+)
+
+_STEP_COLUMNS = (
+    "session_id, step, created_at, ran_nodes, skipped_nodes, updated_channels, frontier, "
+    "versions, cursor, msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
+)
+_STEP_TYPES = (
+    "text", "integer", "timestamptz", "text", "text", "text", "text", "text", "bytea",
+    "integer", "integer", "integer", "integer", "bigint", "bytea",
+)  # fmt: skip
+_JSON_COLUMNS = {"ran_nodes", "skipped_nodes", "updated_channels", "frontier", "versions"}
+_names = _STEP_COLUMNS.split(", ")
+INSERT_STEPS = (
+    f"INSERT INTO {{schema}}.steps ({_STEP_COLUMNS}) SELECT "
+    + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in _names)
+    + " FROM unnest("
+    + ", ".join(f"%s::{t}[]" for t in _STEP_TYPES)
+    + f") AS t ({_STEP_COLUMNS}) ON CONFLICT (session_id, step) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _names[2:])
+)
+
+UPDATE_SESSIONS = (
+    "UPDATE {schema}.sessions AS s SET msg_next = u.msg_next, err_next = u.err_next, "
+    "latest_step = CASE WHEN u.moves THEN u.step ELSE s.latest_step END, "
+    "head = COALESCE(u.head, s.head), extra = COALESCE(u.extra, s.extra) "
+    "FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::boolean[], %s::integer[], "
+    "%s::bytea[], %s::bytea[]) AS u (id, msg_next, err_next, moves, step, head, extra) "
+    "WHERE s.id = u.id"
+)
+
+
+class StepRows:
+    """The step rows of one round, as the column arrays :data:`INSERT_STEPS` takes."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self) -> None:
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in _names)
+
+    def add(
+        self,
+        sid: str,
+        step: int,
+        created_at: datetime,
+        json_texts: tuple[str, str, str, str, str],
+        cursor: bytes,
+        windows: tuple[int, int, int, int],
+        extra: tuple[int | None, bytes | None],
+    ) -> None:
+        """One row: ``json_texts`` are ran, skipped, updated, frontier and versions as JSON text;
+        ``windows`` the message and error ``(start, count)`` pairs; ``extra`` its two columns."""
+        for column, value in zip(
+            self.columns,
+            (sid, step, created_at, *json_texts, cursor, *windows, *extra),
+            strict=True,
+        ):
+            column.append(value)
+
+    def params(self) -> tuple[list[Any], ...]:
+        return self.columns
+
+
+class SessionRows:
+    """The session rows of one round, as the arrays :data:`UPDATE_SESSIONS` takes."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self) -> None:
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(7))
+
+    def add(
+        self,
+        sid: str,
+        counters: tuple[int, int],
+        moves_to: int | None,
+        head: bytes | None,
+        extra: bytes | None,
+    ) -> None:
+        """The new log counters; when ``moves_to`` is a step, the head moves there (``extra``:
+        the new whole extra, None when unchanged)."""
+        row = (sid, *counters, moves_to is not None, moves_to or 0, head, extra)
+        for column, value in zip(self.columns, row, strict=True):
+            column.append(value)
+
+    def params(self) -> tuple[list[Any], ...]:
+        return self.columns
