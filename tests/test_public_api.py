@@ -75,6 +75,7 @@ SPEC_ERRORS = {
     "NodeRunError",
     "RoutingError",
     "CheckpointError",
+    "CheckpointConflict",
 }
 
 PERSISTENCE = {

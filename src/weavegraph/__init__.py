@@ -18,6 +18,7 @@ from .checkpoint import SQLiteCheckpointer as SQLiteCheckpointer
 from .checkpoint import StepInfo as StepInfo
 from .config import CheckpointerType as CheckpointerType
 from .context import NodeContext as NodeContext
+from .errors import CheckpointConflict as CheckpointConflict
 from .errors import CheckpointError as CheckpointError
 from .errors import ConfigError as ConfigError
 from .errors import CycleDetected as CycleDetected
@@ -170,6 +171,7 @@ __all__ = [
     "MissingInput",
     "ProviderError",
     "ValidationFailed",
+    "CheckpointConflict",
     "CheckpointError",
     "DatabaseSchemaTooNew",
     "NotAWeavegraphDatabase",

@@ -27,6 +27,7 @@
     │   ├── ProviderError
     │   └── ValidationFailed
     ├── CheckpointError                     persistence failed; never swallowed
+    │   ├── CheckpointConflict              a fenced save found the session moved on; nothing written
     │   ├── DatabaseSchemaTooNew            the database was written by a newer weavegraph
     │   ├── NotAWeavegraphDatabase          a garbage or foreign database file
     │   ├── SessionNotFound (KeyError)
@@ -76,6 +77,7 @@ __all__ = [
     "ProviderError",
     "ValidationFailed",
     "CheckpointError",
+    "CheckpointConflict",
     "DatabaseSchemaTooNew",
     "NotAWeavegraphDatabase",
     "SessionNotFound",
@@ -492,6 +494,35 @@ class CheckpointError(WeavegraphError):
 
     code = "weavegraph::checkpoint::failed"
     help = "Check that the database is reachable and writable; the run stopped before going on."
+
+
+class CheckpointConflict(CheckpointError):
+    """A save (or events append) was refused because the stored session is not what it builds on.
+
+    ``expected`` is the step the save builds on (-1: a new session; None: no check was asked, the
+    conflict is a step or event ``seq`` already stored), ``stored`` the session's latest stored
+    step (None: no such session). Nothing of the refused save was written.
+    """
+
+    code = "weavegraph::checkpoint::conflict"
+    help = (
+        "Another process (or task) is driving this session and saved first; reload the session "
+        "(load_latest / resume) before continuing, or leave it to the other writer."
+    )
+
+    def __init__(
+        self, session_id: str, expected: int | None, stored: int | None, *, reason: str = ""
+    ) -> None:
+        if reason:
+            message = f"session {session_id!r}: {reason}"
+        else:
+            wanted = "a new session" if expected == -1 else f"step {expected}"
+            found = "it does not exist" if stored is None else f"its latest step is {stored}"
+            message = f"session {session_id!r} moved on: the save builds on {wanted}, but {found}"
+        super().__init__(message)
+        self.session_id = session_id
+        self.expected = expected
+        self.stored = stored
 
 
 class DatabaseSchemaTooNew(CheckpointError):

@@ -252,6 +252,7 @@ class AppRunner:
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             state = coerce_state(initial_state or VersionedState())
             live = LiveSession(self._session(session_id, state))
+            live.session.saved_step = -1  # a new session: refused if another process made it
             self._live[session_id] = live
             await live.lock.acquire()  # free: nobody else can hold it yet; steps wait for begin
         try:
@@ -455,6 +456,7 @@ class AppRunner:
                 _log.info("iterative session %s resumed at step %d", session_id, step)
                 return SessionInit(session_id=session_id, resumed=True, step=step)
             session = self._session(session_id, coerce_state(initial_state or VersionedState()))
+            session.saved_step = -1
             await session.save()
             self._live[session_id] = LiveSession(session, iterative=True)
         _log.info("iterative session %s created (entry %r)", session_id, entry)
@@ -540,6 +542,7 @@ class AppRunner:
         await session.save(
             checkpoint.ran_nodes, checkpoint.skipped_nodes, checkpoint.updated_channels
         )
+        session.saved_step = checkpoint.step  # from now on its saves are fenced
         self._live[new_session_id] = LiveSession(session)
         return SessionInit(session_id=new_session_id, resumed=True, step=checkpoint.step)
 
@@ -637,6 +640,7 @@ class AppRunner:
                 list(checkpoint.frontier),
             )
         session = self._session(session_id, checkpoint.state, cursor_of(checkpoint))
+        session.saved_step = checkpoint.step
         session.last_record = (
             checkpoint.ran_nodes,
             checkpoint.skipped_nodes,

@@ -176,8 +176,11 @@ async def _build_version_1(url: str, source: str, target: str) -> list[tuple[str
                 f"SELECT {session_columns} FROM {src}.sessions"
             )
         )
-        for table in ("channel_log", "events"):
+        for table in ("channel_log",):
             await conn.execute(raw(f"INSERT INTO {dst}.{table} SELECT * FROM {src}.{table}"))
+        await conn.execute(
+            raw(f"INSERT INTO {dst}.events SELECT session_id, seq, data FROM {src}.events")
+        )
         await conn.execute(
             raw(f"INSERT INTO {dst}.steps ({columns}) SELECT {columns} FROM {src}.steps")
         )

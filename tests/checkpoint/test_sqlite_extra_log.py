@@ -152,8 +152,9 @@ def _build_version_1(source: Path, target: Path) -> list[tuple[str, int]]:
         plain.execute(statement)
     plain.execute("INSERT INTO weavegraph_schema (version) VALUES (1)")
     plain.execute("ATTACH DATABASE ? AS src", (str(source),))
-    for table in ("sessions", "session_extra", "channel_log", "events"):
+    for table in ("sessions", "session_extra", "channel_log"):
         plain.execute(f"INSERT INTO {table} SELECT * FROM src.{table}")
+    plain.execute("INSERT INTO events SELECT session_id, seq, data FROM src.events")
     columns = (
         "session_id, step, created_at, ran_nodes, skipped_nodes, updated_channels, frontier, "
         "versions, cursor, msg_start, msg_count, err_start, err_count"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,11 +39,17 @@ class FailingSave(wg.InMemoryCheckpointer):
         super().__init__()
         self.ok = ok
 
-    async def save(self, checkpoint: Checkpoint) -> None:
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
         if self.ok <= 0:
             raise OSError("disk full")
         self.ok -= 1
-        await super().save(checkpoint)
+        await super().save(checkpoint, events=events, builds_on=builds_on)
 
 
 def writer(key: str, value: Any) -> Any:

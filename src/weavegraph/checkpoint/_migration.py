@@ -37,9 +37,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SCHEMA_TABLE", "Migration", "latest_version"]
+__all__ = ["SCHEMA_TABLE", "SQLITE_APPLICATION_ID", "Migration", "latest_version"]
 
 SCHEMA_TABLE = "weavegraph_schema"
+# SQLite: the file header's ``application_id`` of a weavegraph database (set by SQLite migration 6),
+# found even when the schema pages are lost (a truncated file).
+SQLITE_APPLICATION_ID = int.from_bytes(b"WvGr", "big")
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,11 @@ def is_subgraph_key(key: str) -> bool:
     return NAMESPACE_SEPARATOR in key
 
 
+def session_of(key: str) -> str:
+    """The session a storage key belongs to (its events are stored under it)."""
+    return key.partition(NAMESPACE_SEPARATOR)[0]
+
+
 def subgraph_keys_prefix(session_id: str) -> str:
     """What the storage keys of every subgraph of ``session_id`` start with."""
     return session_id + NAMESPACE_SEPARATOR
@@ -121,15 +126,30 @@ class SessionInfo:
 class Checkpointer(Protocol):
     """Async storage of checkpoints. Every backend passes ``weavegraph.testing.conformance``.
 
-    ``save`` never moves a session's latest pointer backwards (a save of an older step than the
-    latest is stored in history, but ``load_latest`` keeps returning the newest). A subgraph's
-    checkpoints (``Checkpoint.namespace``) are kept apart from the session's, each namespace with
-    its own steps and latest pointer: read them with ``namespace=``; ``list_sessions`` never lists
-    them and ``delete_session`` removes them with the session.
+    Fenced saves: ``builds_on`` states what a save builds on: ``None`` no check, ``-1`` a session
+    that does not exist yet, ``k`` a session whose latest stored step is exactly ``k``. When the
+    stored session is anything else, nothing is written and ``wg.CheckpointConflict`` is raised.
+    A save of step ``k`` building on ``k`` re-saves the latest step in place (decisions taken
+    between steps); otherwise steps and events are inserted, never replaced: a step or event
+    ``seq`` already stored is a conflict too.
+
+    Without a fence, ``save`` never moves a session's latest pointer backwards (a save of an older
+    step than the latest is stored in history, but ``load_latest`` keeps returning the newest).
+
+    A subgraph's checkpoints (``Checkpoint.namespace``) are kept apart from the session's, each
+    namespace with its own steps, latest pointer and fence: read them with ``namespace=``;
+    ``list_sessions`` never lists them and ``delete_session`` removes them with the session.
     """
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Store ``checkpoint`` durably before returning; re-saving a step replaces it."""
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        """Store ``checkpoint`` and the ``events`` its step emitted (JSON mappings, each with an
+        int ``seq``) in one transaction, durably before returning; fenced by ``builds_on``."""
         ...
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
@@ -154,8 +174,16 @@ class Checkpointer(Protocol):
         such session."""
         ...
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        """Store events (their JSON form, each with an int ``seq``) with the session."""
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        """Store events emitted after the session's latest step (their JSON form, each with an
+        int ``seq``), recorded with that step, in one transaction; fenced like ``save`` (a
+        ``seq`` already stored is then a conflict; an unfenced append replaces it)."""
         ...
 
     async def save_task_results(
@@ -179,13 +207,25 @@ class Checkpointer(Protocol):
         """The saved task results of the step after ``builds_on_step``, by task index."""
         ...
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
-        """Stored events with ``seq > after_seq``, in seq order."""
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored events with ``seq > after_seq``, in seq order; at most ``limit`` of them."""
         ...
 
     async def close(self) -> None:
         """Release connections; the checkpointer cannot be used afterwards."""
         ...
+
+
+def check_events_query(after_seq: int, limit: int | None) -> None:
+    """A ValueError unless ``load_events`` was given an int ``after_seq`` and a limit >= 0."""
+    if isinstance(after_seq, bool) or not isinstance(after_seq, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"after_seq must be an int, got {after_seq!r}")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 0  # pyright: ignore[reportUnnecessaryIsInstance]
+    ):
+        raise ValueError(f"limit must be None or an int >= 0, got {limit!r}")
 
 
 # --- storage management ----------------------------------------------------------------------

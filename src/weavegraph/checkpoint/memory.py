@@ -2,6 +2,8 @@
 
 History therefore has one entry per session (its latest step), and ``load`` of any older step
 returns None. Checkpoints are immutable values, so they are kept as-is: no serialization, no copies.
+Fences and event rows follow the same save plan as the SQL backends (``_save_plan``); every
+stored event is kept (with the step it belongs to) until the session is deleted.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ..state import freeze_json
+from . import _codec as codec
+from . import _save_plan as saves
 from .base import (
     Checkpoint,
     SessionInfo,
     StepInfo,
+    check_events_query,
     is_subgraph_key,
     loaded_form,
     storage_key,
@@ -49,7 +54,7 @@ class InMemoryCheckpointer:
 
     def __init__(self) -> None:
         self._sessions: dict[str, _Entry] = {}  # by storage key: subgraphs apart
-        self._events: dict[str, dict[int, dict[str, Any]]] = {}
+        self._events: dict[str, dict[int, tuple[int | None, bytes]]] = {}  # seq: (step, JSON)
         # Per session, saved task results by the step they build on, then by task index.
         self._tasks: dict[str, dict[int, dict[int, Any]]] = {}
         # Saves are synchronous dict updates, so no lock is needed; the lock-free design relies on
@@ -60,19 +65,31 @@ class InMemoryCheckpointer:
         """Symmetry with the SQL backends: ``await InMemoryCheckpointer.connect()``."""
         return cls()
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Store ``checkpoint`` if it is not older than the session's latest (the latest wins)."""
-        now = datetime.now(UTC)
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        """Store ``checkpoint`` (unless older than the latest: the latest wins) and its events."""
+        saves.check_builds_on(builds_on)
         key = storage_key(checkpoint.session_id, checkpoint.namespace)
+        entry = self._sessions.get(key)
+        plan = saves.plan_save(
+            key, checkpoint.step, builds_on, entry.latest.step if entry else None, events
+        )
+        # First: a duplicate seq refuses the whole save. Events belong to the session.
+        self._store_events(checkpoint.session_id, plan.events)
         tasks = self._tasks.get(key)
         if tasks:  # saved task results of a committed step are dropped with the commit
             keep = checkpoint.keep_tasks_of
             for step in [step for step in tasks if step != keep]:
                 del tasks[step]
-        entry = self._sessions.get(key)
+        now = datetime.now(UTC)
         if entry is None:
             self._sessions[key] = _Entry(latest=checkpoint, created_at=now, updated_at=now)
-        elif checkpoint.step >= entry.latest.step:
+        elif plan.moves_head:
             self._sessions[key] = _Entry(
                 latest=checkpoint, created_at=entry.created_at, updated_at=now
             )
@@ -113,15 +130,40 @@ class InMemoryCheckpointer:
             del self._tasks[key]
         return self._events.pop(session_id, None) is not None or found
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        """Store events by ``seq``; an event with an already stored ``seq`` replaces it."""
-        stored = self._events.setdefault(session_id, {})
-        for event in events:
-            stored[int(event["seq"])] = dict(event)
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        """Store events with the session's latest step; a ``seq`` already stored is a conflict
+        (an unfenced append replaces it)."""
+        saves.check_builds_on(builds_on)
+        entry = self._sessions.get(session_id)
+        latest = entry.latest.step if entry else None
+        plan = saves.plan_append(session_id, builds_on, latest, events)
+        self._store_events(session_id, plan.rows, replaces=plan.replaces)
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+    def _store_events(
+        self, session_id: str, rows: Sequence[saves.EventRow], *, replaces: bool = False
+    ) -> None:
+        if not rows:
+            return
+        stored = self._events.setdefault(session_id, {})
+        for seq, _, _ in rows:
+            if seq in stored and not replaces:
+                raise saves.duplicate_seq(session_id, seq)
+        for seq, step, data in rows:
+            stored[seq] = (step, data)
+
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        check_events_query(after_seq, limit)
         stored = self._events.get(session_id, {})
-        return [dict(stored[seq]) for seq in sorted(stored) if seq > after_seq]
+        seqs = [seq for seq in sorted(stored) if seq > after_seq]
+        return [codec.loads(stored[seq][1]) for seq in seqs[:limit]]
 
     async def save_task_results(
         self,

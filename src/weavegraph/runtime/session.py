@@ -51,6 +51,7 @@ class Session:
         "namespace",
         "observer",
         "parent_step",
+        "saved_step",
         "session_id",
         "spec",
         "stamper",
@@ -110,6 +111,11 @@ class Session:
             self.closing_events = 1 if lifecycle else 0
         else:
             self.closing_events = 3 if lifecycle else 1
+        # The step the stored session is at, as far as this run knows: each save builds on it
+        # (a fenced save), so a session another process moved on is refused, never overwritten.
+        # -1: a new session. None: not checked (a run of ``App.invoke`` on a checkpointer the
+        # caller gave, which may hold anything under that id).
+        self.saved_step: int | None = None
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
@@ -171,6 +177,14 @@ class Session:
         between steps (a static pause, a resume answer) survive a restart."""
         await self.save(*self.last_record)
 
+    async def _store(self, checkpointer: Checkpointer, checkpoint: Checkpoint) -> None:
+        """One save, fenced on ``saved_step`` when it is known (an unfenced save passes no
+        keyword, so a checkpointer written before fenced saves still works there)."""
+        if self.saved_step is None:
+            await checkpointer.save(checkpoint)
+        else:
+            await checkpointer.save(checkpoint, builds_on=self.saved_step)
+
     async def save(
         self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
@@ -202,15 +216,17 @@ class Session:
                 with tracing.span(
                     tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step
                 ):
-                    await self.checkpointer.save(checkpoint)
+                    await self._store(self.checkpointer, checkpoint)
             else:
-                await self.checkpointer.save(checkpoint)
+                await self._store(self.checkpointer, checkpoint)
         except CheckpointError:
             raise
         except Exception as exc:
             raise CheckpointError(
                 f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
             ) from exc
+        if self.saved_step is not None:
+            self.saved_step = checkpoint.step
         if self.log_debug:
             _log.debug(
                 "session %s: checkpoint saved at step %d (frontier %s)",

@@ -16,17 +16,17 @@ database that already holds other sessions (but a fresh backend per check isolat
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from ..checkpoint.base import Checkpoint, Checkpointer
 from ..errors import InvalidSessionId
-from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState, freeze_json
-from ..state._versioned import make_versions
+from ..state import ErrorEvent, FrozenDict, Message, ToolCall, VersionedState
+from ._checks import Capabilities, Check, assert_same, make_checkpoint, new_sid
+from ._fence_checks import FENCE_CHECKS
 from ._task_checks import TASK_CHECKS
 
 __all__ = [
@@ -38,55 +38,6 @@ __all__ = [
     "make_checkpoint",
     "run_conformance",
 ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Capabilities:
-    """What the backend under test promises beyond the protocol's minimum.
-
-    ``keeps_history``: every saved step stays loadable (SQL backends). When False (the in-memory
-    backend), only the latest checkpoint of a session is retained: history is that one step.
-    """
-
-    keeps_history: bool = True
-
-
-Check = Callable[[Checkpointer, Capabilities], Awaitable[None]]
-
-CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def _sid(label: str) -> str:
-    return f"conformance-{label}-{uuid.uuid4().hex[:12]}"
-
-
-def make_checkpoint(
-    session_id: str,
-    step: int,
-    *,
-    messages: Sequence[Message] = (),
-    extra: dict[str, Any] | None = None,
-    errors: Sequence[ErrorEvent] = (),
-    frontier: Sequence[str] = ("a",),
-) -> Checkpoint:
-    """A checkpoint as a runner would build it, with every field filled in."""
-    state = VersionedState(
-        messages=tuple(messages),
-        extra=freeze_json(extra or {}),
-        errors=tuple(errors),
-        versions=make_versions(step + 1, step // 2 + 1, len(errors) + 1),
-    )
-    return Checkpoint(
-        session_id=session_id,
-        step=step,
-        state=state,
-        frontier=tuple(frontier),
-        ran_nodes=(f"n{step}", "shared"),
-        skipped_nodes=("skipped",) if step % 2 else (),
-        updated_channels=("messages", "extra"),
-        cursor=freeze_json({"seq": step * 10, "seen": {"a": [step, 1]}, "joins": []}),
-        created_at=CREATED + timedelta(seconds=step),
-    )
 
 
 def evolving_extra(step: int) -> dict[str, Any]:
@@ -117,21 +68,12 @@ def evolving_history(session_id: str, steps: int = 60) -> list[Checkpoint]:
     return saved
 
 
-def _assert_same(loaded: Checkpoint | None, saved: Checkpoint) -> None:
-    """Equal in every field; ``created_at`` to the second (SQL backends store whole seconds)."""
-    assert loaded is not None, f"step {saved.step} of {saved.session_id!r} was not found"
-    assert loaded.created_at.tzinfo is not None, "created_at must be timezone-aware"
-    delta = abs(loaded.created_at - saved.created_at)
-    assert delta < timedelta(seconds=1), f"created_at {loaded.created_at} != {saved.created_at}"
-    assert replace(loaded, created_at=saved.created_at) == saved, (loaded, saved)
-
-
 # --- the checks ------------------------------------------------------------------------------
 
 
 async def check_unknown_session(cp: Checkpointer, caps: Capabilities) -> None:
     """Reading a session that does not exist gives empty answers, never an error."""
-    sid = _sid("unknown")
+    sid = new_sid("unknown")
     assert await cp.load_latest(sid) is None
     assert await cp.load(sid, 0) is None
     assert await cp.history(sid) == []
@@ -142,7 +84,7 @@ async def check_unknown_session(cp: Checkpointer, caps: Capabilities) -> None:
 
 async def check_roundtrip_every_field(cp: Checkpointer, caps: Capabilities) -> None:
     """Every field of a checkpoint, including nested JSON and message metadata, survives."""
-    sid = _sid("fields")
+    sid = new_sid("fields")
     messages = (
         Message.system("be brief"),
         Message.user("héllo \u2603 \x00 end"),
@@ -164,8 +106,8 @@ async def check_roundtrip_every_field(cp: Checkpointer, caps: Capabilities) -> N
         sid, 3, messages=messages, extra=extra, errors=errors, frontier=("b", "c", "End")
     )
     await cp.save(saved)
-    _assert_same(await cp.load_latest(sid), saved)
-    _assert_same(await cp.load(sid, 3), saved)
+    assert_same(await cp.load_latest(sid), saved)
+    assert_same(await cp.load(sid, 3), saved)
     loaded = await cp.load_latest(sid)
     assert loaded is not None
     assert loaded.state.messages[2].metadata == {"tokens": 3, "k": [1, None]}
@@ -174,7 +116,7 @@ async def check_roundtrip_every_field(cp: Checkpointer, caps: Capabilities) -> N
 
 async def check_roundtrip_tool_calls(cp: Checkpointer, caps: Capabilities) -> None:
     """An agent's conversation survives: tool calls with nested arguments and tool results."""
-    sid = _sid("tools")
+    sid = new_sid("tools")
     calls = (
         ToolCall("call_1", "search", {"query": "barriers", "filters": {"year": [2010, None]}}),
         ToolCall("call_2", "clock", {}),
@@ -188,7 +130,7 @@ async def check_roundtrip_tool_calls(cp: Checkpointer, caps: Capabilities) -> No
     saved = make_checkpoint(sid, 2, messages=messages)
     await cp.save(saved)
     loaded = await cp.load_latest(sid)
-    _assert_same(loaded, saved)
+    assert_same(loaded, saved)
     assert loaded is not None
     assert loaded.state.messages[1].tool_calls == calls
     assert loaded.state.messages[2].tool_call_id == "call_1"
@@ -196,35 +138,35 @@ async def check_roundtrip_tool_calls(cp: Checkpointer, caps: Capabilities) -> No
 
 async def check_empty_initial_state(cp: Checkpointer, caps: Capabilities) -> None:
     """Step 0 with empty channels and an empty cursor round-trips."""
-    sid = _sid("empty")
+    sid = new_sid("empty")
     saved = Checkpoint(session_id=sid, step=0, state=VersionedState(), frontier=())
     await cp.save(saved)
-    _assert_same(await cp.load_latest(sid), saved)
+    assert_same(await cp.load_latest(sid), saved)
 
 
 async def check_load_each_step(cp: Checkpointer, caps: Capabilities) -> None:
     """``load(step)`` returns that step (SQL) or only the latest (memory)."""
-    sid = _sid("steps")
+    sid = new_sid("steps")
     saved = [
         make_checkpoint(sid, step, messages=[Message.user(f"m{i}") for i in range(step + 1)])
         for step in range(4)
     ]
     for checkpoint in saved:
         await cp.save(checkpoint)
-    _assert_same(await cp.load_latest(sid), saved[-1])
+    assert_same(await cp.load_latest(sid), saved[-1])
     for checkpoint in saved[:-1]:
         loaded = await cp.load(sid, checkpoint.step)
         if caps.keeps_history:
-            _assert_same(loaded, checkpoint)
+            assert_same(loaded, checkpoint)
         else:
             assert loaded is None, "a backend without history returned an older step"
-    _assert_same(await cp.load(sid, 3), saved[-1])
+    assert_same(await cp.load(sid, 3), saved[-1])
     assert await cp.load(sid, 99) is None
 
 
 async def check_history(cp: Checkpointer, caps: Capabilities) -> None:
     """History lists steps oldest first with what ran, was skipped and was updated."""
-    sid = _sid("history")
+    sid = new_sid("history")
     saved = [make_checkpoint(sid, step) for step in range(5)]
     for checkpoint in saved:
         await cp.save(checkpoint)
@@ -240,7 +182,7 @@ async def check_history(cp: Checkpointer, caps: Capabilities) -> None:
 
 async def check_list_sessions(cp: Checkpointer, caps: Capabilities) -> None:
     """Every saved session is listed once, with its latest step and sane timestamps."""
-    sids = [_sid(f"list{i}") for i in range(3)]
+    sids = [new_sid(f"list{i}") for i in range(3)]
     for index, sid in enumerate(sids):
         for step in range(index + 1):
             await cp.save(make_checkpoint(sid, step))
@@ -256,7 +198,7 @@ async def check_list_sessions(cp: Checkpointer, caps: Capabilities) -> None:
 
 async def check_delete_session(cp: Checkpointer, caps: Capabilities) -> None:
     """Deleting removes a session's checkpoints, history and events, and nothing else."""
-    doomed, kept = _sid("doomed"), _sid("kept")
+    doomed, kept = new_sid("doomed"), new_sid("kept")
     for sid in (doomed, kept):
         for step in range(3):
             await cp.save(make_checkpoint(sid, step, messages=[Message.user(sid)]))
@@ -275,32 +217,32 @@ async def check_delete_session(cp: Checkpointer, caps: Capabilities) -> None:
     # A deleted session id can be used again from scratch.
     fresh = make_checkpoint(doomed, 0)
     await cp.save(fresh)
-    _assert_same(await cp.load_latest(doomed), fresh)
+    assert_same(await cp.load_latest(doomed), fresh)
 
 
 async def check_latest_is_monotonic(cp: Checkpointer, caps: Capabilities) -> None:
     """Saving an older step after a newer one never moves the latest pointer back."""
-    sid = _sid("monotonic")
+    sid = new_sid("monotonic")
     one, three, two = (make_checkpoint(sid, s, extra={"s": s}) for s in (1, 3, 2))
     for checkpoint in (one, three, two):
         await cp.save(checkpoint)
-    _assert_same(await cp.load_latest(sid), three)
+    assert_same(await cp.load_latest(sid), three)
     listed = [info for info in await cp.list_sessions() if info.session_id == sid]
     assert [info.latest_step for info in listed] == [3]
     if caps.keeps_history:
-        _assert_same(await cp.load(sid, 2), two)
+        assert_same(await cp.load(sid, 2), two)
         assert [info.step for info in await cp.history(sid)] == [1, 2, 3]
 
 
 async def check_resave_latest_replaces(cp: Checkpointer, caps: Capabilities) -> None:
     """Saving the latest step again replaces it (a retried step is committed once)."""
-    sid = _sid("resave")
+    sid = new_sid("resave")
     await cp.save(make_checkpoint(sid, 0))
     await cp.save(make_checkpoint(sid, 1, extra={"try": 1}))
     second = make_checkpoint(sid, 1, extra={"try": 2}, messages=[Message.user("again")])
     await cp.save(second)
-    _assert_same(await cp.load_latest(sid), second)
-    _assert_same(await cp.load(sid, 1), second)
+    assert_same(await cp.load_latest(sid), second)
+    assert_same(await cp.load(sid, 1), second)
     if caps.keeps_history:
         assert [info.step for info in await cp.history(sid)] == [0, 1]
 
@@ -311,7 +253,7 @@ async def check_state_evolution(cp: Checkpointer, caps: Capabilities) -> None:
     This is what catches a backend storing deltas wrongly: messages appended then replaced by a
     shorter list, extra keys changed, removed and re-added, errors appended.
     """
-    sid = _sid("evolution")
+    sid = new_sid("evolution")
     messages: list[Message] = []
     extra: dict[str, Any] = {}
     errors: list[ErrorEvent] = []
@@ -337,14 +279,14 @@ async def check_state_evolution(cp: Checkpointer, caps: Capabilities) -> None:
         errors = list(checkpoint.state.errors)
         saved.append(checkpoint)
         await cp.save(checkpoint)
-        _assert_same(await cp.load_latest(sid), checkpoint)
+        assert_same(await cp.load_latest(sid), checkpoint)
     for checkpoint in saved if caps.keeps_history else saved[-1:]:
-        _assert_same(await cp.load(sid, checkpoint.step), checkpoint)
+        assert_same(await cp.load(sid, checkpoint.step), checkpoint)
 
 
 async def check_events(cp: Checkpointer, caps: Capabilities) -> None:
     """Events are stored per session, returned in seq order after ``after_seq``."""
-    sid, other = _sid("events"), _sid("events-other")
+    sid, other = new_sid("events"), new_sid("events-other")
     await cp.append_events(sid, [{"seq": 2, "scope": "b", "metadata": {"n": [1, {"x": None}]}}])
     await cp.append_events(sid, [{"seq": 0, "scope": "a"}, {"seq": 1, "scope": "a2"}])
     await cp.append_events(other, [{"seq": 0, "scope": "other"}])
@@ -359,7 +301,7 @@ async def check_events(cp: Checkpointer, caps: Capabilities) -> None:
 
 async def check_concurrent_sessions(cp: Checkpointer, caps: Capabilities) -> None:
     """Many sessions saving at once (one task each) all end with their own latest step."""
-    sids = [_sid(f"conc{i}") for i in range(40)]
+    sids = [new_sid(f"conc{i}") for i in range(40)]
 
     async def run(sid: str) -> None:
         messages: tuple[Message, ...] = ()
@@ -382,19 +324,19 @@ async def check_concurrent_sessions(cp: Checkpointer, caps: Capabilities) -> Non
 
 async def check_concurrent_same_session(cp: Checkpointer, caps: Capabilities) -> None:
     """Steps of one session saved concurrently in any order: the latest is the highest step."""
-    sid = _sid("race")
+    sid = new_sid("race")
     saved = [make_checkpoint(sid, step, extra={"s": step}) for step in range(20)]
     await asyncio.gather(*(cp.save(c) for c in reversed(saved)))
-    _assert_same(await cp.load_latest(sid), saved[-1])
+    assert_same(await cp.load_latest(sid), saved[-1])
     if caps.keeps_history:
         assert [info.step for info in await cp.history(sid)] == list(range(20))
-        _assert_same(await cp.load(sid, 7), saved[7])
+        assert_same(await cp.load(sid, 7), saved[7])
 
 
 async def check_subgraph_namespaces(cp: Checkpointer, caps: Capabilities) -> None:
     """A subgraph's checkpoints live in their namespace of the session: each namespace has its
     own steps and latest step, and none of them is listed as a session."""
-    sid = _sid("nested")
+    sid = new_sid("nested")
     root = [make_checkpoint(sid, step, extra={"root": step}) for step in range(3)]
     child = [
         replace(make_checkpoint(sid, step, extra={"child": step}), namespace="research")
@@ -406,16 +348,16 @@ async def check_subgraph_namespaces(cp: Checkpointer, caps: Capabilities) -> Non
     ]
     for checkpoint in (*root, *child, *deep):
         await cp.save(checkpoint)
-    _assert_same(await cp.load_latest(sid), root[-1])
-    _assert_same(await cp.load_latest(sid, namespace="research"), child[-1])
-    _assert_same(await cp.load_latest(sid, namespace="research/search"), deep[-1])
+    assert_same(await cp.load_latest(sid), root[-1])
+    assert_same(await cp.load_latest(sid, namespace="research"), child[-1])
+    assert_same(await cp.load_latest(sid, namespace="research/search"), deep[-1])
     assert await cp.load_latest(sid, namespace="elsewhere") is None
     assert await cp.history(sid, namespace="elsewhere") == []
     listed = [info for info in await cp.list_sessions() if info.session_id.startswith(sid)]
     assert [(info.session_id, info.latest_step) for info in listed] == [(sid, 2)]
     assert all("/" not in info.session_id for info in await cp.list_sessions())
     if caps.keeps_history:
-        _assert_same(await cp.load(sid, 3, namespace="research"), child[3])
+        assert_same(await cp.load(sid, 3, namespace="research"), child[3])
         assert [info.step for info in await cp.history(sid, namespace="research")] == list(range(5))
         assert [info.step for info in await cp.history(sid)] == [0, 1, 2]
 
@@ -423,7 +365,7 @@ async def check_subgraph_namespaces(cp: Checkpointer, caps: Capabilities) -> Non
 async def check_delete_takes_the_subgraphs(cp: Checkpointer, caps: Capabilities) -> None:
     """Deleting a session deletes its subgraphs' checkpoints, and no other session's (not even
     one whose id starts with the deleted one's)."""
-    sid = _sid("parent")
+    sid = new_sid("parent")
     others = (f"{sid}0", f"{sid}-2", f"{sid}.b")
     for owner in (sid, *others):
         await cp.save(make_checkpoint(owner, 0, messages=[Message.user(owner)]))
@@ -440,12 +382,12 @@ async def check_delete_takes_the_subgraphs(cp: Checkpointer, caps: Capabilities)
         assert kept.state.messages == (Message.user("child/grandchild"),)
     fresh = replace(make_checkpoint(sid, 0), namespace="child")  # the id can be used again
     await cp.save(fresh)
-    _assert_same(await cp.load_latest(sid, namespace="child"), fresh)
+    assert_same(await cp.load_latest(sid, namespace="child"), fresh)
 
 
 async def check_session_ids_with_a_slash_are_refused(cp: Checkpointer, caps: Capabilities) -> None:
     """A ``/`` separates a session id from a subgraph's namespace: no session id has one."""
-    sid = _sid("slash")
+    sid = new_sid("slash")
     try:
         await cp.save(make_checkpoint(f"{sid}/x", 0))
     except InvalidSessionId:
@@ -473,6 +415,7 @@ CHECKS: tuple[Check, ...] = (
     check_subgraph_namespaces,
     check_delete_takes_the_subgraphs,
     check_session_ids_with_a_slash_are_refused,
+    *FENCE_CHECKS,
     *TASK_CHECKS,
 )
 

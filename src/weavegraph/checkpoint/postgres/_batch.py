@@ -1,19 +1,41 @@
-"""A batch of saves as three statements, whatever its size: lock, insert steps, update sessions.
+"""A batch of saves as a few statements, whatever its size: lock, insert steps (and events),
+update sessions.
 
 ``PgStore.save_all`` locks every session row of a round at once (:data:`LOCK_SESSIONS`, in
-session id order), plans each save in Python (appending to :class:`StepRows` and
-:class:`SessionRows`), then writes all step rows with one ``INSERT ... SELECT FROM unnest(...)``
-and moves all session rows with one ``UPDATE ... FROM unnest(...)``. In pipeline mode that is two
-round trips per batch, and the server parses and plans three statements instead of three per save.
-JSON columns travel as text and are cast to JSONB by the server.
+session id order), plans each save in Python (its fence first, ``checkpoint/_save_plan``;
+appending to :class:`StepRows`, :class:`EventRows` and :class:`SessionRows`), then writes all step
+rows with one ``INSERT ... SELECT FROM unnest(...)``, all event rows with another, and moves all
+session rows with one ``UPDATE ... FROM unnest(...)``. In pipeline mode that is two round trips
+per batch. JSON columns travel as text and are cast to JSONB by the server.
+
+Steps and events are inserted, never upserted: a row already stored fails the transaction with a
+unique violation (:func:`duplicate_row` names it), and the group commit retries each save of the
+batch alone. A step row a save rewrites (a re-save of the latest step, or an unfenced save) is
+deleted first (:data:`DELETE_STEPS`), under the session row's lock.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["INSERT_STEPS", "LOCK_SESSIONS", "UPDATE_SESSIONS", "SessionRows", "StepRows"]
+from ...errors import CheckpointConflict
+from .._save_plan import EventRow, duplicate_seq, duplicate_step
+
+__all__ = [
+    "DELETE_STEPS",
+    "INSERT_EVENTS",
+    "INSERT_STEPS",
+    "LOCK_SESSIONS",
+    "UPDATE_SESSIONS",
+    "EventRows",
+    "SessionRows",
+    "StepKeys",
+    "StepRows",
+    "duplicate_row",
+]
 
 # Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
 LOCK_SESSIONS = (
@@ -38,8 +60,15 @@ INSERT_STEPS = (
     + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in _names)
     + " FROM unnest("
     + ", ".join(f"%s::{t}[]" for t in _STEP_TYPES)
-    + f") AS t ({_STEP_COLUMNS}) ON CONFLICT (session_id, step) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _names[2:])
+    + f") AS t ({_STEP_COLUMNS})"
+)
+DELETE_STEPS = (
+    "DELETE FROM {schema}.steps AS s USING unnest(%s::text[], %s::integer[]) AS d (id, step) "
+    "WHERE s.session_id = d.id AND s.step = d.step"
+)
+INSERT_EVENTS = (
+    "INSERT INTO {schema}.events (session_id, seq, step, data) SELECT * FROM "
+    "unnest(%s::text[], %s::bigint[], %s::integer[], %s::bytea[])"
 )
 
 UPDATE_SESSIONS = (
@@ -81,6 +110,65 @@ class StepRows:
 
     def params(self) -> tuple[list[Any], ...]:
         return self.columns
+
+
+class EventRows:
+    """The event rows of one round (or of one ``append_events``), as :data:`INSERT_EVENTS` takes."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self) -> None:
+        self.columns: tuple[list[Any], ...] = ([], [], [], [])
+
+    def add(self, sid: str, rows: Sequence[EventRow]) -> None:
+        for seq, step, data in rows:
+            for column, value in zip(self.columns, (sid, seq, step, data), strict=True):
+                column.append(value)
+
+    def __bool__(self) -> bool:
+        return bool(self.columns[0])
+
+    def params(self) -> tuple[list[Any], ...]:
+        return self.columns
+
+
+class StepKeys:
+    """``(session, step)`` pairs of one round, as :data:`DELETE_STEPS` takes."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self) -> None:
+        self.columns: tuple[list[str], list[int]] = ([], [])
+
+    def add(self, sid: str, step: int) -> None:
+        self.columns[0].append(sid)
+        self.columns[1].append(step)
+
+    def __bool__(self) -> bool:
+        return bool(self.columns[0])
+
+    def params(self) -> tuple[list[str], list[int]]:
+        return self.columns
+
+
+def duplicate_row(session_id: str, error: BaseException | None) -> CheckpointConflict | None:
+    """The conflict for a unique violation on a step or event row (None for any other error):
+    such a row is never replaced. The key comes from the server's detail
+    (``Key (session_id, seq)=(s, 2) already exists.``)."""
+    diag = getattr(error, "diag", None)
+    if getattr(error, "sqlstate", None) != "23505" or diag is None:
+        return None
+    table = getattr(diag, "table_name", None)
+    found = _KEY.search(getattr(diag, "message_detail", None) or "")
+    if table not in ("steps", "events") or found is None:
+        return None
+    number = int(found.group(1))
+    if table == "steps":
+        return duplicate_step(session_id, number)
+    return duplicate_seq(session_id, number)
+
+
+_KEY = re.compile(r"=\(.*, (\d+)\) already exists")
 
 
 class SessionRows:

@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ...errors import CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError, LeaseLost
 from .. import _codec as codec
+from .._save_plan import check_builds_on, plan_append
 from ..base import (
     NAMESPACE_SEPARATOR,
     Checkpoint,
@@ -30,12 +31,14 @@ from ..base import (
     SessionInfo,
     StepInfo,
     StorageStats,
+    check_events_query,
     loaded_form,
     storage_key,
     stored_form,
 )
 from . import _claim as claims
 from . import _maint as maint
+from ._batch import duplicate_row
 from ._claim import Claim
 from ._connect import (
     Liveness,
@@ -48,6 +51,7 @@ from ._connect import (
 )
 from ._group_commit import GroupCommit
 from ._notify import Notifier
+from ._rows import PgSave
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -73,7 +77,7 @@ class PostgresCheckpointer:
         self._liveness = Liveness(target)
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
-        self._saves = GroupCommit[Checkpoint](self._save_batch, max(2, pool.max_size // 4))
+        self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
         self.target = target
         self.claims: dict[str, Claim] = {}
         """Sessions this process has claimed (``weavegraph.queue``): their writes are fenced."""
@@ -113,18 +117,15 @@ class PostgresCheckpointer:
         checkpointer.schema_before = before
         return checkpointer
 
-    async def _run(
-        self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False, retry: bool = True
-    ) -> T:
+    async def _run(self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
         (or none came in time) and the server still answers; failing at once if it does not.
         ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
-        together (with the commit). ``retry=False``: never retried (the caller resolves an
-        ambiguous commit itself)."""
+        together (with the commit)."""
         import psycopg
 
         self._liveness.check()
-        for attempt in (1, 2) if retry else (2,):
+        for attempt in (1, 2):
             try:
                 conn = await checkout(self._pool, self._liveness)
                 try:
@@ -156,45 +157,72 @@ class PostgresCheckpointer:
 
     # --- checkpoints -----------------------------------------------------------------------
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Commit ``checkpoint``; saves of other sessions arriving meanwhile share its commit (a
-        session this process claimed for a worker commits alone, fenced by its claim)."""
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        """Commit ``checkpoint`` and its events, fenced by ``builds_on``; saves of other
+        sessions arriving meanwhile share its commit (a session this process claimed for a
+        worker commits alone, fenced by its claim too)."""
+        check_builds_on(builds_on)
+        item = PgSave(stored_form(checkpoint), builds_on, tuple(events))
         claim = self.claims.get(checkpoint.session_id)
         if claim is None:
-            await self._saves.submit(stored_form(checkpoint))
+            await self._saves.submit(item)
         else:
-            await self._save_claimed(
-                claim, stored_form(checkpoint), subgraph=bool(checkpoint.namespace)
-            )
+            await self._save_claimed(claim, item, subgraph=bool(checkpoint.namespace))
         self.notifier.session_changed(checkpoint.session_id)
 
-    async def _save_batch(self, checkpoints: Sequence[Checkpoint]) -> None:
-        await self._run(lambda conn: self._store.save_all(conn, checkpoints), pipeline=True)
-
-    async def _save_claimed(self, claim: Claim, checkpoint: Checkpoint, *, subgraph: bool) -> None:
-        """The fenced step commit: claim check, checkpoint, lease extension in one transaction
-        (a subgraph's step: the session's claim is checked, its own steps are the subgraph's).
-
-        A connection lost during COMMIT is resolved by reading the step back."""
-        import psycopg
-
-        step = checkpoint.step
+    async def _save_batch(self, batch: Sequence[PgSave]) -> None:
+        attempts = 0
 
         async def work(conn: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
+                for item in batch:
+                    item.retried = True
+            await self._store.save_all(conn, batch)
+
+        try:
+            await self._run(work, pipeline=True)
+        except Exception as exc:
+            self._store.forget()  # the transaction rolled back: what was cached may not be
+            if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
+                conflict = duplicate_row(batch[0].checkpoint.session_id, exc.__cause__)
+                if conflict is not None:
+                    raise conflict from exc.__cause__
+            raise
+
+    async def _save_claimed(self, claim: Claim, item: PgSave, *, subgraph: bool) -> None:
+        """The fenced step commit: claim check, checkpoint and events, lease extension, in one
+        transaction (a subgraph's step: the session's claim is checked, its steps are its own).
+        A retry after a COMMIT whose answer was lost finds the step already stored."""
+        step = item.checkpoint.step
+        attempts = 0
+
+        async def work(conn: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
+                item.retried = True
             await claims.check(conn, self.schema, claim, None if subgraph else step)
-            await self._store.save(conn, checkpoint)
+            await self._store.save_all(conn, (item,))
             if not subgraph:
                 await claims.extend(conn, self.schema, claim, step)
 
         try:
-            await self._run(work, pipeline=True, retry=False)
-        except CheckpointError as exc:
-            if not isinstance(exc.__cause__, psycopg.OperationalError):
-                raise
-            if subgraph or not await self._run(
-                lambda conn: claims.committed(conn, self.schema, claim, step)
-            ):
-                await self._run(work, pipeline=True, retry=False)
+            await self._run(work, pipeline=True)
+        except Exception as exc:
+            self._store.forget()
+            if isinstance(exc, CheckpointError) and not isinstance(exc, LeaseLost):
+                conflict = duplicate_row(item.checkpoint.session_id, exc.__cause__)
+                if conflict is not None:
+                    raise conflict from exc.__cause__
+            raise
         if not subgraph:
             claim.consume.clear()
             claim.last_step = max(claim.last_step, step)
@@ -260,9 +288,17 @@ class PostgresCheckpointer:
 
     # --- events ----------------------------------------------------------------------------
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        rows = [(session_id, int(event["seq"]), codec.dumps(event)) for event in events]
-        if not rows:
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        """Insert events with the session's latest step, under its row lock; fenced."""
+        check_builds_on(builds_on)
+        events = tuple(events)
+        if not events and builds_on is None:
             return
 
         claim = self.claims.get(session_id)
@@ -270,24 +306,34 @@ class PostgresCheckpointer:
         async def work(conn: Any) -> None:
             if claim is not None:
                 await claims.check(conn, self.schema, claim, None)
-            async with conn.cursor() as cur:
-                await cur.executemany(
+            latest = await self._store.latest_for_update(conn, session_id)
+            plan = plan_append(session_id, builds_on, latest, events)
+            if plan.replaces and plan.rows:
+                await conn.execute(
                     self._store.q(
-                        "INSERT INTO {schema}.events (session_id, seq, data) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (session_id, seq) DO UPDATE SET data = excluded.data"
+                        "DELETE FROM {schema}.events WHERE session_id = %s AND seq = ANY(%s)"
                     ),
-                    rows,
+                    (session_id, [seq for seq, _, _ in plan.rows]),
                 )
+            await self._store.insert_events(conn, session_id, plan.rows)
 
-        await self._run(work)
+        try:
+            await self._run(work)
+        except CheckpointError as exc:
+            raise duplicate_row(session_id, exc.__cause__) or exc from exc.__cause__
         self.notifier.session_changed(session_id)
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        check_events_query(after_seq, limit)
+
         async def work(conn: Any) -> list[dict[str, Any]]:
             rows = await self._store.fetchall(
                 conn,
-                "SELECT data FROM {schema}.events WHERE session_id = %s AND seq > %s ORDER BY seq",
-                (session_id, after_seq),
+                "SELECT data FROM {schema}.events WHERE session_id = %s AND seq > %s "
+                "ORDER BY seq LIMIT %s",
+                (session_id, after_seq, limit),
             )
             return [cast("dict[str, Any]", codec.loads(bytes(data))) for (data,) in rows]
 

@@ -32,7 +32,7 @@ class Claim:
     consume: list[int] = field(default_factory=list[int])
     """Inbox requests applied to the session: marked done by the next commit."""
     last_step: int = -1
-    """The newest step committed under this claim (resolves an ambiguous COMMIT)."""
+    """The newest step committed under this claim."""
     cancel_requested: bool = False
     lost: bool = False
 
@@ -86,18 +86,3 @@ async def extend(conn: Any, schema: str, claim: Claim, step: int | None) -> None
         )
     ).fetchone()
     claim.cancel_requested = bool(row and row[0])
-
-
-async def committed(conn: Any, schema: str, claim: Claim, step: int) -> bool:
-    """After a COMMIT whose outcome is unknown: whether ``step`` is stored under this claim."""
-    row = await (
-        await conn.execute(
-            q(
-                "SELECT s.latest_step, t.epoch FROM {schema}.sessions s JOIN {schema}.steps t "
-                "ON t.session_id = s.id AND t.step = %s WHERE s.id = %s",
-                schema,
-            ),
-            (step, claim.session_id),
-        )
-    ).fetchone()
-    return row is not None and row[0] == step and row[1] == claim.epoch

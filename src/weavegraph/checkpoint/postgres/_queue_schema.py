@@ -1,4 +1,4 @@
-"""The PostgreSQL schema of the work queue (migration 5; see ``weavegraph.queue``).
+"""The PostgreSQL schema of the work queue (migration 6; see ``weavegraph.queue``).
 
 ``sessions`` gains the queue columns: ``run_status`` (a ``RunStatus`` value, NULL while no worker
 manages the session), ``epoch`` (the fencing epoch, one more at every claim), ``claim_token`` and

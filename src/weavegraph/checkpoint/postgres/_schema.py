@@ -120,10 +120,12 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (session_id, builds_on, idx))""",
         ),
     ),
-    # 5: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
+    # 5: as SQLite's 6: each event records the step it was saved with.
+    Migration(5, ("ALTER TABLE {schema}.events ADD COLUMN step INTEGER",)),
+    # 6: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
     # is NULL for a session no worker manages; ``epoch`` grows with every claim and is recorded on
     # the steps a claim commits; lease times come from the database's clock.
-    Migration(5, QUEUE_MIGRATION),
+    Migration(6, QUEUE_MIGRATION),
 )
 
 

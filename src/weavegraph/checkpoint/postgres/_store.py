@@ -3,9 +3,10 @@
 The layout is SQLite's (see ``sqlite/_store``): messages and errors in the session's append-only
 ``channel_log``, ``extra`` whole or as a delta over a row of the session's ``extra_log`` (see
 ``_extra``), never over another step, so any subset of ``steps`` rows can be deleted by hand
-and the others still load. A save holds the session row's lock (an upsert that locks it) and
-moves the latest pointer only forward, so many writers are safe; saves batched by group commit
-are written with three statements per batch (``_batch``). ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
+and the others still load. A save holds the session row's lock (an upsert that locks it),
+checks its fence there (``checkpoint/_save_plan``) and inserts its step and event rows, so many
+writers are safe; saves batched by group commit are written with a few statements per batch
+(``_batch``). ``heads`` and ``bases`` are this process's bookkeeping; they are checked against the
 database on every save.
 """
 
@@ -15,13 +16,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from ...errors import CheckpointError
+from ...errors import CheckpointConflict, CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
+from .. import _save_plan as saves
 from .._codec import HeadCache
-from ..base import Checkpoint, subgraph_keys_prefix
+from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _batch as batch
 from . import _extra as extras
+from ._rows import PgSave, is_stored
 from ._sql import q
 
 _STEP_COLUMNS = (
@@ -67,45 +70,76 @@ class PgStore:
 
     # --- save ------------------------------------------------------------------------------
 
-    async def save(self, conn: Any, cp: Checkpoint) -> None:
-        """Save ``cp`` in the caller's transaction."""
-        await self.save_all(conn, (cp,))
+    async def save(
+        self,
+        conn: Any,
+        cp: Checkpoint,
+        builds_on: int | None = None,
+        events: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Save ``cp`` (and its events, fenced by ``builds_on``) in the caller's transaction."""
+        await self.save_all(conn, (PgSave(cp, builds_on, events),))
 
-    async def save_all(self, conn: Any, checkpoints: Sequence[Checkpoint]) -> None:
+    async def save_all(self, conn: Any, checkpoints: Sequence[PgSave]) -> None:
         """Save ``checkpoints`` in the caller's transaction, in order per session.
 
         Each round of distinct sessions is three statements whatever its size (``_batch``): every
         session row upserted and locked at once (in session id order, so concurrent batches never
         wait on each other in a cycle), then all step rows inserted and all session rows moved.
         In pipeline mode that is two round trips. A session's later checkpoints wait for the next
-        round."""
+        round. A refused save (CheckpointConflict; a step or event row already stored fails the
+        transaction) fails the whole batch: the group commit then retries each save alone."""
         pending = list(checkpoints)
         while pending:
             seen: set[str] = set()
-            now_round: list[Checkpoint] = []
-            later: list[Checkpoint] = []
-            for cp in pending:
-                (later if cp.session_id in seen else now_round).append(cp)
-                seen.add(cp.session_id)
+            now_round: list[PgSave] = []
+            later: list[PgSave] = []
+            for item in pending:
+                sid = item.checkpoint.session_id
+                (later if sid in seen else now_round).append(item)
+                seen.add(sid)
             now = datetime.now(UTC)
             ids = sorted(seen)
             locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, ids))
             rows = {cast("str", row[0]): row[1:] for row in locked}
             steps, sessions = batch.StepRows(), batch.SessionRows()
-            for cp in now_round:
-                await self._plan(conn, cp, rows[cp.session_id], steps, sessions)
+            events, rewrites = batch.EventRows(), batch.StepKeys()
+            for item in now_round:
+                row = rows[item.checkpoint.session_id]
+                await self._plan(conn, item, row, steps, sessions, events, rewrites)
+            if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
+                await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
             await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
             await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
+            if events:
+                await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
             pending = later
 
     async def _plan(
-        self, conn: Any, cp: Checkpoint, row: Any, steps: batch.StepRows,
-        sessions: batch.SessionRows,
+        self, conn: Any, item: PgSave, row: Any, steps: batch.StepRows,
+        sessions: batch.SessionRows, events: batch.EventRows, rewrites: batch.StepKeys,
     ) -> None:  # fmt: skip
-        """Add ``cp``'s step row and session row, given its session row (locked) as
-        ``LOCK_SESSIONS`` returned it; the channel logs and ``extra_log`` are written here."""
+        """Add ``item``'s step, session and event rows, given its session row (locked) as
+        ``LOCK_SESSIONS`` returned it; the channel logs and ``extra_log`` are written here.
+        Nothing when it was already committed (a retry after its COMMIT's answer was lost)."""
+        cp = item.checkpoint
         sid, state = cp.session_id, cp.state
         latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
+        # -1: the row was created just now (a new session); the fence is checked under its lock.
+        stored = None if latest < 0 else latest
+        try:
+            plan = saves.plan_save(sid, cp.step, item.builds_on, stored, item.events)
+        except CheckpointConflict as conflict:
+            if (
+                item.retried
+                and conflict.stored == cp.step
+                and await is_stored(conn, self.schema, cp)
+            ):
+                return
+            raise
+        if plan.write is saves.StepWrite.REWRITE or plan.replaces:
+            rewrites.add(sid, cp.step)
+        events.add(session_of(sid), plan.events)  # a subgraph's events are the session's
         uid = created.isoformat()
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
@@ -132,7 +166,7 @@ class PgStore:
             codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
             (extra_ref, extra_data),
         )  # fmt: skip
-        if cp.step < latest:
+        if not plan.moves_head:
             sessions.add(sid, (msg_next, err_next), None, None, None)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
@@ -145,6 +179,20 @@ class PgStore:
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
+
+    async def latest_for_update(self, conn: Any, sid: str) -> int | None:
+        """The session's latest step, its row locked until the transaction ends (None: none)."""
+        row = await self.fetchone(
+            conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s FOR UPDATE", (sid,)
+        )
+        return None if row is None or row[0] < 0 else cast("int", row[0])
+
+    async def insert_events(self, conn: Any, sid: str, rows: Sequence[saves.EventRow]) -> None:
+        """Insert event rows (one statement); a seq already stored fails the transaction."""
+        if rows:
+            events = batch.EventRows()
+            events.add(sid, rows)
+            await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
 
     async def _drop_tasks(self, conn: Any, sid: str, keep: int | None, *, trusted: bool) -> None:
         """Delete saved task results of committed steps (all but those planned after ``keep``).

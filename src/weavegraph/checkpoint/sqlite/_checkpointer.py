@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 from ...errors import CheckpointError
+from .._save_plan import check_builds_on
 from ..base import (
     Checkpoint,
     MigrationResult,
@@ -30,6 +31,7 @@ from ..base import (
     SessionInfo,
     StepInfo,
     StorageStats,
+    check_events_query,
     loaded_form,
     storage_key,
     stored_form,
@@ -37,7 +39,7 @@ from ..base import (
 from . import _maint as maint
 from ._connection import Shared, acquire, release, sqlite_path
 from ._schema import schema_state
-from ._store import SQLiteStore
+from ._store import NO_FENCE, Fence, SQLiteStore
 
 __all__ = ["SQLiteCheckpointer", "migrate_sqlite"]
 
@@ -84,7 +86,7 @@ class SQLiteCheckpointer:
             shared.executor.submit(shared.run_locked, self._store, fn, *args)
         )
 
-    def _save_inline(self, checkpoint: Checkpoint) -> bool:
+    def _save_inline(self, checkpoint: Checkpoint, fence: Fence) -> bool:
         """Save on the calling thread if the connection is idle and the write lock free at once.
 
         False: not done (the connection is busy in the worker, another process holds the
@@ -95,13 +97,13 @@ class SQLiteCheckpointer:
         if not shared.lock.acquire(blocking=False):
             return False
         try:
-            if not self._store.is_small(checkpoint):
+            if not self._store.is_small(checkpoint, fence):
                 return False  # many new log items: encoded and written off the loop's thread
             if not shared.nowait:
                 # Never wait on the loop's thread: SQLITE_BUSY at once, and the worker waits.
                 self._store.conn.execute("PRAGMA busy_timeout = 0")
                 shared.nowait = True
-            if not self._store.try_save(checkpoint):
+            if not self._store.try_save(checkpoint, fence):
                 return False
             shared.after_commit(self._store)
             return True
@@ -110,12 +112,23 @@ class SQLiteCheckpointer:
 
     # --- the Checkpointer protocol --------------------------------------------------------
 
-    async def save(self, checkpoint: Checkpoint) -> None:
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
         if self._closed:
             raise CheckpointError(f"the checkpointer for {self.path} is closed")
         checkpoint = stored_form(checkpoint)
-        if not self._save_inline(checkpoint):
-            await self._run(self._shared.counted_save, self._store, checkpoint)
+        if builds_on is None and not events:
+            fence = NO_FENCE
+        else:
+            check_builds_on(builds_on)
+            fence = Fence(builds_on, tuple(events))
+        if not self._save_inline(checkpoint, fence):
+            await self._run(self._shared.counted_save, self._store, checkpoint, fence)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
@@ -155,11 +168,21 @@ class SQLiteCheckpointer:
     async def delete_session(self, session_id: str) -> bool:
         return await self._run(self._store.delete_session, session_id)
 
-    async def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        await self._run(self._store.append_events, session_id, list(events))
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        check_builds_on(builds_on)
+        await self._run(self._store.append_events, session_id, Fence(builds_on, tuple(events)))
 
-    async def load_events(self, session_id: str, after_seq: int = -1) -> list[dict[str, Any]]:
-        return await self._run(self._store.load_events, session_id, after_seq)
+    async def load_events(
+        self, session_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        check_events_query(after_seq, limit)
+        return await self._run(self._store.load_events, session_id, after_seq, limit)
 
     async def save_task_results(
         self,

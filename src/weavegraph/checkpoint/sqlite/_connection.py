@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from ...errors import CheckpointError, ConfigError, NotAWeavegraphDatabase
-from .._migration import SCHEMA_TABLE
+from .._migration import SCHEMA_TABLE, SQLITE_APPLICATION_ID
 from ..base import Checkpoint
 from ._schema import apply_migrations, schema_state
-from ._store import SQLiteStore
+from ._store import Fence, SQLiteStore
 
 __all__ = ["MEMORY", "Shared", "acquire", "inspect_file", "release", "sqlite_path"]
 
@@ -85,13 +85,19 @@ def inspect_file(path: str) -> int:
 
 
 _SCHEMA_SCAN_BYTES = 1 << 20
+_APPLICATION_ID_AT = 68  # the header field's offset (big-endian, 4 bytes)
 
 
 def _has_weavegraph_schema(path: str) -> bool:
-    """Whether the file's schema (kept at its start) creates weavegraph's schema table, read as
-    raw bytes: SQLite itself could not read the file."""
+    """Whether the file's header carries weavegraph's ``application_id`` or its schema (kept near
+    its start) creates weavegraph's schema table, read as raw bytes: SQLite itself could not
+    read the file."""
     with open(path, "rb") as handle:
         head = handle.read(_SCHEMA_SCAN_BYTES)
+    if head[_APPLICATION_ID_AT : _APPLICATION_ID_AT + 4] == SQLITE_APPLICATION_ID.to_bytes(
+        4, "big"
+    ):
+        return True
     return f"CREATE TABLE {SCHEMA_TABLE} (".encode() in head
 
 
@@ -146,8 +152,8 @@ class Shared:
                 self.nowait = False
             return fn(*args)
 
-    def counted_save(self, store: SQLiteStore, checkpoint: Checkpoint) -> None:
-        store.save(checkpoint)
+    def counted_save(self, store: SQLiteStore, checkpoint: Checkpoint, fence: Fence) -> None:
+        store.save(checkpoint, fence)
         self.after_commit(store)
 
     def after_commit(self, store: SQLiteStore) -> None:

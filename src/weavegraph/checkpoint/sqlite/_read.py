@@ -16,7 +16,7 @@ from typing import Any, cast
 from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
-from ..base import Checkpoint
+from ..base import NAMESPACE_SEPARATOR, Checkpoint, SessionInfo, StepInfo
 from . import _extra as extras
 
 MESSAGES, ERRORS = "messages", "errors"
@@ -155,3 +155,39 @@ def _second_text(stamp: int) -> str:
     text = datetime.fromtimestamp(stamp, UTC).strftime(codec.SQLITE_TIME)
     _time_cache[0] = (stamp, text)
     return text
+
+
+def read_history(conn: sqlite3.Connection, sid: str) -> list[StepInfo]:
+    """The session's steps in order, without their state."""
+    rows = conn.execute(
+        "SELECT step, created_at, ran_nodes, skipped_nodes, updated_channels FROM steps "
+        "WHERE session_id = ? ORDER BY step",
+        (sid,),
+    ).fetchall()
+    return [
+        StepInfo(
+            step=step,
+            created_at=codec.from_sqlite_time(created),
+            ran_nodes=codec.names(ran),
+            skipped_nodes=codec.names(skipped),
+            updated_channels=codec.names(updated),
+        )
+        for step, created, ran, skipped, updated in rows
+    ]
+
+
+def read_sessions(conn: sqlite3.Connection) -> list[SessionInfo]:
+    """Every session with its latest step, oldest first (subgraphs' keys are not sessions)."""
+    rows = conn.execute(
+        "SELECT id, created_at, updated_at, latest_step FROM sessions "
+        f"WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0 ORDER BY created_at, id"
+    ).fetchall()
+    return [
+        SessionInfo(
+            session_id=sid,
+            created_at=codec.from_sqlite_time(created),
+            updated_at=codec.from_sqlite_time(updated),
+            latest_step=latest,
+        )
+        for sid, created, updated, latest in rows
+    ]

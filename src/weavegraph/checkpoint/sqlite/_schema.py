@@ -10,7 +10,7 @@ import sqlite3
 from typing import cast
 
 from ...errors import DatabaseSchemaTooNew, NotAWeavegraphDatabase
-from .._migration import SCHEMA_TABLE, Migration, latest_version
+from .._migration import SCHEMA_TABLE, SQLITE_APPLICATION_ID, Migration, latest_version
 from ._migrate import convert_extra_to_snapshots
 
 __all__ = ["SQLITE_MIGRATIONS", "apply_migrations", "schema_state"]
@@ -169,6 +169,17 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
                 DELETE FROM events WHERE session_id = OLD.id;
                 DELETE FROM sessions WHERE id > OLD.id || '/' AND id < OLD.id || '0';
             END""",
+        ),
+    ),
+    # 6: each event records the step it was saved with (NULL: stored before version 6, or
+    # appended to a session that had no step yet). The file header says it is weavegraph's
+    # (``application_id``): the schema no longer fits its first page, which is all a file
+    # truncated to one page keeps.
+    Migration(
+        6,
+        (
+            "ALTER TABLE events ADD COLUMN step INTEGER",
+            f"PRAGMA application_id = {SQLITE_APPLICATION_ID}",
         ),
     ),
 )

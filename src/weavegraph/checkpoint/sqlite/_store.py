@@ -37,30 +37,27 @@ from typing import Any, NamedTuple, TypeVar, cast
 from ...errors import CheckpointError
 from ...state import VersionedState
 from .. import _codec as codec
+from .. import _save_plan as saves
 from .._codec import HeadCache as _Head
-from ..base import NAMESPACE_SEPARATOR, Checkpoint, SessionInfo, StepInfo, subgraph_keys_prefix
+from ..base import Checkpoint, SessionInfo, StepInfo, session_of, subgraph_keys_prefix
 from . import _extra as extras
 from . import _tasks as tasks
 from ._read import (
     ERRORS,
     MESSAGES,
-    STEP_COLUMNS,
     HeadExtra,
     encode_head,
     load_head_extra,
     load_step,
     now_text,
+    read_history,
     read_log,
+    read_sessions,
     time_text,
 )
+from ._rows import delete_events, insert_events, select_events, write_step
 
 T = TypeVar("T")
-
-_INSERT_STEP = (
-    f"INSERT OR REPLACE INTO steps (session_id, step, {STEP_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
 
 RETRY_DEADLINE = 60.0
 # An ``extra`` up to this size (JSON bytes) is stored inside the head row; a larger one is
@@ -69,6 +66,16 @@ HEAD_EXTRA_MAX = 4096
 # A save appending more log items than this (messages, errors) runs on the worker thread rather
 # than inline on the event loop's (see sqlite.py): encoding and writing them takes a while.
 INLINE_MAX_ITEMS = 32
+
+
+class Fence(NamedTuple):
+    """What a save builds on (see ``_save_plan``) and the events written with it."""
+
+    builds_on: int | None = None
+    events: Sequence[Mapping[str, Any]] = ()
+
+
+NO_FENCE = Fence()
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -122,23 +129,27 @@ class SQLiteStore:
 
     # --- save ------------------------------------------------------------------------------
 
-    def save(self, checkpoint: Checkpoint) -> None:
+    def save(self, checkpoint: Checkpoint, fence: Fence = NO_FENCE) -> None:
         try:
-            self.transaction(lambda conn: self._save(conn, checkpoint))
+            self.transaction(lambda conn: self._save(conn, checkpoint, fence))
         except BaseException:
             self._forget(checkpoint.session_id)
             raise
 
-    def is_small(self, checkpoint: Checkpoint) -> bool:
-        """Whether saving appends at most INLINE_MAX_ITEMS log items (by the cached head)."""
+    def is_small(self, checkpoint: Checkpoint, fence: Fence = NO_FENCE) -> bool:
+        """Whether saving appends at most INLINE_MAX_ITEMS log items and events (by the cached
+        head)."""
         state = checkpoint.state
         head = self._heads.get(checkpoint.session_id)
+        added = len(fence.events)
         if head is None:
-            return len(state.messages) + len(state.errors) <= INLINE_MAX_ITEMS
-        added = len(state.messages) - len(head.messages) + len(state.errors) - len(head.errors)
+            added += len(state.messages) + len(state.errors)
+        else:
+            added += len(state.messages) - len(head.messages)
+            added += len(state.errors) - len(head.errors)
         return added <= INLINE_MAX_ITEMS
 
-    def try_save(self, checkpoint: Checkpoint) -> bool:
+    def try_save(self, checkpoint: Checkpoint, fence: Fence = NO_FENCE) -> bool:
         """One attempt at :meth:`save` that never waits: False when the database was busy.
 
         Run with a busy timeout of 0 (on the event loop's thread); the caller then hands the save
@@ -154,7 +165,7 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise CheckpointError(f"{self.location}: {exc}") from exc
         try:
-            self._save(conn, checkpoint)
+            self._save(conn, checkpoint, fence)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -167,7 +178,7 @@ class SQLiteStore:
             raise
         return True
 
-    def _save(self, conn: sqlite3.Connection, cp: Checkpoint) -> None:
+    def _save(self, conn: sqlite3.Connection, cp: Checkpoint, fence: Fence) -> None:
         sid, state = cp.session_id, cp.state
         row = self._rows.get(sid) if self._trusted(conn) else None
         if row is None:
@@ -180,6 +191,7 @@ class SQLiteStore:
                 latest, uid, msg_next, err_next = cast("tuple[int, str, int, int]", fetched)
         else:
             latest, uid, msg_next, err_next = row.latest, row.uid, row.msg_next, row.err_next
+        plan = saves.plan_save(sid, cp.step, fence.builds_on, latest, fence.events)
         head = self._heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
@@ -213,28 +225,26 @@ class SQLiteStore:
             conn, sid, uid, state.extra, extra_json, checked=row is not None
         )
         cursor_blob = codec.dumps(cp.cursor)
-        conn.execute(
-            _INSERT_STEP,
-            (
-                sid,
-                cp.step,
-                time_text(cp.created_at),
-                codec.dumps(cp.ran_nodes),
-                codec.dumps(cp.skipped_nodes),
-                codec.dumps(cp.updated_channels),
-                codec.dumps(cp.frontier),
-                codec.dumps(state.versions),
-                cursor_blob,
-                msg_start,
-                len(state.messages),
-                err_start,
-                len(state.errors),
-                ref,
-                data,
-            ),
+        columns = (
+            time_text(cp.created_at),
+            codec.dumps(cp.ran_nodes),
+            codec.dumps(cp.skipped_nodes),
+            codec.dumps(cp.updated_channels),
+            codec.dumps(cp.frontier),
+            codec.dumps(state.versions),
+            cursor_blob,
+            msg_start,
+            len(state.messages),
+            err_start,
+            len(state.errors),
+            ref,
+            data,
         )
+        write_step(conn, plan, sid, cp.step, columns)
+        insert_events(conn, session_of(sid), plan.events)  # a subgraph's: the session's
         now = now_text()
-        if latest is not None and cp.step < latest:
+        if not plan.moves_head:  # an older step than the stored latest: history only
+            assert latest is not None
             conn.execute(
                 "UPDATE sessions SET msg_next = ?, err_next = ?, updated_at = ? WHERE id = ?",
                 (msg_next, err_next, now, sid),
@@ -247,13 +257,18 @@ class SQLiteStore:
         else:
             head_extra = HeadExtra(ref=ref, delta=data)
         head_blob = encode_head(cp, msg_start, err_start, cursor_blob, head_extra)
-        conn.execute(
-            "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
-            "err_next, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "updated_at = excluded.updated_at, latest_step = excluded.latest_step, "
-            "msg_next = excluded.msg_next, err_next = excluded.err_next, head = excluded.head",
-            (sid, now, now, cp.step, uid, msg_next, err_next, head_blob),
-        )
+        if latest is None:
+            conn.execute(
+                "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
+                "err_next, head) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sid, now, now, cp.step, uid, msg_next, err_next, head_blob),
+            )
+        else:
+            conn.execute(
+                "UPDATE sessions SET updated_at = ?, latest_step = ?, msg_next = ?, "
+                "err_next = ?, head = ? WHERE id = ?",
+                (now, cp.step, msg_next, err_next, head_blob, sid),
+            )
         if latest is not None and (row is None or row.legacy):
             # A head written before schema version 4 may have left its extra there.
             conn.execute("DELETE FROM session_extra WHERE session_id = ?", (sid,))
@@ -415,42 +430,10 @@ class SQLiteStore:
     # --- listing, deleting, events -----------------------------------------------------------
 
     def history(self, session_id: str) -> list[StepInfo]:
-        rows = self.transaction(
-            lambda conn: conn.execute(
-                "SELECT step, created_at, ran_nodes, skipped_nodes, updated_channels FROM steps "
-                "WHERE session_id = ? ORDER BY step",
-                (session_id,),
-            ).fetchall(),
-            write=False,
-        )
-        return [
-            StepInfo(
-                step=step,
-                created_at=codec.from_sqlite_time(created),
-                ran_nodes=codec.names(ran),
-                skipped_nodes=codec.names(skipped),
-                updated_channels=codec.names(updated),
-            )
-            for step, created, ran, skipped, updated in rows
-        ]
+        return self.transaction(lambda conn: read_history(conn, session_id), write=False)
 
     def list_sessions(self) -> list[SessionInfo]:
-        rows = self.transaction(
-            lambda conn: conn.execute(
-                "SELECT id, created_at, updated_at, latest_step FROM sessions "
-                f"WHERE instr(id, '{NAMESPACE_SEPARATOR}') = 0 ORDER BY created_at, id"
-            ).fetchall(),
-            write=False,
-        )
-        return [
-            SessionInfo(
-                session_id=sid,
-                created_at=codec.from_sqlite_time(created),
-                updated_at=codec.from_sqlite_time(updated),
-                latest_step=latest,
-            )
-            for sid, created, updated, latest in rows
-        ]
+        return self.transaction(read_sessions, write=False)
 
     def delete_session(self, session_id: str) -> bool:
         """The session's rows go, and its subgraphs' with them (the delete trigger's work)."""
@@ -467,24 +450,32 @@ class SQLiteStore:
         self._forget(session_id)
         return self.transaction(work)
 
-    def append_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-        rows = [(session_id, int(event["seq"]), codec.dumps(event)) for event in events]
-        if rows:
-            self.transaction(
-                lambda conn: conn.executemany(
-                    "INSERT OR REPLACE INTO events (session_id, seq, data) VALUES (?, ?, ?)", rows
-                )
-            )
+    def append_events(self, session_id: str, fence: Fence) -> None:
+        """Insert events after the session's latest step (recorded with it), fenced."""
 
-    def load_events(self, session_id: str, after_seq: int) -> list[dict[str, Any]]:
-        rows = self.transaction(
-            lambda conn: conn.execute(
-                "SELECT data FROM events WHERE session_id = ? AND seq > ? ORDER BY seq",
-                (session_id, after_seq),
-            ).fetchall(),
-            write=False,
+        def work(conn: sqlite3.Connection) -> None:
+            latest = self._latest(conn, session_id)
+            plan = saves.plan_append(session_id, fence.builds_on, latest, fence.events)
+            if plan.replaces:
+                delete_events(conn, session_id, plan.rows)
+            insert_events(conn, session_id, plan.rows)
+
+        if fence.events or fence.builds_on is not None:
+            self.transaction(work)
+
+    def _latest(self, conn: sqlite3.Connection, sid: str) -> int | None:
+        row = self._rows.get(sid) if self._trusted(conn) else None
+        if row is not None:
+            return row.latest
+        found = conn.execute("SELECT latest_step FROM sessions WHERE id = ?", (sid,)).fetchone()
+        return None if found is None else cast("int", found[0])
+
+    def load_events(
+        self, session_id: str, after_seq: int, limit: int | None
+    ) -> list[dict[str, Any]]:
+        return self.transaction(
+            lambda conn: select_events(conn, session_id, after_seq, limit), write=False
         )
-        return [cast("dict[str, Any]", codec.loads(data)) for (data,) in rows]
 
     def save_task_results(self, sid: str, builds_on: int, results: Mapping[int, Any]) -> None:
         self._tasks_clean.discard(sid)

@@ -1,0 +1,50 @@
+"""What the group commit queues for PostgreSQL (:class:`PgSave`), and how a save retried after a
+lost COMMIT finds itself already committed (:func:`is_stored`).
+
+The rows themselves are written a batch at a time (``_batch``); the decisions (fence, new step
+or re-save of the latest, what each event row holds) are ``checkpoint/_save_plan``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _codec as codec
+from ..base import Checkpoint
+from ._sql import q
+
+__all__ = ["PgSave", "is_stored"]
+
+
+@dataclass(slots=True)
+class PgSave:
+    """One save as the group commit queues it: the checkpoint (in its stored form), what it
+    builds on and the events written with it. ``retried``: an earlier attempt lost its
+    connection during COMMIT, so it may have committed (see :func:`is_stored`)."""
+
+    checkpoint: Checkpoint
+    builds_on: int | None = None
+    events: Sequence[Mapping[str, Any]] = ()
+    retried: bool = False
+
+
+async def is_stored(conn: Any, schema: str, cp: Checkpoint) -> bool:
+    """Whether ``cp``'s step row is stored as ``cp`` wrote it (same creation time and cursor).
+    Asked only for a save retried after its COMMIT's answer was lost: it finds itself already
+    committed (another writer's save of that step would have had to win the row lock first)."""
+    row = await (
+        await conn.execute(
+            q(
+                "SELECT created_at, cursor FROM {schema}.steps WHERE session_id = %s AND step = %s",
+                schema,
+            ),
+            (cp.session_id, cp.step),
+        )
+    ).fetchone()
+    return (
+        row is not None
+        and row[0] == codec.utc(cp.created_at)
+        and bytes(row[1]) == codec.dumps(cp.cursor)
+    )
