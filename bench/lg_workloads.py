@@ -33,6 +33,7 @@ from _common import (
     run_workload_cli,
     sqlite_files,
     step_window_stats,
+    stream_vs_invoke,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -71,11 +72,19 @@ def _writer(index: int) -> Callable[[ChainState], Coroutine[Any, Any, ChainState
     return node
 
 
-def build_chain(size: int) -> Any:
+def _talker(index: int) -> Callable[[ChainState], Coroutine[Any, Any, ChainState]]:
+    async def node(state: ChainState) -> ChainState:
+        get_stream_writer()({"i": index})
+        return {"last": index}
+
+    return node
+
+
+def build_chain(size: int, make: Callable[[int], Any] = _writer) -> Any:
     graph = StateGraph(ChainState)
     names = [f"n{i}" for i in range(size)]
     for i, name in enumerate(names):
-        graph.add_node(name, _writer(i))
+        graph.add_node(name, make(i))
     graph.add_edge(START, names[0])
     for a, b in itertools.pairwise(names):
         graph.add_edge(a, b)
@@ -182,6 +191,28 @@ async def chain100_sqlite(size: int, workdir: Any) -> dict[str, Any]:
         "durability": DURABILITY,
         "db_bytes": files_size(sqlite_files(db)),
     }
+
+
+async def stream_chain100(size: int, workdir: Any) -> dict[str, Any]:
+    app = build_chain(size, _talker).compile()
+
+    async def streamed() -> float:
+        t0 = now()
+        received = 0
+        async for _chunk in app.astream({"last": -1}, stream_mode="custom"):
+            received += 1
+        total = now() - t0
+        assert received == size, (received, size)
+        return total
+
+    async def invoked() -> float:
+        t0 = now()
+        out = await app.ainvoke({"last": -1})
+        total = now() - t0
+        assert out["last"] == size - 1, out
+        return total
+
+    return await stream_vs_invoke(streamed, invoked, size)
 
 
 async def stream_updates(size: int, workdir: Any) -> dict[str, Any]:
@@ -387,6 +418,7 @@ ALL_WORKLOADS = (
     fanout1000,
     loop1000,
     chain100_sqlite,
+    stream_chain100,
     stream_updates,
     stream_steps,
     state_growth,

@@ -33,6 +33,7 @@ from _common import (
     run_workload_cli,
     sqlite_files,
     step_window_stats,
+    stream_vs_invoke,
 )
 
 import weavegraph as wg
@@ -51,11 +52,19 @@ def _writer(index: int) -> NodeFn:
     return node
 
 
-def build_chain(size: int) -> wg.App:
+def _talker(index: int) -> NodeFn:
+    async def node(snapshot: wg.StateSnapshot, ctx: Any) -> wg.NodePartial:
+        ctx.emit(BENCH_SCOPE, "node", i=index)
+        return wg.NodePartial(extra={"last": index})
+
+    return node
+
+
+def build_chain(size: int, make: Callable[[int], NodeFn] = _writer) -> wg.App:
     builder = wg.GraphBuilder()
     names = [f"n{i}" for i in range(size)]
     for i, name in enumerate(names):
-        builder.add_node(name, _writer(i))
+        builder.add_node(name, make(i))
     builder.add_edge(wg.START, names[0])
     for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
@@ -244,6 +253,33 @@ async def stream_steps(size: int, workdir: Path) -> dict[str, Any]:
     return {"value": received / total, "total_s": total, "received": received, "dropped": dropped}
 
 
+async def _streamed(app: wg.App, size: int) -> float:
+    """One ``invoke_streaming`` run with every event read, setup included; seconds."""
+    t0 = now()
+    received = 0
+    async with app.invoke_streaming(initial_state(last=-1)) as (handle, events):
+        async for event in events:
+            received += event.scope == BENCH_SCOPE
+        out = await handle
+    total = now() - t0
+    assert received == size, received
+    assert out.extra["last"] == size - 1, out.extra
+    return total
+
+
+async def _invoked(app: wg.App, size: int) -> float:
+    t0 = now()
+    out = await app.invoke(initial_state(last=-1))
+    total = now() - t0
+    assert out.extra["last"] == size - 1, out.extra
+    return total
+
+
+async def stream_chain100(size: int, workdir: Path) -> dict[str, Any]:
+    app = build_chain(size, _talker)
+    return await stream_vs_invoke(lambda: _streamed(app, size), lambda: _invoked(app, size), size)
+
+
 async def state_growth(size: int, workdir: Path) -> dict[str, Any]:
     db = workdir / "wg_growth.db"
     for path in sqlite_files(db):
@@ -381,6 +417,7 @@ ALL_WORKLOADS = (
     fanout1000,
     loop1000,
     chain100_sqlite,
+    stream_chain100,
     stream_updates,
     stream_steps,
     state_growth,

@@ -37,11 +37,15 @@ async def missing_step(
 
 async def copy_history(
     checkpointer: Checkpointer, session_id: str, step: int, new_session_id: str
-) -> None:
-    """Give a fork the source's history before ``step`` (the fork's own step is saved after)."""
+) -> int:
+    """Give a fork the source's history before ``step`` (the fork's own step is saved after);
+    the last step copied (-1: none)."""
+    copied = -1
     for info in await checkpointer.history(session_id):
         if info.step >= step:
             continue
         earlier = await checkpointer.load(session_id, info.step)
         if earlier is not None:
-            await checkpointer.save(replace(earlier, session_id=new_session_id))
+            await checkpointer.save(replace(earlier, session_id=new_session_id), builds_on=copied)
+            copied = earlier.step
+    return copied

@@ -25,6 +25,7 @@ from .state import freeze_json
 from .state._frozen import NotJson, repair_text, storable_json
 
 if TYPE_CHECKING:
+    from .runtime.event_journal import EventJournal
     from .runtime.session import Session
 
 __all__ = ["Clock", "EventStamper", "Interrupt", "NodeContext", "system_clock"]
@@ -66,6 +67,7 @@ class EventStamper:
         "_root",
         "_seq",
         "clock",
+        "journal",
         "lifecycle",
         "namespace",
         "session_id",
@@ -82,6 +84,9 @@ class EventStamper:
         self.clock = clock
         self.namespace: str | None = None
         self.lifecycle: bool = bool(emitter.lifecycle)
+        self.journal: EventJournal | None = None
+        """Where every event of the session is also kept until it is stored (the root stamper's:
+        a subgraph's events are stored with the session's step)."""
 
     def child(self, namespace: str) -> EventStamper:
         """A stamper for a subgraph's events: this session's sequence, tagged ``namespace``."""
@@ -104,6 +109,14 @@ class EventStamper:
         root = self._root or self
         with root._lock:
             root._seq = max(root._seq, seq)
+
+    def continue_at(self, seq: int) -> None:
+        """Number the next events from ``seq`` on (a session loaded from storage continues right
+        after its last stored event, below the seqs its checkpoint reserved when they were never
+        used)."""
+        root = self._root or self
+        with root._lock:
+            root._seq = seq
 
     @property
     def emitter(self) -> EventEmitter:
@@ -132,6 +145,8 @@ class EventStamper:
                 namespace=self.namespace,
             )
             root._seq += 1
+            if root.journal is not None:  # stored with the step, whoever listens live
+                root.journal.add(event)
             try:
                 root._emitter.publish(event)
             except Exception:  # an emitter must not break the run

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .checkpoint.base import Checkpoint, Checkpointer, SessionInfo
+from .events.log import RESERVED_MAX
 from .events.model import STREAM_END_SCOPE
 from .runtime.values import node_path
 from .status import RunStatus
@@ -146,7 +147,7 @@ async def _last_end(checkpointer: Checkpointer, checkpoint: Checkpoint) -> str |
     """The status of the last stored stream end after the checkpoint, when events are stored."""
     next_seq: object = checkpoint.cursor.get("next_seq")
     # The closing events of a run follow its last checkpoint, within the seqs it reserved.
-    after = next_seq - 4 if isinstance(next_seq, int) else -1
+    after = next_seq - 1 - RESERVED_MAX if isinstance(next_seq, int) else -1
     events = await checkpointer.load_events(checkpoint.session_id, max(after, -1))
     for event in reversed(events):
         if event.get("scope") == STREAM_END_SCOPE:

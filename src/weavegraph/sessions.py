@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -32,8 +32,9 @@ from .errors import (
     SessionNotFound,
     StateError,
 )
+from .events import log as event_log
 from .events.bus import EventBus
-from .events.model import EventEmitter
+from .events.model import Event, EventEmitter
 from .events.modes import ModeStream, StepObserver, check_modes
 from .partial import NodePartial
 from .runtime import loop
@@ -259,7 +260,7 @@ class AppRunner:
             await loop.begin(live.session)
         except RoutingError:
             # Recorded like any failed step: stepping the session again retries it.
-            loop.end_stream(live.session, RunStatus.ERROR)
+            await loop.close_stream(live.session, RunStatus.ERROR)
             raise
         except BaseException:
             self._live.pop(session_id, None)  # nothing was recorded
@@ -353,6 +354,39 @@ class AppRunner:
                 return live.session.state
 
         return ModeStream(chosen, start, self.event_bus)
+
+    async def events(
+        self, session_id: str, after: int | None = None, follow: bool = False
+    ) -> AsyncIterator[Event]:
+        """The session's stored events in seq order (those with ``seq > after`` when given).
+
+        Events are stored with the step that emitted them, whether or not an event bus was given
+        (nothing is stored with ``autosave=False``). ``follow=True`` keeps streaming as new steps
+        commit, from this runner or another process on the same database, and ends after the
+        run's stream-end event (a run that died without one, say a killed process, ends with a
+        made-up ``status=stopped`` stream end that has no ``seq``). SessionNotFound for an
+        unknown session.
+        """
+        validate_session_id(session_id)
+        if after is not None and (type(after) is not int or after < -1):
+            raise SessionError(f"after is an event seq (an int >= -1), got {after!r}")
+        if session_id not in self._live and await self.checkpointer.load_latest(session_id) is None:
+            raise SessionNotFound(session_id)
+        start = -1 if after is None else after
+        if not follow:
+            async for value in event_log.read(self.checkpointer, session_id, start):
+                yield Event.from_json_value(value)
+            return
+        followed = event_log.follow(
+            self.checkpointer, session_id, after=start, running=lambda: self._busy(session_id)
+        )
+        async for value, _stored in followed:
+            yield Event.from_json_value(value)
+
+    def _busy(self, session_id: str) -> bool:
+        """Whether this runner is driving ``session_id`` right now."""
+        live = self._live.get(session_id)
+        return live is not None and live.lock.locked()
 
     async def session_info(self, session_id: str) -> SessionInfo:
         """The session as ``list_sessions`` shows it, with its ``status`` and pending
@@ -487,7 +521,7 @@ class AppRunner:
         live = await self._require(session_id)
         async with live.lock:
             self._live.pop(session_id, None)
-            loop.end_stream(live.session, standing(live.session.cursor))
+            await loop.close_stream(live.session, standing(live.session.cursor))
             return live.session.state
 
     # --- inspection and time travel --------------------------------------------------------
@@ -535,9 +569,11 @@ class AppRunner:
             raise await missing_step(
                 self.checkpointer, session_id, step, live=session_id in self._live
             )
+        copied = -1
         if self.autosave:
-            await copy_history(self.checkpointer, session_id, step, new_session_id)
+            copied = await copy_history(self.checkpointer, session_id, step, new_session_id)
         session = self._session(new_session_id, checkpoint.state, cursor_of(checkpoint))
+        session.saved_step = copied
         session.cursor = replace(session.cursor, next_seq=0)
         await session.save(
             checkpoint.ran_nodes, checkpoint.skipped_nodes, checkpoint.updated_channels
@@ -557,7 +593,7 @@ class AppRunner:
         return [await self._describe(info) for info in await self.checkpointer.list_sessions()]
 
     async def _describe(self, info: SessionInfo) -> SessionInfo:
-        running = [sid for sid, live in self._live.items() if live.lock.locked()]
+        running = [sid for sid in self._live if self._busy(sid)]
         return await describe(self.checkpointer, info, running=running, ended=self._ended)
 
     # --- internals -------------------------------------------------------------------------
@@ -646,6 +682,8 @@ class AppRunner:
             checkpoint.skipped_nodes,
             checkpoint.updated_channels,
         )
+        session.saved_step = checkpoint.step
+        await session.continue_seq()
         live = LiveSession(session)
         self._live[session_id] = live
         return live

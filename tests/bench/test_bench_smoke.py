@@ -21,6 +21,7 @@ WORKLOADS = [
     "fanout1000",
     "loop1000",
     "chain100_sqlite",
+    "stream_chain100",
     "stream_updates",
     "stream_steps",
     "state_growth",

@@ -369,3 +369,66 @@ async def test_drive_reports_the_pause_with_its_namespace() -> None:
         assert again.paused.asking == "research/ask"
         done = await runner.drive("d", answer="ok")
         assert (done.status, dict(done.state.extra)) == ("completed", {"ask": "ok"})
+
+
+# --- Send tasks of a subgraph node -------------------------------------------------------------
+
+
+def _fan_out_to(child: wg.App, topics: list[str]) -> wg.App:
+    def fan_out(snapshot: wg.StateSnapshot) -> list[wg.Send]:
+        return [wg.Send("research", {"topic": topic}) for topic in topics]
+
+    builder = wg.GraphBuilder().with_extra_reducer("notes", wg.reducers.append)
+    builder.add_node("research", child).add_edge("research", wg.END)
+    return builder.add_conditional_edge(wg.START, fan_out, targets=["research"]).compile()
+
+
+async def test_each_send_task_of_a_subgraph_runs_its_own_child() -> None:
+    async def note(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        ctx.emit("note", snapshot.extra["topic"])
+        return wg.NodePartial(extra={"notes": f"on {snapshot.extra['topic']}"})
+
+    app = _fan_out_to(chain(("note", note)), ["a", "b", "c"])
+    checkpointer = wg.InMemoryCheckpointer()
+    bus_sink = wg.MemorySink()
+    bus = wg.EventBus(sinks=[bus_sink])
+    async with bus:
+        final = await app.invoke(
+            wg.VersionedState(), session_id="fan", checkpointer=checkpointer, event_bus=bus
+        )
+    # Each task's child got its own topic; the per-task input is not written back.
+    assert final.extra["notes"] == ["on a", "on b", "on c"]
+    assert "topic" not in final.extra
+    for task, topic in enumerate("abc"):
+        latest = await checkpointer.load_latest("fan", namespace=f"research:{task}")
+        assert latest is not None
+        assert latest.state.extra["topic"] == topic
+    notes = {e.message: e.namespace for e in bus_sink.snapshot() if e.scope == "note"}
+    assert notes == {"a": "research:0", "b": "research:1", "c": "research:2"}
+
+
+async def test_a_send_tasks_child_question_is_answered_in_that_task() -> None:
+    async def ask(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        topic = snapshot.extra["topic"]
+        verdict = ctx.interrupt({"approve": topic}) if topic == "b" else "auto"
+        return wg.NodePartial(extra={"notes": f"{topic}: {verdict}"})
+
+    app = _fan_out_to(chain(("ask", ask)), ["a", "b", "c"])
+    async with wg.AppRunner(app, "memory") as runner:
+        first = await runner.drive("s", wg.VersionedState())
+        assert first.paused is not None
+        assert (first.paused.asking, first.paused.value) == ("research:1/ask", {"approve": "b"})
+        done = await runner.drive("s", answer="yes")
+    assert done.status == "completed"
+    assert done.state.extra["notes"] == ["a: auto", "b: yes", "c: auto"]
+
+
+async def test_a_send_to_a_subgraph_needs_a_mapping_input() -> None:
+    def send_text(snapshot: wg.StateSnapshot) -> list[wg.Send]:
+        return [wg.Send("research", "not a mapping")]
+
+    builder = wg.GraphBuilder().add_node("research", chain(("a", counting(Counter(), "a"))))
+    builder.add_edge("research", wg.END)
+    app = builder.add_conditional_edge(wg.START, send_text, targets=["research"]).compile()
+    with pytest.raises(wg.NodeRunError, match="needs a mapping of extra keys"):
+        await app.invoke(wg.VersionedState())

@@ -18,7 +18,7 @@ from rich.text import Text
 from ..app import App
 from ..config import CheckpointerType, checkpointer_type
 from ..errors import ConfigError, StateError
-from ..events import EventBus, JsonLinesSink, MemorySink
+from ..events import EventBus, JsonLinesSink
 from ..events.bus import LIVE_VIEW_CAPACITY
 from ..events.sinks import EventSink
 from ..llm import chat_model
@@ -109,9 +109,9 @@ async def drive(
     stop = StopRequest()
     with signal_handlers(stop, on_signal=_tell_stopping):
         checkpointer = await open_from_args(args)
-        log = MemorySink("event-log")
+        # Shown live; stored with each step by the run itself (`weavegraph serve` replays them).
         bus = EventBus.with_sinks(
-            [*_sinks(args.events), log], lifecycle=args.trace, capacity=LIVE_VIEW_CAPACITY
+            _sinks(args.events), lifecycle=args.trace, capacity=LIVE_VIEW_CAPACITY
         )
         console = stderr_console()
 
@@ -133,12 +133,8 @@ async def drive(
                     stop=stop,
                 )
         finally:
-            await bus.aclose()  # every event is shown before the summary
             try:
-                # Stored with the session, so `weavegraph serve` can replay this run's stream.
-                events = [event.to_json_value() for event in log.snapshot()]
-                if events:
-                    await checkpointer.append_events(session_id, events)
+                await bus.aclose()  # every event is shown before the summary
             finally:
                 await checkpointer.close()
 

@@ -10,7 +10,6 @@ ever affects the run or the other consumers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import threading
@@ -97,6 +96,14 @@ class Subscription(Generic[T]):
                 raise StopAsyncIteration
             self._pending = pending = batch
         return pending.popleft()
+
+    async def next_batch(self) -> deque[T] | None:
+        """Everything buffered (waiting for at least one item); None once it has ended."""
+        pending = self._pending
+        if pending:
+            self._pending = deque()
+            return pending
+        return await self._outlet.next_batch()
 
     def close(self) -> None:
         """Stop receiving; iteration ends after what is already buffered."""
@@ -389,6 +396,12 @@ class EventBus:
         Subscribers read at their own pace and are not waited for. Bound the wait with
         ``asyncio.timeout`` if a sink may hang.
         """
+        waits = self._idle_waits()
+        if waits:
+            await asyncio.wait(waits)
+
+    def _idle_waits(self) -> list[asyncio.Future[None]]:
+        """Futures resolved when each sink with work buffered or in hand becomes idle."""
         self._start_pumps_if_on_loop()
         loop = asyncio.get_running_loop()
         waits: list[asyncio.Future[None]] = []
@@ -400,8 +413,7 @@ class EventBus:
                 waiter = loop.create_future()
                 state.idle_waiters.append(waiter)
                 waits.append(waiter)
-        if waits:
-            await asyncio.wait(waits)
+        return waits
 
     async def aclose(self) -> None:
         """Deliver what is buffered, close the sinks (``close()``) and end every subscription.
@@ -410,9 +422,9 @@ class EventBus:
         """
         if self._closed:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
-                await self.drain()
+        waits = self._idle_waits()
+        if waits:
+            await asyncio.wait(waits, timeout=_CLOSE_TIMEOUT_S)
         with self._lock:
             self._closed = True
             outlets, self._outlets = self._outlets, ()

@@ -6,13 +6,14 @@ Each call gets its own ``EventBus``, so concurrent runs never see each other's e
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from ..state import VersionedState
 from .bus import DEFAULT_CAPACITY, EventBus, Subscription
-from .model import Event
-from .sinks import EventSink, SinkDispatch
+from .model import STREAM_END_SCOPE, Event
+from .sinks import EventSink
 
 if TYPE_CHECKING:
     from ..app import App
@@ -38,6 +39,7 @@ class EventStream:
         self._subscription = subscription
         self._ended = False
         self._on_end = on_end
+        self._pending: deque[Event] = deque()
 
     @property
     def dropped(self) -> int:
@@ -48,15 +50,20 @@ class EventStream:
         return self
 
     async def __anext__(self) -> Event:
-        if self._ended:
-            raise StopAsyncIteration
-        try:
-            event = await anext(self._subscription)
-        except StopAsyncIteration:
+        # The hot path of every streamed event: one coroutine, a deque pop and a str compare.
+        pending = self._pending
+        if not pending:
+            if self._ended:
+                raise StopAsyncIteration
+            batch = await self._subscription.next_batch()
+            if batch is None:
+                self._ended = True
+                raise StopAsyncIteration
+            self._pending = pending = batch
+        event = pending.popleft()
+        if event.scope == STREAM_END_SCOPE and event.is_stream_end:
             self._ended = True
-            raise
-        if event.is_stream_end:
-            self._ended = True
+            pending.clear()
             self._subscription.close()
             if self._on_end is not None:
                 self._on_end()
@@ -69,20 +76,6 @@ class EventStream:
     def close(self) -> None:
         """Stop listening; iteration ends after what is already buffered."""
         self._subscription.close()
-
-
-class _EndWatcher:
-    """Remembers whether the run's stream-end event went out (to send one if it did not)."""
-
-    dispatch: SinkDispatch = "inline"
-    name = "stream-end watcher"
-
-    def __init__(self) -> None:
-        self.ended = False
-
-    def handle(self, event: Event) -> None:
-        if event.is_stream_end:
-            self.ended = True
 
 
 class RunHandle:
@@ -181,8 +174,6 @@ def invoke_streaming(
     ``capacity`` events behind skips the oldest (``capacity=None``: keep everything).
     """
     bus = EventBus.with_sinks(sinks, capacity=capacity or DEFAULT_CAPACITY, lifecycle=lifecycle)
-    watcher = _EndWatcher()
-    bus.add_sink(watcher)
     subscription = bus.subscribe(capacity=capacity, unbounded=capacity is None)
     session = app.prepare_run(
         state, session_id=session_id, event_bus=bus, checkpointer=checkpointer, clock=clock
@@ -190,10 +181,10 @@ def invoke_streaming(
     task = asyncio.get_running_loop().create_task(
         _drive(session, bus, max_steps), name=f"weavegraph run {session.session_id}"
     )
-    handle = RunHandle(task, session.session_id, ended=lambda: watcher.ended)
+    handle = RunHandle(task, session.session_id, ended=lambda: session.stream_ended)
     events = EventStream(subscription, on_end=handle._stream_ended)  # pyright: ignore[reportPrivateUsage]
     # A task cancelled before it ever ran skips _drive: end the stream and close the bus here.
-    task.add_done_callback(lambda t: _ensure_stream_end(t, session, bus, watcher, handle))
+    task.add_done_callback(lambda t: _ensure_stream_end(t, session, bus, handle))
     return StreamingRun(handle, events)
 
 
@@ -204,17 +195,20 @@ async def _drive(session: Session, bus: EventBus, max_steps: int | None) -> Vers
         await loop.execute(session, max_steps=max_steps)  # ends the stream, whatever happens
         return session.state
     finally:
-        await asyncio.shield(bus.aclose())
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            await asyncio.shield(bus.aclose())  # a further cancel must not cut the closing
+        else:
+            await bus.aclose()
 
 
 def _ensure_stream_end(
     task: asyncio.Task[VersionedState],
     session: Session,
     bus: EventBus,
-    watcher: _EndWatcher,
     handle: RunHandle,
 ) -> None:
-    if watcher.ended:
+    if session.stream_ended:
         return
     from ..runtime import loop
     from ..status import RunStatus

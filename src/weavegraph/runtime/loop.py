@@ -67,6 +67,7 @@ __all__ = [
     "DriveOutcome",
     "StepOnce",
     "begin",
+    "close_stream",
     "drive",
     "end_stream",
     "execute",
@@ -120,7 +121,7 @@ async def execute(
                 await begin(session)
             except BaseException as exc:
                 status = RunStatus.CANCELLED if isinstance(exc, asyncio.CancelledError) else None
-                end_stream(session, status or RunStatus.ERROR)
+                await close_stream(session, status or RunStatus.ERROR)
                 raise
         outcome = await drive(session, max_steps=max_steps)
     return outcome.status
@@ -164,7 +165,7 @@ async def drive(
                 raise  # also cancelled by someone else
             return DriveOutcome(status, abandoned=True)
         finally:
-            end_stream(session, status, invocation=invocation)
+            await close_stream(session, status, invocation=invocation)
 
 
 _STOPPED: Final = PausedReason(kind="step", step=-1)
@@ -225,10 +226,10 @@ async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> 
     the session completes, pauses or fails; mid-run it goes on."""
     cursor = session.cursor
     if cursor.interrupt is not None:
-        end_stream(session, RunStatus.INTERRUPTED)
+        await close_stream(session, RunStatus.INTERRUPTED)
         return StepOnce(None, plan.pending_reason(cursor))
     if cursor.idle:  # already complete (say, after a pause behind its last step)
-        end_stream(session, RunStatus.COMPLETED)
+        await close_stream(session, RunStatus.COMPLETED)
         return StepOnce(None, None)
     status: RunStatus | None = RunStatus.ERROR
     try:
@@ -245,7 +246,17 @@ async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> 
         raise
     finally:
         if status is not None:
-            end_stream(session, status)
+            await close_stream(session, status)
+
+
+async def close_stream(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
+    """:func:`end_stream`, then store the closing events after the session's latest step.
+
+    Storing is shielded: a run cancelled while it ends still leaves its stream end in the log.
+    """
+    end_stream(session, status, invocation=invocation)
+    if session.checkpointer is not None:
+        await asyncio.shield(session.store_events())
 
 
 def end_stream(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
@@ -267,6 +278,7 @@ def end_stream(session: Session, status: RunStatus, *, invocation: bool = False)
     stamper = session.stamper
     if stamper.lifecycle:
         stamper.lifecycle_event("run_end", f"status={status}", status=str(status), step=step_no)
+    session.stream_ended = not invocation
     stamper.publish(
         EventType.DIAGNOSTIC,
         INVOCATION_END_SCOPE if invocation else STREAM_END_SCOPE,
@@ -630,7 +642,7 @@ async def _pause(
     namespace = signal.namespace or session.namespace
     if namespace:
         pending["namespace"] = namespace
-    if task is not None:
+    if task is not None and signal.namespace is None:  # (a subgraph's task is in its namespace)
         pending["task"] = task
     session.cursor = replace(
         session.cursor,

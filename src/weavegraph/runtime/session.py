@@ -16,10 +16,12 @@ from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer
 from ..context import Clock, EventStamper
 from ..errors import CheckpointError, SessionError, StateError
+from ..events import log as event_log
 from ..events.model import EventEmitter, NullEmitter
 from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
+from .event_journal import BATCH_EVENTS, EventJournal, PendingEvents
 from .executor import TaskEnv, TaskExecutor
 from .journal import TaskStore
 from .plan import Cursor
@@ -51,11 +53,13 @@ class Session:
         "namespace",
         "observer",
         "parent_step",
+        "saved",
         "saved_step",
         "session_id",
         "spec",
         "stamper",
         "state",
+        "stream_ended",
         "task_env",
         "task_store",
         "tasks",
@@ -104,18 +108,28 @@ class Session:
         self.tasks = tasks
         """Who runs a step's node tasks; None: this event loop (a lone node runs inline)."""
         # Events that follow the last checkpoint of a run (checkpoint saved, run end, stream end):
-        # their seqs are reserved in the saved cursor so a resumed run continues without reuse.
+        # their seqs are reserved in the saved cursor, so a session rebuilt from its checkpoint
+        # alone never numbers an event twice; a runner loading it continues right after the
+        # last stored event instead (:meth:`continue_seq`), so stored seqs have no gaps.
         # (A subgraph's run ends no stream: only its checkpoint-saved event follows.)
         lifecycle = self.stamper.lifecycle
         if self.namespace:
             self.closing_events = 1 if lifecycle else 0
         else:
             self.closing_events = 3 if lifecycle else 1
+        if checkpointer is not None and stamper is None:
+            # Every event is stored with the step that emitted it (a subgraph's with the step
+            # of the session it runs in: it shares this session's stamper and journal).
+            self.stamper.journal = EventJournal()
+        self.stream_ended = False
+        """Whether the stream-end event was emitted (``loop.end_stream``)."""
         # The step the stored session is at, as far as this run knows: each save builds on it
         # (a fenced save), so a session another process moved on is refused, never overwritten.
         # -1: a new session. None: not checked (a run of ``App.invoke`` on a checkpointer the
         # caller gave, which may hold anything under that id).
         self.saved_step: int | None = None
+        self.saved = False
+        """Whether this run has stored the session (its closing events have a step to go with)."""
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
@@ -177,18 +191,12 @@ class Session:
         between steps (a static pause, a resume answer) survive a restart."""
         await self.save(*self.last_record)
 
-    async def _store(self, checkpointer: Checkpointer, checkpoint: Checkpoint) -> None:
-        """One save, fenced on ``saved_step`` when it is known (an unfenced save passes no
-        keyword, so a checkpointer written before fenced saves still works there)."""
-        if self.saved_step is None:
-            await checkpointer.save(checkpoint)
-        else:
-            await checkpointer.save(checkpoint, builds_on=self.saved_step)
-
     async def save(
         self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
-        """Checkpoint the current state and cursor; any failure is a CheckpointError."""
+        """Checkpoint the current state and cursor with the events emitted since the last save,
+        building on ``saved_step``; any failure is a CheckpointError (CheckpointConflict
+        when another writer moved the session on)."""
         next_seq = self.stamper.next_seq + self.closing_events
         if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
             self.cursor = replace(self.cursor, next_seq=next_seq)
@@ -211,22 +219,27 @@ class Session:
             keep_tasks_of=self.cursor.tasks_of,
             namespace=self.namespace,
         )
+        journal = self.stamper.journal
+        pending = journal.take() if journal is not None else None
         try:
             if self.traced:
                 with tracing.span(
                     tracing.CHECKPOINT, session_id=self.session_id, step=checkpoint.step
                 ):
-                    await self._store(self.checkpointer, checkpoint)
+                    await self._commit(self.checkpointer, checkpoint, pending)
             else:
-                await self._store(self.checkpointer, checkpoint)
+                await self._commit(self.checkpointer, checkpoint, pending)
         except CheckpointError:
             raise
         except Exception as exc:
             raise CheckpointError(
                 f"saving step {checkpoint.step} of session {self.session_id!r} failed: {exc}"
             ) from exc
+        self.saved = True
         if self.saved_step is not None:
             self.saved_step = checkpoint.step
+        if pending:
+            event_log.ring(self.session_id)
         if self.log_debug:
             _log.debug(
                 "session %s: checkpoint saved at step %d (frontier %s)",
@@ -238,3 +251,60 @@ class Session:
             self.stamper.lifecycle_event(
                 "checkpoint_saved", f"step {checkpoint.step}", step=checkpoint.step
             )
+
+    def _fence(self) -> dict[str, Any]:
+        """The fence of a save (none when ``saved_step`` is unknown: a checkpointer written
+        before fenced saves still works there)."""
+        return {} if self.saved_step is None else {"builds_on": self.saved_step}
+
+    async def _commit(
+        self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents | None
+    ) -> None:
+        """One transaction: the checkpoint and the step's events. A step that emitted more than
+        one batch of events has its earlier batches stored just before (fenced the same way)."""
+        fence = self._fence()
+        if not pending:
+            await checkpointer.save(checkpoint, **fence)
+            return
+        if len(pending) <= BATCH_EVENTS:
+            events = pending.json()
+        else:
+            events: list[dict[str, Any]] = []
+            for batch in pending.batches():
+                if events:
+                    await checkpointer.append_events(self.session_id, events, **fence)
+                events = batch
+        await checkpointer.save(checkpoint, events=events, **fence)
+
+    async def store_events(self) -> None:
+        """Store the events emitted since the last save (a run's closing events) after the
+        latest stored step. Failures are logged: the run's outcome stands, only those events
+        are missing from the log (readers then see a stream without its end)."""
+        journal = self.stamper.journal
+        if journal is None or self.checkpointer is None or not journal:
+            return
+        pending = journal.take()
+        if not self.saved and (self.saved_step is None or self.saved_step < 0):
+            # nothing of the session is stored: nothing to attach them to
+            pending.discard()
+            return
+        try:
+            fence = self._fence()
+            for batch in pending.batches():
+                await self.checkpointer.append_events(self.session_id, batch, **fence)
+        except Exception:
+            _log.warning(
+                "session %s: its last events could not be stored", self.session_id, exc_info=True
+            )
+        else:
+            event_log.ring(self.session_id)
+
+    async def continue_seq(self) -> None:
+        """Number the next event right after the last stored one (a session loaded from its
+        latest checkpoint, whose cursor reserved seqs for its closing events: those stored are
+        never numbered again, those never stored leave no gap)."""
+        if self.checkpointer is None:
+            return
+        last = await event_log.last_seq(self.checkpointer, self.session_id, self.stamper.next_seq)
+        if last > -1:
+            self.stamper.continue_at(last + 1)

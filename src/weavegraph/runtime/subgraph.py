@@ -2,7 +2,8 @@
 
 The child is a :class:`Session` of its own graph with the parent's session id, checkpointer,
 context and event sequence (``Session.subgraph``), stepped by the run loop like any session. Its
-checkpoints are stored under the parent's session in its namespace (the path of node ids), each
+checkpoints are stored under the parent's session in its namespace (the path of node ids, a
+Send task's with its index: ``research/search:2``), each
 marked with the parent step it ran in, so the node can tell what to do with what it finds:
 
 - an unfinished child (steps left, or a question pending) that ran after the parent's last
@@ -20,13 +21,15 @@ with the answer, which it hands to the child (see ``plan.answering_node``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..checkpoint import Checkpoint
 from ..checkpoint.base import NAMESPACE_SEPARATOR
 from ..context import Interrupt, NodeContext, resume_value, running_session
+from ..errors import StateError
 from ..partial import NodePartial
-from ..state import StateSnapshot
+from ..state import FrozenDict, StateSnapshot
 from ..status import RunStatus
 from . import loop
 from .plan import Cursor, cursor_of
@@ -35,15 +38,31 @@ from .session import PARENT_STEP, Session
 if TYPE_CHECKING:
     from ..graph.subgraph import Subgraph
 
-__all__ = ["child_namespace", "run_subgraph", "settled_step", "what_to_do"]
+__all__ = ["child_namespace", "run_subgraph", "settled_step", "task_view", "what_to_do"]
 
 Plan = Literal["continue", "finished", "new"]
 
 
-def child_namespace(parent_namespace: str, node_id: str) -> str:
+def child_namespace(parent_namespace: str, node_id: str, task: int | None = None) -> str:
     """The namespace of the subgraph that node ``node_id`` of the graph at ``parent_namespace``
-    runs."""
-    return f"{parent_namespace}{NAMESPACE_SEPARATOR}{node_id}" if parent_namespace else node_id
+    runs (as Send task ``task``: ``node:task``, each task a subgraph run of its own)."""
+    segment = node_id if task is None else f"{node_id}:{task}"
+    return f"{parent_namespace}{NAMESPACE_SEPARATOR}{segment}" if parent_namespace else segment
+
+
+def task_view(snapshot: StateSnapshot, ctx: NodeContext) -> StateSnapshot:
+    """What a subgraph node maps from: the parent's snapshot, with a Send task's input (a
+    mapping of ``extra`` keys) laid over its ``extra``."""
+    given = cast(object, ctx.input)
+    if ctx.task is None or given is None:
+        return snapshot
+    if not isinstance(given, Mapping):
+        raise StateError(
+            f"a Send to subgraph node {ctx.node_id!r} needs a mapping of extra keys as its "
+            f"input, got {type(given).__name__}"
+        )
+    overlay = cast("Mapping[str, Any]", given)
+    return replace(snapshot, extra=FrozenDict({**snapshot.extra, **overlay}))
 
 
 def what_to_do(latest: Checkpoint, settled: int, answering: bool) -> Plan:
@@ -76,7 +95,8 @@ async def run_subgraph(
     parent = running_session(ctx)
     if parent is None:
         raise RuntimeError(f"subgraph node {ctx.node_id!r} runs only as a node of a graph")
-    namespace = child_namespace(parent.namespace, ctx.node_id)
+    namespace = child_namespace(parent.namespace, ctx.node_id, ctx.task)
+    snapshot = task_view(snapshot, ctx)
     answering, answer = resume_value(ctx)
     child = await _open(sub, parent, namespace, snapshot, ctx.step, answering)
     if isinstance(child, Checkpoint):  # finished within this step already

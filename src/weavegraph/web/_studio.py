@@ -81,7 +81,9 @@ class StudioActions:
                 f"session {session_id!r} is not waiting for an answer",
                 "weavegraph::web::not_waiting",
             )
-        self._serving.runs.start(session_id, RunRequest(answer=value, update=update, goto=goto))
+        await self._serving.runs.start(
+            session_id, RunRequest(answer=value, update=update, goto=goto)
+        )
         return JSONResponse(
             {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
             status_code=202,

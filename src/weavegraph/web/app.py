@@ -155,7 +155,7 @@ class WebApi:
                 f"session {session_id!r} is not waiting for an answer",
                 "weavegraph::web::not_waiting",
             )
-        self.runs.start(session_id, RunRequest(state=state, answer=answer))
+        await self.runs.start(session_id, RunRequest(state=state, answer=answer))
         return JSONResponse(
             {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
             status_code=202,
@@ -165,6 +165,8 @@ class WebApi:
         session_id = session_id_of(request.path_params["session_id"])
         last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         last_event_id = _last_event_id(last) if last else None
+        # ?live=1: LLM chunks of a step in flight as they come (without an id, see _sse_message)
+        live = request.query_params.get("live") in ("1", "true")
         if not self.runs.is_running(session_id) and not await self._known(session_id):
             raise not_found(session_id)
 
@@ -179,8 +181,8 @@ class WebApi:
         async def stream() -> AsyncIterator[dict[str, str]]:
             watcher = asyncio.create_task(stop_runs_on_shutdown())
             try:
-                async for event in self.runs.events(session_id, last_event_id):
-                    yield {"id": str(event.get("seq")), "data": orjson.dumps(event).decode()}
+                async for event, sent in self.runs.events(session_id, last_event_id, live=live):
+                    yield _sse_message(event, sent)
             finally:
                 watcher.cancel()
 
@@ -282,6 +284,19 @@ async def _weavegraph_error(_request: Request, exc: Exception) -> Response:
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     logger.error("internal error while serving a request", exc_info=exc)
     return _error(500, "internal server error", "weavegraph::web::internal")
+
+
+def _sse_message(event: dict[str, Any], sent: str) -> dict[str, str]:
+    """One SSE message. ``id:`` is the event's seq, given only to stored events: a live LLM
+    chunk goes without it, and once stored, its id alone follows (so ``Last-Event-ID`` moves on
+    without the chunk being sent twice)."""
+    seq = event.get("seq")
+    if sent == "echo":
+        return {"id": str(seq)}
+    data = orjson.dumps(event).decode()
+    if sent == "stored" and isinstance(seq, int):
+        return {"id": str(seq), "data": data}
+    return {"data": data}
 
 
 def _interrupt_json(interrupt: PendingInterrupt | None) -> dict[str, Any] | None:

@@ -46,7 +46,9 @@ export const sessionPath = (id) => "api/sessions/" + encodeURIComponent(id);
 // the stream (true when a stream-end event came); rejects on a network error or an HTTP error.
 export async function readEvents(sessionId, afterSeq, onEvent, signal) {
   let url = "api/runs/" + encodeURIComponent(sessionId) + "/events";
-  if (afterSeq !== null) url += "?last_event_id=" + encodeURIComponent(String(afterSeq));
+  // live=1: a model's chunks as they stream, before their step is stored (they carry no id).
+  url += "?live=1";
+  if (afterSeq !== null) url += "&last_event_id=" + encodeURIComponent(String(afterSeq));
   const response = await fetch(url, { headers: headers({ Accept: "text/event-stream" }), signal });
   if (!response.ok) {
     const answer = await response.json().catch(() => ({}));
