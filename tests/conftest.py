@@ -4,36 +4,26 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, LiteralString, cast
 
 import pytest
+from postgres_env import drop_schema, new_schema_name, postgres_test_url
 
 
 @pytest.fixture
 def postgres_url() -> str:
     """``WEAVEGRAPH_POSTGRES_TEST_URL``; a skip without it, a failure if WEAVEGRAPH_REQUIRE_POSTGRES=1."""
-    url = os.environ.get("WEAVEGRAPH_POSTGRES_TEST_URL", "")
-    if not url:
-        reason = "WEAVEGRAPH_POSTGRES_TEST_URL is not set"
-        if os.environ.get("WEAVEGRAPH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required (WEAVEGRAPH_REQUIRE_POSTGRES=1) but {reason}")
-        pytest.skip(reason)
-    return url
+    return postgres_test_url()
 
 
 @pytest.fixture
 def postgres_schema(postgres_url: str) -> Iterator[str]:
     """A fresh schema name for one test, dropped afterwards, so runs and tests never collide."""
-    import psycopg
-
-    name = f"wg_test_{uuid.uuid4().hex[:12]}"
+    name = new_schema_name()
     yield name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(raw(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    drop_schema(postgres_url, name)
 
 
 def raw(text: str) -> LiteralString:

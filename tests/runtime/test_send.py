@@ -317,3 +317,39 @@ def test_the_merge_is_a_pure_function_of_the_send_order(
     final = asyncio.run(app.invoke(wg.VersionedState()))
     assert final.extra["order"] == list(range(len(delays)))
     assert final.extra["last"] == len(delays) - 1
+
+
+async def test_each_send_task_to_a_subgraph_runs_its_own_child() -> None:
+    """A Send task of a subgraph node runs its child in a namespace of its own (``node:index``),
+    checkpointed apart, and a question asked inside one of them is answered for that one."""
+    calls: list[str] = []
+
+    async def check(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        calls.append("check")
+        # The first call (task 0) asks; the second (task 1) does not; the third is task 0 again,
+        # now answered.
+        verdict = ctx.interrupt({"check": "task 0"}) if len(calls) in (1, 3) else "auto"
+        return wg.NodePartial(extra={"verdict": verdict})
+
+    child_builder = wg.GraphBuilder().add_node("check", check)
+    child = child_builder.add_edge(wg.START, "check").add_edge("check", wg.END).compile()
+    builder = wg.GraphBuilder().add_node("review", child).add_edge("review", wg.END)
+    builder.add_conditional_edge(
+        wg.START, lambda s: [wg.Send("review", {"i": i}) for i in range(2)]
+    )
+    app = builder.with_max_concurrency(1).compile()
+    async with wg.AppRunner(app, wg.CheckpointerType.InMemory) as runner:
+        await runner.create_session("s", wg.VersionedState())
+        await runner.run_until_complete("s")
+        info = await runner.session_info("s")
+        assert info.interrupt is not None
+        assert info.interrupt.namespace == "review:0"
+        final = await runner.resume("s", "yes")
+        verdicts = {}
+        for namespace in ("review:0", "review:1"):
+            latest = await runner.checkpointer.load_latest("s", namespace=namespace)
+            assert latest is not None
+            verdicts[namespace] = latest.state.extra["verdict"]
+    assert verdicts == {"review:0": "yes", "review:1": "auto"}
+    assert final.extra["verdict"] == "auto"  # task 1's partial merges last
+    assert len(calls) == 3  # task 1's finished result was kept, not run again

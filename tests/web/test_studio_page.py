@@ -7,7 +7,9 @@ Screenshots go to ``test-artifacts/`` (one set per backend).
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 from browser import LAUNCH_ARGS, chromium_executable
+from postgres_env import drop_schema, new_schema_name, postgres_test_url
 from studio_graph import PAYLOAD
-from web_server import Server, start_server
+from web_server import WEAVEGRAPH, Server, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -26,48 +29,65 @@ HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 LONG = 60_000
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The database the server runs on: a SQLite file, or a fresh PostgreSQL schema."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The database the module's server runs on: a SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        return str(tmp_path / "studio.db")
-    url: str = request.getfixturevalue("postgres_url")
-    schema: str = request.getfixturevalue("postgres_schema")
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+        yield str(tmp_path_factory.mktemp("studio") / "studio.db")
+        return
+    url = postgres_test_url()
+    schema = new_schema_name()
+    yield f"{url}{'&' if '?' in url else '?'}schema={schema}"
+    drop_schema(url, schema)
 
 
-@pytest.fixture
-def server(backend: str, tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per backend for the module (each test uses session ids of its own)."""
     db: Path | str = Path(backend) if not backend.startswith("postgres") else backend
-    started = start_server("studio_graph:app", db, cwd=tmp_path, env={"PYTHONPATH": str(HELPERS)})
+    folder = tmp_path_factory.mktemp("studio-server")
+    started = start_server("studio_graph:app", db, cwd=folder, env={"PYTHONPATH": str(HELPERS)})
     try:
         yield started
     finally:
         started.stop()
 
 
-@pytest.fixture
-def page(server: Server) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, launched once for the module."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=chromium_executable(), args=LAUNCH_ARGS
         )
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 960})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
-            )
-            page.goto(server.url + "/")
-            page.wait_for_selector("#graph svg g.node[data-node='write']")
-            yield page
-            assert errors == []
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    """A fresh page on the studio (no script error, no policy violation allowed)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 960})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    try:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#graph svg g.node[data-node='write']")
+        yield page
+        assert errors == []
+    finally:
+        context.close()
 
 
 def shoot(page: Any, name: str, backend: str) -> None:
@@ -204,3 +224,48 @@ def test_a_hostile_session_id_in_the_url_is_text(page: Any, server: Server, back
     assert f"straight {PAYLOAD}" in page.locator("#state").inner_text()
     nothing_ran_as_html(page)
     shoot(page, "completed", backend)
+
+
+def test_the_page_works_with_an_api_token(browser: Any, tmp_path: Path) -> None:
+    env = {"PYTHONPATH": str(HELPERS), "WEAVEGRAPH_API_TOKEN": "s3cret"}
+    server = start_server("studio_graph:app", tmp_path / "token.db", cwd=tmp_path, env=env)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        # Without the token the API refuses, and the page says why.
+        page.locator("#sessions-error", has_text="API token").wait_for()
+        page.click(".settings summary")
+        page.fill("#token", "s3cret")
+        page.press("#token", "Enter")
+        page.locator("#sessions-error").wait_for(state="hidden")
+        page.click(".settings summary")
+        start(page, "straight with a token", "tokened")
+        # The events stream carries the token in a header, never in the URL.
+        wait_status(page, "completed")
+        page.locator("#events li.end", has_text="completed").wait_for()
+    finally:
+        context.close()
+        server.stop()
+    log = server.log.read_text()
+    assert "s3cret" not in log
+    assert '"GET /api/runs/tokened/events?last_event_id=-1 HTTP/1.1" 200' in log
+
+
+def test_a_session_paused_by_the_command_line_continues_from_the_page(
+    page: Any, server: Server, backend: str, tmp_path: Path
+) -> None:
+    db = backend if backend.startswith("postgres") else f"sqlite://{backend}"
+    ran = subprocess.run(
+        [WEAVEGRAPH, "run", "studio_graph:app", "--input", "straight on", "--session", "paused",
+         "--interrupt-before", "finish", "--events", "none", "--db", db],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(HELPERS)}, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    page.goto(f"{server.url}/?session=paused")
+    wait_status(page, "waiting for an answer")
+    assert page.locator("#ask").is_hidden()  # a static pause asks nothing
+    page.locator("#continue-run", has_text="Continue past the pause").click()
+    wait_status(page, "completed")
+    assert "finish" in page.locator("#timeline li").last.inner_text()

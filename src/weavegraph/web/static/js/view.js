@@ -103,8 +103,11 @@ export class SessionView {
   renderActions(detail) {
     const running = detail.status === "running";
     $("cancel-run").hidden = !running;
-    $("continue-run").hidden = !CAN_CONTINUE.has(detail.status);
-    $("continue-run").textContent = detail.status === "error" ? "Retry the failed step" : "Continue run";
+    // A static pause (interrupt_before/after) asks nothing: it continues with no answer.
+    const paused = detail.status === "interrupted" && !detail.interrupt;
+    $("continue-run").hidden = !CAN_CONTINUE.has(detail.status) && !paused;
+    $("continue-run").textContent = detail.status === "error" ? "Retry the failed step"
+      : paused ? "Continue past the pause" : "Continue run";
     $("edit-state").disabled = running;
     $("fork-step").disabled = !detail.history.length;
   }
@@ -264,7 +267,8 @@ export class SessionView {
 
   continueRun() {
     return this.act($("continue-run"), async () => {
-      await api("api/runs", { session_id: this.id });
+      if (this.detail.status === "interrupted") await api(sessionPath(this.id) + "/resume", { value: null });
+      else await api("api/runs", { session_id: this.id });
       this.started();
     });
   }
