@@ -82,7 +82,7 @@ EXPECTED = {
 }
 
 # Run by their own tests below (they need a database server).
-POSTGRES_EXAMPLES = {"postgres_conversation.py"}
+POSTGRES_EXAMPLES = {"postgres_conversation.py", "scale_out.py"}
 
 
 TESTED_ELSEWHERE = {
@@ -147,6 +147,19 @@ def test_postgres_conversation_survives_restarts(
     assert "forgot it: True" in _run(
         "postgres_conversation.py", "--forget", "talk", cwd=tmp_path, env=env
     )
+
+
+def test_scale_out_runs_queued_sessions_on_a_worker(
+    postgres_url: str, postgres_schema: str, tmp_path: Path
+) -> None:
+    separator = "&" if "?" in postgres_url else "?"
+    env = {
+        **os.environ,
+        "WEAVEGRAPH_POSTGRES_URL": f"{postgres_url}{separator}schema={postgres_schema}",
+    }
+    out = _run("scale_out.py", cwd=tmp_path, env=env)
+    for name in ("ada", "grace", "linus"):
+        assert f"greet-{name}: HELLO, {name.upper()}!" in out
 
 
 def test_readme_example_runs_and_the_cli_serves_it(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from .errors import EdgeFromEnd as EdgeFromEnd
 from .errors import GraphCompileError as GraphCompileError
 from .errors import Interrupted as Interrupted
 from .errors import InvalidSessionId as InvalidSessionId
+from .errors import LeaseLost as LeaseLost
 from .errors import MissingEntry as MissingEntry
 from .errors import MissingInput as MissingInput
 from .errors import NodeError as NodeError
@@ -40,6 +41,7 @@ from .errors import ProviderError as ProviderError
 from .errors import ReducerError as ReducerError
 from .errors import RoutingError as RoutingError
 from .errors import RunError as RunError
+from .errors import SessionBusy as SessionBusy
 from .errors import SessionError as SessionError
 from .errors import SessionGraphMismatch as SessionGraphMismatch
 from .errors import SessionNotFound as SessionNotFound
@@ -174,7 +176,9 @@ __all__ = [
     "DatabaseSchemaTooNew",
     "NotAWeavegraphDatabase",
     "SessionNotFound",
+    "LeaseLost",
     "SessionError",
+    "SessionBusy",
     "SessionGraphMismatch",
     "InvalidSessionId",
     "ConfigError",

@@ -30,10 +30,12 @@
     │   ├── CheckpointConflict              a fenced save found the session moved on; nothing written
     │   ├── DatabaseSchemaTooNew            the database was written by a newer weavegraph
     │   ├── NotAWeavegraphDatabase          a garbage or foreign database file
-    │   └── SessionNotFound (KeyError)
+    │   ├── SessionNotFound (KeyError)
+    │   └── LeaseLost                       a worker's claim on a session was taken over
     ├── SessionError (ValueError)           a session cannot do what was asked
     │   ├── InvalidSessionId
-    │   └── SessionGraphMismatch            a stored session's next nodes are not in this graph
+    │   ├── SessionGraphMismatch            a stored session's next nodes are not in this graph
+    │   └── SessionBusy                     the session is running and the request said reject
     └── ConfigError (ValueError)            bad configuration: URLs, options, MODULE:ATTR
 
 Every error has a stable ``code`` and a ``help`` text; ``weavegraph.diagnostics.render`` shows them.
@@ -79,6 +81,8 @@ __all__ = [
     "DatabaseSchemaTooNew",
     "NotAWeavegraphDatabase",
     "SessionNotFound",
+    "LeaseLost",
+    "SessionBusy",
     "SessionError",
     "InvalidSessionId",
     "SessionGraphMismatch",
@@ -560,6 +564,21 @@ class SessionNotFound(CheckpointError, KeyError):
         return self.message
 
 
+class LeaseLost(CheckpointError):
+    """This process no longer holds the session's claim: another worker took it over (the lease
+    expired) or it was released. Nothing was written; the process must drop the session."""
+
+    code = "weavegraph::queue::lease_lost"
+    help = (
+        "Another worker owns the session now and continues it from its last committed step; "
+        "raise --lease if steps often outlast it."
+    )
+
+    def __init__(self, session_id: str, detail: str) -> None:
+        super().__init__(f"lost the claim on session {session_id!r}: {detail}")
+        self.session_id = session_id
+
+
 class SessionError(WeavegraphError, ValueError):
     """A session cannot do what was asked (its id, or its graph)."""
 
@@ -593,6 +612,20 @@ class SessionGraphMismatch(SessionError):
         )
         self.session_id = session_id
         self.missing = tuple(missing)
+
+
+class SessionBusy(SessionError):
+    """The session is already running and the request's multitask policy is ``reject``."""
+
+    code = "weavegraph::session::busy"
+    help = (
+        "Wait for the run to end, or send the request with multitask='enqueue' (run it next), "
+        "'interrupt' (stop the run at its next step, then run this) or 'rollback'."
+    )
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id!r} is already running")
+        self.session_id = session_id
 
 
 class ConfigError(WeavegraphError, ValueError):

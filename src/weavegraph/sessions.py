@@ -450,6 +450,30 @@ class AppRunner:
             paused=outcome.paused,
         )
 
+    async def enqueue(
+        self,
+        session_id: str,
+        state: VersionedState | str | None = None,
+        *,
+        answer: Any = NO_ANSWER,
+        idempotency_key: str | None = None,
+        multitask: str = "reject",
+    ) -> int:
+        """Queue a run of ``session_id`` for ``weavegraph worker`` processes (PostgreSQL only):
+        a new session starts from ``state``, an existing one continues; ``answer`` answers its
+        pending ``ctx.interrupt``. ``idempotency_key`` makes a repeated request a no-op;
+        ``multitask`` says what happens if the session is running (``reject`` raises
+        ``SessionBusy``; ``enqueue``, ``interrupt``, ``rollback``). Returns the request's id."""
+        from .queue import QueueClient
+
+        return await QueueClient(self.checkpointer).enqueue(
+            session_id,
+            state,
+            answer=answer,
+            idempotency_key=idempotency_key,
+            multitask=multitask,
+        )
+
     # --- iterative sessions ----------------------------------------------------------------
 
     async def create_iterative_session(

@@ -169,7 +169,14 @@ async def _build_version_1(url: str, source: str, target: str) -> list[tuple[str
         for statement in POSTGRES_MIGRATIONS[0].statements:
             await conn.execute(raw(statement.replace("{schema}", dst)))
         await conn.execute(raw(f"INSERT INTO {dst}.weavegraph_schema (version) VALUES (1)"))
-        for table in ("sessions", "channel_log"):
+        session_columns = "id, created_at, updated_at, latest_step, msg_next, err_next, head, extra"  # version 1's columns (the source schema is the latest version)
+        await conn.execute(
+            raw(
+                f"INSERT INTO {dst}.sessions ({session_columns}) "
+                f"SELECT {session_columns} FROM {src}.sessions"
+            )
+        )
+        for table in ("channel_log",):
             await conn.execute(raw(f"INSERT INTO {dst}.{table} SELECT * FROM {src}.{table}"))
         await conn.execute(
             raw(f"INSERT INTO {dst}.events SELECT session_id, seq, data FROM {src}.events")

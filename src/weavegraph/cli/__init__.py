@@ -63,6 +63,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ._serve import cmd_serve
 
         return cmd_serve(args)
+    if command == "worker":
+        from ._worker import cmd_worker
+
+        return cmd_worker(args)
     if command == "sessions" and args.action in ("fork", "edit", "retry", "cancel"):
         from . import _session_ops
 

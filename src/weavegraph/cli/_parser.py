@@ -15,6 +15,7 @@ examples:
   weavegraph sessions list                     what is stored
   weavegraph db prune --older-than 30d --keep-last 100
   weavegraph serve my_flows:app                web view at http://127.0.0.1:8000
+  weavegraph worker my_flows:app --db postgresql://db/app   run queued sessions
 
 Databases: --db URL, else WEAVEGRAPH_SQLITE_URL / SQLITE_DB_NAME / sqlite://weavegraph.db
 (Postgres: WEAVEGRAPH_POSTGRES_URL / DATABASE_URL). A .env file in this folder is read.
@@ -355,6 +356,53 @@ def _add_serve(commands: _Commands) -> None:
     _storage_options(serve)
 
 
+def _add_worker(commands: _Commands) -> None:
+    worker = commands.add_parser(
+        "worker",
+        parents=[_common()],
+        help="run queued sessions from PostgreSQL (any number of workers, any machines)",
+        description="Claim queued sessions from a PostgreSQL database and run them, up to "
+        "--concurrency at a time. Each claim holds a lease the worker renews; a worker that dies "
+        "or is cut off loses it and another worker continues the session from its last "
+        "committed step. SIGTERM or Ctrl-C drains: no new claims, running sessions stop after "
+        "their step in flight and go back to the queue.",
+    )
+    worker.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
+    worker.add_argument(
+        "--db",
+        metavar="URL",
+        help="the PostgreSQL URL (default: WEAVEGRAPH_POSTGRES_URL, else DATABASE_URL)",
+    )
+    worker.add_argument(
+        "--concurrency", type=_positive, default=4, metavar="N", help="sessions at once (default 4)"
+    )
+    worker.add_argument(
+        "--lease",
+        type=parse_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a claim lasts without a heartbeat, e.g. 30 or 30s (default 30)",
+    )
+    worker.add_argument(
+        "--max-attempts",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="claims of one session that may die in a row before it is marked dead (default 3)",
+    )
+
+
+def parse_seconds(text: str) -> float:
+    """``--lease``: seconds, as ``30`` or ``30s`` (more than 0.3)."""
+    value = float(text.strip().removesuffix("s"))
+    if not value > 0.3:
+        raise ValueError(text)
+    return value
+
+
+parse_seconds.__name__ = "duration in seconds"
+
+
 def parse_port(text: str) -> int:
     """``--port``: 0 (any free port) to 65535; argparse turns the ValueError into exit 2."""
     port = int(text)
@@ -382,4 +430,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sessions(commands)
     _add_db(commands)
     _add_serve(commands)
+    _add_worker(commands)
     return parser

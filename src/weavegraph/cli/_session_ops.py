@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from rich.text import Text
 
-from ..errors import ConfigError, SessionError, StateError
+from ..checkpoint import Checkpointer
+from ..errors import ConfigError, SessionError, SessionNotFound, StateError
 from ..partial import NodePartial
 from ..runtime.values import new_session_id, validate_session_id
 from ..session_status import WAITING_LABEL
@@ -96,6 +97,9 @@ async def cmd_retry(args: argparse.Namespace) -> int:
     app, context = load_target(args.target)
     checkpointer = await open_from_args(args, must_exist=True)
     try:
+        if await _requeued(checkpointer, session_id):
+            stdout_console().print(f"session {session_id!r} queued again: a worker continues it")
+            return 0
         async with AppRunner(app, checkpointer) as runner:
             status = (await runner.session_info(session_id)).status
     finally:
@@ -110,6 +114,29 @@ async def cmd_retry(args: argparse.Namespace) -> int:
         raise SessionError(f"session {session_id!r} is {shown}: nothing to retry", help=hint)
     result = await drive(app, args, session_id, None, context=context)
     return report(result, args, f"weavegraph sessions retry {session_id} {args.target}")
+
+
+async def _requeued(checkpointer: Checkpointer, session_id: str) -> bool:
+    """A session that workers run (PostgreSQL) goes back to their queue instead of running here;
+    False when no worker manages it. SessionError when its queue status is not retryable."""
+    from ..checkpoint.postgres import PostgresCheckpointer
+    from ..queue import QueueClient
+
+    if not isinstance(checkpointer, PostgresCheckpointer):
+        return False
+    queue = QueueClient(checkpointer)
+    try:
+        status = (await queue.status(session_id)).status
+    except SessionNotFound:
+        return False
+    if status is None:
+        return False
+    if not await queue.retry(session_id):
+        raise SessionError(
+            f"session {session_id!r} is {status} in the work queue: nothing to retry",
+            help="Only a session that went dead, failed or was cancelled is queued again.",
+        )
+    return True
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ...errors import CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError, LeaseLost
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
@@ -36,10 +36,21 @@ from ..base import (
     storage_key,
     stored_form,
 )
+from . import _claim as claims
 from . import _maint as maint
 from ._batch import duplicate_row
-from ._connect import Liveness, PgTarget, checkout, connect_once, open_pool, parse_target
+from ._claim import Claim
+from ._connect import (
+    Liveness,
+    PgTarget,
+    checkout,
+    connect_once,
+    open_pool,
+    parse_target,
+    with_settings,
+)
 from ._group_commit import GroupCommit
+from ._notify import Notifier
 from ._rows import PgSave
 from ._schema import migrate, version
 from ._store import PgStore
@@ -67,14 +78,25 @@ class PostgresCheckpointer:
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
         self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
+        self.target = target
+        self.claims: dict[str, Claim] = {}
+        """Sessions this process has claimed (``weavegraph.queue``): their writes are fenced."""
+        self.notifier = Notifier(pool, target.schema)
+        """Announces committed steps to other processes (NOTIFY after commit)."""
 
     @classmethod
     async def connect(
-        cls, url: str, *, schema: str | None = None, max_size: int = 10
+        cls,
+        url: str,
+        *,
+        schema: str | None = None,
+        max_size: int = 10,
+        settings: dict[str, Any] | None = None,
     ) -> PostgresCheckpointer:
         """Connect to ``url`` and migrate ``schema`` (else the URL's ``?schema=``, else ``public``).
 
         An unreachable server raises a CheckpointError naming it within a few seconds.
+        ``settings``: extra libpq connection keywords (a worker's timeouts and keepalives).
         """
         try:
             import psycopg
@@ -82,7 +104,7 @@ class PostgresCheckpointer:
             raise ConfigError(
                 "PostgreSQL needs the extra: pip install 'weavegraph[postgres]'"
             ) from exc
-        target = parse_target(url, schema)
+        target = with_settings(parse_target(url, schema), settings)
         conn = await connect_once(target)
         try:
             async with conn.transaction():
@@ -126,6 +148,10 @@ class PostgresCheckpointer:
                 raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
         raise AssertionError("unreachable")
 
+    async def execute(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(conn)`` in one transaction of this checkpointer's pool (the queue's SQL)."""
+        return await self._run(work)
+
     async def schema_version(self) -> int:
         return await self._run(lambda conn: version(conn, self.schema, self.location))
 
@@ -139,9 +165,16 @@ class PostgresCheckpointer:
         builds_on: int | None = None,
     ) -> None:
         """Commit ``checkpoint`` and its events, fenced by ``builds_on``; saves of other
-        sessions arriving meanwhile share its commit."""
+        sessions arriving meanwhile share its commit (a session this process claimed for a
+        worker commits alone, fenced by its claim too)."""
         check_builds_on(builds_on)
-        await self._saves.submit(PgSave(stored_form(checkpoint), builds_on, tuple(events)))
+        item = PgSave(stored_form(checkpoint), builds_on, tuple(events))
+        claim = self.claims.get(checkpoint.session_id)
+        if claim is None:
+            await self._saves.submit(item)
+        else:
+            await self._save_claimed(claim, item, subgraph=bool(checkpoint.namespace))
+        self.notifier.session_changed(checkpoint.session_id)
 
     async def _save_batch(self, batch: Sequence[PgSave]) -> None:
         attempts = 0
@@ -163,6 +196,36 @@ class PostgresCheckpointer:
                 if conflict is not None:
                     raise conflict from exc.__cause__
             raise
+
+    async def _save_claimed(self, claim: Claim, item: PgSave, *, subgraph: bool) -> None:
+        """The fenced step commit: claim check, checkpoint and events, lease extension, in one
+        transaction (a subgraph's step: the session's claim is checked, its steps are its own).
+        A retry after a COMMIT whose answer was lost finds the step already stored."""
+        step = item.checkpoint.step
+        attempts = 0
+
+        async def work(conn: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
+                item.retried = True
+            await claims.check(conn, self.schema, claim, None if subgraph else step)
+            await self._store.save_all(conn, (item,))
+            if not subgraph:
+                await claims.extend(conn, self.schema, claim, step)
+
+        try:
+            await self._run(work, pipeline=True)
+        except Exception as exc:
+            self._store.forget()
+            if isinstance(exc, CheckpointError) and not isinstance(exc, LeaseLost):
+                conflict = duplicate_row(item.checkpoint.session_id, exc.__cause__)
+                if conflict is not None:
+                    raise conflict from exc.__cause__
+            raise
+        if not subgraph:
+            claim.consume.clear()
+            claim.last_step = max(claim.last_step, step)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
@@ -238,7 +301,11 @@ class PostgresCheckpointer:
         if not events and builds_on is None:
             return
 
+        claim = self.claims.get(session_id)
+
         async def work(conn: Any) -> None:
+            if claim is not None:
+                await claims.check(conn, self.schema, claim, None)
             latest = await self._store.latest_for_update(conn, session_id)
             plan = plan_append(session_id, builds_on, latest, events)
             if plan.replaces and plan.rows:
@@ -254,6 +321,7 @@ class PostgresCheckpointer:
             await self._run(work)
         except CheckpointError as exc:
             raise duplicate_row(session_id, exc.__cause__) or exc from exc.__cause__
+        self.notifier.session_changed(session_id)
 
     async def load_events(
         self, session_id: str, after_seq: int = -1, limit: int | None = None
@@ -344,6 +412,7 @@ class PostgresCheckpointer:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self._saves.aclose()
         await self._pool.close()
 

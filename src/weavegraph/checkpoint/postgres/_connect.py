@@ -183,3 +183,35 @@ async def _abandon(pool: AsyncConnectionPool[Any], getting: asyncio.Future[Any])
     except BaseException:  # the wait's own outcome (cancelled, timed out): nothing to return
         return
     await pool.putconn(conn)
+
+
+def worker_settings(lease_s: float, name: str) -> dict[str, Any]:
+    """Connection settings for a worker holding leases of ``lease_s`` seconds: a worker cut off
+    mid-transaction (stopped, partitioned) cannot hold the session's row lock for long, and a
+    dead peer is noticed by TCP keepalives. Its connections show as ``weavegraph worker NAME``
+    in ``pg_stat_activity``."""
+    hold_ms = max(1000, int(lease_s * 1000 / 2))
+    options = (
+        f"-c idle_in_transaction_session_timeout={hold_ms} -c lock_timeout={hold_ms} "
+        f"-c statement_timeout={max(hold_ms, int(lease_s * 1000))}"
+    )
+    return {
+        "application_name": f"weavegraph worker {name}"[:63],
+        "options": options,
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(lease_s / 3)),
+        "keepalives_interval": max(1, int(lease_s / 6)),
+        "keepalives_count": 3,
+    }
+
+
+def with_settings(target: PgTarget, settings: dict[str, Any] | None) -> PgTarget:
+    """``target`` whose connections also get ``settings`` (libpq keywords)."""
+    if not settings:
+        return target
+    return PgTarget(
+        conninfo=target.conninfo,
+        schema=target.schema,
+        location=target.location,
+        connect_kwargs=tuple({**target.kwargs(), **settings}.items()),
+    )

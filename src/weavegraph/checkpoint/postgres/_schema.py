@@ -11,12 +11,16 @@ from typing import Any, cast
 from ...errors import DatabaseSchemaTooNew, NotAWeavegraphDatabase
 from .._migration import SCHEMA_TABLE, Migration, latest_version
 from ._migrate import convert_extra_to_log
+from ._queue_schema import QUEUE_MIGRATION
 from ._sql import q
 
 __all__ = ["POSTGRES_MIGRATIONS", "TABLES", "migrate", "version"]
 
 # Every table weavegraph creates in its schema (maintenance reports and vacuums these).
-TABLES = (SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events", "task_results")
+TABLES = (
+    SCHEMA_TABLE, "sessions", "steps", "extra_log", "channel_log", "events", "task_results",
+    "inbox",
+)  # fmt: skip
 
 # ``{schema}`` is replaced by the quoted schema name (psycopg.sql.Identifier).
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -118,6 +122,10 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     # 5: as SQLite's 6: each event records the step it was saved with.
     Migration(5, ("ALTER TABLE {schema}.events ADD COLUMN step INTEGER",)),
+    # 6: the work queue (``weavegraph.queue``): a session row is the unit of work. ``run_status``
+    # is NULL for a session no worker manages; ``epoch`` grows with every claim and is recorded on
+    # the steps a claim commits; lease times come from the database's clock.
+    Migration(6, QUEUE_MIGRATION),
 )
 
 

@@ -286,7 +286,10 @@ class PgStore:
 
     async def load_head(self, conn: Any, sid: str) -> Checkpoint | None:
         row = await self.fetchone(
-            conn, "SELECT head, extra, created_at FROM {schema}.sessions WHERE id = %s", (sid,)
+            conn,
+            "SELECT head, extra, created_at FROM {schema}.sessions "
+            "WHERE id = %s AND latest_step >= 0",  # (a queued session has no step yet)
+            (sid,),
         )
         if row is None:
             return None

@@ -1,0 +1,210 @@
+"""What a worker does with one claimed session: apply its requests, drive it, give it back.
+
+Requests are applied oldest first, one per drive (a start, then an answer, ...), each through
+``AppRunner.drive`` — the run loop is the only code that steps a session. Every save passes the
+claim's fence (``checkpoint/postgres/_claim``); a lost claim (``LeaseLost``, or a heartbeat that
+found the session taken over) drops the session with a WARNING and writes nothing more. A
+requested cancel stops the run after its step in flight commits. A session whose claims keep
+dying goes ``dead`` after ``max_attempts`` with an ``error`` stream end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..checkpoint.postgres._claim import Claim
+from ..checkpoint.postgres._sql import q
+from ..errors import CheckpointError, LeaseLost, SessionError, WeavegraphError
+from ..events.model import Event, stream_end_event
+from ..partial import NodePartial
+from ..runtime.stop import StopRequest
+from ..runtime.values import NO_ANSWER, StepReport
+from ..sessions import AppRunner
+from ..state import VersionedState
+from ..status import RunStatus
+from . import claims, inbox
+from .inbox import Request
+from .lease import Lease
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..checkpoint.postgres import PostgresCheckpointer
+
+__all__ = ["Owner"]
+
+_log = logging.getLogger("weavegraph.queue")
+
+
+class _Lost(Exception):
+    """The claim is gone: stop touching the session."""
+
+
+class _EventLog:
+    """The run's events, stored (fenced by the claim) after each committed step."""
+
+    lifecycle = False
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def publish(self, event: Event) -> None:
+        self.items.append(event.to_json_value())
+
+    def take(self) -> list[dict[str, Any]]:
+        items, self.items = self.items, []
+        return items
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Drives claimed sessions of one app through one checkpointer."""
+
+    app: App
+    checkpointer: PostgresCheckpointer
+    context: Any
+    max_attempts: int
+    drain: StopRequest
+
+    async def own(self, claim: Claim) -> RunStatus | None:
+        """Serve ``claim`` until the session has nothing left to do; the status it was given
+        back with (None: the claim was lost)."""
+        cp, sid = self.checkpointer, claim.session_id
+        cp.claims[sid] = claim
+        try:
+            if claim.stale and claim.attempts > self.max_attempts:
+                return await self._bury(claim)
+            status, error = await self._serve(claim)
+            released = await cp.execute(
+                lambda conn: claims.release(conn, cp.schema, claim, status, error)
+            )
+            if released is None:
+                raise _Lost("released by someone else")
+            return released
+        except (_Lost, LeaseLost) as exc:
+            _log.warning("session %s: LeaseLost (epoch %d): %s", sid, claim.epoch, exc)
+            return None
+        finally:
+            cp.claims.pop(sid, None)
+
+    async def _serve(self, claim: Claim) -> tuple[RunStatus, str | None]:
+        while True:
+            requests = await self.checkpointer.execute(lambda conn: self._take(conn, claim))
+            if any(r.kind == "cancel" for r in requests):
+                claim.consume.extend(r.id for r in requests)
+                return RunStatus.CANCELLED, None
+            request = requests[0] if requests else None
+            if request is not None:
+                claim.consume.append(request.id)
+            try:
+                status = await self._drive(claim, request)
+            except SessionError as exc:  # e.g. an answer for a session not waiting for one
+                _log.warning("session %s: request %s ignored: %s", claim.session_id, request, exc)
+                status = None
+            except LeaseLost:
+                raise
+            except CheckpointError as exc:  # the database, not the graph: run it again later
+                _log.warning(
+                    "session %s: storage failed, back to the queue: %s", claim.session_id, exc
+                )
+                return RunStatus.QUEUED, str(exc)
+            except WeavegraphError as exc:
+                return RunStatus.ERROR, str(exc)
+            if status is RunStatus.STOPPED:  # the worker drains: another one continues
+                return RunStatus.QUEUED, None
+            if status is not None and len(requests) <= 1:
+                return status, None
+
+    async def _take(self, conn: Any, claim: Claim) -> list[Request]:
+        await conn.execute(
+            q(
+                "UPDATE {schema}.sessions SET cancel_requested = false "
+                "WHERE id = %s AND claim_token = %s",
+                self.checkpointer.schema,
+            ),
+            (claim.session_id, claim.token),
+        )
+        claim.cancel_requested = False
+        return await inbox.pending(conn, self.checkpointer.schema, claim.session_id)
+
+    async def _drive(self, claim: Claim, request: Request | None) -> RunStatus | None:
+        """One drive for ``request``: how it ended (None: cancelled to take the next request)."""
+        events = _EventLog()
+        sid = claim.session_id
+        runner = AppRunner(self.app, self.checkpointer, event_bus=events, context=self.context)
+
+        async def on_step(report: StepReport) -> None:
+            await self.checkpointer.append_events(sid, events.take())
+            if claim.cancel_requested or claim.lost:
+                task = asyncio.current_task()
+                if task is not None:
+                    task.cancel()
+
+        async with runner:
+            state, answer = await _apply(runner, sid, request)
+            driver = asyncio.get_running_loop().create_task(
+                runner.drive(sid, state, answer=answer, on_step=on_step, stop=self.drain)
+            )
+            with Lease(self.checkpointer, claim, cast("asyncio.Task[object]", driver)):
+                try:
+                    result = await driver
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # this worker itself is being cancelled
+                    result = None
+            if claim.lost:
+                raise _Lost("a heartbeat found the session taken over")
+            await self.checkpointer.append_events(sid, events.take())
+        return None if result is None else result.status
+
+    async def _bury(self, claim: Claim) -> RunStatus | None:
+        """Too many claims died: ``dead``, with an error stream end."""
+        cp, sid = self.checkpointer, claim.session_id
+        latest = await cp.load_latest(sid)
+        step = latest.step if latest is not None else 0
+        seq = await cp.execute(lambda conn: _next_seq(conn, cp.schema, sid))
+        end = stream_end_event(sid, RunStatus.ERROR, step, seq=seq)
+        await cp.append_events(sid, [end.to_json_value()])
+        error = f"its claims died {claim.attempts - 1} times in a row (max attempts {self.max_attempts})"
+        _log.error("session %s is dead: %s", sid, error)
+
+        async def work(conn: Any) -> RunStatus | None:
+            await claims.cancel_pending(conn, cp.schema, sid)
+            return await claims.release(conn, cp.schema, claim, RunStatus.DEAD, error)
+
+        return await cp.execute(work)
+
+
+async def _apply(
+    runner: AppRunner, sid: str, request: Request | None
+) -> tuple[VersionedState | None, Any]:
+    """What ``drive`` gets for the request: an initial state, an answer (an update is applied
+    here, as its own step)."""
+    if request is None:
+        return None, NO_ANSWER
+    payload = request.payload
+    if request.kind == "answer":
+        return None, payload.get("answer")
+    if request.kind == "update":
+        await runner.create_session(sid)
+        await runner.update_state(sid, NodePartial.from_json_value(payload["update"]))
+        return None, NO_ANSWER
+    raw = payload.get("state")
+    state = VersionedState.from_json_value(raw) if raw is not None else None
+    return state, NO_ANSWER
+
+
+async def _next_seq(conn: Any, schema: str, sid: str) -> int:
+    row = await (
+        await conn.execute(
+            q(
+                "SELECT coalesce(max(seq), -1) + 1 FROM {schema}.events WHERE session_id = %s",
+                schema,
+            ),
+            (sid,),
+        )
+    ).fetchone()
+    return int(row[0])
