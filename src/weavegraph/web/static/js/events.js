@@ -48,6 +48,11 @@ export class EventList {
   // Returns false for an event already shown.
   add(event) {
     const seq = typeof event.seq === "number" ? event.seq : null;
+    // A stream end the server made up for a run that left none (no seq): shown once.
+    if (seq === null && isStreamEnd(event)) {
+      const last = this.list.lastElementChild;
+      if (last && last.classList.contains("end")) return false;
+    }
     if (seq !== null) {
       if (this.seen.has(seq)) return false;
       this.seen.add(seq);

@@ -188,8 +188,9 @@ export class SessionView {
 
   // --- events: replayed from the stored log, then live --------------------------------------
 
+  // True for an event not shown before.
   onEvent(event) {
-    if (!this.events.add(event)) return;
+    if (!this.events.add(event)) return false;
     const step = event.metadata && event.metadata.step;
     const known = this.detail ? this.detail.step : -1;
     // A step was committed (or the run paused or ended): the timeline and state move on.
@@ -200,6 +201,7 @@ export class SessionView {
     }
     if (isStreamEnd(event)) this.onChanged();
     this.mark();
+    return typeof event.seq === "number"; // a made-up end (no seq) is nothing more to read
   }
 
   // Read the session's events until nothing more comes: every stored run, then the live one;
@@ -215,7 +217,7 @@ export class SessionView {
         try {
           this.setConnection("live");
           ended = await readEvents(this.id, this.events.lastSeq, (event) => {
-            if (generation === this.generation) { count += 1; this.onEvent(event); }
+            if (generation === this.generation && this.onEvent(event)) count += 1;
           }, this.abort.signal);
         } catch (error) {
           if (generation !== this.generation) return;
