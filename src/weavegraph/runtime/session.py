@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer, TaskResultStore
 from ..context import Clock, EventStamper
-from ..errors import CheckpointError, SessionError, StateError
+from ..errors import CheckpointConflict, CheckpointError, SessionError, StateError
 from ..events import log as event_log
 from ..events.model import EventEmitter, NullEmitter
 from ..graph.spec import GraphSpec
@@ -287,16 +287,39 @@ class Session:
             # nothing of the session is stored: nothing to attach them to
             pending.discard()
             return
+        batches = list(pending.batches())
         try:
-            fence = self._fence()
-            for batch in pending.batches():
-                await self.checkpointer.append_events(self.session_id, batch, **fence)
+            try:
+                await self._append(batches)
+            except CheckpointConflict:
+                if not await self._adopt_landed_save():
+                    raise
+                await self._append(batches)
         except Exception:
             _log.warning(
                 "session %s: its last events could not be stored", self.session_id, exc_info=True
             )
         else:
             event_log.ring(self.session_id)
+
+    async def _append(self, batches: Sequence[list[dict[str, Any]]]) -> None:
+        assert self.checkpointer is not None
+        fence = self._fence()
+        for batch in batches:
+            await self.checkpointer.append_events(self.session_id, batch, **fence)
+
+    async def _adopt_landed_save(self) -> bool:
+        """After a fence refusal: whether the step this session was saving is stored anyway (a
+        save cancelled while in flight still commits: a writer thread, a group commit); if so,
+        that step is what the session's next writes build on."""
+        assert self.checkpointer is not None
+        if self.saved_step is None or self.namespace:
+            return False
+        latest = await self.checkpointer.load_latest(self.session_id)
+        if latest is None or latest.step != self.cursor.step or latest.step == self.saved_step:
+            return False
+        self.saved, self.saved_step = True, latest.step
+        return True
 
     async def continue_seq(self) -> None:
         """Number the next event right after the last stored one (a session loaded from its
