@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -101,6 +102,20 @@ def _has_weavegraph_schema(path: str) -> bool:
     return f"CREATE TABLE {SCHEMA_TABLE} (".encode() in head
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL. Processes opening a new file at once can meet a lock SQLite does
+    not wait for (an upgrade it refuses in order not to deadlock): retry within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def open_store(path: str) -> tuple[SQLiteStore, int, int]:
     """Inspect, open and migrate; returns the store and the schema version before and after."""
     try:
@@ -113,7 +128,7 @@ def open_store(path: str) -> tuple[SQLiteStore, int, int]:
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if path != MEMORY:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute("PRAGMA synchronous = NORMAL")
         store = SQLiteStore(conn, path)
