@@ -198,7 +198,11 @@ def to_sqlite_time(moment: datetime) -> str:
 
 
 def from_sqlite_time(text: str) -> datetime:
-    return datetime.strptime(text[:19], SQLITE_TIME).replace(tzinfo=UTC)
+    """SQLite's UTC text form back to a datetime; a fraction of a second is kept."""
+    moment = datetime.strptime(text[:19], SQLITE_TIME).replace(tzinfo=UTC)
+    if len(text) > 20 and text[19] == ".":
+        moment = moment.replace(microsecond=int(text[20:26].ljust(6, "0")))
+    return moment
 
 
 def utc(moment: datetime) -> datetime:

@@ -144,8 +144,11 @@ def time_text(moment: datetime) -> str:
 
 
 def now_text() -> str:
-    """``time_text`` of the current time."""
-    return _second_text(int(time.time()))
+    """``time_text`` of the current time with milliseconds, so sessions changed within one second
+    still list in the order they changed (SQLite reads ``HH:MM:SS.SSS`` as a time too)."""
+    now = time.time()
+    second = int(now)
+    return f"{_second_text(second)}.{int((now - second) * 1000):03d}"
 
 
 def _second_text(stamp: int) -> str:
