@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .checkpoint import Checkpointer
+from .checkpoint.base import check_checkpointer
 from .context import as_clock
 from .errors import ConfigError, Interrupted
 from .events import streaming
@@ -146,6 +147,8 @@ class App:
         check_has(
             checkpointer, "save", "checkpointer", "a Checkpointer, e.g. InMemoryCheckpointer()"
         )
+        if checkpointer is not None:
+            check_checkpointer(checkpointer)
         check_has(event_bus, "publish", "event_bus", "an EventBus")
         return Session(
             self.spec,

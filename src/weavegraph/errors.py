@@ -31,11 +31,11 @@
     │   ├── DatabaseSchemaTooNew            the database was written by a newer weavegraph
     │   ├── NotAWeavegraphDatabase          a garbage or foreign database file
     │   ├── SessionNotFound (KeyError)
-    │   └── LeaseLost                       a worker's claim on a session was taken over
+    │   └── LeaseLost                       a run's claim on a session was taken over
     ├── SessionError (ValueError)           a session cannot do what was asked
     │   ├── InvalidSessionId
     │   ├── SessionGraphMismatch            a stored session's next nodes are not in this graph
-    │   └── SessionBusy                     the session is running and the request said reject
+    │   └── SessionBusy                     another run holds the session (or a request said reject)
     └── ConfigError (ValueError)            bad configuration: URLs, options, MODULE:ATTR
 
 Every error has a stable ``code`` and a ``help`` text; ``weavegraph.diagnostics.render`` shows them.
@@ -615,17 +615,28 @@ class SessionGraphMismatch(SessionError):
 
 
 class SessionBusy(SessionError):
-    """The session is already running and the request's multitask policy is ``reject``."""
+    """The session is already running: another run holds its claim (on PostgreSQL every run
+    claims the session it drives), or a queued request's multitask policy is ``reject``."""
 
     code = "weavegraph::session::busy"
     help = (
-        "Wait for the run to end, or send the request with multitask='enqueue' (run it next), "
-        "'interrupt' (stop the run at its next step, then run this) or 'rollback'."
+        "Wait for the run to end (a holder that died lets go when its lease expires), or send "
+        "the request with multitask='enqueue' (run it next), 'interrupt' (stop the run at its "
+        "next step, then run this) or 'rollback'."
     )
 
-    def __init__(self, session_id: str) -> None:
-        super().__init__(f"session {session_id!r} is already running")
+    def __init__(
+        self, session_id: str, *, holder: str | None = None, expires_in: float | None = None
+    ) -> None:
+        message = f"session {session_id!r} is already running"
+        if holder is not None:
+            message += f" (claimed by {holder}"
+            if expires_in is not None:
+                message += f"; its lease expires in {max(expires_in, 0):.0f} s unless renewed"
+            message += ")"
+        super().__init__(message)
         self.session_id = session_id
+        self.holder = holder
 
 
 class ConfigError(WeavegraphError, ValueError):

@@ -22,6 +22,7 @@ from ._keyed_lock import KeyedLock
 from ._time_travel import check_step, copy_history, missing_step
 from .app import App, check_has, coerce_state
 from .checkpoint import Checkpointer, SessionInfo, StepInfo
+from .checkpoint.base import check_checkpointer
 from .config import CheckpointerType, open_checkpointer
 from .context import Clock, as_clock
 from .errors import (
@@ -118,6 +119,8 @@ class AppRunner:
         context: Any = None,
     ) -> None:
         check_has(event_bus, "publish", "event_bus", "an EventBus")
+        if not isinstance(checkpointer, (str, CheckpointerType)):
+            check_checkpointer(checkpointer)
         if max_concurrency is not None and (
             type(cast(object, max_concurrency)) is not int or max_concurrency < 1
         ):

@@ -96,8 +96,10 @@ async def test_two_processes_race_for_each_step(database: tuple[str, str | None]
 
 
 async def test_two_runners_drive_one_session(database: tuple[str, str | None]) -> None:
-    """Two AppRunners in two processes resume one session: both run step 1, one commits it and
-    finishes the run, the other stops with CheckpointConflict; each step is stored once."""
+    """Two AppRunners in two processes resume one session. On SQLite both run step 1, one
+    commits it and finishes the run, the other stops with CheckpointConflict. On PostgreSQL
+    every run claims its session: the second is refused at once with SessionBusy naming the
+    holder, before running anything. Either way each step is stored once."""
     url, schema = database
     sid = f"driven-{uuid.uuid4().hex[:8]}"
     barrier = SPAWN.Barrier(len(WRITERS))
@@ -109,10 +111,14 @@ async def test_two_runners_drive_one_session(database: tuple[str, str | None]) -
         await cp.close()
     reports = _run(fw.drive_session, url, schema, sid, barrier)
     outcomes = sorted(report[0] for report in reports.values())
-    assert outcomes == ["CheckpointConflict", "completed"], reports
-    loser = next(report for report in reports.values() if report[0] == "CheckpointConflict")
+    refused = "CheckpointConflict" if schema is None else "SessionBusy"
+    assert outcomes == sorted([refused, "completed"]), reports
+    loser = next(report for report in reports.values() if report[0] == refused)
     assert sid in loser[1]
-    assert "builds on step 0" in loser[1], loser
+    if schema is None:
+        assert "builds on step 0" in loser[1], loser
+    else:
+        assert "is already running (claimed by " in loser[1], loser
     cp, history = await _stored(url, schema, sid)
     try:
         assert history == list(range(fw.CHAIN + 1))

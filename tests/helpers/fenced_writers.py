@@ -101,7 +101,13 @@ async def _drive(
     cp = await open_checkpointer(url, schema)
     try:
         async with wg.AppRunner(chain_app(barrier), cp) as runner:
-            result = await runner.drive(sid)
+            try:
+                result = await runner.drive(sid)
+            except wg.SessionBusy:
+                # Refused before running anything (PostgreSQL: the other process holds the
+                # session's claim): meet the other process so that it can go on.
+                await asyncio.to_thread(barrier.wait, 30)
+                raise
             return name, str(result.status), result.step
     finally:
         await cp.close()

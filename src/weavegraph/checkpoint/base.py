@@ -8,12 +8,15 @@ what ``weavegraph db ...`` drives.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from ..errors import InvalidSessionId
+from ..errors import ConfigError, InvalidSessionId
 from ..state import FrozenDict, VersionedState
 from ..status import RunStatus
 
@@ -225,6 +228,79 @@ class TaskResultStore(Protocol):
         self, session_id: str, builds_on_step: int, *, namespace: str = ""
     ) -> dict[int, Any]:
         """The saved task results of the step after ``builds_on_step``, by task index."""
+        ...
+
+
+_WANTED: Final = {
+    "save": ("events", "builds_on"),
+    "append_events": ("builds_on",),
+    "load_events": (),
+}
+"""What the run loop calls beyond the first release's checkpointers: method -> its keywords."""
+_FENCED_SAVES_DOCS: Final = (
+    "see 'Fenced saves: one writer per step' in the operations guide "
+    "(docs/OPERATIONS.md#fenced-saves)"
+)
+
+
+def check_checkpointer(checkpointer: object) -> None:
+    """ConfigError naming what is missing when ``checkpointer`` was written for an older
+    weavegraph (a ``save`` without the ``events``/``builds_on`` keywords, no event methods):
+    refused when it is handed over, not in the middle of a run. Checked once per class."""
+    missing = _missing(type(checkpointer))
+    if missing:
+        raise ConfigError(
+            f"{type(checkpointer).__name__} cannot store runs: {'; '.join(missing)}. "
+            f"Checkpointers store each step's events with it and fence their saves "
+            f"({_FENCED_SAVES_DOCS})"
+        )
+
+
+@functools.cache
+def _missing(cls: type) -> tuple[str, ...]:
+    problems: list[str] = []
+    for name, keywords in _WANTED.items():
+        method = getattr(cls, name, None)
+        if not callable(method):
+            problems.append(f"it has no {name}() method")
+            continue
+        try:
+            params = inspect.signature(method).parameters
+        except (TypeError, ValueError):  # a builtin or an odd callable: trust it
+            continue
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue
+        absent = [k for k in keywords if k not in params]
+        if absent:
+            names = " and ".join(repr(k) for k in absent)
+            problems.append(f"its {name}() has no {names} keyword parameter")
+    return tuple(problems)
+
+
+class RunClaim(Protocol):
+    """A run's hold on its session (what :meth:`SessionClaims.hold` yields)."""
+
+    ended: RunStatus | None
+    """How the run ended: the session is given back with this status."""
+
+    def takeover(self) -> str | None:
+        """Once, when the claim took over an expired one (its holder died mid-run): who held
+        it; else None."""
+        ...
+
+
+@runtime_checkable
+class SessionClaims(Protocol):
+    """A checkpointer shared by processes that claim each session they run (PostgreSQL).
+
+    The run loop holds the claim for the length of every run, so two processes never drive one
+    session at once: the second gets ``SessionBusy`` naming the holder, and a claim whose
+    holder died is taken over once its lease expires. Memory and SQLite have no claims (SQLite's
+    saves are fenced by the step they build on).
+    """
+
+    def hold(self, session_id: str) -> AbstractAsyncContextManager[RunClaim]:
+        """Claim ``session_id`` while inside; ``SessionBusy`` while another claim is alive."""
         ...
 
 

@@ -28,6 +28,9 @@ STREAM_END_SCOPE: Final = "__weavegraph_stream_end__"
 INVOCATION_END_SCOPE: Final = "__weavegraph_invocation_end__"
 """Scope of the diagnostic ending one ``invoke_next`` of an iterative session (its stream goes on
 until the session is finished)."""
+ATTEMPT_RESTARTED_SCOPE: Final = "attempt_restarted"
+"""Scope of the diagnostic stored when a run takes over a session whose previous claim expired
+mid-run (its holder died or was cut off): the step in flight then runs again."""
 LLM_CHUNK_SCOPE: Final = "chunk"
 """Scope of a streamed LLM chunk."""
 LLM_FINAL_SCOPE: Final = "final"

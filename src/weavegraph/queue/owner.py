@@ -15,10 +15,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from ..checkpoint.postgres import _claim as claim_sql
 from ..checkpoint.postgres._claim import Claim
+from ..checkpoint.postgres._lease import Lease
 from ..checkpoint.postgres._sql import q
 from ..errors import CheckpointError, LeaseLost, SessionError, WeavegraphError
-from ..events.model import Event, stream_end_event
+from ..events.model import stream_end_event
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..runtime.values import NO_ANSWER, StepReport
@@ -27,7 +29,6 @@ from ..state import VersionedState
 from ..status import RunStatus
 from . import claims, inbox
 from .inbox import Request
-from .lease import Lease
 
 if TYPE_CHECKING:
     from ..app import App
@@ -40,22 +41,6 @@ _log = logging.getLogger("weavegraph.queue")
 
 class _Lost(Exception):
     """The claim is gone: stop touching the session."""
-
-
-class _EventLog:
-    """The run's events, stored (fenced by the claim) after each committed step."""
-
-    lifecycle = False
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def publish(self, event: Event) -> None:
-        self.items.append(event.to_json_value())
-
-    def take(self) -> list[dict[str, Any]]:
-        items, self.items = self.items, []
-        return items
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +63,7 @@ class Owner:
                 return await self._bury(claim)
             status, error = await self._serve(claim)
             released = await cp.execute(
-                lambda conn: claims.release(conn, cp.schema, claim, status, error)
+                lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
             )
             if released is None:
                 raise _Lost("released by someone else")
@@ -131,12 +116,11 @@ class Owner:
 
     async def _drive(self, claim: Claim, request: Request | None) -> RunStatus | None:
         """One drive for ``request``: how it ended (None: cancelled to take the next request)."""
-        events = _EventLog()
         sid = claim.session_id
-        runner = AppRunner(self.app, self.checkpointer, event_bus=events, context=self.context)
+        # The run loop stores each step's events with it, fenced by the claim.
+        runner = AppRunner(self.app, self.checkpointer, context=self.context)
 
         async def on_step(report: StepReport) -> None:
-            await self.checkpointer.append_events(sid, events.take())
             if claim.cancel_requested or claim.lost:
                 task = asyncio.current_task()
                 if task is not None:
@@ -147,7 +131,8 @@ class Owner:
             driver = asyncio.get_running_loop().create_task(
                 runner.drive(sid, state, answer=answer, on_step=on_step, stop=self.drain)
             )
-            with Lease(self.checkpointer, claim, cast("asyncio.Task[object]", driver)):
+            cp = self.checkpointer
+            with Lease(cp.execute, cp.schema, claim, cast("asyncio.Task[object]", driver)):
                 try:
                     result = await driver
                 except asyncio.CancelledError:
@@ -157,7 +142,6 @@ class Owner:
                     result = None
             if claim.lost:
                 raise _Lost("a heartbeat found the session taken over")
-            await self.checkpointer.append_events(sid, events.take())
         return None if result is None else result.status
 
     async def _bury(self, claim: Claim) -> RunStatus | None:
@@ -173,7 +157,7 @@ class Owner:
 
         async def work(conn: Any) -> RunStatus | None:
             await claims.cancel_pending(conn, cp.schema, sid)
-            return await claims.release(conn, cp.schema, claim, RunStatus.DEAD, error)
+            return await claim_sql.release(conn, cp.schema, claim, RunStatus.DEAD, error)
 
         return await cp.execute(work)
 

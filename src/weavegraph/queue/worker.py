@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..checkpoint.postgres import PostgresCheckpointer
-from ..checkpoint.postgres._claim import Claim
+from ..checkpoint.postgres._claim import DEFAULT_LEASE_S, Claim, check_lease
 from ..checkpoint.postgres._connect import worker_settings
 from ..checkpoint.postgres._notify import Listener, work_channel
 from ..errors import ConfigError
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_LEASE_S", "Worker", "WorkerOptions"]
 
-DEFAULT_LEASE_S = 30.0
 _log = logging.getLogger("weavegraph.queue")
 
 
@@ -51,8 +50,7 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
-        if not self.lease_s > 0.3:
-            raise ConfigError(f"the lease must be longer than 0.3 s, got {self.lease_s}")
+        check_lease(self.lease_s)
         if self.max_attempts < 1:
             raise ConfigError(f"max attempts must be >= 1, got {self.max_attempts}")
 

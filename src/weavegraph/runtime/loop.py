@@ -116,14 +116,16 @@ async def execute(
     if session.stamper.lifecycle:
         session.stamper.lifecycle_event("run_start", f"session={session.session_id}")
     with tracing.span(tracing.RUN, session_id=session.session_id):
-        if begin_run:
-            try:
-                await begin(session)
-            except BaseException as exc:
-                status = RunStatus.CANCELLED if isinstance(exc, asyncio.CancelledError) else None
-                await close_stream(session, status or RunStatus.ERROR)
-                raise
-        outcome = await drive(session, max_steps=max_steps)
+        async with session.claimed():
+            if begin_run:
+                try:
+                    await begin(session)
+                except BaseException as exc:
+                    cancelled = isinstance(exc, asyncio.CancelledError)
+                    status = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
+                    await close_stream(session, status)
+                    raise
+            outcome = await drive(session, max_steps=max_steps)
     return outcome.status
 
 
@@ -143,29 +145,43 @@ async def drive(
     step in flight, which is abandoned (``DriveOutcome.abandoned``: the session in memory may be
     ahead of its last checkpoint; reload it). Failures raise after the failed step is
     checkpointed. The stream ends in every case, with ``invocation=True`` (one input of an
-    iterative session) by an invocation-end diagnostic.
+    iterative session) by an invocation-end diagnostic. On PostgreSQL the run holds the
+    session's claim throughout (``Session.claimed``) and gives it back with its status.
     """
     limit = step_limit(session.spec.max_steps, max_steps)
+    async with session.claimed():
+        with stop.tracking() if stop is not None else contextlib.nullcontext():
+            return await _drive(session, interrupts, stop, limit, on_step, invocation)
+
+
+async def _drive(
+    session: Session,
+    interrupts: Interrupts,
+    stop: StopRequest | None,
+    limit: int,
+    on_step: OnStep | None,
+    invocation: bool,
+) -> DriveOutcome:
+    """:func:`drive` inside the claim and the stop tracking."""
     status = RunStatus.ERROR
-    with stop.tracking() if stop is not None else contextlib.nullcontext():
-        try:
-            paused = await _steps(session, interrupts, stop, limit, on_step)
-            if stop is not None and paused is _STOPPED:
-                status = RunStatus.STOPPED
-                return DriveOutcome(status)
-            status = RunStatus.INTERRUPTED if paused is not None else RunStatus.COMPLETED
-            return DriveOutcome(status, paused)
-        except asyncio.CancelledError:
-            status = RunStatus.CANCELLED
-            if stop is None or not stop.forced:
-                raise
+    try:
+        paused = await _steps(session, interrupts, stop, limit, on_step)
+        if stop is not None and paused is _STOPPED:
             status = RunStatus.STOPPED
-            task = asyncio.current_task()
-            if task is not None and task.uncancel() > 0:
-                raise  # also cancelled by someone else
-            return DriveOutcome(status, abandoned=True)
-        finally:
-            await close_stream(session, status, invocation=invocation)
+            return DriveOutcome(status)
+        status = RunStatus.INTERRUPTED if paused is not None else RunStatus.COMPLETED
+        return DriveOutcome(status, paused)
+    except asyncio.CancelledError:
+        status = RunStatus.CANCELLED
+        if stop is None or not stop.forced:
+            raise
+        status = RunStatus.STOPPED
+        task = asyncio.current_task()
+        if task is not None and task.uncancel() > 0:
+            raise  # also cancelled by someone else
+        return DriveOutcome(status, abandoned=True)
+    finally:
+        await close_stream(session, status, invocation=invocation)
 
 
 _STOPPED: Final = PausedReason(kind="step", step=-1)
@@ -223,7 +239,13 @@ class StepOnce(NamedTuple):
 
 async def run_step(session: Session, interrupts: Interrupts = NO_INTERRUPTS) -> StepOnce:
     """One superstep with the static interrupts (``AppRunner.run_step``). The stream ends when
-    the session completes, pauses or fails; mid-run it goes on."""
+    the session completes, pauses or fails; mid-run it goes on. On PostgreSQL the step holds
+    the session's claim (given back ``stopped`` mid-run)."""
+    async with session.claimed():
+        return await _run_step(session, interrupts)
+
+
+async def _run_step(session: Session, interrupts: Interrupts) -> StepOnce:
     cursor = session.cursor
     if cursor.interrupt is not None:
         await close_stream(session, RunStatus.INTERRUPTED)
@@ -253,7 +275,10 @@ async def close_stream(session: Session, status: RunStatus, *, invocation: bool 
     """:func:`end_stream`, then store the closing events after the session's latest step.
 
     Storing is shielded: a run cancelled while it ends still leaves its stream end in the log.
+    A claimed run gives its session back with ``status``.
     """
+    if session.claim is not None:
+        session.claim.ended = status
     end_stream(session, status, invocation=invocation)
     if session.checkpointer is not None:
         await asyncio.shield(session.store_events())

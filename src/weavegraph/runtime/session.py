@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer, TaskResultStore
+from ..checkpoint.base import RunClaim, SessionClaims
 from ..context import Clock, EventStamper
-from ..errors import CheckpointConflict, CheckpointError, SessionError, StateError
+from ..errors import (
+    CheckpointConflict,
+    CheckpointError,
+    SessionBusy,
+    SessionError,
+    StateError,
+)
 from ..events import log as event_log
-from ..events.model import EventEmitter, NullEmitter
+from ..events.model import ATTEMPT_RESTARTED_SCOPE, EventEmitter, EventType, NullEmitter
 from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
@@ -34,6 +41,7 @@ PARENT_STEP: Final = "parent_step"
 """The key of a subgraph checkpoint's cursor JSON naming the parent step it ran in."""
 
 _NULL_EMITTER: Final = NullEmitter()
+_UNCLAIMED: Final = contextlib.nullcontext()
 _log = logging.getLogger(__name__)
 
 
@@ -42,6 +50,7 @@ class Session:
 
     __slots__ = (
         "checkpointer",
+        "claim",
         "closing_events",
         "context",
         "cursor",
@@ -122,6 +131,8 @@ class Session:
             self.stamper.journal = EventJournal()
         self.stream_ended = False
         """Whether the stream-end event was emitted (``loop.end_stream``)."""
+        self.claim: RunClaim | None = None
+        """The run's claim on the session while it holds one (see :meth:`claimed`)."""
         # The step the stored session is at, as far as this run knows: each save builds on it
         # (a fenced save), so a session another process moved on is refused, never overwritten.
         # -1: a new session. None: not checked (a run of ``App.invoke`` on a checkpointer the
@@ -148,6 +159,41 @@ class Session:
         finally:
             self.stamper.set_emitter(previous)
             self.observer = None
+
+    def claimed(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """While inside, the run holds the session's claim when its checkpointer has claims
+        (PostgreSQL: ``SessionBusy`` while another process runs it); nested runs share it."""
+        cp = self.checkpointer
+        if cp is None or self.claim is not None or self.namespace:
+            return _UNCLAIMED
+        if not isinstance(cp, SessionClaims):
+            return _UNCLAIMED
+        return self._held(cp)
+
+    @contextlib.asynccontextmanager
+    async def _held(self, claims: SessionClaims) -> AsyncGenerator[RunClaim]:
+        async with claims.hold(self.session_id) as claim:
+            self.claim = claim
+            try:
+                self._announce_takeover(claim)
+                yield claim
+            finally:
+                self.claim = None
+
+    def _announce_takeover(self, claim: RunClaim) -> None:
+        """An ``attempt_restarted`` diagnostic (stored with the next save) when this claim took
+        over from one that expired with a step to run: that step runs again."""
+        previous = claim.takeover()
+        cursor = self.cursor
+        if previous is None or cursor.idle or cursor.interrupt is not None:
+            return
+        step = cursor.step + 1
+        self.stamper.publish(
+            EventType.DIAGNOSTIC,
+            ATTEMPT_RESTARTED_SCOPE,
+            f"step {step} runs again: the claim of {previous} expired before it was committed",
+            {"step": step, "previous_holder": previous},
+        )
 
     def subgraph(
         self, spec: GraphSpec, namespace: str, state: VersionedState, cursor: Cursor
@@ -228,7 +274,7 @@ class Session:
                     await self._commit(self.checkpointer, checkpoint, pending)
             else:
                 await self._commit(self.checkpointer, checkpoint, pending)
-        except CheckpointError:
+        except (CheckpointError, SessionBusy):
             raise
         except Exception as exc:
             raise CheckpointError(
@@ -328,5 +374,5 @@ class Session:
         if self.checkpointer is None:
             return
         last = await event_log.last_seq(self.checkpointer, self.session_id, self.stamper.next_seq)
-        if last > -1:
-            self.stamper.continue_at(last + 1)
+        # (None stored at all, say a run killed before its first event: the log starts at 0.)
+        self.stamper.continue_at(last + 1)

@@ -37,12 +37,15 @@ __all__ = [
     "duplicate_row",
 ]
 
-# Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE).
+# Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE);
+# also says whether a claim on it is alive, and whose (a write without the claim is refused).
 LOCK_SESSIONS = (
     "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
     "SELECT id, %s, %s, -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
     "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at "
-    "RETURNING id, latest_step, msg_next, err_next, created_at"
+    "RETURNING id, latest_step, msg_next, err_next, created_at, "
+    "claim_token IS NOT NULL AND lease_until >= now(), worker, "
+    "extract(epoch FROM lease_until - now())::float8"
 )
 
 _STEP_COLUMNS = (

@@ -16,6 +16,7 @@ psycopg is imported lazily: it is the optional ``postgres`` extra.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -39,7 +40,7 @@ from ..base import (
 from . import _claim as claims
 from . import _maint as maint
 from ._batch import duplicate_row
-from ._claim import Claim
+from ._claim import DEFAULT_LEASE_S, Claim
 from ._connect import (
     Liveness,
     PgTarget,
@@ -50,6 +51,7 @@ from ._connect import (
     with_settings,
 )
 from ._group_commit import GroupCommit
+from ._hold import hold, in_process_holder
 from ._notify import Notifier
 from ._rows import PgSave
 from ._schema import migrate, version
@@ -80,7 +82,12 @@ class PostgresCheckpointer:
         self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
         self.target = target
         self.claims: dict[str, Claim] = {}
-        """Sessions this process has claimed (``weavegraph.queue``): their writes are fenced."""
+        """Sessions this process has claimed (a run, or ``weavegraph.queue``): their writes are
+        fenced."""
+        self.lease_s = DEFAULT_LEASE_S
+        """The lease of the claims this process's runs take (seconds; see :meth:`hold`)."""
+        self.holder = in_process_holder()
+        """The name those claims show to other processes (``SessionBusy`` names it)."""
         self.notifier = Notifier(pool, target.schema)
         """Announces committed steps to other processes (NOTIFY after commit)."""
 
@@ -92,12 +99,16 @@ class PostgresCheckpointer:
         schema: str | None = None,
         max_size: int = 10,
         settings: dict[str, Any] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> PostgresCheckpointer:
         """Connect to ``url`` and migrate ``schema`` (else the URL's ``?schema=``, else ``public``).
 
         An unreachable server raises a CheckpointError naming it within a few seconds.
         ``settings``: extra libpq connection keywords (a worker's timeouts and keepalives).
+        ``lease_s``: how long the claim of a run in this process outlives the process (a run
+        killed mid-step is taken over after it).
         """
+        claims.check_lease(lease_s)
         try:
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -115,6 +126,7 @@ class PostgresCheckpointer:
             await conn.close()
         checkpointer = cls(await open_pool(target, max_size), target)
         checkpointer.schema_before = before
+        checkpointer.lease_s = lease_s
         return checkpointer
 
     async def _run(self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False) -> T:
@@ -152,6 +164,12 @@ class PostgresCheckpointer:
         """Run ``work(conn)`` in one transaction of this checkpointer's pool (the queue's SQL)."""
         return await self._run(work)
 
+    def hold(self, session_id: str) -> AbstractAsyncContextManager[Claim]:
+        """Claim ``session_id`` for one run in this process, like a worker (``_hold``): other
+        processes get ``SessionBusy`` until it is given back with ``claim.ended``; the run's
+        saves are fenced by it. Inside a worker's claim of the session: that claim."""
+        return hold(self, session_id)
+
     async def schema_version(self) -> int:
         return await self._run(lambda conn: version(conn, self.schema, self.location))
 
@@ -168,8 +186,8 @@ class PostgresCheckpointer:
         sessions arriving meanwhile share its commit (a session this process claimed for a
         worker commits alone, fenced by its claim too)."""
         check_builds_on(builds_on)
-        item = PgSave(stored_form(checkpoint), builds_on, tuple(events))
         claim = self.claims.get(checkpoint.session_id)
+        item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claimed=claim is not None)
         if claim is None:
             await self._saves.submit(item)
         else:
@@ -306,7 +324,9 @@ class PostgresCheckpointer:
         async def work(conn: Any) -> None:
             if claim is not None:
                 await claims.check(conn, self.schema, claim, None)
-            latest = await self._store.latest_for_update(conn, session_id)
+            latest = await self._store.latest_for_update(
+                conn, session_id, claimed=claim is not None
+            )
             plan = plan_append(session_id, builds_on, latest, events)
             if plan.replaces and plan.rows:
                 await conn.execute(

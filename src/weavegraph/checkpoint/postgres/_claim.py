@@ -1,4 +1,10 @@
-"""A worker's claim on a session, and the fence every claimed write passes (see ``weavegraph.queue``).
+"""A claim on a session, and the fence every claimed write passes (see ``weavegraph.queue``).
+
+Workers claim queued sessions (``queue/claims``); every other run of a session on PostgreSQL
+claims it for the run's duration (``_hold``). Either way the claim is the one decision here: the
+fencing epoch goes up by one, a new random token, a lease on the database's clock
+(:data:`SET_CLAIM`); :func:`heartbeat` extends it while the token matches and :func:`release`
+gives the session back with how its run ended.
 
 A save or event append for a session this process has claimed runs, in its one transaction:
 :func:`check` (under the session row's lock: the claim token is still ours and the step builds on
@@ -12,10 +18,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import CheckpointError, LeaseLost
+from ...errors import CheckpointError, ConfigError, LeaseLost
+from ...status import RunStatus
 from ._sql import q
 
-__all__ = ["Claim", "check", "extend"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "SET_CLAIM",
+    "Claim",
+    "check",
+    "check_lease",
+    "extend",
+    "heartbeat",
+    "release",
+]
+
+DEFAULT_LEASE_S = 30.0
+"""How long a claim lives without a heartbeat (seconds); heartbeats come every third of it."""
+
+
+def check_lease(lease_s: float) -> None:
+    """ConfigError unless ``lease_s`` is a usable lease (heartbeats come every third of it)."""
+    if not lease_s > 0.3:
+        raise ConfigError(f"the lease must be longer than 0.3 s, got {lease_s}")
+
+
+SET_CLAIM = (
+    "epoch = s.epoch + 1, claim_token = gen_random_uuid()::text, worker = %s, "
+    "lease_until = now() + make_interval(secs => %s), attempts = s.attempts + 1, "
+    "run_status = 'running'"
+)
+"""What claiming does to a session row ``s`` (parameters: the holder's name, the lease)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -35,6 +68,24 @@ class Claim:
     """The newest step committed under this claim."""
     cancel_requested: bool = False
     lost: bool = False
+    holder: str = ""
+    """Who holds it (a worker's name, or ``host:pid`` and the program of an in-process run)."""
+    previous: str | None = None
+    """For a claim taken over (``stale``): who held the expired claim."""
+    shared: bool = True
+    """Whether any run of the session in this process writes under it (a worker's claim, which
+    its owner releases); an in-process run's claim is that run's alone."""
+    announced: bool = False
+    """Whether the takeover was announced in the session's event log (``attempt_restarted``)."""
+    ended: RunStatus | None = None
+    """How the run ended: an in-process run's claim is given back with it."""
+
+    def takeover(self) -> str | None:
+        """Once, for a claim taken over from an expired one: who held that one; else None."""
+        if not self.stale or self.announced:
+            return None
+        self.announced = True
+        return self.previous or "an earlier claim"
 
 
 async def check(conn: Any, schema: str, claim: Claim, step: int | None) -> int:
@@ -86,3 +137,58 @@ async def extend(conn: Any, schema: str, claim: Claim, step: int | None) -> None
         )
     ).fetchone()
     claim.cancel_requested = bool(row and row[0])
+
+
+async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:
+    """Extend the lease while the claim is still the session's; False once it is not. Notes a
+    requested cancel on ``claim``."""
+    row = await (
+        await conn.execute(
+            q(
+                "UPDATE {schema}.sessions SET lease_until = now() + make_interval(secs => %s) "
+                "WHERE id = %s AND claim_token = %s RETURNING cancel_requested",
+                schema,
+            ),
+            (claim.lease_s, claim.session_id, claim.token),
+        )
+    ).fetchone()
+    if row is None:
+        claim.lost = True
+        return False
+    claim.cancel_requested = bool(row[0])
+    return True
+
+
+async def release(
+    conn: Any, schema: str, claim: Claim, status: RunStatus, error: str | None = None
+) -> RunStatus | None:
+    """Give the session back as ``status`` (``queued`` instead while requests wait, unless it
+    is cancelled or dead); marks the claim's applied requests done. The status set, or None when
+    the claim was no longer the session's."""
+    row = await (
+        await conn.execute(
+            q(
+                "WITH i AS (UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)) "
+                "UPDATE {schema}.sessions s SET claim_token = NULL, lease_until = NULL, "
+                "worker = NULL, cancel_requested = false, attempts = 0, last_error = %s, "
+                "available_at = now(), run_status = CASE WHEN %s NOT IN ('cancelled', 'dead') "
+                "AND EXISTS (SELECT 1 FROM {schema}.inbox b WHERE b.session_id = s.id "
+                "AND b.done_at IS NULL AND NOT b.id = ANY(%s)) THEN 'queued' ELSE %s END "
+                "WHERE s.id = %s AND s.claim_token = %s RETURNING s.run_status",
+                schema,
+            ),
+            (
+                list(claim.consume),
+                error,
+                status.value,
+                list(claim.consume),
+                status.value,
+                claim.session_id,
+                claim.token,
+            ),
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    claim.consume.clear()
+    return RunStatus(row[0])

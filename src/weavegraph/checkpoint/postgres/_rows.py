@@ -11,11 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...errors import SessionBusy
 from .. import _codec as codec
 from ..base import Checkpoint
 from ._sql import q
 
-__all__ = ["PgSave", "is_stored"]
+__all__ = ["PgSave", "is_stored", "refuse_unclaimed"]
 
 
 @dataclass(slots=True)
@@ -28,6 +29,16 @@ class PgSave:
     builds_on: int | None = None
     events: Sequence[Mapping[str, Any]] = ()
     retried: bool = False
+    claimed: bool = False
+    """Written under this process's claim on the session (else refused while any is alive)."""
+
+
+def refuse_unclaimed(session_id: str, claim_row: Sequence[Any]) -> None:
+    """SessionBusy when ``claim_row`` (alive, holder, seconds left: the session row's claim,
+    read under its lock) says another run holds the session: a write without it is refused."""
+    alive, holder, expires_in = claim_row
+    if alive:
+        raise SessionBusy(session_id, holder=holder, expires_in=expires_in)
 
 
 async def is_stored(conn: Any, schema: str, cp: Checkpoint) -> bool:

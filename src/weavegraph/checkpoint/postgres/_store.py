@@ -24,7 +24,7 @@ from .._codec import HeadCache
 from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _batch as batch
 from . import _extra as extras
-from ._rows import PgSave, is_stored
+from ._rows import PgSave, is_stored, refuse_unclaimed
 from ._sql import q
 
 _STEP_COLUMNS = (
@@ -124,7 +124,9 @@ class PgStore:
         Nothing when it was already committed (a retry after its COMMIT's answer was lost)."""
         cp = item.checkpoint
         sid, state = cp.session_id, cp.state
-        latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row)
+        latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row[:4])
+        if not item.claimed:
+            refuse_unclaimed(sid, row[4:])
         # -1: the row was created just now (a new session); the fence is checked under its lock.
         stored = None if latest < 0 else latest
         try:
@@ -180,12 +182,21 @@ class PgStore:
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
 
-    async def latest_for_update(self, conn: Any, sid: str) -> int | None:
-        """The session's latest step, its row locked until the transaction ends (None: none)."""
+    async def latest_for_update(self, conn: Any, sid: str, *, claimed: bool) -> int | None:
+        """The session's latest step, its row locked until the transaction ends (None: none);
+        unless ``claimed``, SessionBusy while another run's claim on it is alive."""
         row = await self.fetchone(
-            conn, "SELECT latest_step FROM {schema}.sessions WHERE id = %s FOR UPDATE", (sid,)
+            conn,
+            "SELECT latest_step, claim_token IS NOT NULL AND lease_until >= now(), worker, "
+            "extract(epoch FROM lease_until - now())::float8 "
+            "FROM {schema}.sessions WHERE id = %s FOR UPDATE",
+            (sid,),
         )
-        return None if row is None or row[0] < 0 else cast("int", row[0])
+        if row is None:
+            return None
+        if not claimed:
+            refuse_unclaimed(sid, row[1:])
+        return None if row[0] < 0 else cast("int", row[0])
 
     async def insert_events(self, conn: Any, sid: str, rows: Sequence[saves.EventRow]) -> None:
         """Insert event rows (one statement); a seq already stored fails the transaction."""
