@@ -1,0 +1,110 @@
+"""A run's claim on PostgreSQL (``checkpoint/postgres/_hold``): taken for the run, given back
+with how the run ended, one run at a time per session even within one process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+import weavegraph as wg
+from weavegraph.checkpoint.postgres import PostgresCheckpointer
+from weavegraph.queue import QueueClient
+from weavegraph.status import RunStatus
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def cp(postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresCheckpointer]:
+    checkpointer = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
+    try:
+        yield checkpointer
+    finally:
+        await checkpointer.close()
+
+
+def ask_then_fail() -> wg.App:
+    async def ask(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"answer": ctx.interrupt("go on?")})
+
+    async def check(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        if snapshot.extra["answer"] != "yes":
+            raise ValueError("not approved")
+        return wg.NodePartial(extra={"done": True})
+
+    return (
+        wg.GraphBuilder()
+        .add_node("ask", ask)
+        .add_node("check", check)
+        .add_edge(wg.START, "ask")
+        .add_edge("ask", "check")
+        .add_edge("check", wg.END)
+        .compile()
+    )
+
+
+async def test_each_run_claims_the_session_and_gives_it_back_with_its_status(
+    cp: PostgresCheckpointer,
+) -> None:
+    queue = QueueClient(cp)
+    async with wg.AppRunner(ask_then_fail(), cp) as runner:
+        paused = await runner.drive("s", "hi")
+        assert paused.status is RunStatus.INTERRUPTED
+        after_pause = await queue.status("s")
+        assert (after_pause.status, after_pause.epoch, after_pause.worker) == (
+            RunStatus.INTERRUPTED, 1, None,
+        )  # fmt: skip
+        with pytest.raises(wg.NodeRunError):
+            await runner.drive("s", answer="no")
+        failed = await queue.status("s")
+        assert (failed.status, failed.epoch) == (RunStatus.ERROR, 2)
+    assert cp.claims == {}
+
+
+async def test_app_invoke_and_run_step_claim_too(cp: PostgresCheckpointer) -> None:
+    app = (
+        wg.GraphBuilder()
+        .add_node("a", lambda snapshot, ctx: wg.NodePartial(extra={"a": 1}))
+        .add_node("b", lambda snapshot, ctx: wg.NodePartial(extra={"b": 1}))
+        .add_edge(wg.START, "a")
+        .add_edge("a", "b")
+        .add_edge("b", wg.END)
+        .compile()
+    )
+    queue = QueueClient(cp)
+    await app.invoke("go", session_id="inv", checkpointer=cp)
+    assert (await queue.status("inv")).status is RunStatus.COMPLETED
+    async with wg.AppRunner(app, cp) as runner:
+        await runner.create_session("steps", "go")
+        await runner.run_step("steps")
+        mid = await queue.status("steps")
+        assert (mid.status, mid.epoch) == (RunStatus.STOPPED, 1)  # given back between steps
+        await runner.run_step("steps")
+    done = await queue.status("steps")
+    assert (done.status, done.epoch) == (RunStatus.COMPLETED, 2)
+
+
+async def test_two_runs_of_one_session_in_one_process_do_not_overlap(
+    cp: PostgresCheckpointer,
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def wait(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        entered.set()
+        await release.wait()
+        return wg.NodePartial(extra={"waited": True})
+
+    app = wg.GraphBuilder().add_node("w", wait).add_edge(wg.START, "w").add_edge("w", wg.END)
+    first_runner = wg.AppRunner(app.compile(), cp)
+    second_runner = wg.AppRunner(app.compile(), cp)
+    async with first_runner, second_runner:
+        await first_runner.create_session("one", "go")
+        first = asyncio.create_task(first_runner.run_until_complete("one"))
+        await entered.wait()
+        with pytest.raises(wg.SessionBusy, match="another run in this process"):
+            await second_runner.drive("one")
+        release.set()
+        await first
+    assert (await QueueClient(cp).status("one")).status is RunStatus.COMPLETED
