@@ -246,8 +246,13 @@ _FENCED_SAVES_DOCS: Final = (
 def check_checkpointer(checkpointer: object) -> None:
     """ConfigError naming what is missing when ``checkpointer`` was written for an older
     weavegraph (a ``save`` without the ``events``/``builds_on`` keywords, no event methods):
-    refused when it is handed over, not in the middle of a run. Checked once per class."""
-    missing = _missing(type(checkpointer))
+    refused when it is handed over, not in the middle of a run. Checked once per class (per
+    object for one that delegates its methods, say through ``__getattr__``)."""
+    cls = type(checkpointer)
+    if all(hasattr(cls, name) for name in _WANTED):
+        missing = _missing_in_class(cls)
+    else:
+        missing = _missing(checkpointer)
     if missing:
         raise ConfigError(
             f"{type(checkpointer).__name__} cannot store runs: {'; '.join(missing)}. "
@@ -257,10 +262,14 @@ def check_checkpointer(checkpointer: object) -> None:
 
 
 @functools.cache
-def _missing(cls: type) -> tuple[str, ...]:
+def _missing_in_class(cls: type) -> tuple[str, ...]:
+    return _missing(cls)
+
+
+def _missing(owner: object) -> tuple[str, ...]:
     problems: list[str] = []
     for name, keywords in _WANTED.items():
-        method = getattr(cls, name, None)
+        method = getattr(owner, name, None)
         if not callable(method):
             problems.append(f"it has no {name}() method")
             continue
