@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -143,10 +144,13 @@ class Owner:
                     task.cancel()
 
         async with runner:
-            state, answer = await _apply(runner, sid, request)
+            how = await _apply(runner, sid, request)
             driver = asyncio.get_running_loop().create_task(
-                runner.drive(sid, state, answer=answer, on_step=on_step, stop=self.drain)
-            )
+                runner.drive(
+                    sid, how.state, answer=how.answer, update=how.update, goto=how.goto,
+                    on_step=on_step, stop=self.drain,
+                )
+            )  # fmt: skip
             with Lease(self.checkpointer, claim, cast("asyncio.Task[object]", driver)):
                 try:
                     result = await driver
@@ -178,23 +182,36 @@ class Owner:
         return await cp.execute(work)
 
 
-async def _apply(
-    runner: AppRunner, sid: str, request: Request | None
-) -> tuple[VersionedState | None, Any]:
-    """What ``drive`` gets for the request: an initial state, an answer (an update is applied
-    here, as its own step)."""
+@dataclass(frozen=True, slots=True)
+class _How:
+    """What ``drive`` gets for a request."""
+
+    state: VersionedState | None = None
+    answer: Any = NO_ANSWER
+    update: NodePartial | None = None
+    goto: Sequence[str] | None = None
+
+
+async def _apply(runner: AppRunner, sid: str, request: Request | None) -> _How:
+    """What ``drive`` gets for the request: an initial state, an answer (with its edit or
+    nodes to continue at); an update is applied here, as its own step."""
     if request is None:
-        return None, NO_ANSWER
+        return _How()
     payload = request.payload
     if request.kind == "answer":
-        return None, payload.get("answer")
+        raw_update = payload.get("update")
+        raw_goto = payload.get("goto")
+        return _How(
+            answer=payload.get("answer"),
+            update=None if raw_update is None else NodePartial.from_json_value(raw_update),
+            goto=None if raw_goto is None else [str(node) for node in raw_goto],
+        )
     if request.kind == "update":
         await runner.create_session(sid)
         await runner.update_state(sid, NodePartial.from_json_value(payload["update"]))
-        return None, NO_ANSWER
+        return _How()
     raw = payload.get("state")
-    state = VersionedState.from_json_value(raw) if raw is not None else None
-    return state, NO_ANSWER
+    return _How(state=VersionedState.from_json_value(raw) if raw is not None else None)
 
 
 async def _next_seq(conn: Any, schema: str, sid: str) -> int:
