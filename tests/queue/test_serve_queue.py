@@ -7,6 +7,7 @@ worker claims the session; the studio's JSON shows the queue's statuses.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,11 @@ def stream_with_reconnects(
                     break
 
 
+def listed_statuses(client: httpx.Client, server: Server) -> dict[str, str]:
+    sessions = client.get(f"{server.url}/api/sessions", timeout=30).json()["sessions"]
+    return {s["session_id"]: s["status"] for s in sessions}
+
+
 def session_json(client: httpx.Client, server: Server, sid: str) -> dict[str, Any]:
     answer = client.get(f"{server.url}/api/sessions/{sid}", timeout=30)
     assert answer.status_code == 200, answer.text
@@ -84,12 +90,13 @@ def wait_status(
     client: httpx.Client, server: Server, sid: str, wanted: str, within_s: float = 60
 ) -> dict[str, Any]:
     deadline = time.monotonic() + within_s
+    answer = None
     while time.monotonic() < deadline:
         answer = client.get(f"{server.url}/api/sessions/{sid}", timeout=30)
         if answer.status_code == 200 and answer.json()["status"] == wanted:
             return answer.json()
         time.sleep(0.1)
-    raise AssertionError(f"session {sid} never became {wanted}: {answer.text}")
+    raise AssertionError(f"session {sid} never became {wanted}: {answer and answer.text}")
 
 
 async def test_runs_posted_to_one_server_stream_completely_once_from_the_other(
@@ -104,10 +111,7 @@ async def test_runs_posted_to_one_server_stream_completely_once_from_the_other(
             assert answer.status_code == 202, answer.text
             assert answer.json()["session_id"] == sid
         streamed = {sid: stream_with_reconnects(http, second, sid, every=5) for sid in sids}
-        listed = {
-            s["session_id"]: s["status"]
-            for s in http.get(f"{first.url}/api/sessions").json()["sessions"]
-        }
+        listed = listed_statuses(http, first)
     for sid in sids:
         stored = await client.checkpointer.load_events(sid)
         assert streamed[sid] == stored  # every stored event, once, in order
@@ -148,8 +152,8 @@ async def test_cancel_through_the_other_server_stops_the_run_within_one_step(
     ):
         assert post(http, first, "/api/runs", {"input": "go", "session_id": "c"}).status_code == 202
         wait_status(http, second, "c", "running")
-        while session_json(http, second, "c")["step"] < 3:
-            time.sleep(0.05)
+        while session_json(http, second, "c")["step"] < 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         cancelled = post(http, second, "/api/runs/c/cancel", {})
         at_cancel = session_json(http, first, "c")["step"]
         assert cancelled.status_code == 202, cancelled.text

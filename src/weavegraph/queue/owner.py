@@ -91,6 +91,8 @@ class Owner:
             cp.claims.pop(sid, None)
 
     async def _serve(self, claim: Claim) -> tuple[RunStatus, str | None]:
+        began = _Began(-1)  # where the drive in progress started
+        stopped: _Began | None = None  # a drive stopped to take the next request
         while True:
             requests = await self.checkpointer.execute(lambda conn: self._take(conn, claim))
             if any(r.kind == "cancel" for r in requests):
@@ -100,7 +102,13 @@ class Owner:
             if request is not None:
                 claim.consume.append(request.id)
             try:
+                if stopped is not None and request is not None and request.payload.get("rollback"):
+                    await self._rollback(claim.session_id, stopped, request)
+                stopped = None
+                began = await self._began(claim.session_id)
                 status = await self._drive(claim, request)
+                if status is None:
+                    stopped = began
             except SessionError as exc:  # e.g. an answer for a session not waiting for one
                 _log.warning("session %s: request %s ignored: %s", claim.session_id, request, exc)
                 status = None
@@ -117,6 +125,19 @@ class Owner:
                 return RunStatus.QUEUED, None
             if status is not None and len(requests) <= 1:
                 return status, None
+
+    async def _began(self, sid: str) -> _Began:
+        latest = await self.checkpointer.load_latest(sid)
+        return _Began(0, created=True) if latest is None else _Began(latest.step)
+
+    async def _rollback(self, sid: str, began: _Began, request: Request) -> None:
+        """Put the session back where the stopped drive began, as a new step; a session that
+        drive created starts over from the request's state, when it gives one."""
+        raw = request.payload.get("state") if began.created else None
+        state = VersionedState.from_json_value(raw) if raw is not None else None
+        async with AppRunner(self.app, self.checkpointer, context=self.context) as runner:
+            report = await runner.restore(sid, began.step, state=state)
+        _log.info("session %s rolled back to step %d (as step %d)", sid, began.step, report.step)
 
     async def _take(self, conn: Any, claim: Claim) -> list[Request]:
         await conn.execute(
@@ -180,6 +201,15 @@ class Owner:
             return await claims.release(conn, cp.schema, claim, RunStatus.DEAD, error)
 
         return await cp.execute(work)
+
+
+@dataclass(frozen=True, slots=True)
+class _Began:
+    """Where a drive began: the session's latest step then (``created``: the drive made it, its
+    step 0 is where it began)."""
+
+    step: int
+    created: bool = False
 
 
 @dataclass(frozen=True, slots=True)
