@@ -190,3 +190,53 @@ async def test_idempotency_keys_and_multitask_go_through_the_inbox(
         with workers(queue_url, 2, "queue_flows:slow_app", env=env, log=tmp_path / "workers.log"):
             wait_status(http, second, sid, "completed")
     assert (await client.status(sid)).pending_requests == 0
+
+
+async def test_rollback_puts_the_session_back_where_the_stopped_run_began(
+    client: QueueClient, queue_url: str, servers: Any, tmp_path: Path
+) -> None:
+    env = {"WG_TEST_ROUNDS": "30", "WG_TEST_SLEEP_MS": "50"}
+    first, second = servers("queue_flows:slow_app", env)
+    cp = client.checkpointer
+    log = tmp_path / "workers.log"
+    with workers(queue_url, 2, "queue_flows:slow_app", env=env, log=log), httpx.Client() as http:
+        assert post(http, first, "/api/runs", {"input": "go", "session_id": "r"}).status_code == 202
+        await until_step(http, second, "r", 3)
+        assert post(http, second, "/api/runs/r/cancel", {}).status_code == 202
+        began = wait_status(http, first, "r", "cancelled")["step"]
+        assert post(http, first, "/api/runs", {"session_id": "r"}).status_code == 202  # run 2
+        await until_step(http, second, "r", began + 3)
+        rollback = post(http, second, "/api/runs", {"session_id": "r", "multitask": "rollback"})
+        assert rollback.status_code == 202, rollback.text
+        wait_status(http, first, "r", "completed")
+    history = await cp.history("r")
+    assert [info.step for info in history] == list(range(len(history)))
+    restored = [info.step for info in history if info.step > began + 3 and not info.ran_nodes]
+    assert len(restored) == 1, history
+    at_start = await cp.load("r", began)
+    again = await cp.load("r", restored[0])
+    assert at_start is not None
+    assert again is not None
+    assert again.state.extra == at_start.state.extra
+    assert again.frontier == at_start.frontier
+    final = await cp.load_latest("r")
+    assert final is not None
+    assert final.state.extra["n"] == 30
+    ends = [e["message"] for e in await cp.load_events("r") if e["scope"] == END_SCOPE]
+    assert [m.split()[1] for m in ends] == [
+        "status=cancelled",
+        "status=cancelled",
+        "status=completed",
+    ]
+
+
+async def until_step(http: httpx.Client, server: Server, sid: str, step: int) -> None:
+    async with asyncio.timeout(60):
+        while step_of(http, server, sid) < step:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+def step_of(client: httpx.Client, server: Server, sid: str) -> int:
+    """The session's latest step (-1 while a worker has not started it)."""
+    answer = client.get(f"{server.url}/api/sessions/{sid}", timeout=30)
+    return int(answer.json()["step"]) if answer.status_code == 200 else -1

@@ -13,6 +13,7 @@ import logging
 from ..checkpoint import Checkpointer
 from ..checkpoint.postgres import PostgresCheckpointer
 from ..checkpoint.postgres._notify import Listener, session_channel
+from ..errors import ConfigError
 from ..events import log as event_log
 from ..queue.redis_wakeups import RedisWakeups
 
@@ -32,6 +33,11 @@ class Wakeups:
     async def start(cls, checkpointer: Checkpointer, redis_url: str | None) -> Wakeups:
         """Listen for ``checkpointer``'s commits (and through Redis at ``redis_url``)."""
         if not isinstance(checkpointer, PostgresCheckpointer):
+            if redis_url is not None:
+                raise ConfigError(
+                    "--redis wakes the streams of a server on PostgreSQL (runs of other "
+                    f"processes), not on {type(checkpointer).__name__}"
+                )
             return cls(None, None)
         channel = session_channel(checkpointer.schema)
         listener = Listener(
