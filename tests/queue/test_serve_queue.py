@@ -240,3 +240,26 @@ def step_of(client: httpx.Client, server: Server, sid: str) -> int:
     """The session's latest step (-1 while a worker has not started it)."""
     answer = client.get(f"{server.url}/api/sessions/{sid}", timeout=30)
     return int(answer.json()["step"]) if answer.status_code == 200 else -1
+
+
+async def test_interrupt_stops_the_run_and_the_request_runs_next(
+    client: QueueClient, queue_url: str, servers: Any, tmp_path: Path
+) -> None:
+    env = {"WG_TEST_ROUNDS": "30", "WG_TEST_SLEEP_MS": "50"}
+    first, second = servers("queue_flows:slow_app", env)
+    cp = client.checkpointer
+    log = tmp_path / "workers.log"
+    with workers(queue_url, 2, "queue_flows:slow_app", env=env, log=log), httpx.Client() as http:
+        assert post(http, first, "/api/runs", {"input": "go", "session_id": "i"}).status_code == 202
+        await until_step(http, second, "i", 3)
+        body = {"session_id": "i", "multitask": "interrupt"}
+        assert post(http, second, "/api/runs", body).status_code == 202
+        wait_status(http, first, "i", "completed")
+    history = await cp.history("i")
+    assert [info.step for info in history] == list(range(len(history)))
+    assert all(info.ran_nodes == ("tick",) for info in history[1:])  # nothing rolled back
+    final = await cp.load_latest("i")
+    assert final is not None
+    assert final.state.extra["n"] == 30
+    ends = [e["message"].split()[1] for e in await cp.load_events("i") if e["scope"] == END_SCOPE]
+    assert ends == ["status=cancelled", "status=completed"]

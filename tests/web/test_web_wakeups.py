@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from queue_procs import HELPERS
@@ -33,7 +35,10 @@ async def test_a_commit_in_another_process_wakes_the_stream(schema_url: str) -> 
     wakeups = await Wakeups.start(cp, None)
     try:
         await asyncio.sleep(0.3)  # the LISTEN connection is up
-        follower = event_log.follow(cp, "n", running=lambda: True, poll=POLL_NEVER)
+        follower = cast(
+            "AsyncGenerator[tuple[dict[str, Any], bool]]",
+            event_log.follow(cp, "n", running=lambda: True, poll=POLL_NEVER),
+        )
         first = asyncio.ensure_future(anext(follower))
         await asyncio.sleep(0.3)  # the follower read the empty log and waits
         env = {**os.environ, "PYTHONPATH": str(HELPERS), "WEAVEGRAPH_POSTGRES_URL": "",
