@@ -40,6 +40,7 @@ from .events.modes import ModeStream, StepObserver, check_modes
 from .partial import NodePartial
 from .runtime import loop
 from .runtime.answers import prepare_resume
+from .runtime.executor import TaskExecutor
 from .runtime.loop import Interrupts, OnStep
 from .runtime.plan import Cursor, cursor_of, missing_nodes, standing
 from .runtime.session import Session
@@ -102,6 +103,8 @@ class AppRunner:
     instance (which the runner does not close). With ``autosave=False`` nothing is written:
     sessions live in this runner only. ``stop_on_signals=True`` makes SIGTERM/SIGINT request a
     graceful stop while the runner is open (see :meth:`request_stop`, :meth:`handle_signals`).
+    ``executor`` runs the node tasks of each step (default: this event loop; see
+    ``weavegraph.executors``, e.g. ``RayTaskExecutor`` for very wide steps).
     """
 
     def __init__(
@@ -117,8 +120,10 @@ class AppRunner:
         clock: object | None = None,
         stop_on_signals: bool = False,
         context: Any = None,
+        executor: TaskExecutor | None = None,
     ) -> None:
         check_has(event_bus, "publish", "event_bus", "an EventBus")
+        check_has(executor, "run_tasks", "executor", "a task executor (weavegraph.executors)")
         if not isinstance(checkpointer, (str, CheckpointerType)):
             check_checkpointer(checkpointer)
         if max_concurrency is not None and (
@@ -145,6 +150,7 @@ class AppRunner:
         self._stop_on_signals = stop_on_signals
         self._signals: contextlib.ExitStack | None = None
         self.context = context
+        self._executor = executor
         """Handed to every node of this runner's sessions as ``ctx.context`` (never saved)."""
         # How each session's last run in this runner ended (its status, until stored events say).
         self._ended: dict[str, RunStatus] = {}
@@ -660,6 +666,7 @@ class AppRunner:
             emitter=self.event_bus,
             checkpointer=self.checkpointer if self.autosave else None,
             max_concurrency=self._max_concurrency,
+            tasks=self._executor,
             context=self.context,
         )
 
