@@ -44,6 +44,7 @@ __all__ = [
     "pending_reason",
     "plan_step",
     "ran_nodes",
+    "routed",
     "routers_to_call",
     "send_key",
     "standing",
@@ -337,6 +338,16 @@ def next_frontier(
     order kept, END dropped; Sends (returned by the task, then by its routers) are kept in the
     order produced, never deduplicated. Unknown ids raise RoutingError.
     """
+    if len(tasks) == 1 and not spec.joins:  # one node following one edge: chains
+        node, partial = tasks[0]
+        edges = spec.edges.get(node, ())
+        if (
+            len(edges) == 1
+            and edges[0] != END
+            and not routes.get(node)
+            and (partial is None or (partial.frontier is None and not partial.sends))
+        ):
+            return Next(edges, (), dict(join_progress))
     frontier: dict[str, None] = {}
     sends: list[Send] = []
     progress: dict[str, set[str]] | None = None
@@ -479,6 +490,23 @@ def advance(
     elif previous is not None:
         object.__setattr__(after, "_json_seen", previous)
     return after
+
+
+def routed(cursor: Cursor, after_start: Next) -> Cursor:
+    """``cursor`` with the frontier START leads to (``dataclasses.replace`` costs several
+    times this: it runs once per run)."""
+    return Cursor(
+        step=cursor.step,
+        frontier=after_start.frontier,
+        versions_seen=cursor.versions_seen,
+        join_progress=after_start.join_progress,
+        next_seq=cursor.next_seq,
+        interrupt=cursor.interrupt,
+        resume=cursor.resume,
+        paused_before=cursor.paused_before,
+        sends=after_start.sends,
+        tasks_of=cursor.tasks_of,
+    )
 
 
 # --- reading a stored cursor -----------------------------------------------------------------

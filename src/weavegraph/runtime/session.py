@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import Generator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer, TaskResultStore
@@ -35,6 +35,21 @@ PARENT_STEP: Final = "parent_step"
 
 _NULL_EMITTER: Final = NullEmitter()
 _log = logging.getLogger(__name__)
+
+
+_TASK_STORES: dict[type, bool] = {}
+
+
+def _stores_tasks(checkpointer: Checkpointer | None) -> TypeGuard[TaskResultStore]:
+    """Whether ``checkpointer`` is a TaskResultStore, decided once per class (a protocol
+    ``isinstance`` costs tens of microseconds: too much for every run)."""
+    if checkpointer is None:
+        return False
+    kind = type(checkpointer)
+    known = _TASK_STORES.get(kind)
+    if known is None:
+        known = _TASK_STORES[kind] = isinstance(checkpointer, TaskResultStore)
+    return known
 
 
 class Session:
@@ -92,7 +107,7 @@ class Session:
         self.checkpointer = checkpointer
         # Per-task durability needs the checkpointer's task-result methods (every built-in
         # backend has them; a checkpointer written before they existed simply goes without).
-        self.task_store = checkpointer if isinstance(checkpointer, TaskResultStore) else None
+        self.task_store = checkpointer if _stores_tasks(checkpointer) else None
         # Whether saved task results were looked for since this session was loaded (once: a
         # crash may have left some for the step about to run).
         self.tasks_checked = False
