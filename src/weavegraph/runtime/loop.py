@@ -193,7 +193,7 @@ async def _steps(
         cursor = session.cursor
         if cursor.interrupt is not None:
             return plan.pending_reason(cursor)
-        if cursor.idle:
+        if not cursor.frontier and not cursor.sends:  # (Cursor.idle, without the call)
             return None
         if stop is not None and stop.honour():  # a step boundary: everything is saved
             return _STOPPED
@@ -449,7 +449,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
         after,
         next_seq=stamper.next_seq + session.closing_events,
     )
-    ran = ran_nodes(step_plan)
+    ran = ran_nodes(step_plan) if sends else run
     if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
         session.last_record = (ran, step_plan.skipped, barrier.updated_channels)
     else:

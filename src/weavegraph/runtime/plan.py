@@ -225,10 +225,15 @@ def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
     on this exact state); a node's first run is never gated, and neither is a Send task.
     """
     versions = state.versions
+    frontier = cursor.frontier
+    if len(frontier) == 1:  # chains and loops: one node, gated or not
+        seen = cursor.versions_seen.get(frontier[0])
+        if seen is None or (seen is not versions and seen != versions):
+            return StepPlan(cursor.step + 1, frontier, (), cursor.sends, (0,), 1)
     run: list[str] = []
     skipped: list[str] = []
     at: list[int] = []
-    for index, node in enumerate(cursor.frontier):
+    for index, node in enumerate(frontier):
         seen = cursor.versions_seen.get(node)
         if seen is not None and (seen is versions or seen == versions):
             skipped.append(node)
@@ -236,7 +241,7 @@ def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
             run.append(node)
             at.append(index)
     return StepPlan(
-        cursor.step + 1, tuple(run), tuple(skipped), cursor.sends, tuple(at), len(cursor.frontier)
+        cursor.step + 1, tuple(run), tuple(skipped), cursor.sends, tuple(at), len(frontier)
     )
 
 
