@@ -72,9 +72,13 @@ _CHANNELS = ("messages", "extra", "errors")
 _SEEN = operator.itemgetter(*_CHANNELS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=True)
 class Cursor:
     """Where a session stands between supersteps; stored as JSON in ``Checkpoint.cursor``.
+
+    Never changed once built: a new cursor replaces it (``advance``, ``dataclasses.replace``).
+    (Not ``frozen=True``: a frozen class's constructor sets each of its eleven fields through
+    ``object.__setattr__``, and one cursor is built every superstep.)
 
     ``step`` is the last recorded superstep (0 before any), ``frontier`` what runs next,
     ``versions_seen`` the channel versions each node last ran on (version gating), ``join_progress``
