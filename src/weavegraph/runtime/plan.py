@@ -302,6 +302,8 @@ def normalize_route(
     When the router declared its ``targets``, an id (or a Send's node) outside them (other than
     END) is a RoutingError too: compile() validated the graph against that declaration.
     """
+    if type(result) is str and (targets is None or result in targets or result == END):
+        return (result,)  # the common case, told without the general checks below
     if isinstance(result, str | Send):
         routed: tuple[Route, ...] = (result,)
     elif isinstance(result, (list, tuple)) and all(
@@ -347,16 +349,10 @@ def next_frontier(
     order kept, END dropped; Sends (returned by the task, then by its routers) are kept in the
     order produced, never deduplicated. Unknown ids raise RoutingError.
     """
-    if len(tasks) == 1 and not spec.joins:  # one node following one edge: chains
-        node, partial = tasks[0]
-        edges = spec.edges.get(node, ())
-        if (
-            len(edges) == 1
-            and edges[0] != END
-            and not routes.get(node)
-            and (partial is None or (partial.frontier is None and not partial.sends))
-        ):
-            return Next(edges, (), dict(join_progress))
+    if len(tasks) == 1 and not spec.joins:
+        single = _single_target(spec, tasks[0], routes)
+        if single is not None:
+            return Next(single, (), dict(join_progress))
     frontier: dict[str, None] = {}
     sends: list[Send] = []
     progress: dict[str, set[str]] | None = None
@@ -401,6 +397,26 @@ def next_frontier(
             if key in by_key
         },
     )
+
+
+def _single_target(
+    spec: GraphSpec, task: tuple[str, NodePartial | None], routes: Mapping[str, Sequence[Route]]
+) -> tuple[str, ...] | None:
+    """The frontier after a lone task that leads to exactly one known node, by one edge or one
+    routed id (chains and loops), else None (:func:`next_frontier` works it out in full)."""
+    node, partial = task
+    if partial is not None and (partial.frontier is not None or partial.sends):
+        return None
+    edges = spec.edges.get(node, ())
+    routed = routes.get(node)
+    if not routed:
+        return edges if len(edges) == 1 and edges[0] != END else None
+    if edges or len(routed) != 1:
+        return None
+    target = routed[0]
+    if type(target) is str and target != END and target in spec.nodes:
+        return (target,)
+    return None
 
 
 def _add_targets(
