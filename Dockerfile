@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install ".[postgres,web,otel]" \
+RUN pip install ".[postgres,web,redis,otel]" \
     && useradd --create-home --uid 10001 weavegraph \
     && mkdir -p /data && chown weavegraph /data
 

@@ -172,6 +172,19 @@ class NodePartial:
             self.messages or self.extra or self.errors or self.frontier or self.update or self.sends
         )
 
+    def to_json_value(self) -> dict[str, Any]:
+        """The JSON form :meth:`from_json_value` reads: the ``messages``, ``extra`` and
+        ``errors`` this update writes (frontier commands, sends and the ``update`` mapping have
+        no JSON form and are left out)."""
+        value: dict[str, Any] = {}
+        if self.messages:
+            value["messages"] = [message.to_json_value() for message in self.messages]
+        if self.extra:
+            value["extra"] = dict(self.extra)
+        if self.errors:
+            value["errors"] = [error.to_json_value() for error in self.errors]
+        return value
+
     @classmethod
     def from_json_value(cls, value: object) -> NodePartial:
         """An update from its JSON form ``{"messages"?, "extra"?, "errors"?}`` (as the web API and

@@ -557,6 +557,22 @@ class AppRunner:
         async with live.lock:
             return await loop.record_update(live.session, partial, source="update_state")
 
+    async def restore(
+        self, session_id: str, step: int, *, state: VersionedState | None = None
+    ) -> StepReport:
+        """Put the session back as it was after ``step`` (its state, or ``state`` instead, what
+        runs next and any pending question), recorded as a new step: its history stays
+        append-only. What a queued request with ``multitask="rollback"`` does to the run it
+        stops."""
+        validate_session_id(session_id)
+        check_step(step)
+        live = await self._require(session_id)
+        checkpoint = await self.checkpointer.load(session_id, step)
+        if checkpoint is None:
+            raise await missing_step(self.checkpointer, session_id, step, live=True)
+        async with live.lock:
+            return await loop.record_restore(live.session, checkpoint, state)
+
     async def fork(self, session_id: str, step: int, new_session_id: str) -> SessionInit:
         """Start ``new_session_id`` from ``session_id`` as it was after ``step``."""
         validate_session_id(session_id)

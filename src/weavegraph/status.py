@@ -19,7 +19,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["STREAM_END_STATUSES", "RunStatus"]
+__all__ = ["QUEUE_SHOWN", "STREAM_END_STATUSES", "RunStatus", "shown_status"]
 
 
 class RunStatus(StrEnum):
@@ -45,3 +45,13 @@ STREAM_END_STATUSES: Final = frozenset(
     }
 )
 """The statuses a stream-end event reports."""
+
+QUEUE_SHOWN: Final = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DEAD})
+"""The queue's statuses that say more than the stored session can: waiting for a worker, held
+by one, given up on."""
+
+
+def shown_status(stored: RunStatus, queued_as: RunStatus | None) -> RunStatus:
+    """How a session is shown: ``stored`` (what its checkpoint and log say), unless the queue
+    (``queued_as``, None when no worker manages it) has it queued, running or dead."""
+    return queued_as if queued_as is not None and queued_as in QUEUE_SHOWN else stored

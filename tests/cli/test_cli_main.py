@@ -179,6 +179,21 @@ def test_serve_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -
     assert "invalid port value" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("storage", [["--db", "sqlite://q.db"], ["--checkpointer", "memory"]])
+def test_serve_queue_needs_postgres(
+    storage: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WEAVEGRAPH_SQLITE_URL", raising=False)
+    assert main(["serve", "weavegraph.demo:demo_app", "--queue", *storage]) == 2
+    err = capsys.readouterr().err
+    assert "--queue needs PostgreSQL" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_serve_on_a_busy_port_is_a_diagnostic(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -340,7 +340,10 @@ def _add_serve(commands: _Commands) -> None:
         description="Serve a graph over HTTP with live Server-Sent Events and an HTML page. "
         "Set WEAVEGRAPH_API_TOKEN to require 'Authorization: Bearer <token>' on /api/*. "
         "Requests must name this server in Host/Origin (see --allowed-hosts), and requests "
-        "that change something must be 'Content-Type: application/json'.",
+        "that change something must be 'Content-Type: application/json'. With --queue (on "
+        "PostgreSQL) the server runs nothing itself: runs, answers, edits and cancels go to the "
+        "queue for `weavegraph worker` processes on any machine, and any number of such servers "
+        "stream any session from the database.",
     )
     serve.add_argument("target", metavar="MODULE:ATTR", help=TARGET_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -353,7 +356,22 @@ def _add_serve(commands: _Commands) -> None:
         help="comma-separated host[:port] names this server may be reached by, besides its "
         "address and localhost (default: WEAVEGRAPH_ALLOWED_HOSTS; '*' allows any)",
     )
+    serve.add_argument(
+        "--queue",
+        action="store_true",
+        help="only enqueue: `weavegraph worker` processes run the sessions (PostgreSQL only)",
+    )
+    _redis_option(serve, "wake event streams")
     _storage_options(serve)
+
+
+def _redis_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help=f"also {what} through Redis pub/sub, e.g. redis://127.0.0.1:6379/0 (optional: "
+        "PostgreSQL's NOTIFY and polling work without it; needs the 'redis' extra)",
+    )
 
 
 def _add_worker(commands: _Commands) -> None:
@@ -390,6 +408,7 @@ def _add_worker(commands: _Commands) -> None:
         metavar="N",
         help="claims of one session that may die in a row before it is marked dead (default 3)",
     )
+    _redis_option(worker, "hear of queued work and announce committed steps")
 
 
 def parse_seconds(text: str) -> float:

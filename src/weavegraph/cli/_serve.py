@@ -6,7 +6,7 @@ import argparse
 import socket
 
 from ..checkpoint.base import Checkpointer
-from ..config import getenv
+from ..config import CheckpointerType, checkpointer_type, getenv
 from ..errors import ConfigError, WeavegraphError
 from ._output import stderr_console
 from ._storage import open_from_args
@@ -24,19 +24,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             help="pip install 'weavegraph[web]'",
         ) from None
     app, context = load_target(args.target)
+    if args.queue:
+        _check_queue_storage(args)
 
     async def open_checkpointer() -> Checkpointer:
         return await open_from_args(args)
 
-    web = create_app(app, open_checkpointer, context=context, allowed_hosts=args.allowed_hosts)
+    web = create_app(
+        app, open_checkpointer, context=context, allowed_hosts=args.allowed_hosts,
+        queue=args.queue, redis_url=args.redis,
+    )  # fmt: skip
     port = _check_free(args.host, args.port)  # --port 0: the free port chosen, so it can be shown
     if args.host not in ("127.0.0.1", "localhost", "::1") and not getenv("WEAVEGRAPH_API_TOKEN"):
         stderr_console().print(
             f"[yellow]warning: listening on {args.host} without WEAVEGRAPH_API_TOKEN: anyone who "
             "can reach this port can start runs[/]"
         )
+    mode = " (queue mode: weavegraph worker processes run the sessions)" if args.queue else ""
     stderr_console().print(
-        f"[bold]weavegraph[/] serving {args.target} on http://{args.host}:{port}"
+        f"[bold]weavegraph[/] serving {args.target} on http://{args.host}:{port}{mode}"
     )
     show_server_log()  # one line per request and per run start/end
     try:
@@ -51,6 +57,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SystemExit as exc:  # uvicorn exits 3 when startup fails (it logged why)
         return 0 if exc.code in (0, None) else 1
     return 0
+
+
+def _check_queue_storage(args: argparse.Namespace) -> None:
+    """``--queue`` on SQLite or in memory: refused before the server starts."""
+    kind = checkpointer_type(args.checkpointer, args.db)
+    if kind is not CheckpointerType.Postgres:
+        raise ConfigError(
+            f"--queue needs PostgreSQL (the queue and its workers share it), not {kind.value}",
+            help="serve with --db postgresql://... or --checkpointer postgres",
+        )
 
 
 def _check_free(host: str, port: int) -> int:

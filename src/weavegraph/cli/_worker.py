@@ -21,7 +21,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     options = WorkerOptions(
         concurrency=args.concurrency, lease_s=args.lease, max_attempts=args.max_attempts
     )
-    worker = Worker(app, url, options, context=context)
+    worker = Worker(app, url, options, context=context, redis_url=args.redis)
     asyncio.run(_serve(worker, args.target))
     return 0
 

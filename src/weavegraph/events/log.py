@@ -14,10 +14,11 @@ a stream end it makes up, ``status=stopped``, which has no ``seq`` (it is not st
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -127,15 +128,19 @@ async def read(
         after = _seq(batch[-1])
 
 
-async def last_run_start(checkpointer: Checkpointer, session_id: str) -> int:
+async def last_run_start(
+    checkpointer: Checkpointer, session_id: str, *, upcoming: bool = False
+) -> int:
     """The seq the session's last run starts after: the stream end before the one that ends the
-    log, or the last stream end when the log does not end with one (a run goes on); -1: none."""
+    log, or the last stream end when the log does not end with one (a run goes on); -1: none.
+    ``upcoming``: a run is queued (or claimed, not yet stored anything): it starts after the
+    last stream end."""
     previous = last = end = -1
     async for event in read(checkpointer, session_id):
         end = _seq(event)
         if is_stream_end_json(event):
             previous, last = last, end
-    return previous if last == end else last
+    return previous if last == end and not upcoming else last
 
 
 async def last_seq(checkpointer: Checkpointer, session_id: str, reserved: int | None = None) -> int:
@@ -160,6 +165,8 @@ async def last_seq(checkpointer: Checkpointer, session_id: str, reserved: int | 
 
 LiveEvents = Callable[[], Sequence[dict[str, Any]]]
 """Events of this process's run not stored yet (LLM chunks of the step in flight), oldest first."""
+Running = Callable[[], bool | Awaitable[bool]]
+"""Whether a run of the session is in progress or about to start (it may ask the database)."""
 
 
 async def follow(
@@ -167,7 +174,7 @@ async def follow(
     session_id: str,
     *,
     after: int = -1,
-    running: Callable[[], bool] = lambda: False,
+    running: Running = lambda: False,
     poll: float = POLL_S,
     stale_after: float | None = None,
     live: LiveEvents | None = None,
@@ -176,8 +183,8 @@ async def follow(
     ``(event, True)``. With ``live``, its events newer than any stored come in between as
     ``(event, False)`` (and later again as stored, once their step commits).
 
-    ``running()`` says whether a run of the session is in progress in this process (its stream
-    end is then awaited, whatever the log holds so far). See the module docstring for how a
+    ``running()`` says whether a run of the session is in progress (in this process, or queued
+    for or claimed by a worker): its stream end is then awaited, whatever the log holds so far. See the module docstring for how a
     follower ends.
     """
     stale = stale_after_default() if stale_after is None else stale_after
@@ -199,7 +206,7 @@ async def follow(
                 if _seq(event) > ahead:
                     ahead = _seq(event)
                     yield event, False
-        if running():
+        if await _ask(running):
             await _wait(session_id, poll)
             continue
         if ended:
@@ -242,6 +249,11 @@ async def _dead_run_end(
     step = latest.step if latest is not None else 0
     _log.info("session %s: its run left no stream end; ending its stream as stopped", session_id)
     return stream_end_event(session_id, RunStatus.STOPPED, step).to_json_value()
+
+
+async def _ask(running: Running) -> bool:
+    answer = running()
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 def _seq(event: dict[str, Any]) -> int:

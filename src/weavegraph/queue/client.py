@@ -7,14 +7,14 @@ work it cannot see yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from ..checkpoint.base import Checkpointer
 from ..checkpoint.postgres import PostgresCheckpointer
-from ..checkpoint.postgres._notify import notify_work
+from ..checkpoint.postgres._notify import notify_work, work_channel
 from ..checkpoint.postgres._sql import q
 from ..errors import CheckpointError, ConfigError, SessionNotFound, StateError
 from ..partial import NodePartial
@@ -58,19 +58,19 @@ class QueueClient:
         state: VersionedState | str | None = None,
         *,
         answer: Any = NO_ANSWER,
+        update: Mapping[str, Any] | None = None,
+        goto: Sequence[str] | None = None,
         idempotency_key: str | None = None,
         multitask: Multitask | str = Multitask.REJECT,
     ) -> int:
         """Queue a run of ``session_id``: a new session starts from ``state``, an existing one
-        continues; with ``answer``, the answer to its pending ``ctx.interrupt``. Returns the
-        request's id (the first one's, for a repeated ``idempotency_key``)."""
+        continues; with ``answer``, the answer to its pending ``ctx.interrupt`` (optionally with
+        an ``update`` applied first, or continuing at ``goto`` nodes, as ``AppRunner.resume``).
+        Returns the request's id (the first one's, for a repeated ``idempotency_key``)."""
         validate_session_id(session_id)
         policy = multitask_of(multitask)
-        if answer is not NO_ANSWER:
-            try:
-                payload: dict[str, Any] = {"answer": freeze_json(answer)}
-            except ValueError as exc:
-                raise StateError(f"the answer cannot be stored: {exc}") from None
+        if answer is not NO_ANSWER or update is not None or goto is not None:
+            payload = _answer_payload(None if answer is NO_ANSWER else answer, update, goto)
             return await self._put(session_id, "answer", payload, idempotency_key, policy)
         if isinstance(state, str):
             state = VersionedState.new_with_user_message(state)
@@ -122,8 +122,42 @@ class QueueClient:
 
         requeued = await cp.execute(work)
         if requeued:
-            await cp.execute(lambda conn: notify_work(conn, cp.schema, session_id))
+            await self._announce(session_id)
         return requeued
+
+    async def find(self, idempotency_key: str) -> tuple[int, str] | None:
+        """The request stored under ``idempotency_key``: ``(request id, session id)``, or None."""
+        cp = self.checkpointer
+
+        async def work(conn: Any) -> Any:
+            cur = await conn.execute(
+                q(
+                    "SELECT id, session_id FROM {schema}.inbox WHERE idempotency_key = %s",
+                    cp.schema,
+                ),
+                (idempotency_key,),
+            )
+            return await cur.fetchone()
+
+        row = await cp.execute(work)
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    async def run_statuses(self, session_ids: Sequence[str]) -> dict[str, RunStatus]:
+        """How the queue sees each of ``session_ids`` that a worker manages (or is queued)."""
+        cp = self.checkpointer
+
+        async def work(conn: Any) -> Any:
+            cur = await conn.execute(
+                q(
+                    "SELECT id, run_status FROM {schema}.sessions WHERE id = ANY(%s) "
+                    "AND run_status IS NOT NULL",
+                    cp.schema,
+                ),
+                (list(session_ids),),
+            )
+            return await cur.fetchall()
+
+        return {str(sid): RunStatus(status) for sid, status in await cp.execute(work)}
 
     async def status(self, session_id: str) -> QueueStatus:
         """How the queue sees ``session_id`` (SessionNotFound if it is not stored)."""
@@ -179,5 +213,30 @@ class QueueClient:
                     raise
         else:  # pragma: no cover - the loop breaks or raises
             raise AssertionError("unreachable")
-        await cp.execute(lambda conn: notify_work(conn, cp.schema, session_id))
+        await self._announce(session_id)
         return request_id
+
+    async def _announce(self, session_id: str) -> None:
+        """Wake the workers (after the commit): NOTIFY, and Redis when configured."""
+        cp = self.checkpointer
+        await cp.execute(lambda conn: notify_work(conn, cp.schema, session_id))
+        await cp.notifier.publish(work_channel(cp.schema), [session_id])
+
+
+def _answer_payload(
+    answer: Any, update: Mapping[str, Any] | None, goto: Sequence[str] | None
+) -> dict[str, Any]:
+    """An answer request's payload, checked here rather than later on a worker."""
+    try:
+        payload: dict[str, Any] = {"answer": freeze_json(answer)}
+    except ValueError as exc:
+        raise StateError(f"the answer cannot be stored: {exc}") from None
+    if update is not None:
+        NodePartial.from_json_value(update)
+        try:
+            payload["update"] = freeze_json(dict(update))
+        except ValueError as exc:
+            raise StateError(f"the update cannot be stored: {exc}") from None
+    if goto is not None:
+        payload["goto"] = [str(node) for node in goto]
+    return payload

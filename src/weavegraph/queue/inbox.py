@@ -8,7 +8,8 @@ requests in the order they were accepted. An idempotency key makes a retried req
 that returns the first one's id. A request for a session that is running follows its multitask
 policy: ``reject`` (``SessionBusy``), ``enqueue`` (run it after the current run), ``interrupt``
 (stop the current run after its step in flight, then run this one) or ``rollback`` (the same,
-and this one starts the session over from a new state).
+and the session is first put back where the stopped run began, recorded as a new step; a session
+that run created starts over from this request's state).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def put(
     running = row is not None and row[0] == RunStatus.RUNNING
     if running and kind != "cancel" and multitask is Multitask.REJECT:
         raise SessionBusy(session_id)
-    if multitask is Multitask.ROLLBACK and kind == "start":
+    if multitask is Multitask.ROLLBACK and kind != "cancel":
         payload = {**payload, "rollback": True}
     cur = await conn.execute(
         q(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -90,6 +91,8 @@ class Owner:
             cp.claims.pop(sid, None)
 
     async def _serve(self, claim: Claim) -> tuple[RunStatus, str | None]:
+        began = _Began(-1)  # where the drive in progress started
+        stopped: _Began | None = None  # a drive stopped to take the next request
         while True:
             requests = await self.checkpointer.execute(lambda conn: self._take(conn, claim))
             if any(r.kind == "cancel" for r in requests):
@@ -99,7 +102,13 @@ class Owner:
             if request is not None:
                 claim.consume.append(request.id)
             try:
+                if stopped is not None and request is not None and request.payload.get("rollback"):
+                    await self._rollback(claim.session_id, stopped, request)
+                stopped = None
+                began = await self._began(claim.session_id)
                 status = await self._drive(claim, request)
+                if status is None:
+                    stopped = began
             except SessionError as exc:  # e.g. an answer for a session not waiting for one
                 _log.warning("session %s: request %s ignored: %s", claim.session_id, request, exc)
                 status = None
@@ -116,6 +125,19 @@ class Owner:
                 return RunStatus.QUEUED, None
             if status is not None and len(requests) <= 1:
                 return status, None
+
+    async def _began(self, sid: str) -> _Began:
+        latest = await self.checkpointer.load_latest(sid)
+        return _Began(0, created=True) if latest is None else _Began(latest.step)
+
+    async def _rollback(self, sid: str, began: _Began, request: Request) -> None:
+        """Put the session back where the stopped drive began, as a new step; a session that
+        drive created starts over from the request's state, when it gives one."""
+        raw = request.payload.get("state") if began.created else None
+        state = VersionedState.from_json_value(raw) if raw is not None else None
+        async with AppRunner(self.app, self.checkpointer, context=self.context) as runner:
+            report = await runner.restore(sid, began.step, state=state)
+        _log.info("session %s rolled back to step %d (as step %d)", sid, began.step, report.step)
 
     async def _take(self, conn: Any, claim: Claim) -> list[Request]:
         await conn.execute(
@@ -143,10 +165,13 @@ class Owner:
                     task.cancel()
 
         async with runner:
-            state, answer = await _apply(runner, sid, request)
+            how = await _apply(runner, sid, request)
             driver = asyncio.get_running_loop().create_task(
-                runner.drive(sid, state, answer=answer, on_step=on_step, stop=self.drain)
-            )
+                runner.drive(
+                    sid, how.state, answer=how.answer, update=how.update, goto=how.goto,
+                    on_step=on_step, stop=self.drain,
+                )
+            )  # fmt: skip
             with Lease(self.checkpointer, claim, cast("asyncio.Task[object]", driver)):
                 try:
                     result = await driver
@@ -178,23 +203,45 @@ class Owner:
         return await cp.execute(work)
 
 
-async def _apply(
-    runner: AppRunner, sid: str, request: Request | None
-) -> tuple[VersionedState | None, Any]:
-    """What ``drive`` gets for the request: an initial state, an answer (an update is applied
-    here, as its own step)."""
+@dataclass(frozen=True, slots=True)
+class _Began:
+    """Where a drive began: the session's latest step then (``created``: the drive made it, its
+    step 0 is where it began)."""
+
+    step: int
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _How:
+    """What ``drive`` gets for a request."""
+
+    state: VersionedState | None = None
+    answer: Any = NO_ANSWER
+    update: NodePartial | None = None
+    goto: Sequence[str] | None = None
+
+
+async def _apply(runner: AppRunner, sid: str, request: Request | None) -> _How:
+    """What ``drive`` gets for the request: an initial state, an answer (with its edit or
+    nodes to continue at); an update is applied here, as its own step."""
     if request is None:
-        return None, NO_ANSWER
+        return _How()
     payload = request.payload
     if request.kind == "answer":
-        return None, payload.get("answer")
+        raw_update = payload.get("update")
+        raw_goto = payload.get("goto")
+        return _How(
+            answer=payload.get("answer"),
+            update=None if raw_update is None else NodePartial.from_json_value(raw_update),
+            goto=None if raw_goto is None else [str(node) for node in raw_goto],
+        )
     if request.kind == "update":
         await runner.create_session(sid)
         await runner.update_state(sid, NodePartial.from_json_value(payload["update"]))
-        return None, NO_ANSWER
+        return _How()
     raw = payload.get("state")
-    state = VersionedState.from_json_value(raw) if raw is not None else None
-    return state, NO_ANSWER
+    return _How(state=VersionedState.from_json_value(raw) if raw is not None else None)
 
 
 async def _next_seq(conn: Any, schema: str, sid: str) -> int:

@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..runtime.stop import StopRequest
 from . import claims
 from .owner import Owner
+from .redis_wakeups import RedisWakeups
 
 if TYPE_CHECKING:
     from ..app import App
@@ -68,8 +69,11 @@ class Worker:
         *,
         schema: str | None = None,
         context: Any = None,
+        redis_url: str | None = None,
     ) -> None:
         self.app = app
+        self.redis_url = redis_url
+        """Also announce commits and hear of queued work through Redis (the ``redis`` extra)."""
         self.url = url
         self.options = options or WorkerOptions()
         self.name = self.options.name or f"{socket.gethostname()}:{os.getpid()}"
@@ -98,6 +102,7 @@ class Worker:
             cp.target.conninfo, cp.target.kwargs(), (work_channel(cp.schema),),
             lambda _channel, _payload: self._wake.set(),
         )  # fmt: skip
+        redis = await self._redis(cp)
         listener.start()
         running: set[asyncio.Task[Any]] = set()
         _log.info("worker %s: claiming from %s", self.name, cp.location)
@@ -119,8 +124,22 @@ class Worker:
             for task in running:
                 task.cancel()
             await listener.close()
+            if redis is not None:
+                await redis.close()
             await cp.close()
         _log.info("worker %s: drained", self.name)
+
+    async def _redis(self, cp: PostgresCheckpointer) -> RedisWakeups | None:
+        if self.redis_url is None:
+            return None
+        try:
+            redis = await RedisWakeups.connect(self.redis_url)
+        except BaseException:
+            await cp.close()
+            raise
+        cp.notifier.publishers.append(redis.publish)
+        redis.subscribe((work_channel(cp.schema),), lambda _channel, _sid: self._wake.set())
+        return redis
 
     async def _claim(self, cp: PostgresCheckpointer, free: int) -> list[Claim]:
         try:

@@ -22,14 +22,14 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Final, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn
 
 from .. import tracing
 from ..context import Interrupt, NodeContext
 from ..errors import NodeRunError, NonJsonValue, ReducerError, RoutingError, StepLimitExceeded
 from ..events.model import INVOCATION_END_SCOPE, STREAM_END_SCOPE, EventType
 from ..partial import NodePartial
-from ..state import ErrorEvent, StateSnapshot
+from ..state import ErrorEvent, StateSnapshot, VersionedState, make_versions
 from ..status import RunStatus
 from ..types import START
 from . import plan
@@ -60,6 +60,9 @@ from .plan import (
 from .session import Session
 from .stop import StopRequest
 from .values import PausedReason, StepReport, step_limit
+
+if TYPE_CHECKING:
+    from ..checkpoint.base import Checkpoint
 
 __all__ = [
     "NO_INTERRUPTS",
@@ -593,6 +596,43 @@ async def record_update(session: Session, partial: NodePartial, *, source: str) 
         ran_nodes=(),
         skipped_nodes=(),
         updated_channels=barrier.updated_channels,
+        next_frontier=session.cursor.pending(),
+    )
+
+
+async def record_restore(
+    session: Session, checkpoint: Checkpoint, state: VersionedState | None = None
+) -> StepReport:
+    """Put the session back as ``checkpoint`` left it (its state, or ``state`` instead, and its
+    frontier and pending question), recorded as its own new step: history stays append-only.
+
+    Channel versions move forward (never back), so every node sees the restored channels as
+    changed.
+    """
+    step_no = session.cursor.step + 1
+    target = state if state is not None else checkpoint.state
+    current = session.state
+    channels = ("messages", "extra", "errors")
+    updated = tuple(ch for ch in channels if getattr(target, ch) != getattr(current, ch))
+    versions = make_versions(*(int(current.versions[ch]) + 1 for ch in channels))
+    session.state = VersionedState(
+        messages=target.messages, extra=target.extra, errors=target.errors, versions=versions
+    ).with_schema(current.schema)
+    restored = plan.cursor_of(checkpoint)
+    paused = restored.paused_before == checkpoint.step + 1
+    session.cursor = replace(
+        restored,
+        step=step_no,
+        next_seq=session.cursor.next_seq,
+        tasks_of=None,
+        paused_before=step_no + 1 if paused else None,
+    )
+    await session.save((), (), updated)
+    return StepReport(
+        step=step_no,
+        ran_nodes=(),
+        skipped_nodes=(),
+        updated_channels=updated,
         next_frontier=session.cursor.pending(),
     )
 

@@ -1,9 +1,14 @@
-"""Runs started over HTTP, and every session's events streamed from its stored log.
+"""Runs started over HTTP in this process, and every session's events streamed from its log.
 
 A run's events are stored with the steps that emit them, so an SSE stream reads the log (an event
 gets its SSE id once it is stored) and is woken when this process commits; a session that another
-process runs on the same database streams the same way (the log is polled). The server keeps no
-events in memory.
+process runs on the same database streams the same way (the log is polled, and on PostgreSQL
+``NOTIFY`` wakes it). The server keeps no events in memory.
+
+A request for a session running here follows its multitask policy as far as one process can:
+``reject`` (409), ``enqueue`` (run it when the current run ends) and ``interrupt`` (stop the
+current run at its next step boundary, then run it). ``rollback`` needs the queue's workers
+(``serve --queue``) and is refused.
 """
 
 from __future__ import annotations
@@ -14,44 +19,28 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..app import App
 from ..checkpoint import Checkpointer
+from ..errors import SessionBusy
 from ..events import EventBus
 from ..events import log as event_log
 from ..events.model import LLM_CHUNK_SCOPE, Event, EventType
 from ..partial import NodePartial
+from ..queue import Multitask
 from ..runtime.stop import StopRequest
-from ..sessions import NO_ANSWER, AppRunner
-from ..state import VersionedState
+from ..sessions import AppRunner
 from ..status import RunStatus
+from ._body import ApiError
+from ._replays import Replays
+from ._requests import Accepted, RunRequest
 from ._serverlog import log_run_end, log_run_start
 
 logger = logging.getLogger(__name__)
 
 LIVE_CHUNKS = 4096
 """LLM chunks of a run kept for its live streams (older ones are only read once stored)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRequest:
-    """What a run starts from: a new state (or None to continue the stored session), and how a
-    paused session continues (an answer, an edit first, other nodes to run)."""
-
-    state: VersionedState | None = None
-    answer: Any = NO_ANSWER
-    update: NodePartial | None = None
-    goto: Sequence[str] | None = None
-
-    def describe(self) -> str:
-        """How the run starts, for the server's log."""
-        if self.goto is not None:
-            return f"resuming at {', '.join(self.goto) or 'the end'}"
-        if self.answer is not NO_ANSWER:
-            return "answering its question"
-        return "new state" if self.state is not None else "continuing the stored session"
 
 
 class LiveRun:
@@ -68,6 +57,8 @@ class LiveRun:
         self.stop = StopRequest()
         self.cancelled = False
         self.task: asyncio.Task[None] | None = None
+        self.waiting: deque[RunRequest] = deque()
+        """Requests to run after the current one (multitask ``enqueue``/``interrupt``)."""
         self.starts_after = -1
         """The session's last stored seq before this run (its stream starts after it)."""
         self.chunks: deque[dict[str, Any]] = deque(maxlen=LIVE_CHUNKS)
@@ -104,10 +95,51 @@ class RunManager:
         self._context = context
         self._checkpointer = checkpointer
         self._live: dict[str, LiveRun] = {}
+        self._replays = Replays()
         self._stale_after = event_log.stale_after_default() if stale_after is None else stale_after
 
     def is_running(self, session_id: str) -> bool:
         return session_id in self._live
+
+    async def busy(self, session_id: str) -> bool:
+        return self.is_running(session_id)
+
+    async def known(self, session_id: str) -> bool:
+        return self.is_running(session_id) or (
+            await self._checkpointer.load_latest(session_id) is not None
+        )
+
+    async def managed(self, session_ids: Sequence[str]) -> dict[str, RunStatus]:
+        return {sid: RunStatus.RUNNING for sid in session_ids if sid in self._live}
+
+    async def replay(self, key: str, session_id: str | None) -> Accepted | None:
+        return await self._replays.replay(key, session_id)
+
+    async def submit(
+        self, session_id: str, request: RunRequest, *, multitask: Multitask, key: str | None
+    ) -> Accepted:
+        """Start the run, or (multitask) queue it behind the one in progress here."""
+        if multitask is Multitask.ROLLBACK:
+            raise ApiError(
+                400,
+                'multitask "rollback" needs the queue\'s workers (weavegraph serve --queue on '
+                "PostgreSQL); this server runs sessions itself and supports reject, enqueue "
+                "and interrupt",
+            )
+        async with self._replays.first(key) as answer:
+            run = self._live.get(session_id)
+            if run is None:
+                await self.start(session_id, request)
+            elif multitask is Multitask.REJECT:
+                raise SessionBusy(session_id)
+            else:
+                run.waiting.append(request)
+                if multitask is Multitask.INTERRUPT:
+                    run.stop.request()
+            accepted = Accepted(session_id=session_id)
+            if answer is not None:
+                answer.set_result(accepted)
+            return accepted
 
     async def start(self, session_id: str, request: RunRequest) -> LiveRun:
         """Start (or continue, when the session exists) ``session_id`` in the background."""
@@ -118,21 +150,47 @@ class RunManager:
         except BaseException:
             del self._live[session_id]
             raise
-        log_run_start(session_id, request.describe())
-        run.task = asyncio.create_task(self._run(run, request), name=run.name)
+        run.waiting.append(request)
+        run.task = asyncio.create_task(self._run(run), name=run.name)
         return run
 
-    def cancel(self, session_id: str) -> bool:
-        """Cancel the session's run now (the step in flight is not committed; running the session
-        again continues from its last checkpoint). False when it is not running."""
+    async def cancel(self, session_id: str) -> bool:
+        """Cancel the session's run now, and the requests waiting behind it (the step in
+        flight is not committed; running the session again continues from its last
+        checkpoint). False when it is not running."""
         run = self._live.get(session_id)
         if run is None or run.task is None or run.task.done():
             return False
         run.cancelled = True
+        run.waiting.clear()
         run.task.cancel()
         return True
 
-    async def _run(self, run: LiveRun, request: RunRequest) -> None:
+    async def edit(self, session_id: str, partial: NodePartial) -> tuple[int, dict[str, Any]]:
+        """Record the edit as the session's next step, now."""
+        async with AppRunner(self._app, self._checkpointer, context=self._context) as runner:
+            report = await runner.update_state(session_id, partial)
+        return 200, {
+            "session_id": session_id,
+            "step": report.step,
+            "updated_channels": list(report.updated_channels),
+        }
+
+    async def _run(self, run: LiveRun) -> None:
+        """Drive the session for each request waiting, oldest first."""
+        try:
+            while run.waiting and not run.cancelled:
+                request = run.waiting.popleft()
+                run.stop = StopRequest()
+                await self._drive(run, request)
+        finally:
+            await run.bus.aclose()
+            if self._live.get(run.session_id) is run:
+                del self._live[run.session_id]
+            event_log.ring(run.session_id)  # its streams see it is over
+
+    async def _drive(self, run: LiveRun, request: RunRequest) -> None:
+        log_run_start(run.session_id, request.describe())
         started = time.monotonic()
         status: str = RunStatus.ERROR
         step: int | None = None
@@ -161,10 +219,6 @@ class RunManager:
             # The failure is in the stream-end event and the errors channel; the log keeps detail.
             logger.exception("run %s failed", run.session_id)
         finally:
-            await run.bus.aclose()
-            if self._live.get(run.session_id) is run:
-                del self._live[run.session_id]
-            event_log.ring(run.session_id)  # its streams see it is over
             if step is None:  # cancelled or failed: the session stands at its last checkpoint
                 step = await self._latest_step(run.session_id)
             log_run_end(run.session_id, str(status), step, time.monotonic() - started)
@@ -213,8 +267,10 @@ class RunManager:
                 yield event, "stored"
 
     def request_stop_all(self) -> None:
-        """Ask every running session to stop at its next step boundary."""
+        """Ask every running session to stop at its next step boundary (nothing queued behind
+        it starts)."""
         for run in self._live.values():
+            run.waiting.clear()
             run.stop.request()
 
     async def shutdown(self, grace: float = 10.0) -> None:

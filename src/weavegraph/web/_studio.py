@@ -1,8 +1,8 @@
 """The studio's actions on a session: cancel its run, answer it, edit its state, fork it, and
 read any of its steps.
 
-Each goes through the core (``AppRunner``, the run manager); nothing here steps a session or
-decides a status.
+Each goes through the core (``AppRunner``, the server's runs: this process or the queue); nothing
+here steps a session or decides a status.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from ..app import App
 from ..checkpoint import Checkpoint, Checkpointer
 from ..errors import SessionGraphMismatch
+from ..queue import Multitask
 from ..runtime.plan import cursor_of, missing_nodes
 from ..sessions import AppRunner
 from ..types import END
@@ -31,7 +32,7 @@ from ._body import (
     storable,
 )
 from ._redact import public_state
-from ._runs import RunManager, RunRequest
+from ._requests import RunRequest, Runs
 
 _RESUME_KEYS = ("value", "update", "goto")
 _FORK_KEYS = ("step", "new_id")
@@ -44,7 +45,7 @@ class Serving(Protocol):
     context: Any
 
     @property
-    def runs(self) -> RunManager: ...
+    def runs(self) -> Runs: ...
 
     @property
     def checkpointer(self) -> Checkpointer: ...
@@ -58,7 +59,7 @@ class StudioActions:
 
     async def cancel(self, request: Request) -> Response:
         session_id = session_id_of(request.path_params["session_id"])
-        if not self._serving.runs.cancel(session_id):
+        if not await self._serving.runs.cancel(session_id):
             await self._latest(session_id)  # 404 for an unknown session
             raise ApiError(
                 409, f"session {session_id!r} has no run in progress", "weavegraph::web::idle"
@@ -81,13 +82,13 @@ class StudioActions:
                 f"session {session_id!r} is not waiting for an answer",
                 "weavegraph::web::not_waiting",
             )
-        await self._serving.runs.start(
-            session_id, RunRequest(answer=value, update=update, goto=goto)
+        accepted = await self._serving.runs.submit(
+            session_id,
+            RunRequest(answer=value, update=update, goto=goto),
+            multitask=Multitask.REJECT,
+            key=None,
         )
-        return JSONResponse(
-            {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
-            status_code=202,
-        )
+        return JSONResponse(accepted.to_json_value(), status_code=202)
 
     async def fork(self, request: Request) -> Response:
         session_id = session_id_of(request.path_params["session_id"])
@@ -113,15 +114,8 @@ class StudioActions:
         if partial.is_empty():
             raise ApiError(400, 'the update changes nothing: give "messages", "extra" or "errors"')
         await self._idle(session_id)
-        async with self._runner() as runner:
-            report = await runner.update_state(session_id, partial)
-        return JSONResponse(
-            {
-                "session_id": session_id,
-                "step": report.step,
-                "updated_channels": list(report.updated_channels),
-            }
-        )
+        status, answer = await self._serving.runs.edit(session_id, partial)
+        return JSONResponse(answer, status_code=status)
 
     async def step(self, request: Request) -> Response:
         session_id = session_id_of(request.path_params["session_id"])
@@ -151,7 +145,7 @@ class StudioActions:
 
     async def _idle(self, session_id: str) -> Checkpoint:
         """The session's latest checkpoint; 409 while it runs or when it needs another graph."""
-        if self._serving.runs.is_running(session_id):
+        if await self._serving.runs.busy(session_id):
             raise busy(session_id)
         latest = await self._latest(session_id)
         unknown = missing_nodes(self._serving.app.spec, latest.frontier)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
@@ -27,20 +28,26 @@ from starlette.staticfiles import StaticFiles
 
 from ..app import App
 from ..checkpoint import Checkpointer, SessionInfo
+from ..checkpoint.postgres import PostgresCheckpointer
 from ..config import getenv
-from ..errors import SessionGraphMismatch, StateError, WeavegraphError
+from ..errors import ConfigError, SessionBusy, SessionGraphMismatch, StateError, WeavegraphError
+from ..queue import Multitask
 from ..runtime.plan import cursor_of, missing_nodes
 from ..session_status import PendingInterrupt, describe, stored_status
 from ..sessions import NO_ANSWER
 from ..state import VersionedState
+from ..status import RunStatus, shown_status
 from ._body import ApiError, busy, check_keys, not_found, read_json, session_id_of, storable
 from ._graph import graph_json
 from ._guard import ALLOWED_HOSTS_ENV, HostPolicy, RequestGuard
 from ._guard import error_response as _error
+from ._queue_runs import QueueRuns
 from ._redact import public_state, redact_access_log
-from ._runs import RunManager, RunRequest
+from ._requests import RunRequest, Runs, idempotency_key_of, multitask_of
+from ._runs import RunManager
 from ._serverlog import AccessLog
 from ._studio import StudioActions
+from ._wakeups import Wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +57,7 @@ SHUTDOWN_GRACE = 10.0
 CheckpointerFactory = Callable[[], Awaitable[Checkpointer]]
 
 
-_RUN_KEYS = ("input", "state", "session_id", "answer")
+_RUN_KEYS = ("input", "state", "session_id", "answer", "multitask")
 
 
 def _initial_state(body: dict[str, Any]) -> VersionedState | None:
@@ -90,16 +97,24 @@ class WebApi:
     """The handlers, bound to one App and (once started) one checkpointer."""
 
     def __init__(
-        self, app: App, open_checkpointer: CheckpointerFactory, context: Any = None
+        self,
+        app: App,
+        open_checkpointer: CheckpointerFactory,
+        context: Any = None,
+        *,
+        queue: bool = False,
+        redis_url: str | None = None,
     ) -> None:
         self.app = app
         self.context = context
+        self.queue = queue
         self._open = open_checkpointer
+        self._redis_url = redis_url
         self._checkpointer: Checkpointer | None = None
-        self._runs: RunManager | None = None
+        self._runs: Runs | None = None
 
     @property
-    def runs(self) -> RunManager:
+    def runs(self) -> Runs:
         if self._runs is None:
             raise ApiError(503, "the server is starting", "weavegraph::web::unavailable")
         return self._runs
@@ -112,14 +127,30 @@ class WebApi:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncGenerator[None]:
-        self._checkpointer = await self._open()
-        self._runs = RunManager(self.app, self._checkpointer, self.context)
+        self._checkpointer = checkpointer = await self._open()
+        try:
+            self._runs = self._runs_on(checkpointer)
+            wakeups = await Wakeups.start(checkpointer, self._redis_url)
+        except BaseException:
+            await checkpointer.close()
+            raise
         try:
             yield
         finally:
             # Graceful shutdown: running sessions stop at a step boundary, checkpointed.
             await self._runs.shutdown()
-            await self._checkpointer.close()
+            await wakeups.close()
+            await checkpointer.close()
+
+    def _runs_on(self, checkpointer: Checkpointer) -> Runs:
+        if not self.queue:
+            return RunManager(self.app, checkpointer, self.context)
+        if not isinstance(checkpointer, PostgresCheckpointer):
+            raise ConfigError(
+                f"--queue needs PostgreSQL (the queue lives there), not {type(checkpointer).__name__}",
+                help="serve with --db postgresql://... (or --checkpointer postgres)",
+            )
+        return QueueRuns(checkpointer)
 
     async def index(self, _request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
@@ -133,16 +164,35 @@ class WebApi:
 
     async def start_run(self, request: Request) -> Response:
         body = await read_json(request)
+        key = idempotency_key_of(request.headers)
+        multitask = multitask_of(body.get("multitask"))
+        named = body.get("session_id")
+        if key is not None:
+            first = await self.runs.replay(key, None if named is None else session_id_of(named))
+            if first is not None:  # a retry: the first request's answer, nothing run again
+                return JSONResponse(first.to_json_value(), status_code=202)
         state = _initial_state(body)
         answer = _answer(body)
-        if "answer" in body and (state is not None or body.get("session_id") is None):
+        if "answer" in body and (state is not None or named is None):
             raise ApiError(400, '"answer" goes with a waiting "session_id" and no input or state')
-        session_id = session_id_of(body.get("session_id"))
-        if self.runs.is_running(session_id):
+        session_id = session_id_of(named)
+        if not await self.runs.busy(session_id):
+            await self._check_start(session_id, state, answer, "answer" in body)
+        elif multitask is Multitask.REJECT:
             raise busy(session_id)
+        accepted = await self.runs.submit(
+            session_id, RunRequest(state=state, answer=answer), multitask=multitask, key=key
+        )
+        return JSONResponse(accepted.to_json_value(), status_code=202)
+
+    async def _check_start(
+        self, session_id: str, state: VersionedState | None, answer: Any, answering: bool
+    ) -> None:
+        """A run of an idle session: it exists (or a state starts it), runs on this graph, and
+        waits for the answer given."""
         latest = await self.checkpointer.load_latest(session_id)
         if state is None and latest is None:
-            if "answer" in body:
+            if answering:
                 raise not_found(session_id)
             raise ApiError(400, 'a new session needs "input" or "state"')
         unknown = missing_nodes(self.app.spec, latest.frontier) if latest else []
@@ -155,11 +205,6 @@ class WebApi:
                 f"session {session_id!r} is not waiting for an answer",
                 "weavegraph::web::not_waiting",
             )
-        await self.runs.start(session_id, RunRequest(state=state, answer=answer))
-        return JSONResponse(
-            {"session_id": session_id, "events": f"/api/runs/{session_id}/events"},
-            status_code=202,
-        )
 
     async def run_events(self, request: Request) -> Response:
         session_id = session_id_of(request.path_params["session_id"])
@@ -168,7 +213,7 @@ class WebApi:
         # ?live=1 or Live-Chunks: 1: LLM chunks of a step in flight as they come (no id, see
         # _sse_message)
         live = "1" in (request.query_params.get("live"), request.headers.get("live-chunks"))
-        if not self.runs.is_running(session_id) and not await self._known(session_id):
+        if not await self.runs.known(session_id):
             raise not_found(session_id)
 
         shutdown = anyio.Event()
@@ -195,14 +240,12 @@ class WebApi:
             shutdown_grace_period=SHUTDOWN_GRACE,
         )
 
-    async def _known(self, session_id: str) -> bool:
-        return await self.checkpointer.load_latest(session_id) is not None
-
     async def sessions(self, _request: Request) -> Response:
         stored = sorted(
             await self.checkpointer.list_sessions(), key=lambda i: i.updated_at, reverse=True
         )
-        infos = [await self._describe(info) for info in stored]  # newest first
+        managed = await self.runs.managed([info.session_id for info in stored])
+        infos = [await self._describe(info, managed) for info in stored]  # newest first
         return JSONResponse(
             {
                 "sessions": [
@@ -211,7 +254,7 @@ class WebApi:
                         "created_at": info.created_at.isoformat(),
                         "updated_at": info.updated_at.isoformat(),
                         "latest_step": info.latest_step,
-                        "running": self.runs.is_running(info.session_id),
+                        "running": managed.get(info.session_id) is RunStatus.RUNNING,
                         "status": info.status,
                         "interrupt": _interrupt_json(info.interrupt),
                     }
@@ -220,10 +263,14 @@ class WebApi:
             },
         )
 
-    async def _describe(self, info: SessionInfo) -> SessionInfo:
-        """``info`` with its status and pending interrupt, read from storage."""
-        running = (info.session_id,) if self.runs.is_running(info.session_id) else ()
-        return await describe(self.checkpointer, info, running=running)
+    async def _describe(self, info: SessionInfo, managed: dict[str, RunStatus]) -> SessionInfo:
+        """``info`` with its status and pending interrupt, read from storage (and the queue)."""
+        run = managed.get(info.session_id)
+        running = (info.session_id,) if run is RunStatus.RUNNING else ()
+        described = await describe(self.checkpointer, info, running=running)
+        if described.status is None:
+            return described
+        return dataclasses.replace(described, status=shown_status(described.status, run))
 
     async def session(self, request: Request) -> Response:
         session_id = session_id_of(request.path_params["session_id"])
@@ -231,16 +278,17 @@ class WebApi:
         if latest is None:
             raise not_found(session_id)
         history = await self.checkpointer.history(session_id)
-        running = self.runs.is_running(session_id)
+        run = (await self.runs.managed([session_id])).get(session_id)
+        running = run is RunStatus.RUNNING
         status, interrupt = await stored_status(self.checkpointer, latest, running=running)
         return Response(
             orjson.dumps(
                 {
                     "session_id": session_id,
                     "step": latest.step,
-                    "running": self.runs.is_running(session_id),
+                    "running": running,
                     "frontier": list(latest.frontier),
-                    "status": status,
+                    "status": shown_status(status, run),
                     # A node's ctx.interrupt question: POST /api/runs with "answer" continues.
                     "interrupt": _interrupt_json(interrupt),
                     "state": public_state(latest.state),
@@ -278,6 +326,9 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 
 async def _weavegraph_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, WeavegraphError)
+    if isinstance(exc, SessionBusy):  # a run started meanwhile (another request, another server)
+        busy_now = busy(exc.session_id)
+        return _error(busy_now.status, busy_now.message, busy_now.code)
     status = 404 if isinstance(exc, KeyError) else 400
     return _error(status, exc.message, exc.code)
 
@@ -311,12 +362,18 @@ def create_app(
     api_token: str | None = None,
     context: Any = None,
     allowed_hosts: str | Iterable[str] | None = None,
+    queue: bool = False,
+    redis_url: str | None = None,
 ) -> Starlette:
     """The ASGI application serving ``app``. ``open_checkpointer`` runs at startup, in the server's
     event loop. ``api_token`` defaults to ``WEAVEGRAPH_API_TOKEN`` and ``allowed_hosts`` (extra
     ``Host``/``Origin`` names, ``*`` for any) to ``WEAVEGRAPH_ALLOWED_HOSTS`` (environment, else
-    ``.env``). ``context`` reaches the nodes of every run as ``ctx.context``."""
-    api = WebApi(app, open_checkpointer, context)
+    ``.env``). ``context`` reaches the nodes of every run as ``ctx.context``.
+
+    ``queue``: run nothing here; every run request goes to the PostgreSQL queue for
+    ``weavegraph worker`` processes (the checkpointer must be a PostgresCheckpointer).
+    ``redis_url``: also wake event streams through Redis pub/sub (the ``redis`` extra)."""
+    api = WebApi(app, open_checkpointer, context, queue=queue, redis_url=redis_url)
     actions = StudioActions(api)
     routes = [
         Route("/", api.index),

@@ -14,16 +14,26 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["Listener", "Notifier", "notify_work", "session_channel", "work_channel"]
+__all__ = [
+    "Listener",
+    "Notifier",
+    "Publisher",
+    "notify_work",
+    "session_channel",
+    "work_channel",
+]
 
 _log = logging.getLogger(__name__)
 _RECONNECT_S = 1.0
+
+Publisher = Callable[[str, Sequence[str]], Awaitable[None]]
+"""Another way to announce (channel, session ids) besides NOTIFY, such as Redis pub/sub."""
 
 
 def _channel(kind: str, schema: str) -> str:
@@ -54,6 +64,8 @@ class Notifier:
         self._channel = session_channel(schema)
         self._pending: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self.publishers: list[Publisher] = []
+        """Also told of every announcement (``--redis``)."""
 
     def session_changed(self, session_id: str) -> None:
         """Called after a commit; the NOTIFY follows on a pooled connection."""
@@ -61,9 +73,15 @@ class Notifier:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._flush())
 
+    async def publish(self, channel: str, session_ids: Sequence[str]) -> None:
+        """Tell the other publishers (NOTIFY is the caller's, in its own transaction)."""
+        for publisher in self.publishers:
+            await publisher(channel, session_ids)
+
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = sorted(self._pending), set()
+            await self.publish(self._channel, batch)
             try:
                 async with self._pool.connection() as conn:
                     await conn.execute(

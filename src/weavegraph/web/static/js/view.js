@@ -9,7 +9,9 @@ import { renderChanges, renderState } from "./inspect.js";
 import { renderTimeline } from "./timeline.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const CAN_CONTINUE = new Set(["stopped", "error", "cancelled"]);
+const CAN_CONTINUE = new Set(["stopped", "error", "cancelled", "dead"]);
+// A run in progress, or (on a `serve --queue` server) waiting for a worker.
+const BUSY = new Set(["running", "queued"]);
 
 export class SessionView {
   constructor({ onChanged, onNavigate, setConnection }) {
@@ -101,7 +103,7 @@ export class SessionView {
   }
 
   renderActions(detail) {
-    const running = detail.status === "running";
+    const running = BUSY.has(detail.status);
     $("cancel-run").hidden = !running;
     // A static pause (interrupt_before/after) asks nothing: it continues with no answer.
     const paused = detail.status === "interrupted" && !detail.interrupt;
@@ -228,7 +230,7 @@ export class SessionView {
         if (generation !== this.generation) return;
         const detail = await this.refresh();
         if (!detail) return;
-        if (detail.status === "running") {
+        if (BUSY.has(detail.status)) {
           if (!ended && count === 0) await sleep(400);
           continue;
         }
