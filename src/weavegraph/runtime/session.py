@@ -21,7 +21,7 @@ from ..events.model import EventEmitter, NullEmitter
 from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
-from .event_journal import BATCH_EVENTS, EventJournal, PendingEvents
+from .event_journal import BATCH_EVENTS, NOTHING, EventJournal, PendingEvents
 from .executor import TaskEnv, TaskExecutor
 from .plan import Cursor
 
@@ -234,7 +234,8 @@ class Session:
             namespace=self.namespace,
         )
         journal = self.stamper.journal
-        pending = journal.take() if journal is not None else None
+        # (NOTHING, not an empty batch: told by identity, without a __len__ call every step)
+        pending = journal.take() if journal is not None else NOTHING
         try:
             if self.traced:
                 with tracing.span(
@@ -252,7 +253,7 @@ class Session:
         self.saved = True
         if self.saved_step is not None:
             self.saved_step = checkpoint.step
-        if pending:
+        if pending is not NOTHING:
             event_log.ring(self.session_id)
         if self.log_debug:
             _log.debug(
@@ -272,12 +273,12 @@ class Session:
         return {} if self.saved_step is None else {"builds_on": self.saved_step}
 
     async def _commit(
-        self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents | None
+        self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents
     ) -> None:
         """One transaction: the checkpoint and the step's events. A step that emitted more than
         one batch of events has its earlier batches stored just before (fenced the same way)."""
         fence = self._fence()
-        if not pending:
+        if pending is NOTHING:
             await checkpointer.save(checkpoint, **fence)
             return
         if len(pending) <= BATCH_EVENTS:
