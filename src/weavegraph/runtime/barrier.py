@@ -69,16 +69,16 @@ def freeze_partial(
         _check_errors(partial.errors)
     if partial.update:
         partial = _with_update_in_extra(node, partial, schema)
-    extra = cast(object, partial.extra)
+    extra = partial.extra
     if not extra or isinstance(extra, FrozenDict):
         return partial
-    if type(extra) is not dict and not isinstance(extra, Mapping):
+    if type(extra) is not dict and not isinstance(extra, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
         # Typed as a Mapping, but nodes are user code: a list would fail deep in the freezer.
         raise StateError(
             f"extra must be a mapping of str keys to JSON values, got {type(extra).__name__}"
         )
     try:
-        frozen = freeze_mapping(cast("Mapping[str, Any]", extra))
+        frozen = freeze_mapping(extra)  # pyright: ignore[reportUnknownArgumentType]
     except NotJson as exc:
         key = exc.path.split(".", 1)[0].split("[", 1)[0] if exc.path else "?"
         detail = exc.detail if exc.path in ("", key) else f"{exc.detail} (at {exc.path})"
@@ -188,7 +188,7 @@ def merge_barrier(
     )
     # Every value is already checked and frozen: the previous state's, the partials' (by
     # freeze_partial) and the reducers' results (frozen in _merge_extra), so no re-validation.
-    merged = trusted_state(messages, cast(FrozenDict, extra), errors, versions, state.schema)
+    merged = trusted_state(messages, extra, errors, versions, state.schema)  # pyright: ignore[reportArgumentType]
     updated = tuple(
         ch
         for ch, bump in zip(_CHANNELS, (bump_messages, bump_extra, bump_errors), strict=True)

@@ -19,7 +19,7 @@ import orjson
 
 from ..events.model import Event
 
-__all__ = ["BATCH_EVENTS", "MEMORY_EVENTS", "EventJournal", "PendingEvents"]
+__all__ = ["BATCH_EVENTS", "MEMORY_EVENTS", "NOTHING", "EventJournal", "PendingEvents"]
 
 MEMORY_EVENTS: Final = 2048
 """Pending events kept in memory; beyond this they are spilled to a temporary file."""
@@ -76,6 +76,7 @@ class PendingEvents:
 
 
 NOTHING: Final = PendingEvents([], None, 0)
+"""What :meth:`EventJournal.take` returns when nothing is pending (always this object)."""
 
 
 class EventJournal:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from .. import tracing
@@ -204,7 +205,9 @@ async def run_task(
         elif node.retry is None and node.timeout is None and node.is_async:
             # The common case without the retry/timeout layers (two coroutines fewer).
             result: Any = node.call(snapshot, ctx)
-            if inspect.isawaitable(result):
+            # (an async def's coroutine is told without inspect's Python-level checks)
+            kind = type(result)  # pyright: ignore[reportUnknownVariableType]
+            if kind is CoroutineType or inspect.isawaitable(result):
                 result = await result
         else:
             result = await attempts(node, snapshot, ctx)

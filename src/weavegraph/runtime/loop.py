@@ -22,7 +22,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, cast
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn
 
 from .. import tracing
 from ..context import Interrupt, NodeContext
@@ -118,7 +118,11 @@ async def execute(
     session.check_logging()
     if session.stamper.lifecycle:
         session.stamper.lifecycle_event("run_start", f"session={session.session_id}")
-    with tracing.span(tracing.RUN, session_id=session.session_id):
+    with (
+        tracing.span(tracing.RUN, session_id=session.session_id)
+        if session.traced
+        else contextlib.nullcontext()
+    ):
         async with session.claimed():
             if begin_run:
                 try:
@@ -208,7 +212,7 @@ async def _steps(
         cursor = session.cursor
         if cursor.interrupt is not None:
             return plan.pending_reason(cursor)
-        if cursor.idle:
+        if not cursor.frontier and not cursor.sends:  # (Cursor.idle, without the call)
             return None
         if stop is not None and stop.honour():  # a step boundary: everything is saved
             return _STOPPED
@@ -354,9 +358,7 @@ async def begin(session: Session) -> None:
     except RoutingError as exc:
         session.cursor = replace(cursor, frontier=(START,), sends=())
         await _fail(session, StepPlan(cursor.step, (), ()), START, exc)
-    session.cursor = replace(
-        cursor, frontier=after.frontier, join_progress=after.join_progress, sends=after.sends
-    )
+    session.cursor = plan.routed(cursor, after)
     if session.log_steps:
         plan.logger.debug(
             "session %s step %d: first frontier %s",
@@ -445,7 +447,8 @@ async def _step(session: Session) -> StepReport | PausedReason:
         barrier = merge_barrier(spec, session.state, step_plan.step, results, frozen=True)
     except (NonJsonValue, ReducerError) as exc:  # a user reducer raised or made non-JSON
         await _fail(session, step_plan, exc.node or "", exc)
-    tasks = list(zip(names, cast("list[NodePartial | None]", outcomes), strict=True))
+    # (no failures are left among the outcomes; a typing.cast would cost a call every step)
+    tasks: list[tuple[str, NodePartial | None]] = list(zip(names, outcomes, strict=True))  # pyright: ignore[reportAssignmentType]
     try:
         routes = (
             await _routes(step_plan, tasks, barrier.state.snapshot(), session)
@@ -474,7 +477,7 @@ async def _step(session: Session) -> StepReport | PausedReason:
         after,
         next_seq=stamper.next_seq + session.closing_events,
     )
-    ran = ran_nodes(step_plan)
+    ran = ran_nodes(step_plan) if sends else run
     if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
         session.last_record = (ran, step_plan.skipped, barrier.updated_channels)
     else:

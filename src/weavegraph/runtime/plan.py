@@ -44,6 +44,7 @@ __all__ = [
     "pending_reason",
     "plan_step",
     "ran_nodes",
+    "routed",
     "routers_to_call",
     "send_key",
     "standing",
@@ -71,9 +72,13 @@ _CHANNELS = ("messages", "extra", "errors")
 _SEEN = operator.itemgetter(*_CHANNELS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, eq=True)
 class Cursor:
     """Where a session stands between supersteps; stored as JSON in ``Checkpoint.cursor``.
+
+    Never changed once built: a new cursor replaces it (``advance``, ``dataclasses.replace``).
+    (Not ``frozen=True``: a frozen class's constructor sets each of its eleven fields through
+    ``object.__setattr__``, and one cursor is built every superstep.)
 
     ``step`` is the last recorded superstep (0 before any), ``frontier`` what runs next,
     ``versions_seen`` the channel versions each node last ran on (version gating), ``join_progress``
@@ -224,10 +229,15 @@ def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
     on this exact state); a node's first run is never gated, and neither is a Send task.
     """
     versions = state.versions
+    frontier = cursor.frontier
+    if len(frontier) == 1:  # chains and loops: one node, gated or not
+        seen = cursor.versions_seen.get(frontier[0])
+        if seen is None or (seen is not versions and seen != versions):
+            return StepPlan(cursor.step + 1, frontier, (), cursor.sends, (0,), 1)
     run: list[str] = []
     skipped: list[str] = []
     at: list[int] = []
-    for index, node in enumerate(cursor.frontier):
+    for index, node in enumerate(frontier):
         seen = cursor.versions_seen.get(node)
         if seen is not None and (seen is versions or seen == versions):
             skipped.append(node)
@@ -235,7 +245,7 @@ def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
             run.append(node)
             at.append(index)
     return StepPlan(
-        cursor.step + 1, tuple(run), tuple(skipped), cursor.sends, tuple(at), len(cursor.frontier)
+        cursor.step + 1, tuple(run), tuple(skipped), cursor.sends, tuple(at), len(frontier)
     )
 
 
@@ -292,6 +302,8 @@ def normalize_route(
     When the router declared its ``targets``, an id (or a Send's node) outside them (other than
     END) is a RoutingError too: compile() validated the graph against that declaration.
     """
+    if type(result) is str and (targets is None or result in targets or result == END):
+        return (result,)  # the common case, told without the general checks below
     if isinstance(result, str | Send):
         routed: tuple[Route, ...] = (result,)
     elif isinstance(result, (list, tuple)) and all(
@@ -337,6 +349,10 @@ def next_frontier(
     order kept, END dropped; Sends (returned by the task, then by its routers) are kept in the
     order produced, never deduplicated. Unknown ids raise RoutingError.
     """
+    if len(tasks) == 1 and not spec.joins:
+        single = _single_target(spec, tasks[0], routes)
+        if single is not None:
+            return Next(single, (), dict(join_progress))
     frontier: dict[str, None] = {}
     sends: list[Send] = []
     progress: dict[str, set[str]] | None = None
@@ -381,6 +397,26 @@ def next_frontier(
             if key in by_key
         },
     )
+
+
+def _single_target(
+    spec: GraphSpec, task: tuple[str, NodePartial | None], routes: Mapping[str, Sequence[Route]]
+) -> tuple[str, ...] | None:
+    """The frontier after a lone task that leads to exactly one known node, by one edge or one
+    routed id (chains and loops), else None (:func:`next_frontier` works it out in full)."""
+    node, partial = task
+    if partial is not None and (partial.frontier is not None or partial.sends):
+        return None
+    edges = spec.edges.get(node, ())
+    routed = routes.get(node)
+    if not routed:
+        return edges if len(edges) == 1 and edges[0] != END else None
+    if edges or len(routed) != 1:
+        return None
+    target = routed[0]
+    if type(target) is str and target != END and target in spec.nodes:
+        return (target,)
+    return None
 
 
 def _add_targets(
@@ -479,6 +515,23 @@ def advance(
     elif previous is not None:
         object.__setattr__(after, "_json_seen", previous)
     return after
+
+
+def routed(cursor: Cursor, after_start: Next) -> Cursor:
+    """``cursor`` with the frontier START leads to (``dataclasses.replace`` costs several
+    times this: it runs once per run)."""
+    return Cursor(
+        step=cursor.step,
+        frontier=after_start.frontier,
+        versions_seen=cursor.versions_seen,
+        join_progress=after_start.join_progress,
+        next_seq=cursor.next_seq,
+        interrupt=cursor.interrupt,
+        resume=cursor.resume,
+        paused_before=cursor.paused_before,
+        sends=after_start.sends,
+        tasks_of=cursor.tasks_of,
+    )
 
 
 # --- reading a stored cursor -----------------------------------------------------------------

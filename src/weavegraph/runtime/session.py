@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer, TaskResultStore
@@ -28,7 +28,7 @@ from ..events.model import ATTEMPT_RESTARTED_SCOPE, EventEmitter, EventType, Nul
 from ..graph.spec import GraphSpec
 from ..state import VersionedState, freeze_json
 from . import plan
-from .event_journal import BATCH_EVENTS, EventJournal, PendingEvents
+from .event_journal import BATCH_EVENTS, NOTHING, EventJournal, PendingEvents
 from .executor import TaskEnv, TaskExecutor
 from .plan import Cursor
 
@@ -43,6 +43,21 @@ PARENT_STEP: Final = "parent_step"
 _NULL_EMITTER: Final = NullEmitter()
 _UNCLAIMED: Final = contextlib.nullcontext()
 _log = logging.getLogger(__name__)
+
+
+_TASK_STORES: dict[type, bool] = {}
+
+
+def _stores_tasks(checkpointer: Checkpointer | None) -> TypeGuard[TaskResultStore]:
+    """Whether ``checkpointer`` is a TaskResultStore, decided once per class (a protocol
+    ``isinstance`` costs tens of microseconds: too much for every run)."""
+    if checkpointer is None:
+        return False
+    kind = type(checkpointer)
+    known = _TASK_STORES.get(kind)
+    if known is None:
+        known = _TASK_STORES[kind] = isinstance(checkpointer, TaskResultStore)
+    return known
 
 
 class Session:
@@ -101,7 +116,7 @@ class Session:
         self.checkpointer = checkpointer
         # Per-task durability needs the checkpointer's task-result methods (every built-in
         # backend has them; a checkpointer written before they existed simply goes without).
-        self.task_store = checkpointer if isinstance(checkpointer, TaskResultStore) else None
+        self.task_store = checkpointer if _stores_tasks(checkpointer) else None
         # Whether saved task results were looked for since this session was loaded (once: a
         # crash may have left some for the step about to run).
         self.tasks_checked = False
@@ -265,7 +280,8 @@ class Session:
             namespace=self.namespace,
         )
         journal = self.stamper.journal
-        pending = journal.take() if journal is not None else None
+        # (NOTHING, not an empty batch: told by identity, without a __len__ call every step)
+        pending = journal.take() if journal is not None else NOTHING
         try:
             if self.traced:
                 with tracing.span(
@@ -283,7 +299,7 @@ class Session:
         self.saved = True
         if self.saved_step is not None:
             self.saved_step = checkpoint.step
-        if pending:
+        if pending is not NOTHING:
             event_log.ring(self.session_id)
         if self.log_debug:
             _log.debug(
@@ -303,12 +319,12 @@ class Session:
         return {} if self.saved_step is None else {"builds_on": self.saved_step}
 
     async def _commit(
-        self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents | None
+        self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents
     ) -> None:
         """One transaction: the checkpoint and the step's events. A step that emitted more than
         one batch of events has its earlier batches stored just before (fenced the same way)."""
         fence = self._fence()
-        if not pending:
+        if pending is NOTHING:
             await checkpointer.save(checkpoint, **fence)
             return
         if len(pending) <= BATCH_EVENTS:

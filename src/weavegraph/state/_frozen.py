@@ -313,6 +313,8 @@ def freeze_mapping(value: Mapping[str, object]) -> FrozenDict:
     """Freeze a str-keyed mapping of storable JSON values (the shape of ``extra``)."""
     if isinstance(value, FrozenDict):
         return value
+    if _flat(value):
+        return _flat_frozen(value)
     return cast(FrozenDict, _walk(value, "", MAX_JSON_DEPTH + 1, lenient=False))
 
 
@@ -322,19 +324,32 @@ def storable_json(value: Mapping[Any, object]) -> FrozenDict:
     A value of another type becomes its ``str()``, as do ints beyond 64 bits and non-finite
     floats; lone surrogates become U+FFFD; a container nested too deep becomes a short string.
     """
-    for key, item in value.items():  # the common case: a few plain scalars, no walk
+    if _flat(value):
+        return _flat_frozen(value)
+    return cast(FrozenDict, _walk(value, "", MAX_JSON_DEPTH + 1, lenient=True))
+
+
+def _flat(value: Mapping[Any, object]) -> bool:
+    """Whether ``value`` is the common case: ASCII str keys and plain leaves (no walk needed)."""
+    for key, item in value.items():  # noqa: SIM110 (a loop: all() over a generator is slower)
         if not (type(key) is str and key.isascii() and _plain(item)):
-            return cast(FrozenDict, _walk(value, "", MAX_JSON_DEPTH + 1, lenient=True))
+            return False
+    return True
+
+
+def _flat_frozen(value: Mapping[str, object]) -> FrozenDict:
     frozen = FrozenDict(value)
     frozen._depth = 1  # pyright: ignore[reportPrivateUsage]
     return frozen
 
 
-def _plain(value: object) -> bool:
+def _plain(value: Any) -> bool:  # (Any: a typing.cast per branch would cost a call each)
     """Whether ``value`` is a leaf storable as it is, told without a call into the walk."""
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]
     if kind is str:
-        return cast(str, value).isascii()
+        return value.isascii()
     if kind is int:
-        return _INT_MIN <= cast(int, value) <= _INT_MAX
+        return _INT_MIN <= value <= _INT_MAX
+    if kind is float:
+        return math.isfinite(value)
     return value is None or kind is bool

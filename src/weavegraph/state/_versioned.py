@@ -249,14 +249,18 @@ def trusted_state(
     were validated once, where they entered (``runtime.barrier.freeze_partial``); re-checking every message here
     would make each step cost grow with the size of the state.
     """
-    state = object.__new__(VersionedState)
-    object.__setattr__(state, "messages", messages)
-    object.__setattr__(state, "extra", extra)
-    object.__setattr__(state, "errors", errors)
-    object.__setattr__(state, "versions", versions)
-    object.__setattr__(state, "schema", schema)
-    object.__setattr__(state, "_typed", None)
+    state = _new(VersionedState)
+    _set(state, "messages", messages)
+    _set(state, "extra", extra)
+    _set(state, "errors", errors)
+    _set(state, "versions", versions)
+    _set(state, "schema", schema)
+    _set(state, "_typed", None)
     return state
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 class VersionedStateBuilder:

@@ -39,7 +39,7 @@ from ..base import (
 from . import _maint as maint
 from ._connection import Shared, acquire, release, sqlite_path
 from ._schema import schema_state
-from ._store import NO_FENCE, Fence, SQLiteStore
+from ._store import INLINE_MAX_ITEMS, NO_FENCE, Fence, SQLiteStore
 
 __all__ = ["SQLiteCheckpointer", "migrate_sqlite"]
 
@@ -93,17 +93,24 @@ class SQLiteCheckpointer:
         database's write lock, or the save appends many log items), and the caller hands the save
         to the worker thread.
         """
+        store = self._store
+        # (many new log items: encoded and written off the loop's thread)
+        return self._write_inline(
+            lambda: store.is_small(checkpoint, fence) and store.try_save(checkpoint, fence)
+        )
+
+    def _write_inline(self, attempt: Callable[[], bool]) -> bool:
+        """Run one never-waiting write ``attempt`` on the calling thread if the connection is
+        idle; False when it is busy (in the worker, or another process holds the write lock)."""
         shared = self._shared
         if not shared.lock.acquire(blocking=False):
             return False
         try:
-            if not self._store.is_small(checkpoint, fence):
-                return False  # many new log items: encoded and written off the loop's thread
             if not shared.nowait:
                 # Never wait on the loop's thread: SQLITE_BUSY at once, and the worker waits.
                 self._store.conn.execute("PRAGMA busy_timeout = 0")
                 shared.nowait = True
-            if not self._store.try_save(checkpoint, fence):
+            if not attempt():
                 return False
             shared.after_commit(self._store)
             return True
@@ -176,7 +183,15 @@ class SQLiteCheckpointer:
         builds_on: int | None = None,
     ) -> None:
         check_builds_on(builds_on)
-        await self._run(self._store.append_events, session_id, Fence(builds_on, tuple(events)))
+        fence = Fence(builds_on, tuple(events))
+        # A run's closing events (a few): written at once like a small save, no thread hop.
+        if (
+            not self._closed
+            and len(fence.events) <= INLINE_MAX_ITEMS
+            and self._write_inline(lambda: self._store.try_append_events(session_id, fence))
+        ):
+            return
+        await self._run(self._store.append_events, session_id, fence)
 
     async def load_events(
         self, session_id: str, after_seq: int = -1, limit: int | None = None

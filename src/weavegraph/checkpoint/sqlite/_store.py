@@ -155,6 +155,17 @@ class SQLiteStore:
         Run with a busy timeout of 0 (on the event loop's thread); the caller then hands the save
         to the worker thread, which waits and retries. Other failures raise as from ``save``.
         """
+        return self._try_write(
+            lambda conn: self._save(conn, checkpoint, fence), checkpoint.session_id
+        )
+
+    def try_append_events(self, session_id: str, fence: Fence) -> bool:
+        """One attempt at :meth:`append_events` that never waits (see :meth:`try_save`)."""
+        if not (fence.events or fence.builds_on is not None):
+            return True
+        return self._try_write(self._append_work(session_id, fence), session_id)
+
+    def _try_write(self, work: Callable[[sqlite3.Connection], object], sid: str) -> bool:
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -165,12 +176,12 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise CheckpointError(f"{self.location}: {exc}") from exc
         try:
-            self._save(conn, checkpoint, fence)
+            work(conn)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._forget(checkpoint.session_id)
+            self._forget(sid)
             if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                 return False
             if isinstance(exc, sqlite3.DatabaseError):
@@ -452,7 +463,10 @@ class SQLiteStore:
 
     def append_events(self, session_id: str, fence: Fence) -> None:
         """Insert events after the session's latest step (recorded with it), fenced."""
+        if fence.events or fence.builds_on is not None:
+            self.transaction(self._append_work(session_id, fence))
 
+    def _append_work(self, session_id: str, fence: Fence) -> Callable[[sqlite3.Connection], None]:
         def work(conn: sqlite3.Connection) -> None:
             latest = self._latest(conn, session_id)
             plan = saves.plan_append(session_id, fence.builds_on, latest, fence.events)
@@ -460,8 +474,7 @@ class SQLiteStore:
                 delete_events(conn, session_id, plan.rows)
             insert_events(conn, session_id, plan.rows)
 
-        if fence.events or fence.builds_on is not None:
-            self.transaction(work)
+        return work
 
     def _latest(self, conn: sqlite3.Connection, sid: str) -> int | None:
         row = self._rows.get(sid) if self._trusted(conn) else None
