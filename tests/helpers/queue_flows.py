@@ -2,7 +2,8 @@
 
 ``app``: rounds of split -> 4 parallel nodes (sleeping 0..``WG_TEST_SLEEP_MS`` ms, default 200)
 -> join -> merge, looping ``WG_TEST_ROUNDS`` times (default 3: 9 steps after step 0). Its
-final state depends only on the input, never on timing or on which worker ran which step.
+final state (and each node's events) depends only on the input, never on timing or on which
+worker ran which step.
 ``ask_app``: one node asks a question (``ctx.interrupt``) and records the answer.
 ``slow_app``: a loop of ``WG_TEST_ROUNDS`` steps each sleeping ``WG_TEST_SLEEP_MS`` ms.
 """
@@ -27,8 +28,9 @@ def _sleep_s() -> float:
     return int(os.environ.get("WG_TEST_SLEEP_MS", "200")) / 1000
 
 
-def build_app() -> wg.App:
-    rounds, sleep_s = _rounds(), _sleep_s()
+def build_app(*, sleep_ms: int | None = None) -> wg.App:
+    rounds = _rounds()
+    sleep_s = _sleep_s() if sleep_ms is None else sleep_ms / 1000
 
     async def split(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
         round_ = int(snapshot.extra.get("round", 0)) + 1
@@ -39,7 +41,7 @@ def build_app() -> wg.App:
         async def node(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
             await asyncio.sleep(random.uniform(0, sleep_s))
             round_ = int(snapshot.extra["round"])
-            seed = len(snapshot.messages[0].content) if snapshot.messages else 1
+            seed = sum(map(ord, snapshot.messages[0].content)) % 997 + 1 if snapshot.messages else 1
             key = f"w{index}"
             value = int(snapshot.extra.get(key, seed)) * 7 + round_ * (index + 1)
             ctx.emit("part", f"{key}={value % 1_000_003}")

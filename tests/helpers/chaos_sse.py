@@ -1,0 +1,63 @@
+"""SSE clients for the chaos suite: each follows one session through ``serve --queue`` servers,
+hanging up after a random number of events and reconnecting to a random server with
+``Last-Event-ID``, until a server ends the stream after a stream end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+END_SCOPE = "__weavegraph_stream_end__"
+
+
+async def follow(
+    http: httpx.AsyncClient, servers: Sequence[str], sid: str, rng: random.Random
+) -> tuple[list[dict[str, Any]], int]:
+    """Every event of ``sid`` as received, and how many connections it took. An event without
+    an id, or whose id is not its seq, is received as is (the check then fails)."""
+    got: list[dict[str, Any]] = []
+    last: str | None = None
+    connections = 0
+    while True:
+        connections += 1
+        headers = {} if last is None else {"Last-Event-ID": last}
+        hang_up_after = rng.randint(1, 8)
+        ended_by_server = True
+        url = f"{rng.choice(servers)}/api/runs/{sid}/events"
+        async with http.stream("GET", url, headers=headers, timeout=120) as response:
+            if response.status_code != 200:
+                raise AssertionError(f"{sid}: {response.status_code} {await response.aread()!r}")
+            count = 0
+            async for ident, event in _messages(response):
+                if ident != str(event.get("seq")):
+                    event = {**event, "sse_id": ident}
+                got.append(event)
+                last = ident if ident is not None else last
+                count += 1
+                if count == hang_up_after:
+                    ended_by_server = False
+                    break
+        if ended_by_server and got and got[-1].get("scope") == END_SCOPE:
+            return got, connections
+        if ended_by_server:
+            await asyncio.sleep(0.2)  # ended without a stream end: ask again
+
+
+async def _messages(response: httpx.Response) -> Any:
+    """``(id, event)`` for each SSE message with data (comments and pings skipped)."""
+    ident: str | None = None
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield ident, json.loads("\n".join(data))
+            ident, data = None, []
+        elif line.startswith("id:"):
+            ident = line[3:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))

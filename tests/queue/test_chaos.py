@@ -1,0 +1,163 @@
+"""The chaos suite: workers killed, stopped and cut off while they run hundreds of sessions.
+
+Four ``weavegraph worker`` processes run ``queue_flows.app`` (fan-out -> join -> loop, nine steps,
+nodes sleeping 0-200 ms) for ``WEAVEGRAPH_CHAOS_SESSIONS`` sessions (default 300) while a fault
+is injected every 0.5-1.5 s (``chaos_fleet``): ``kill -9`` and respawn, SIGSTOP for 2.5 leases
+then SIGCONT, ``pg_terminate_backend`` on a worker's connections. Meanwhile SSE clients follow
+every session through two ``serve --queue`` processes, reconnecting at random with
+``Last-Event-ID``. Afterwards every invariant of ``chaos_checks`` must hold, each client must have
+received exactly the stored events, and every stopped worker must have lost its lease
+(``LeaseLost`` logged at least once per SIGSTOP). ``WEAVEGRAPH_CHAOS_SEED`` repeats a run's
+choices of faults and victims (timing still varies).
+
+The negative control runs the same checks on a database where a stale worker committed with the
+fence switched off (``chaos_flows.unfenced_app``): they must fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import queue_flows
+from chaos_checks import install_audit, reference_runs, violations
+from chaos_fleet import Fleet, inject_faults
+from chaos_sse import follow
+from queue_procs import HELPERS, raw
+from web_server import Server, start_server
+
+from weavegraph.queue import QueueClient
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.chaos]
+
+LEASE_S = 2.0
+WORKERS = 4
+SSE_CLIENTS = 16
+"""Sessions followed over SSE at once."""
+
+
+def _sessions() -> int:
+    return int(os.environ.get("WEAVEGRAPH_CHAOS_SESSIONS", "300"))
+
+
+def _seed() -> int:
+    text = os.environ.get("WEAVEGRAPH_CHAOS_SEED")
+    return int(text) if text else random.SystemRandom().randrange(1_000_000)
+
+
+def _servers(url: str, cwd: Path, env: dict[str, str]) -> list[Server]:
+    full_env = {"PYTHONPATH": str(HELPERS), "WEAVEGRAPH_POSTGRES_URL": "", **env}
+    return [
+        start_server("queue_flows:app", url, cwd=cwd, env=full_env, args=("--queue",))
+        for _ in range(2)
+    ]
+
+
+def _unfinished(admin_url: str, schema: str) -> int:
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute(
+            raw(f'SELECT count(*) FROM "{schema}".sessions WHERE run_status <> \'completed\'')
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _until_done(admin_url: str, schema: str, within_s: float) -> None:
+    async with asyncio.timeout(within_s):
+        while await asyncio.to_thread(_unfinished, admin_url, schema):
+            await asyncio.sleep(0.5)
+
+
+async def _follow_all(
+    servers: list[Server], sids: list[str], rng: random.Random
+) -> dict[str, tuple[list[dict[str, object]], int]]:
+    gate = asyncio.Semaphore(SSE_CLIENTS)
+    urls = [server.url for server in servers]
+    limits = httpx.Limits(max_connections=SSE_CLIENTS * 2)
+    async with httpx.AsyncClient(limits=limits) as http:
+
+        async def one(sid: str) -> tuple[list[dict[str, object]], int]:
+            async with gate:
+                return await follow(http, urls, sid, random.Random(rng.random()))
+
+        results = await asyncio.gather(*(one(sid) for sid in sids))
+    return dict(zip(sids, results, strict=True))
+
+
+@pytest.mark.timeout(900)
+async def test_sessions_survive_killed_stopped_and_cut_off_workers(
+    client: QueueClient, queue_url: str, postgres_url: str, postgres_schema: str, tmp_path: Path
+) -> None:
+    seed, sessions = _seed(), _sessions()
+    rng = random.Random(seed)
+    install_audit(postgres_url, postgres_schema)
+    inputs = {f"c{n}": f"input {seed} c{n}" for n in range(sessions)}
+    references = await reference_runs(
+        queue_flows.build_app(sleep_ms=0), inputs, tmp_path / "reference.db"
+    )
+    for sid, text in inputs.items():
+        await client.enqueue(sid, text)
+    env = {"WG_TEST_SLEEP_MS": "200"}
+    fleet = Fleet(
+        queue_url, WORKERS, tmp_path, lease=LEASE_S, env=env,
+        args=("--concurrency", "6", "--max-attempts", "100"),
+    )  # fmt: skip
+    servers = _servers(queue_url, tmp_path, env)
+    began = time.monotonic()
+    try:
+        fleet.start()
+        stop_faults = asyncio.Event()
+        faults_task = asyncio.create_task(
+            inject_faults(fleet, postgres_url, postgres_schema, stop_faults, rng)
+        )
+        streams = asyncio.create_task(_follow_all(servers, list(inputs), rng))
+        try:
+            await _until_done(postgres_url, postgres_schema, 600)
+        finally:
+            stop_faults.set()
+            faults = await faults_task
+        wall = time.monotonic() - began
+        streamed = await asyncio.wait_for(streams, 120)
+        await _until_lost(fleet, 20)
+    finally:
+        fleet.close()
+        for server in servers:
+            server.stop()
+    problems = await violations(client, postgres_url, postgres_schema, references)
+    for sid in inputs:
+        stored = await client.checkpointer.load_events(sid)
+        if streamed[sid][0] != stored:
+            problems.append(f"{sid}: streamed {streamed[sid][0]}, stored {stored}")
+    for member in fleet.all_members():
+        lost = _lease_lost(member.log)
+        if lost < member.stops:
+            problems.append(f"worker {member.name}: stopped {member.stops}x, LeaseLost {lost}x")
+    summary = (
+        f"chaos: seed {seed}, {sessions} sessions, faults {faults.by_kind()}, "
+        f"LeaseLost {fleet.log_count('LeaseLost')}, workers spawned {fleet.spawned}, "
+        f"SSE connections {sum(n for _, n in streamed.values())}, {wall:.1f} s"
+    )
+    print(summary)
+    (tmp_path / "summary.txt").write_text(summary + "\n" + "\n".join(problems))
+    assert not problems, "\n".join([summary, *problems[:40]])
+
+
+def _lease_lost(log: Path) -> int:
+    return sum("LeaseLost" in line for line in log.read_text(errors="replace").splitlines())
+
+
+async def _until_lost(fleet: Fleet, within_s: float) -> None:
+    """Until every stopped worker has logged a LeaseLost per stop (it may take a heartbeat)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if all(
+            _lease_lost(m.log) >= m.stops for m in fleet.all_members() if m.process.poll() is None
+        ):
+            return
+        await asyncio.sleep(0.2)
