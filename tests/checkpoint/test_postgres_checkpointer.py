@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import LiteralString, cast
+from typing import Any, LiteralString, cast
 
 import psycopg
 import pytest
@@ -51,6 +51,31 @@ async def test_survives_terminated_connections(postgres_url: str, postgres_schem
             )
             assert len(await cur.fetchall()) >= 1
         await cp.save(make_checkpoint("s", 1))
+        latest = await cp.load_latest("s")
+        assert latest is not None
+        assert latest.step == 1
+
+
+async def test_survives_every_pooled_connection_terminated_at_once(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    """All of its pooled connections are cut together: the retry does not meet another one."""
+    separator = "&" if "?" in postgres_url else "?"
+    url = f"{postgres_url}{separator}application_name={postgres_schema}"
+    async with await PostgresCheckpointer.connect(url, schema=postgres_schema) as cp:
+        await cp.save(make_checkpoint("s", 0))
+
+        async def hold(conn: Any) -> None:
+            await conn.execute("SELECT pg_sleep(0.2)")
+
+        await asyncio.gather(*(cp.execute(hold) for _ in range(4)))  # four pooled connections
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            cur = await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                (postgres_schema,),
+            )
+            assert len(await cur.fetchall()) >= 4
+        await cp.save(make_checkpoint("s", 1), builds_on=0)
         latest = await cp.load_latest("s")
         assert latest is not None
         assert latest.step == 1

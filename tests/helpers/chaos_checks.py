@@ -24,8 +24,8 @@ import psycopg
 from queue_procs import raw
 
 import weavegraph as wg
-from weavegraph.status import RunStatus
 from weavegraph.queue import QueueClient
+from weavegraph.status import RunStatus
 
 END_SCOPE = "__weavegraph_stream_end__"
 
@@ -145,8 +145,10 @@ def _events(events: list[dict[str, Any]], reference: Reference) -> list[str]:
         missing = reference.node_events - got
         extra = got - reference.node_events
         problems.append(f"node events differ: missing {dict(missing)}, extra {dict(extra)}")
-    if not events or events[-1]["scope"] != END_SCOPE or " status=completed " not in (
-        events[-1]["message"] + " "
+    if (
+        not events
+        or events[-1]["scope"] != END_SCOPE
+        or " status=completed " not in (events[-1]["message"] + " ")
     ):
         problems.append(f"the log does not end with a completed stream end: {events[-1:]}")
     return problems

@@ -175,7 +175,7 @@ async def _continue_later(member: Member, seconds: float) -> None:
 def _busy_workers(admin_url: str, schema: str) -> set[str]:
     with psycopg.connect(admin_url) as conn:
         rows = conn.execute(
-            raw(f'SELECT DISTINCT worker FROM "{schema}".sessions WHERE run_status = \'running\'')
+            raw(f"SELECT DISTINCT worker FROM \"{schema}\".sessions WHERE run_status = 'running'")
         ).fetchall()
     return {str(worker) for (worker,) in rows if worker is not None}
 

@@ -62,7 +62,7 @@ def _servers(url: str, cwd: Path, env: dict[str, str]) -> list[Server]:
 def _unfinished(admin_url: str, schema: str) -> int:
     with psycopg.connect(admin_url) as conn:
         row = conn.execute(
-            raw(f'SELECT count(*) FROM "{schema}".sessions WHERE run_status <> \'completed\'')
+            raw(f"SELECT count(*) FROM \"{schema}\".sessions WHERE run_status <> 'completed'")
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -70,7 +70,7 @@ def _unfinished(admin_url: str, schema: str) -> int:
 
 async def _until_done(admin_url: str, schema: str, within_s: float) -> None:
     async with asyncio.timeout(within_s):
-        while await asyncio.to_thread(_unfinished, admin_url, schema):
+        while await asyncio.to_thread(_unfinished, admin_url, schema):  # noqa: ASYNC110 (another process)
             await asyncio.sleep(0.5)
 
 

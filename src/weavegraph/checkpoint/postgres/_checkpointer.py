@@ -7,8 +7,8 @@ server-side prepared statements (``prepare_threshold=None``): works behind trans
 Connecting tries one direct connection first, so an unreachable server fails within seconds
 (``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions running at once
 share transactions (``_group_commit``). An operation that meets a dropped pooled connection (they
-are not pinged on checkout) probes the server and, if it answers,
-is retried once on a fresh connection, else fails at once (a server stopped mid-run ends the run
+are not pinged on checkout) probes the server and, if it answers, is retried once on a fresh
+connection (the pool's broken connections replaced first), else fails at once (a server stopped mid-run ends the run
 in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
 """
@@ -155,6 +155,9 @@ class PostgresCheckpointer:
                     raise down from exc
                 if attempt == 2:
                     raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
+                # The server answers, but its other pooled connections may be cut too (a
+                # restart, pg_terminate_backend): replace the broken ones before the retry.
+                await self._pool.check()
             except psycopg.Error as exc:
                 self._store.forget()
                 raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
