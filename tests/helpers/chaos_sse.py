@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -21,11 +21,11 @@ async def follow(
     """Every event of ``sid`` as received, and how many connections it took. An event without
     an id, or whose id is not its seq, is received as is (the check then fails)."""
     got: list[dict[str, Any]] = []
-    last: str | None = None
+    last = "-1"  # from the log's start, whatever runs it holds
     connections = 0
     while True:
         connections += 1
-        headers = {} if last is None else {"Last-Event-ID": last}
+        headers = {"Last-Event-ID": last}
         hang_up_after = rng.randint(1, 8)
         ended_by_server = True
         url = f"{rng.choice(servers)}/api/runs/{sid}/events"
@@ -48,7 +48,7 @@ async def follow(
             await asyncio.sleep(0.2)  # ended without a stream end: ask again
 
 
-async def _messages(response: httpx.Response) -> Any:
+async def _messages(response: httpx.Response) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
     """``(id, event)`` for each SSE message with data (comments and pings skipped)."""
     ident: str | None = None
     data: list[str] = []

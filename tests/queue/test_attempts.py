@@ -45,13 +45,10 @@ async def one_step_then_die(cp: PostgresCheckpointer, app: wg.App, claim: Claim)
     """Commit one step under ``claim`` (a worker's, shared with the runs of this process), then
     vanish without giving the claim back."""
     sid = claim.session_id
-    cp.claims[sid] = claim
-    try:
+    with cp.working_under(claim):
         async with wg.AppRunner(app, cp) as runner:
             await runner.create_session(sid, "go")
             await runner.run_step(sid)
-    finally:
-        del cp.claims[sid]
     await die(cp, sid)
 
 

@@ -20,7 +20,7 @@ from ..checkpoint.postgres import _claim as claim_sql
 from ..checkpoint.postgres._claim import Claim
 from ..checkpoint.postgres._lease import Lease
 from ..checkpoint.postgres._sql import q
-from ..errors import CheckpointError, LeaseLost, SessionError, WeavegraphError
+from ..errors import CheckpointError, LeaseLost, SessionBusy, SessionError, WeavegraphError
 from ..events.model import stream_end_event
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
@@ -58,22 +58,20 @@ class Owner:
         """Serve ``claim`` until the session has nothing left to do; the status it was given
         back with (None: the claim was lost)."""
         cp, sid = self.checkpointer, claim.session_id
-        cp.claims[sid] = claim
         try:
-            if claim.stale and claim.attempts > self.max_attempts:
-                return await self._bury(claim)
-            status, error = await self._serve(claim)
-            released = await cp.execute(
-                lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
-            )
+            with cp.working_under(claim):
+                if claim.stale and claim.attempts > self.max_attempts:
+                    return await self._bury(claim)
+                status, error = await self._serve(claim)
+                released = await cp.execute(
+                    lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
+                )
             if released is None:
                 raise _Lost("released by someone else")
             return released
         except (_Lost, LeaseLost) as exc:
             _log.warning("session %s: LeaseLost (epoch %d): %s", sid, claim.epoch, exc)
             return None
-        finally:
-            cp.claims.pop(sid, None)
 
     async def _serve(self, claim: Claim) -> tuple[RunStatus, str | None]:
         began = _Began(-1)  # where the drive in progress started
@@ -94,7 +92,11 @@ class Owner:
                 status = await self._drive(claim, request)
                 if status is None:
                     stopped = began
+            except SessionBusy as exc:  # another run holds the session: this claim is not its
+                raise _Lost(str(exc)) from exc
             except SessionError as exc:  # e.g. an answer for a session not waiting for one
+                if request is None:  # nothing to skip: asking again would fail the same way
+                    return RunStatus.ERROR, str(exc)
                 _log.warning("session %s: request %s ignored: %s", claim.session_id, request, exc)
                 status = None
             except LeaseLost:

@@ -16,7 +16,7 @@ psycopg is imported lazily: it is the optional ``postgres`` extra.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -41,6 +41,7 @@ from . import _claim as claims
 from . import _maint as maint
 from ._batch import duplicate_row
 from ._claim import DEFAULT_LEASE_S, Claim
+from ._claimed import current, working_under
 from ._connect import (
     Liveness,
     PgTarget,
@@ -82,8 +83,8 @@ class PostgresCheckpointer:
         self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
         self.target = target
         self.claims: dict[str, Claim] = {}
-        """Sessions this process has claimed (a run, or ``weavegraph.queue``): their writes are
-        fenced."""
+        """Sessions this process has claimed (a run, or ``weavegraph.queue``): the newest claim
+        of each. Writes are fenced by the claim their task works under (:meth:`working_under`)."""
         self.lease_s = DEFAULT_LEASE_S
         """The lease of the claims this process's runs take (seconds; see :meth:`hold`)."""
         self.holder = in_process_holder()
@@ -167,6 +168,11 @@ class PostgresCheckpointer:
         """Run ``work(conn)`` in one transaction of this checkpointer's pool (the queue's SQL)."""
         return await self._run(work)
 
+    def working_under(self, claim: Claim) -> AbstractContextManager[Claim]:
+        """While inside, this task and the tasks it starts write ``claim``'s session fenced by
+        ``claim`` (a worker's, shared with the runs it drives; ``_claimed``)."""
+        return working_under(claim, self.claims)
+
     def hold(self, session_id: str) -> AbstractAsyncContextManager[Claim]:
         """Claim ``session_id`` for one run in this process, like a worker (``_hold``): other
         processes get ``SessionBusy`` until it is given back with ``claim.ended``; the run's
@@ -189,7 +195,7 @@ class PostgresCheckpointer:
         sessions arriving meanwhile share its commit (a session this process claimed for a
         worker commits alone, fenced by its claim too)."""
         check_builds_on(builds_on)
-        claim = self.claims.get(checkpoint.session_id)
+        claim = current(checkpoint.session_id)
         item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claimed=claim is not None)
         if claim is None:
             await self._saves.submit(item)
@@ -322,7 +328,7 @@ class PostgresCheckpointer:
         if not events and builds_on is None:
             return
 
-        claim = self.claims.get(session_id)
+        claim = current(session_id)
 
         async def work(conn: Any) -> None:
             if claim is not None:

@@ -5,7 +5,8 @@ The run loop claims the session for the length of a run (:func:`hold`, through
 new token, lease on the database's clock), a heartbeat every lease/3, fenced step commits, and at
 the end the session given back with how the run ended. A session whose claim is alive elsewhere
 is refused with ``SessionBusy`` naming its holder; an expired one (its holder died) is taken over.
-A worker's claim is shared with the runs its owner drives in this process.
+A worker's claim is shared with the runs its owner drives (the tasks working under it,
+``_claimed``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ...errors import SessionBusy
 from ...status import RunStatus
 from . import _claim as claims
 from ._claim import SET_CLAIM, Claim
+from ._claimed import current, working_under
 from ._lease import Lease
 from ._sql import q
 
@@ -94,18 +96,18 @@ async def hold(cp: PostgresCheckpointer, session_id: str) -> AsyncGenerator[Clai
     """Hold ``session_id`` while inside; given back with ``claim.ended`` (else ``error``,
     ``cancelled`` for a cancelled run, ``stopped`` when the block just ended). Inside a worker's
     claim, that claim (its owner gives it back)."""
-    existing = cp.claims.get(session_id)
-    if existing is not None:
-        if not existing.shared:
-            raise SessionBusy(session_id, holder=f"{existing.holder}, another run in this process")
+    existing = current(session_id)
+    if existing is not None and existing.shared:
         yield existing
         return
+    existing = existing or cp.claims.get(session_id)
+    if existing is not None:
+        raise SessionBusy(session_id, holder=f"{existing.holder}, another run in this process")
     claim = await cp.execute(
         lambda conn: claim_session(conn, cp.schema, session_id, cp.holder, cp.lease_s)
     )
-    cp.claims[session_id] = claim
     try:
-        with Lease(cp.execute, cp.schema, claim):
+        with working_under(claim, cp.claims), Lease(cp.execute, cp.schema, claim):
             yield claim
     except BaseException as exc:
         if claim.ended is None:
@@ -113,8 +115,6 @@ async def hold(cp: PostgresCheckpointer, session_id: str) -> AsyncGenerator[Clai
             claim.ended = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
         raise
     finally:
-        if cp.claims.get(session_id) is claim:
-            del cp.claims[session_id]
         await asyncio.shield(_give_back(cp, claim))
 
 
