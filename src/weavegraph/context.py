@@ -132,8 +132,9 @@ class EventStamper:
             self._emitter = emitter
             self.lifecycle = bool(emitter.lifecycle)
 
-    def publish(self, type_: str, scope: str, message: str, metadata: dict[str, Any]) -> None:
-        """Stamp and hand over one event. Failures of the emitter are logged, never raised."""
+    def publish(self, type_: str, scope: str, message: str, metadata: dict[str, Any]) -> Event:
+        """Stamp and hand over one event (returned). Failures of the emitter are logged, never
+        raised."""
         root = self._root or self
         # The lock keeps seq order equal to publish order, which consumers (SSE ids) rely on.
         with root._lock:
@@ -154,6 +155,7 @@ class EventStamper:
                 root._emitter.publish(event)
             except Exception:  # an emitter must not break the run
                 _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
+        return event
 
     def lifecycle_event(self, scope: str, message: str, **metadata: Any) -> None:
         """A framework event; call only when ``self.lifecycle`` is true (callers check, for speed)."""
@@ -199,6 +201,7 @@ class NodeContext:
     """
 
     __slots__ = (
+        "_emitted",
         "_resume",
         "_session",
         "_stamper",
@@ -237,6 +240,18 @@ class NodeContext:
         self.session_id = session_id
         self._stamper = stamper
         self._resume = resume
+        self._emitted: list[Event] | None = None
+
+    def record_events(self) -> list[Event]:
+        """From now on, keep the events this task emits in the returned list (the run loop saves
+        them with the task's result: a step restored from saved results emits them again)."""
+        self._emitted = []
+        return self._emitted
+
+    def _publish(self, type_: str, scope: str, message: str, metadata: dict[str, Any]) -> None:
+        event = self._stamper.publish(type_, scope, message, self._meta(metadata))
+        if self._emitted is not None:
+            self._emitted.append(event)
 
     def __repr__(self) -> str:
         task = f", task={self.task}" if self.task is not None else ""
@@ -264,12 +279,12 @@ class NodeContext:
         Raises ValueError for the reserved stream-end scope (only the framework ends a stream).
         """
         _check_scope(scope)
-        self._stamper.publish(EventType.NODE, _text(scope), _text(message), self._meta(metadata))
+        self._publish(EventType.NODE, _text(scope), _text(message), metadata)
 
     def emit_diagnostic(self, scope: str, message: str) -> None:
         """Emit a ``diagnostic`` event. Raises ValueError for the reserved stream-end scope."""
         _check_scope(scope)
-        self._stamper.publish(EventType.DIAGNOSTIC, _text(scope), _text(message), self._meta({}))
+        self._publish(EventType.DIAGNOSTIC, _text(scope), _text(message), {})
 
     def emit_llm_chunk(self, chunk: str, stream_id: str | None = None, **metadata: Any) -> None:
         """Emit one streamed LLM chunk (scope ``chunk``)."""
@@ -286,7 +301,7 @@ class NodeContext:
     def _llm(self, scope: str, text: str, stream_id: str | None, metadata: dict[str, Any]) -> None:
         if stream_id is not None:
             metadata["stream_id"] = _text(stream_id)
-        self._stamper.publish(EventType.LLM, scope, _text(text), self._meta(metadata))
+        self._publish(EventType.LLM, scope, _text(text), metadata)
 
     def now(self) -> datetime:
         """The run's clock (injectable, e.g. ``wg.testing.FakeClock``)."""

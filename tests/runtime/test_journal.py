@@ -46,6 +46,7 @@ class Flaky:
         await asyncio.sleep(0.001 * (n % 3))
         if n == self.fail_on and not self.healed:
             raise RuntimeError(f"task {n} is broken")
+        ctx.emit("work", f"did {n}")
         return wg.NodePartial(extra={"items": [n * 10]}).with_messages(
             [wg.Message.assistant(f"did {n}")]
         )
@@ -102,6 +103,24 @@ async def test_a_new_runner_resumes_a_failed_step_from_storage(checkpointer: Any
     assert work.calls == Counter({0: 3, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1})
     assert final.extra["items"] == [0, 10, 20, 30, 40, 50]
     assert [len(e.message) > 0 for e in final.errors] == [True, True]
+
+
+async def test_restored_tasks_events_are_stored_once(checkpointer: Any) -> None:
+    """The events of tasks whose results were saved by a failed attempt were stored with that
+    attempt: the attempt that restores the results does not store them again."""
+    work = Flaky(fail_on=2)
+    app = map_reduce(work, 6)
+    async with wg.AppRunner(app, checkpointer) as runner:
+        await runner.create_session("events", wg.VersionedState())
+        with pytest.raises(wg.NodeRunError):
+            await runner.run_until_complete("events")
+    work.healed = True
+    async with wg.AppRunner(app, checkpointer) as runner:
+        await runner.run_until_complete("events")
+    stored = await checkpointer.load_events("events")
+    assert [e["seq"] for e in stored] == list(range(len(stored)))
+    did = Counter(e["message"] for e in stored if e["scope"] == "work")
+    assert did == Counter(f"did {n}" for n in range(6))
 
 
 async def test_update_state_between_attempts_runs_the_step_whole(checkpointer: Any) -> None:

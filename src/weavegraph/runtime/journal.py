@@ -5,6 +5,8 @@ handed to a :class:`TaskJournal` as soon as the task finishes; one writer corout
 has accumulated in one call (a group commit), so 10,000 tasks cost a few writes, not 10,000. If
 the step then fails, pauses, or the process dies, the step runs again with only the tasks that
 have no saved result (:func:`load_finished`), and the saved and new results merge in task order.
+A saved result keeps the events its task emitted: when the step's commit never happened (a
+crash, a failed save), the loop emits them again with the step that commits the result.
 The rows are keyed by the step the tasks were planned after (``plan.task_base``) and dropped by
 the checkpointer in the same transaction that commits the step.
 """
@@ -12,23 +14,38 @@ the checkpointer in the same transaction that commits the step.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from ..checkpoint.base import TaskResultStore
 from ..errors import CheckpointError, StateError
+from ..events.model import Event
 from ..events.modes import partial_json
 from ..partial import FrontierCommand, NodePartial, Send
 from ..state import ErrorEvent, Message, StateSchema
 from .barrier import freeze_partial
 from .executor import NodeFailure, Outcome
 
-__all__ = ["TaskJournal", "decode_result", "encode_result", "load_finished"]
+__all__ = ["TaskJournal", "decode_result", "encode_result", "load_finished", "saved_events"]
 
 
-def encode_result(node: str, outcome: NodePartial | None) -> dict[str, Any]:
-    """A finished task's result as stored: its node and what it returned (JSON)."""
-    return {"node": node, "partial": partial_json(outcome)}
+def encode_result(
+    node: str, outcome: NodePartial | None, events: Sequence[Event] = ()
+) -> dict[str, Any]:
+    """A finished task's result as stored: its node, what it returned and the events it
+    emitted (JSON)."""
+    stored: dict[str, Any] = {"node": node, "partial": partial_json(outcome)}
+    if events:
+        stored["events"] = [event.to_json_value() for event in events]
+    return stored
+
+
+def saved_events(stored: object) -> list[dict[str, Any]]:
+    """The events a saved task result recorded (as they were emitted, with their seqs)."""
+    if not isinstance(stored, Mapping):
+        return []
+    events = cast("Mapping[str, Any]", stored).get("events")
+    return list(cast("list[dict[str, Any]]", events)) if isinstance(events, list) else []
 
 
 def decode_result(
@@ -98,11 +115,12 @@ class TaskJournal:
         self._pending: dict[int, Any] = {}
         self._writer: asyncio.Task[None] | None = None
 
-    def record(self, index: int, node: str, outcome: Outcome) -> None:
-        """Queue a finished task's result (failures are not results: that task runs again)."""
+    def record(self, index: int, node: str, outcome: Outcome, events: Sequence[Event] = ()) -> None:
+        """Queue a finished task's result and the events it emitted (failures are not results:
+        that task runs again)."""
         if isinstance(outcome, NodeFailure):
             return
-        self._pending[index] = encode_result(node, outcome)
+        self._pending[index] = encode_result(node, outcome, events)
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
 

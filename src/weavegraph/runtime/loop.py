@@ -22,7 +22,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, NoReturn
 
 from .. import tracing
 from ..context import Interrupt, NodeContext
@@ -44,7 +44,7 @@ from .executor import (
     run_task,
     send_context,
 )
-from .journal import TaskJournal, decode_result, load_finished
+from .journal import TaskJournal, decode_result, load_finished, saved_events
 from .pacing import LoopTurns
 from .plan import (
     Route,
@@ -558,6 +558,7 @@ async def _run_tasks(
         saved = await load_finished(store, sid, session.namespace, base)
     outcomes: list[Outcome] = [None] * len(tasks)
     todo: list[int] = []
+    restored: list[dict[str, Any]] = []
     for position, task in enumerate(tasks):
         found = saved.get(indexes[position]) if saved else None
         known, partial = (
@@ -565,13 +566,17 @@ async def _run_tasks(
         )
         if known:
             outcomes[position] = partial
+            restored += saved_events(found)
         else:
             todo.append(position)
+    if restored:
+        await _emit_unstored(session, restored)
     journal = TaskJournal(store, sid, session.namespace, base)
+    emitted = [tasks[at].ctx.record_events() for at in todo]
 
     def on_result(position: int, outcome: Outcome) -> None:
         at = todo[position]
-        journal.record(indexes[at], tasks[at].node.id, outcome)
+        journal.record(indexes[at], tasks[at].node.id, outcome, emitted[position])
 
     try:
         ran = await (session.tasks or LOCAL).run_tasks(
@@ -584,6 +589,26 @@ async def _run_tasks(
     for at, outcome in zip(todo, ran, strict=True):
         outcomes[at] = outcome
     return outcomes
+
+
+async def _emit_unstored(session: Session, events: list[dict[str, Any]]) -> None:
+    """Emit again the events of tasks restored from their saved results that the log does not
+    hold (the step they ran in was never committed: a crash, a failed save), in the order they
+    were first emitted; those stored with a paused or failed attempt of the step are not
+    repeated. An event is stored when the log holds it at its seq, unchanged."""
+    assert session.checkpointer is not None
+    events.sort(key=lambda event: int(event["seq"]))
+    first, last = int(events[0]["seq"]), int(events[-1]["seq"])
+    stored = await session.checkpointer.load_events(
+        session.session_id, first - 1, limit=last - first + 1
+    )
+    held = {int(event["seq"]): event for event in stored}
+    for event in events:
+        if held.get(int(event["seq"])) != event:
+            session.stamper.publish(
+                str(event["type"]), str(event["scope"]), str(event["message"]),
+                dict(event.get("metadata") or {}),
+            )  # fmt: skip
 
 
 async def _routes(

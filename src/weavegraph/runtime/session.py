@@ -322,20 +322,30 @@ class Session:
         self, checkpointer: Checkpointer, checkpoint: Checkpoint, pending: PendingEvents
     ) -> None:
         """One transaction: the checkpoint and the step's events. A step that emitted more than
-        one batch of events has its earlier batches stored just before (fenced the same way)."""
+        one batch of events has its earlier batches stored just before (fenced the same way).
+
+        Events of a step that is not committed are never stored: when the save fails, their
+        seqs are given to the next events (the run's closing ones), so the log has no gap, and
+        the step's events are emitted again when it runs again."""
         fence = self._fence()
         if pending is NOTHING:
             await checkpointer.save(checkpoint, **fence)
             return
-        if len(pending) <= BATCH_EVENTS:
-            events = pending.json()
-        else:
-            events: list[dict[str, Any]] = []
-            for batch in pending.batches():
-                if events:
-                    await checkpointer.append_events(self.session_id, events, **fence)
-                events = batch
-        await checkpointer.save(checkpoint, events=events, **fence)
+        unstored = self.stamper.next_seq - len(pending)  # the first seq of the step's events
+        try:
+            if len(pending) <= BATCH_EVENTS:
+                events = pending.json()
+            else:
+                events: list[dict[str, Any]] = []
+                for batch in pending.batches():
+                    if events:
+                        await checkpointer.append_events(self.session_id, events, **fence)
+                        unstored += len(events)
+                    events = batch
+            await checkpointer.save(checkpoint, events=events, **fence)
+        except Exception:
+            self.stamper.continue_at(unstored)
+            raise
 
     async def store_events(self) -> None:
         """Store the events emitted since the last save (a run's closing events) after the
