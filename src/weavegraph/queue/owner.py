@@ -5,7 +5,9 @@ Requests are applied oldest first, one per drive (a start, then an answer, ...),
 claim's fence (``checkpoint/postgres/_claim``); a lost claim (``LeaseLost``, or a heartbeat that
 found the session taken over) drops the session with a WARNING and writes nothing more. A
 requested cancel stops the run after its step in flight commits. A session whose claims keep
-dying goes ``dead`` after ``max_attempts`` with an ``error`` stream end.
+dying goes ``dead`` after ``max_attempts`` with an ``error`` stream end. A session given back
+completed, interrupted, failed or cancelled has a stream end at the end of its log (stored here
+when its run's own closing write failed); giving it back is retried after a transient failure.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from ..checkpoint import _codec as codec
 from ..checkpoint.postgres import _claim as claim_sql
 from ..checkpoint.postgres._claim import Claim
 from ..checkpoint.postgres._lease import Lease
 from ..checkpoint.postgres._sql import q
 from ..errors import CheckpointError, LeaseLost, SessionBusy, SessionError, WeavegraphError
-from ..events.model import stream_end_event
+from ..events.model import is_stream_end_json, stream_end_event
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..runtime.values import NO_ANSWER, StepReport
@@ -38,6 +41,14 @@ if TYPE_CHECKING:
 __all__ = ["Owner"]
 
 _log = logging.getLogger("weavegraph.queue")
+
+
+_ENDED = frozenset(
+    {RunStatus.COMPLETED, RunStatus.INTERRUPTED, RunStatus.ERROR, RunStatus.CANCELLED}
+)
+"""Statuses a session is given back with that end its stream (queued: another drive goes on)."""
+_RELEASE_RETRIES = (0.2, 0.5, 1.5)
+"""Seconds before each new attempt at giving a session back."""
 
 
 class _Lost(Exception):
@@ -63,9 +74,9 @@ class Owner:
                 if claim.stale and claim.attempts > self.max_attempts:
                     return await self._bury(claim)
                 status, error = await self._serve(claim)
-                released = await cp.execute(
-                    lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
-                )
+                if status in _ENDED:
+                    await self._end_stream(sid, status)
+                released = await self.release(claim, status, error)
             if released is None:
                 raise _Lost("released by someone else")
             return released
@@ -171,14 +182,41 @@ class Owner:
                 raise _Lost("a heartbeat found the session taken over")
         return None if result is None else result.status
 
+    async def release(self, claim: Claim, status: RunStatus, error: str | None) -> RunStatus | None:
+        """Give the session back; a transient failure is retried a few times (a session left
+        claimed waits for its lease to expire, and is then claimed and run again)."""
+        cp = self.checkpointer
+        for delay in (*_RELEASE_RETRIES, None):
+            try:
+                return await cp.execute(
+                    lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
+                )
+            except CheckpointError as exc:
+                if delay is None:
+                    raise
+                _log.info("session %s: giving it back failed, retrying: %s", claim.session_id, exc)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _end_stream(self, sid: str, status: RunStatus, *, always: bool = False) -> None:
+        """Store a stream end with ``status`` unless the log already ends with one (the run's
+        own closing write failed, say its connection was cut: nobody else would store it)."""
+        cp = self.checkpointer
+        last = await cp.execute(lambda conn: _last_event(conn, cp.schema, sid))
+        if last is not None and is_stream_end_json(last) and not always:
+            return
+        latest = await cp.load_latest(sid)
+        step = latest.step if latest is not None else 0
+        seq = 0 if last is None else int(last["seq"]) + 1
+        end = stream_end_event(sid, status, step, seq=seq)
+        await cp.append_events(
+            sid, [end.to_json_value()], builds_on=None if latest is None else latest.step
+        )
+
     async def _bury(self, claim: Claim) -> RunStatus | None:
         """Too many claims died: ``dead``, with an error stream end."""
         cp, sid = self.checkpointer, claim.session_id
-        latest = await cp.load_latest(sid)
-        step = latest.step if latest is not None else 0
-        seq = await cp.execute(lambda conn: _next_seq(conn, cp.schema, sid))
-        end = stream_end_event(sid, RunStatus.ERROR, step, seq=seq)
-        await cp.append_events(sid, [end.to_json_value()])
+        await self._end_stream(sid, RunStatus.ERROR, always=True)
         error = f"its claims died {claim.attempts - 1} times in a row (max attempts {self.max_attempts})"
         _log.error("session %s is dead: %s", sid, error)
 
@@ -230,14 +268,15 @@ async def _apply(runner: AppRunner, sid: str, request: Request | None) -> _How:
     return _How(state=VersionedState.from_json_value(raw) if raw is not None else None)
 
 
-async def _next_seq(conn: Any, schema: str, sid: str) -> int:
+async def _last_event(conn: Any, schema: str, sid: str) -> dict[str, Any] | None:
+    """The session's last stored event (None: none)."""
     row = await (
         await conn.execute(
             q(
-                "SELECT coalesce(max(seq), -1) + 1 FROM {schema}.events WHERE session_id = %s",
+                "SELECT data FROM {schema}.events WHERE session_id = %s ORDER BY seq DESC LIMIT 1",
                 schema,
             ),
             (sid,),
         )
     ).fetchone()
-    return int(row[0])
+    return None if row is None else cast("dict[str, Any]", codec.loads(bytes(row[0])))

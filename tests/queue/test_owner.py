@@ -1,0 +1,92 @@
+"""What a worker does with one claimed session (``queue/owner.py``) when storage falters: the
+stream end its run could not store, and a release that fails once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pytest
+import queue_flows
+
+from weavegraph.checkpoint.postgres import PostgresCheckpointer
+from weavegraph.checkpoint.postgres._claim import Claim
+from weavegraph.errors import CheckpointError
+from weavegraph.events.model import is_stream_end_json
+from weavegraph.queue import QueueClient, claims
+from weavegraph.queue.owner import Owner
+from weavegraph.runtime.stop import StopRequest
+from weavegraph.status import RunStatus
+
+pytestmark = pytest.mark.postgres
+
+T = TypeVar("T")
+
+
+class Faltering(PostgresCheckpointer):
+    """A real checkpointer whose first write of a stream end fails, and whose next
+    ``fail_executes`` queue operations fail, as when the connection is cut."""
+
+    cut_stream_end = False
+    fail_executes = 0
+
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        builds_on: int | None = None,
+    ) -> None:
+        if self.cut_stream_end and any(is_stream_end_json(event) for event in events):
+            self.cut_stream_end = False
+            raise CheckpointError("the connection was cut")
+        await super().append_events(session_id, events, builds_on=builds_on)
+
+    async def execute(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        if self.fail_executes > 0:
+            self.fail_executes -= 1
+            raise CheckpointError("the connection was cut")
+        return await super().execute(work)
+
+
+@pytest.fixture
+async def faltering(queue_url: str, client: QueueClient) -> AsyncIterator[Faltering]:
+    cp = await Faltering.connect(queue_url)
+    assert isinstance(cp, Faltering)
+    try:
+        yield cp
+    finally:
+        await cp.close()
+
+
+async def owner_of_one(cp: Faltering, client: QueueClient) -> tuple[Owner, Claim]:
+    await client.enqueue("e", "go")
+    [claim] = await cp.execute(lambda conn: claims.claim(conn, cp.schema, "w", 5.0, 1))
+    return Owner(queue_flows.build_slow_app(), cp, None, 3, StopRequest()), claim
+
+
+async def test_the_worker_stores_the_stream_end_its_run_could_not(
+    faltering: Faltering, client: QueueClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
+    owner, claim = await owner_of_one(faltering, client)
+    faltering.cut_stream_end = True
+    assert await owner.own(claim) is RunStatus.COMPLETED
+    assert not faltering.cut_stream_end  # the run's own closing write failed
+    events = await faltering.load_events("e")
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    ends = [e["message"] for e in events if is_stream_end_json(e)]
+    assert ends == ["session=e status=completed step=3"]
+
+
+async def test_giving_the_session_back_survives_a_transient_failure(
+    faltering: Faltering, client: QueueClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
+    owner, claim = await owner_of_one(faltering, client)
+    faltering.fail_executes = 2
+    released = await owner.release(claim, RunStatus.COMPLETED, None)
+    assert faltering.fail_executes == 0
+    assert released is RunStatus.QUEUED  # (its start request still waits)
+    status = await client.status("e")
+    assert (status.status, status.worker, status.epoch) == (RunStatus.QUEUED, None, claim.epoch)
