@@ -171,3 +171,21 @@ def _fenced_out(admin_url: str, schema: str) -> list[tuple[str, int, int, int]]:
             raw(f'SELECT session_id, step, epoch, session_epoch FROM "{schema}".fenced_out')
         ).fetchall()
     return [(str(s), int(st), int(e), int(c)) for s, st, e, c in rows]
+
+
+def dump(admin_url: str, schema: str, sid: str) -> str:
+    """What the database holds of ``sid`` (its steps with their epochs, events, requests), to
+    tell what happened to a session that broke an invariant."""
+    lines = [f"session {sid}"]
+    with psycopg.connect(admin_url) as conn:
+        for title, query in (
+            ("steps", f'SELECT step, epoch, created_at FROM "{schema}".steps '
+                      "WHERE session_id = %s ORDER BY step"),
+            ("events", f'SELECT seq, step, data FROM "{schema}".events '
+                       "WHERE session_id = %s ORDER BY seq"),
+            ("inbox", f'SELECT id, kind, created_at, done_at FROM "{schema}".inbox '
+                      "WHERE session_id = %s ORDER BY id"),
+        ):  # fmt: skip
+            lines.append(title)
+            lines += [f"  {row}" for row in conn.execute(raw(query), (sid,)).fetchall()]
+    return "\n".join(lines)

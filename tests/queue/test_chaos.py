@@ -26,7 +26,7 @@ import httpx
 import psycopg
 import pytest
 import queue_flows
-from chaos_checks import install_audit, reference_runs, violations
+from chaos_checks import dump, install_audit, reference_runs, violations
 from chaos_fleet import Fleet, inject_faults
 from chaos_sse import follow
 from queue_procs import HELPERS, raw
@@ -134,6 +134,10 @@ async def test_sessions_survive_killed_stopped_and_cut_off_workers(
         stored = await client.checkpointer.load_events(sid)
         if streamed[sid][0] != stored:
             problems.append(f"{sid}: streamed {streamed[sid][0]}, stored {stored}")
+    broken = sorted({line.split(":")[0] for line in problems if line.startswith("c")})
+    (tmp_path / "broken.txt").write_text(
+        "\n\n".join(dump(postgres_url, postgres_schema, sid) for sid in broken)
+    )
     for member in fleet.all_members():
         lost = _lease_lost(member.log)
         if lost < member.stops:

@@ -24,7 +24,7 @@ from ..checkpoint.postgres._claim import Claim
 from ..checkpoint.postgres._lease import Lease
 from ..checkpoint.postgres._sql import q
 from ..errors import CheckpointError, LeaseLost, SessionBusy, SessionError, WeavegraphError
-from ..events.model import is_stream_end_json, stream_end_event
+from ..events.model import Event, is_stream_end_json, parse_stream_end, stream_end_event
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..runtime.values import NO_ANSWER, StepReport
@@ -89,6 +89,10 @@ class Owner:
         stopped: _Began | None = None  # a drive stopped to take the next request
         while True:
             requests = await self.checkpointer.execute(lambda conn: self._take(conn, claim))
+            if claim.stale and not requests:
+                ended = await self._ended(claim.session_id)
+                if ended is not None:  # only giving it back was lost: nothing to run again
+                    return ended, None
             if any(r.kind == "cancel" for r in requests):
                 claim.consume.extend(r.id for r in requests)
                 return RunStatus.CANCELLED, None
@@ -116,6 +120,8 @@ class Owner:
                 _log.warning(
                     "session %s: storage failed, back to the queue: %s", claim.session_id, exc
                 )
+                if request is not None and request.id in claim.consume:  # no commit applied it:
+                    claim.consume.remove(request.id)  # it stays for the next claim
                 return RunStatus.QUEUED, str(exc)
             except WeavegraphError as exc:
                 return RunStatus.ERROR, str(exc)
@@ -197,6 +203,17 @@ class Owner:
                 _log.info("session %s: giving it back failed, retrying: %s", claim.session_id, exc)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _ended(self, sid: str) -> RunStatus | None:
+        """How the session's last run ended, when its log ends with that run's stream end at
+        the latest step (completed, interrupted, failed or cancelled); else None."""
+        cp = self.checkpointer
+        last = await cp.execute(lambda conn: _last_event(conn, cp.schema, sid))
+        end = None if last is None else parse_stream_end(Event.from_json_value(last))
+        if end is None or end.status not in _ENDED:
+            return None
+        latest = await cp.load_latest(sid)
+        return end.status if latest is not None and latest.step == end.step else None
 
     async def _end_stream(self, sid: str, status: RunStatus, *, always: bool = False) -> None:
         """Store a stream end with ``status`` unless the log already ends with one (the run's
