@@ -6,6 +6,7 @@ final state (and each node's events) depends only on the input, never on timing 
 worker ran which step.
 ``ask_app``: one node asks a question (``ctx.interrupt``) and records the answer.
 ``slow_app``: a loop of ``WG_TEST_ROUNDS`` steps each sleeping ``WG_TEST_SLEEP_MS`` ms.
+``long_app``: one node sleeping ``WG_TEST_SLEEP_MS`` ms, then another.
 """
 
 from __future__ import annotations
@@ -105,6 +106,30 @@ def build_slow_app() -> wg.App:
     return builder.add_conditional_edge("tick", again, targets=["tick", wg.END]).compile()
 
 
+def build_long_app() -> wg.App:
+    """``long`` (sleeping ``WG_TEST_SLEEP_MS`` ms) -> ``done``: two steps after step 0."""
+    sleep_s = _sleep_s()
+
+    async def long(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        await asyncio.sleep(sleep_s)
+        ctx.emit("long", "slept")
+        return wg.NodePartial(extra={"slept": True})
+
+    async def done(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
+        return wg.NodePartial(extra={"done": True})
+
+    return (
+        wg.GraphBuilder()
+        .add_node("long", long)
+        .add_node("done", done)
+        .add_edge(wg.START, "long")
+        .add_edge("long", "done")
+        .add_edge("done", wg.END)
+        .compile()
+    )
+
+
 app = build_app
+long_app = build_long_app
 ask_app = build_ask_app
 slow_app = build_slow_app

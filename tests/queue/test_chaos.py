@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -29,10 +31,11 @@ import queue_flows
 from chaos_checks import dump, install_audit, reference_runs, violations
 from chaos_fleet import Fleet, inject_faults
 from chaos_sse import follow
-from queue_procs import HELPERS, raw
+from queue_procs import HELPERS, raw, start_worker, stop_all, workers
 from web_server import Server, start_server
 
 from weavegraph.queue import QueueClient
+from weavegraph.status import RunStatus
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.chaos]
 
@@ -165,3 +168,55 @@ async def _until_lost(fleet: Fleet, within_s: float) -> None:
         ):
             return
         await asyncio.sleep(0.2)
+
+
+async def _until(client: QueueClient, sid: str, within_s: float, done: Any) -> None:
+    async with asyncio.timeout(within_s):
+        while not done(await client.status(sid)):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("fenced", [True, False], ids=["fenced", "unfenced"])
+@pytest.mark.timeout(180)
+async def test_a_worker_woken_after_its_claim_was_taken_over(
+    fenced: bool, client: QueueClient, queue_url: str, postgres_url: str, postgres_schema: str,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """SIGSTOP a worker mid-step for 2.5 leases while another takes its session over, then
+    SIGCONT it. Fenced, it loses the claim (LeaseLost) and the checks hold. The negative control:
+    with the fence switched off (``chaos_unfenced``) it commits under its old epoch, and the
+    checks must fail."""
+    install_audit(postgres_url, postgres_schema)
+    monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
+    references = await reference_runs(queue_flows.build_long_app(), {"n": "go"}, tmp_path / "r.db")
+    await client.enqueue("n", "go")
+    target = "queue_flows:long_app" if fenced else "chaos_unfenced:long_app"
+    log = tmp_path / "stale.log"
+    stale = start_worker(
+        queue_url, target, lease=LEASE_S, env={"WG_TEST_SLEEP_MS": "3000"}, log=log
+    )
+    try:
+        await _until(client, "n", 30, lambda s: s.status is RunStatus.RUNNING)
+        async with asyncio.timeout(30):
+            while await client.checkpointer.load_latest("n") is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # step 0 is committed: the worker is in its long step
+        os.kill(stale.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        env = {"WG_TEST_SLEEP_MS": "8000"}
+        with workers(queue_url, 1, "queue_flows:long_app", lease=LEASE_S, env=env,
+                     log=tmp_path / "other.log"):  # fmt: skip
+            await _until(client, "n", 30, lambda s: s.epoch >= 2)  # taken over
+            await asyncio.sleep(max(0.0, LEASE_S * 2.5 - (time.monotonic() - stopped)))
+            os.kill(stale.pid, signal.SIGCONT)
+            await _until(client, "n", 60, lambda s: s.status is RunStatus.COMPLETED)
+            await asyncio.sleep(1)  # the stale worker has woken up and acted
+    finally:
+        stop_all([stale])
+    problems = await violations(client, postgres_url, postgres_schema, references)
+    if fenced:
+        assert problems == []
+        assert "LeaseLost" in log.read_text()
+    else:
+        print("negative control:", *problems, sep="\n  ")
+        assert any("committed by a fenced-out worker" in p for p in problems), problems
