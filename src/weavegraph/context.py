@@ -357,4 +357,5 @@ def task_context(
     ctx.session_id = session_id
     ctx._stamper = stamper  # pyright: ignore[reportPrivateUsage]
     ctx._resume = _NO_RESUME  # pyright: ignore[reportPrivateUsage]
+    ctx._emitted = None  # pyright: ignore[reportPrivateUsage]
     return ctx
