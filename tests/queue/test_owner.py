@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 import pytest
 import queue_flows
 
+from weavegraph.checkpoint import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.postgres._claim import Claim
+from weavegraph.checkpoint.postgres._sql import q
 from weavegraph.errors import CheckpointError
 from weavegraph.events.model import is_stream_end_json
 from weavegraph.queue import QueueClient, claims
@@ -24,11 +26,25 @@ T = TypeVar("T")
 
 
 class Faltering(PostgresCheckpointer):
-    """A real checkpointer whose first write of a stream end fails, and whose next
-    ``fail_executes`` queue operations fail, as when the connection is cut."""
+    """A real checkpointer whose first write of a stream end fails (with ``cut_stream_end``),
+    and whose next ``fail_executes`` queue operations and ``fail_saves`` saves fail, as when
+    the connection is cut."""
 
     cut_stream_end = False
     fail_executes = 0
+    fail_saves = 0
+
+    async def save(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        events: Sequence[Mapping[str, Any]] = (),
+        builds_on: int | None = None,
+    ) -> None:
+        if self.fail_saves > 0:
+            self.fail_saves -= 1
+            raise CheckpointError("the connection was cut")
+        await super().save(checkpoint, events=events, builds_on=builds_on)
 
     async def append_events(
         self,
@@ -59,10 +75,52 @@ async def faltering(queue_url: str, client: QueueClient) -> AsyncIterator[Falter
         await cp.close()
 
 
-async def owner_of_one(cp: Faltering, client: QueueClient) -> tuple[Owner, Claim]:
-    await client.enqueue("e", "go")
+async def owner_of_one(
+    cp: Faltering, client: QueueClient, *, enqueue: bool = True
+) -> tuple[Owner, Claim]:
+    if enqueue:
+        await client.enqueue("e", "go")
     [claim] = await cp.execute(lambda conn: claims.claim(conn, cp.schema, "w", 5.0, 1))
     return Owner(queue_flows.build_slow_app(), cp, None, 3, StopRequest()), claim
+
+
+async def test_a_start_whose_drive_failed_on_storage_waits_for_the_next_claim(
+    faltering: Faltering, client: QueueClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
+    owner, claim = await owner_of_one(faltering, client)
+    faltering.fail_saves = 1  # the new session's first save
+    assert await owner.own(claim) is RunStatus.QUEUED
+    assert (await client.status("e")).pending_requests == 1
+    owner, claim = await owner_of_one(faltering, client, enqueue=False)
+    assert await owner.own(claim) is RunStatus.COMPLETED
+    final = await faltering.load_latest("e")
+    assert final is not None
+    assert [m.content for m in final.state.messages] == ["go"]  # started from its input
+    assert final.state.extra["n"] == 3
+
+
+async def test_a_claim_taken_over_after_its_run_ended_gives_it_back_as_it_ended(
+    faltering: Faltering, client: QueueClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run completed and stored its stream end; only giving the session back was lost (the
+    worker died): the next claim neither runs it again nor ends its stream a second time."""
+    monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
+    owner, claim = await owner_of_one(faltering, client)
+    assert await owner.own(claim) is RunStatus.COMPLETED
+
+    async def release_lost(conn: Any) -> None:
+        await conn.execute(
+            q("UPDATE {schema}.sessions SET run_status = 'running', claim_token = 'gone', "
+              "worker = 'w', lease_until = now() - interval '1 s' WHERE id = 'e'", faltering.schema),
+        )  # fmt: skip
+
+    await faltering.execute(release_lost)
+    before = await faltering.load_events("e")
+    owner, claim = await owner_of_one(faltering, client, enqueue=False)
+    assert claim.stale
+    assert await owner.own(claim) is RunStatus.COMPLETED
+    assert await faltering.load_events("e") == before
 
 
 async def test_the_worker_stores_the_stream_end_its_run_could_not(
