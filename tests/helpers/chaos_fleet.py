@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from queue_procs import raw, start_worker
@@ -116,10 +117,11 @@ class Faults:
 
 
 async def inject_faults(
-    fleet: Fleet, admin_url: str, schema: str, until: asyncio.Event, rng: random.Random
-) -> Faults:
+    fleet: Fleet, admin: psycopg.Connection[Any], schema: str, until: asyncio.Event,
+    rng: random.Random,
+) -> Faults:  # fmt: skip
     """Faults every 0.5-1.5 s until ``until`` is set; stopped workers are continued before
-    this returns."""
+    this returns. ``admin``: an autocommit connection of the test's own."""
     faults = Faults()
     began = time.monotonic()
     continuing: set[asyncio.Task[None]] = set()
@@ -131,7 +133,7 @@ async def inject_faults(
             except TimeoutError:
                 pass
             kind = rng.choice(KINDS)
-            busy = await asyncio.to_thread(_busy_workers, admin_url, schema)
+            busy = await asyncio.to_thread(_busy_workers, admin, schema)
             member = _victim(fleet, kind, busy, rng)
             if member is None:
                 continue
@@ -146,7 +148,7 @@ async def inject_faults(
                 continuing.add(task)
                 task.add_done_callback(continuing.discard)
             else:
-                await asyncio.to_thread(_cut, admin_url, member.name)
+                await asyncio.to_thread(_cut, admin, member.name)
     finally:
         if continuing:
             await asyncio.gather(*continuing)
@@ -172,18 +174,16 @@ async def _continue_later(member: Member, seconds: float) -> None:
     member.continued_at = time.monotonic()
 
 
-def _busy_workers(admin_url: str, schema: str) -> set[str]:
-    with psycopg.connect(admin_url) as conn:
-        rows = conn.execute(
-            raw(f"SELECT DISTINCT worker FROM \"{schema}\".sessions WHERE run_status = 'running'")
-        ).fetchall()
+def _busy_workers(admin: psycopg.Connection[Any], schema: str) -> set[str]:
+    rows = admin.execute(
+        raw(f"SELECT DISTINCT worker FROM \"{schema}\".sessions WHERE run_status = 'running'")
+    ).fetchall()
     return {str(worker) for (worker,) in rows if worker is not None}
 
 
-def _cut(admin_url: str, name: str) -> None:
+def _cut(admin: psycopg.Connection[Any], name: str) -> None:
     """``pg_terminate_backend`` on every connection of the worker called ``name``."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (f"weavegraph worker {name}"[:63],),
-        )
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+        (f"weavegraph worker {name}"[:63],),
+    )

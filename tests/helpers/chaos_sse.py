@@ -29,19 +29,25 @@ async def follow(
         hang_up_after = rng.randint(1, 8)
         ended_by_server = True
         url = f"{rng.choice(servers)}/api/runs/{sid}/events"
-        async with http.stream("GET", url, headers=headers, timeout=120) as response:
-            if response.status_code != 200:
-                raise AssertionError(f"{sid}: {response.status_code} {await response.aread()!r}")
-            count = 0
-            async for ident, event in _messages(response):
-                if ident != str(event.get("seq")):
-                    event = {**event, "sse_id": ident}
-                got.append(event)
-                last = ident if ident is not None else last
-                count += 1
-                if count == hang_up_after:
-                    ended_by_server = False
-                    break
+        try:
+            async with http.stream("GET", url, headers=headers, timeout=120) as response:
+                if response.status_code != 200:
+                    raise AssertionError(
+                        f"{sid}: {response.status_code} {await response.aread()!r}"
+                    )
+                count = 0
+                async for ident, event in _messages(response):
+                    if ident != str(event.get("seq")):
+                        event = {**event, "sse_id": ident}
+                    got.append(event)
+                    last = ident if ident is not None else last
+                    count += 1
+                    if count == hang_up_after:
+                        ended_by_server = False
+                        break
+        except httpx.TransportError:  # (a browser reconnects too; Last-Event-ID says where)
+            await asyncio.sleep(0.2)
+            continue
         if ended_by_server and got and got[-1].get("scope") == END_SCOPE:
             return got, connections
         if ended_by_server:

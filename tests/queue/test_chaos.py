@@ -62,18 +62,17 @@ def _servers(url: str, cwd: Path, env: dict[str, str]) -> list[Server]:
     ]
 
 
-def _unfinished(admin_url: str, schema: str) -> int:
-    with psycopg.connect(admin_url) as conn:
-        row = conn.execute(
-            raw(f"SELECT count(*) FROM \"{schema}\".sessions WHERE run_status <> 'completed'")
-        ).fetchone()
+def _unfinished(admin: psycopg.Connection[Any], schema: str) -> int:
+    row = admin.execute(
+        raw(f"SELECT count(*) FROM \"{schema}\".sessions WHERE run_status <> 'completed'")
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def _until_done(admin_url: str, schema: str, within_s: float) -> None:
+async def _until_done(admin: psycopg.Connection[Any], schema: str, within_s: float) -> None:
     async with asyncio.timeout(within_s):
-        while await asyncio.to_thread(_unfinished, admin_url, schema):  # noqa: ASYNC110 (another process)
+        while await asyncio.to_thread(_unfinished, admin, schema):  # noqa: ASYNC110 (another process)
             await asyncio.sleep(0.5)
 
 
@@ -112,16 +111,17 @@ async def test_sessions_survive_killed_stopped_and_cut_off_workers(
         args=("--concurrency", "6", "--max-attempts", "100"),
     )  # fmt: skip
     servers = _servers(queue_url, tmp_path, env)
+    admin = psycopg.connect(postgres_url, autocommit=True)  # (one: the server is shared)
     began = time.monotonic()
     try:
         fleet.start()
         stop_faults = asyncio.Event()
         faults_task = asyncio.create_task(
-            inject_faults(fleet, postgres_url, postgres_schema, stop_faults, rng)
+            inject_faults(fleet, admin, postgres_schema, stop_faults, rng)
         )
         streams = asyncio.create_task(_follow_all(servers, list(inputs), rng))
         try:
-            await _until_done(postgres_url, postgres_schema, 600)
+            await _until_done(admin, postgres_schema, 600)
         finally:
             stop_faults.set()
             faults = await faults_task
@@ -129,6 +129,7 @@ async def test_sessions_survive_killed_stopped_and_cut_off_workers(
         streamed = await asyncio.wait_for(streams, 120)
         await _until_lost(fleet, 20)
     finally:
+        admin.close()
         fleet.close()
         for server in servers:
             server.stop()
