@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ...errors import CheckpointError, ConfigError, LeaseLost
+from ...errors import CheckpointError, ConfigError
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
@@ -183,30 +183,36 @@ class PostgresCheckpointer:
         builds_on: int | None = None,
     ) -> None:
         """Commit ``checkpoint`` and its events, fenced by ``builds_on``; saves of other
-        sessions arriving meanwhile share its commit (a session this process claimed for a
-        worker commits alone, fenced by its claim too)."""
+        sessions arriving meanwhile share its commit. A session this process claimed is fenced
+        by its claim too (LeaseLost once another process took it over), and the commit extends
+        the claim's lease."""
         check_builds_on(builds_on)
         claim = self.claims.get(checkpoint.session_id)
-        item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claimed=claim is not None)
-        if claim is None:
-            await self._saves.submit(item)
-        else:
-            await self._save_claimed(claim, item, subgraph=bool(checkpoint.namespace))
+        item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claim=claim)
+        if item.extends is not None and claim is not None:
+            item.consume = tuple(claim.consume)
+        await self._saves.submit(item)
+        if item.extends is not None and claim is not None:
+            del claim.consume[: len(item.consume)]  # (requests applied since wait for the next)
+            claim.last_step = max(claim.last_step, checkpoint.step)
+            claim.cancel_requested = item.cancel_requested
         self.notifier.session_changed(checkpoint.session_id)
 
-    async def _save_batch(self, batch: Sequence[PgSave]) -> None:
+    async def _save_batch(self, batch: Sequence[PgSave]) -> Sequence[Exception | None]:
+        """One transaction for ``batch`` (the group commit's); each save's refusal, if any. A
+        retry after a COMMIT whose answer was lost finds its steps already stored."""
         attempts = 0
 
-        async def work(conn: Any) -> None:
+        async def work(conn: Any) -> list[Exception | None]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
                 for item in batch:
                     item.retried = True
-            await self._store.save_all(conn, batch)
+            return await self._store.save_all(conn, batch)
 
         try:
-            await self._run(work, pipeline=True)
+            refused = await self._run(work, pipeline=True)
         except Exception as exc:
             self._store.forget()  # the transaction rolled back: what was cached may not be
             if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
@@ -214,36 +220,7 @@ class PostgresCheckpointer:
                 if conflict is not None:
                     raise conflict from exc.__cause__
             raise
-
-    async def _save_claimed(self, claim: Claim, item: PgSave, *, subgraph: bool) -> None:
-        """The fenced step commit: claim check, checkpoint and events, lease extension, in one
-        transaction (a subgraph's step: the session's claim is checked, its steps are its own).
-        A retry after a COMMIT whose answer was lost finds the step already stored."""
-        step = item.checkpoint.step
-        attempts = 0
-
-        async def work(conn: Any) -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
-                item.retried = True
-            await claims.check(conn, self.schema, claim, None if subgraph else step)
-            await self._store.save_all(conn, (item,))
-            if not subgraph:
-                await claims.extend(conn, self.schema, claim, step)
-
-        try:
-            await self._run(work, pipeline=True)
-        except Exception as exc:
-            self._store.forget()
-            if isinstance(exc, CheckpointError) and not isinstance(exc, LeaseLost):
-                conflict = duplicate_row(item.checkpoint.session_id, exc.__cause__)
-                if conflict is not None:
-                    raise conflict from exc.__cause__
-            raise
-        if not subgraph:
-            claim.consume.clear()
-            claim.last_step = max(claim.last_step, step)
+        return refused  # (a refused save wrote nothing: the others' bookkeeping stands)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
@@ -322,11 +299,11 @@ class PostgresCheckpointer:
         claim = self.claims.get(session_id)
 
         async def work(conn: Any) -> None:
-            if claim is not None:
-                await claims.check(conn, self.schema, claim, None)
-            latest = await self._store.latest_for_update(
-                conn, session_id, claimed=claim is not None
-            )
+            if claim is None:
+                latest = await self._store.latest_for_update(conn, session_id)
+            else:
+                stored = await claims.check(conn, self.schema, claim, None)
+                latest = None if stored < 0 else stored
             plan = plan_append(session_id, builds_on, latest, events)
             if plan.replaces and plan.rows:
                 await conn.execute(
