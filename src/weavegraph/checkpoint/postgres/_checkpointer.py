@@ -15,12 +15,14 @@ psycopg is imported lazily: it is the optional ``postgres`` extra.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from ...errors import CheckpointError, ConfigError
+from ...status import RunStatus
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
@@ -41,6 +43,7 @@ from . import _claim as claims
 from . import _maint as maint
 from ._batch import duplicate_row
 from ._claim import DEFAULT_LEASE_S, Claim
+from ._claim_batch import ClaimRequest, ReleaseRequest, claim_all, release_all
 from ._connect import (
     Liveness,
     PgTarget,
@@ -79,7 +82,11 @@ class PostgresCheckpointer:
         self._liveness = Liveness(target)
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
-        self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
+        batches = max(2, pool.max_size // 4)
+        self._saves = GroupCommit[PgSave](self._save_batch, batches)
+        # Claims and releases of runs starting and ending together share commits too.
+        self._claims = GroupCommit[ClaimRequest](self._claim_batch, batches)
+        self._releases = GroupCommit[ReleaseRequest](self._release_batch, batches)
         self.target = target
         self.claims: dict[str, Claim] = {}
         """Sessions this process has claimed (a run, or ``weavegraph.queue``): their writes are
@@ -90,6 +97,8 @@ class PostgresCheckpointer:
         """The name those claims show to other processes (``SessionBusy`` names it)."""
         self.notifier = Notifier(pool, target.schema)
         """Announces committed steps to other processes (NOTIFY after commit)."""
+        self.giving_back: set[asyncio.Future[None]] = set()
+        """Claims being given back by runs cancelled while claiming (waited for by close)."""
 
     @classmethod
     async def connect(
@@ -163,6 +172,33 @@ class PostgresCheckpointer:
     async def execute(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``work(conn)`` in one transaction of this checkpointer's pool (the queue's SQL)."""
         return await self._run(work)
+
+    async def claim(self, session_id: str) -> Claim:
+        """Claim ``session_id`` for a run in this process (its row made if new); SessionBusy
+        while another claim on it is alive. Claims requested together share one commit."""
+        request = ClaimRequest(session_id, self.holder, self.lease_s)
+        await self._claims.submit(request)
+        assert request.claim is not None
+        return request.claim
+
+    async def _claim_batch(self, batch: Sequence[ClaimRequest]) -> Sequence[Exception | None]:
+        for request in batch:  # (a retry after a lost connection claims afresh)
+            request.claim = None
+        return await self._run(lambda conn: claim_all(conn, self.schema, batch), pipeline=True)
+
+    async def release(
+        self, claim: Claim, status: RunStatus, error: str | None = None
+    ) -> RunStatus | None:
+        """Give ``claim``'s session back as ``status`` (``queued`` instead while requests wait,
+        unless it is cancelled or dead; ``error`` is kept as its last error) and mark the
+        claim's applied requests done. The status set, or None when the claim was no longer the
+        session's. Releases requested together share one commit."""
+        request = ReleaseRequest(claim, status, error)
+        await self._releases.submit(request)
+        return request.result
+
+    async def _release_batch(self, batch: Sequence[ReleaseRequest]) -> None:
+        await self._run(lambda conn: release_all(conn, self.schema, batch), pipeline=True)
 
     def hold(self, session_id: str) -> AbstractAsyncContextManager[Claim]:
         """Claim ``session_id`` for one run in this process, like a worker (``_hold``): other
@@ -410,7 +446,11 @@ class PostgresCheckpointer:
 
     async def close(self) -> None:
         await self.notifier.close()
+        if self.giving_back:
+            await asyncio.gather(*self.giving_back, return_exceptions=True)
+        await self._claims.aclose()
         await self._saves.aclose()
+        await self._releases.aclose()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:

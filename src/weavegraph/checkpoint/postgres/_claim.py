@@ -3,8 +3,8 @@
 Workers claim queued sessions (``queue/claims``); every other run of a session on PostgreSQL
 claims it for the run's duration (``_hold``). Either way the claim is the one decision here: the
 fencing epoch goes up by one, a new random token, a lease on the database's clock
-(:data:`SET_CLAIM`); :func:`heartbeat` extends it while the token matches and :func:`release`
-gives the session back with how its run ended.
+(:data:`SET_CLAIM`); :func:`heartbeat` extends it while the token matches, and releasing gives
+the session back with how its run ended (``_claim_batch``).
 
 A save or event append for a session this process has claimed is checked by :func:`verify`
 under the session row's lock (the claim token is still ours and the step builds on the stored
@@ -31,7 +31,6 @@ __all__ = [
     "check",
     "check_lease",
     "heartbeat",
-    "release",
     "set_claim",
     "verify",
 ]
@@ -145,38 +144,3 @@ async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:
         return False
     claim.cancel_requested = bool(row[0])
     return True
-
-
-async def release(
-    conn: Any, schema: str, claim: Claim, status: RunStatus, error: str | None = None
-) -> RunStatus | None:
-    """Give the session back as ``status`` (``queued`` instead while requests wait, unless it
-    is cancelled or dead); marks the claim's applied requests done. The status set, or None when
-    the claim was no longer the session's."""
-    row = await (
-        await conn.execute(
-            q(
-                "WITH i AS (UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)) "
-                "UPDATE {schema}.sessions s SET claim_token = NULL, lease_until = NULL, "
-                "worker = NULL, cancel_requested = false, attempts = 0, last_error = %s, "
-                "available_at = now(), run_status = CASE WHEN %s NOT IN ('cancelled', 'dead') "
-                "AND EXISTS (SELECT 1 FROM {schema}.inbox b WHERE b.session_id = s.id "
-                "AND b.done_at IS NULL AND NOT b.id = ANY(%s)) THEN 'queued' ELSE %s END "
-                "WHERE s.id = %s AND s.claim_token = %s RETURNING s.run_status",
-                schema,
-            ),
-            (
-                list(claim.consume),
-                error,
-                status.value,
-                list(claim.consume),
-                status.value,
-                claim.session_id,
-                claim.token,
-            ),
-        )
-    ).fetchone()
-    if row is None:
-        return None
-    claim.consume.clear()
-    return RunStatus(row[0])
