@@ -182,7 +182,10 @@ class PgStore:
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
-        await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
+        if latest < 0 and cp.keep_tasks_of is None:  # no step yet: no task results build on one
+            self.tasks_clean.add(sid)
+        else:
+            await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
         msg_start, msg_new = codec.plan_append(
             head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
         )
