@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from weavegraph.context import EventStamper, Interrupt, NodeContext, as_clock
+from weavegraph.context import EventStamper, Interrupt, NodeContext, as_clock, task_context
 from weavegraph.events.model import STREAM_END_SCOPE, Event, NullEmitter
 
 WHEN = datetime(2031, 2, 3, tzinfo=UTC)
@@ -161,3 +161,12 @@ def test_metadata_is_frozen_json_and_non_json_values_become_strings() -> None:
         value = event.to_json_value()
         json.dumps(value)  # plain json, without the lenient default=str of to_json_string
         jsonschema.validate(value, schema)
+
+
+def test_the_runtime_fast_constructor_builds_what_the_keyword_constructor_builds() -> None:
+    stamper = EventStamper(NullEmitter(), "sess", lambda: WHEN)
+    context = object()
+    slow = NodeContext(node_id="n", step=4, session_id="sess", stamper=stamper, context=context)
+    fast = task_context("n", 4, "sess", stamper, context, None)
+    for name in NodeContext.__slots__:  # every slot set, to the same value
+        assert getattr(fast, name) is getattr(slow, name), name

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, cast
 
 from .. import tracing
 from ..context import EventStamper, Interrupt, NodeContext
@@ -42,6 +42,7 @@ __all__ = [
     "TaskEnv",
     "TaskExecutor",
     "call_router",
+    "new_task",
     "node_context",
     "run_task",
 ]
@@ -81,6 +82,14 @@ class NodeTask(NamedTuple):
     snapshot: StateSnapshot
     ctx: NodeContext
     env: TaskEnv
+
+
+new_task: Final = cast(
+    "Callable[[type[NodeTask], tuple[NodeSpec, StateSnapshot, NodeContext, TaskEnv]], NodeTask]",
+    tuple.__new__,  # pyright: ignore[reportUnknownMemberType]
+)
+"""``new_task(NodeTask, (node, snapshot, ctx, env))``: a NodeTask built without NamedTuple's
+Python-level ``__new__`` (a step of a thousand tasks builds a thousand)."""
 
 
 class TaskExecutor(Protocol):

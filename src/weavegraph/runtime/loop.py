@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn
 
 from .. import tracing
-from ..context import Interrupt, NodeContext
+from ..context import Interrupt, task_context
 from ..errors import NodeRunError, NonJsonValue, ReducerError, RoutingError, StepLimitExceeded
 from ..events.model import INVOCATION_END_SCOPE, STREAM_END_SCOPE, EventType
 from ..partial import NodePartial
@@ -40,6 +40,7 @@ from .executor import (
     NodeTask,
     Outcome,
     call_router,
+    new_task,
     node_context,
     run_task,
     send_context,
@@ -419,13 +420,8 @@ async def _step(session: Session) -> StepReport | PausedReason:
                 session,
             )
         else:
-            ctx = NodeContext(
-                node_id=node_id,
-                step=step_plan.step,
-                session_id=session.session_id,
-                stamper=stamper,
-                context=session.context,
-                session=session,
+            ctx = task_context(
+                node_id, step_plan.step, session.session_id, stamper, session.context, session
             )
         outcomes = [await run_task(session.spec.nodes[node_id], snapshot, ctx, session.task_env)]
         names = run
@@ -434,13 +430,15 @@ async def _step(session: Session) -> StepReport | PausedReason:
         names = (*run, *(send.node for send in sends)) if sends else run
     results: list[tuple[str, NodePartial]] = []
     for position, (node, outcome) in enumerate(zip(names, outcomes, strict=True)):
+        if outcome is None:
+            continue
         if isinstance(outcome, NodeFailure):
             if isinstance(outcome.error, Interrupt):
                 return await _pause(
                     session, step_plan, outcome.error, _task_of(step_plan, position)
                 )
             await _fail(session, step_plan, node, outcome.error)
-        elif outcome is not None:
+        else:
             results.append((node, outcome))
     spec = session.spec
     try:
@@ -528,15 +526,33 @@ async def _run_tasks(
     env = session.task_env
     step_no = step_plan.step
     context = session.context
-    tasks = [
-        NodeTask(
-            nodes[node_id],
-            snapshot,
-            node_context(node_id, step_no, sid, stamper, resume, context, session),
-            env,
-        )
-        for node_id in step_plan.run
-    ]
+    task = new_task
+    if resume:
+        tasks = [
+            task(
+                NodeTask,
+                (
+                    nodes[node_id],
+                    snapshot,
+                    node_context(node_id, step_no, sid, stamper, resume, context, session),
+                    env,
+                ),
+            )
+            for node_id in step_plan.run
+        ]
+    else:
+        tasks = [
+            task(
+                NodeTask,
+                (
+                    nodes[node_id],
+                    snapshot,
+                    task_context(node_id, step_no, sid, stamper, context, session),
+                    env,
+                ),
+            )
+            for node_id in step_plan.run
+        ]
     first = step_plan.first_send
     tasks.extend(
         NodeTask(

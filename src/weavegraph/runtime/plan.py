@@ -234,6 +234,9 @@ def plan_step(cursor: Cursor, state: VersionedState) -> StepPlan:
         seen = cursor.versions_seen.get(frontier[0])
         if seen is None or (seen is not versions and seen != versions):
             return StepPlan(cursor.step + 1, frontier, (), cursor.sends, (0,), 1)
+    if cursor.versions_seen.keys().isdisjoint(frontier):  # first runs (fan-outs): none gated
+        count = len(frontier)
+        return StepPlan(cursor.step + 1, frontier, (), cursor.sends, tuple(range(count)), count)
     run: list[str] = []
     skipped: list[str] = []
     at: list[int] = []
