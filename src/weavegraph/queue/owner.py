@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ..checkpoint.postgres import _claim as claim_sql
 from ..checkpoint.postgres._claim import Claim
+from ..checkpoint.postgres._claim_batch import ReleaseRequest, release_all
 from ..checkpoint.postgres._lease import Lease
 from ..checkpoint.postgres._sql import q
 from ..errors import CheckpointError, LeaseLost, SessionError, WeavegraphError
@@ -63,9 +63,7 @@ class Owner:
             if claim.stale and claim.attempts > self.max_attempts:
                 return await self._bury(claim)
             status, error = await self._serve(claim)
-            released = await cp.execute(
-                lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
-            )
+            released = await cp.release(claim, status, error)
             if released is None:
                 raise _Lost("released by someone else")
             return released
@@ -182,7 +180,9 @@ class Owner:
 
         async def work(conn: Any) -> RunStatus | None:
             await claims.cancel_pending(conn, cp.schema, sid)
-            return await claim_sql.release(conn, cp.schema, claim, RunStatus.DEAD, error)
+            request = ReleaseRequest(claim, RunStatus.DEAD, error)
+            await release_all(conn, cp.schema, (request,))
+            return request.result
 
         return await cp.execute(work)
 
