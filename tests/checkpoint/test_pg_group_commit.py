@@ -58,6 +58,22 @@ async def test_a_bad_item_fails_alone_and_the_others_commit() -> None:
     assert sorted(i for batch in committer.batches for i in batch) == [2, 4, 100]
 
 
+async def test_an_item_the_commit_refuses_fails_alone_without_a_retry() -> None:
+    calls: list[list[int]] = []
+
+    async def commit(items: Sequence[int]) -> list[Exception | None]:
+        calls.append(list(items))
+        return [ValueError(f"refused {i}") if i == 3 else None for i in items]
+
+    group = GroupCommit[int](commit, max_batches=1)
+    results = await asyncio.gather(*(group.submit(i) for i in (2, 3, 4)), return_exceptions=True)
+    assert results[0] is None
+    assert isinstance(results[1], ValueError)
+    assert str(results[1]) == "refused 3"
+    assert results[2] is None
+    assert calls == [[2, 3, 4]]  # one transaction: the others committed with it
+
+
 async def test_a_save_cancelled_before_its_batch_is_not_committed() -> None:
     committer = Committer()
     group = GroupCommit[int](committer, max_batches=1)

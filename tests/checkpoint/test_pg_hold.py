@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
+from queue_procs import raw
 
 import weavegraph as wg
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
@@ -108,3 +110,46 @@ async def test_two_runs_of_one_session_in_one_process_do_not_overlap(
         release.set()
         await first
     assert (await QueueClient(cp).status("one")).status is RunStatus.COMPLETED
+
+
+async def test_a_run_cancelled_while_its_claim_commits_gives_the_claim_back(
+    cp: PostgresCheckpointer, postgres_url: str
+) -> None:
+    app = (
+        wg.GraphBuilder()
+        .add_node("a", lambda snapshot, ctx: wg.NodePartial(extra={"a": 1}))
+        .add_edge(wg.START, "a")
+        .add_edge("a", wg.END)
+        .compile()
+    )
+    async with wg.AppRunner(app, cp) as runner:
+        await runner.create_session("c", "go")
+        # Another transaction holds the session row: the run's claim waits for it, in flight.
+        async with await psycopg.AsyncConnection.connect(postgres_url) as blocker:
+            lock = raw(
+                f'SELECT pg_backend_pid() FROM "{cp.schema}".sessions WHERE id = %s FOR UPDATE'
+            )
+            row = await (await blocker.execute(lock, ("c",))).fetchone()
+            assert row is not None
+            run = asyncio.create_task(runner.run_until_complete("c"))
+            await blocked_by(postgres_url, row[0])
+            run.cancel()  # the run is cancelled while its claim is about to commit
+            await blocker.commit()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+    status = await QueueClient(cp).status("c")
+    assert (status.status, status.epoch, status.worker, status.lease_until) == (
+        RunStatus.CANCELLED, 1, None, None,
+    )  # fmt: skip
+    assert cp.claims == {}
+
+
+async def blocked_by(url: str, pid: int) -> None:
+    """Until some backend waits for a lock that backend ``pid`` holds."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watcher:
+        query = raw("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))")
+        while True:
+            row = await (await watcher.execute(query, (pid,))).fetchone()
+            if row is not None and row[0] > 0:
+                return
+            await asyncio.sleep(0.01)

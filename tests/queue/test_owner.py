@@ -3,7 +3,7 @@ stream end its run could not store, and a release that fails once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pytest
@@ -27,11 +27,11 @@ T = TypeVar("T")
 
 class Faltering(PostgresCheckpointer):
     """A real checkpointer whose first write of a stream end fails (with ``cut_stream_end``),
-    and whose next ``fail_executes`` queue operations and ``fail_saves`` saves fail, as when
+    and whose next ``fail_releases`` releases and ``fail_saves`` saves fail, as when
     the connection is cut."""
 
     cut_stream_end = False
-    fail_executes = 0
+    fail_releases = 0
     fail_saves = 0
 
     async def save(
@@ -58,11 +58,13 @@ class Faltering(PostgresCheckpointer):
             raise CheckpointError("the connection was cut")
         await super().append_events(session_id, events, builds_on=builds_on)
 
-    async def execute(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        if self.fail_executes > 0:
-            self.fail_executes -= 1
+    async def release(
+        self, claim: Claim, status: RunStatus, error: str | None = None
+    ) -> RunStatus | None:
+        if self.fail_releases > 0:
+            self.fail_releases -= 1
             raise CheckpointError("the connection was cut")
-        return await super().execute(work)
+        return await super().release(claim, status, error)
 
 
 @pytest.fixture
@@ -142,9 +144,9 @@ async def test_giving_the_session_back_survives_a_transient_failure(
 ) -> None:
     monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
     owner, claim = await owner_of_one(faltering, client)
-    faltering.fail_executes = 2
+    faltering.fail_releases = 2
     released = await owner.release(claim, RunStatus.COMPLETED, None)
-    assert faltering.fail_executes == 0
+    assert faltering.fail_releases == 0
     assert released is RunStatus.QUEUED  # (its start request still waits)
     status = await client.status("e")
     assert (status.status, status.worker, status.epoch) == (RunStatus.QUEUED, None, claim.epoch)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..checkpoint import _codec as codec
-from ..checkpoint.postgres import _claim as claim_sql
 from ..checkpoint.postgres._claim import Claim
+from ..checkpoint.postgres._claim_batch import ReleaseRequest, release_all
 from ..checkpoint.postgres._lease import Lease
 from ..checkpoint.postgres._sql import q
 from ..errors import CheckpointError, LeaseLost, SessionBusy, SessionError, WeavegraphError
@@ -194,9 +194,7 @@ class Owner:
         cp = self.checkpointer
         for delay in (*_RELEASE_RETRIES, None):
             try:
-                return await cp.execute(
-                    lambda conn: claim_sql.release(conn, cp.schema, claim, status, error)
-                )
+                return await cp.release(claim, status, error)
             except CheckpointError as exc:
                 if delay is None:
                     raise
@@ -239,7 +237,9 @@ class Owner:
 
         async def work(conn: Any) -> RunStatus | None:
             await claims.cancel_pending(conn, cp.schema, sid)
-            return await claim_sql.release(conn, cp.schema, claim, RunStatus.DEAD, error)
+            request = ReleaseRequest(claim, RunStatus.DEAD, error)
+            await release_all(conn, cp.schema, (request,))
+            return request.result
 
         return await cp.execute(work)
 

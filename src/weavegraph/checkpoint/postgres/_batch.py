@@ -27,8 +27,11 @@ from .._save_plan import EventRow, duplicate_seq, duplicate_step
 __all__ = [
     "DELETE_STEPS",
     "INSERT_EVENTS",
+    "CANCEL_REQUESTED",
+    "DONE_REQUESTS",
     "INSERT_STEPS",
     "LOCK_SESSIONS",
+    "TOKEN",
     "UPDATE_SESSIONS",
     "EventRows",
     "SessionRows",
@@ -38,23 +41,27 @@ __all__ = [
 ]
 
 # Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE);
-# also says whether a claim on it is alive, and whose (a write without the claim is refused).
+# also says whether a claim on it is alive, and whose (a write without the claim is refused), and
+# for the claimed saves' fence, its claim token and whether a cancel was requested.
 LOCK_SESSIONS = (
     "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
     "SELECT id, %s, %s, -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
     "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at "
     "RETURNING id, latest_step, msg_next, err_next, created_at, "
     "claim_token IS NOT NULL AND lease_until >= now(), worker, "
-    "extract(epoch FROM lease_until - now())::float8"
+    "extract(epoch FROM lease_until - now())::float8, claim_token, cancel_requested"
 )
+TOKEN, CANCEL_REQUESTED = 7, 8
+"""Where the claim token and the cancel request are in a :data:`LOCK_SESSIONS` row after its
+id."""
 
 _STEP_COLUMNS = (
     "session_id, step, created_at, ran_nodes, skipped_nodes, updated_channels, frontier, "
-    "versions, cursor, msg_start, msg_count, err_start, err_count, extra_ref, extra_data"
+    "versions, cursor, msg_start, msg_count, err_start, err_count, extra_ref, extra_data, epoch"
 )
 _STEP_TYPES = (
     "text", "integer", "timestamptz", "text", "text", "text", "text", "text", "bytea",
-    "integer", "integer", "integer", "integer", "bigint", "bytea",
+    "integer", "integer", "integer", "integer", "bigint", "bytea", "bigint",
 )  # fmt: skip
 _JSON_COLUMNS = {"ran_nodes", "skipped_nodes", "updated_channels", "frontier", "versions"}
 _names = _STEP_COLUMNS.split(", ")
@@ -74,14 +81,20 @@ INSERT_EVENTS = (
     "unnest(%s::text[], %s::bigint[], %s::integer[], %s::bytea[])"
 )
 
+# A claimed save's lease moves forward on the database's clock (``lease`` seconds; NULL: not
+# claimed) and its session's attempts start over (it made progress).
 UPDATE_SESSIONS = (
     "UPDATE {schema}.sessions AS s SET msg_next = u.msg_next, err_next = u.err_next, "
     "latest_step = CASE WHEN u.moves THEN u.step ELSE s.latest_step END, "
-    "head = COALESCE(u.head, s.head), extra = COALESCE(u.extra, s.extra) "
+    "head = COALESCE(u.head, s.head), extra = COALESCE(u.extra, s.extra), "
+    "lease_until = COALESCE(now() + make_interval(secs => u.lease), s.lease_until), "
+    "attempts = CASE WHEN u.lease IS NULL THEN s.attempts ELSE 0 END "
     "FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::boolean[], %s::integer[], "
-    "%s::bytea[], %s::bytea[]) AS u (id, msg_next, err_next, moves, step, head, extra) "
-    "WHERE s.id = u.id"
+    "%s::bytea[], %s::bytea[], %s::float8[]) "
+    "AS u (id, msg_next, err_next, moves, step, head, extra, lease) WHERE s.id = u.id"
 )
+DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
+"""Marks the inbox requests that claimed saves applied done."""
 
 
 class StepRows:
@@ -101,15 +114,20 @@ class StepRows:
         cursor: bytes,
         windows: tuple[int, int, int, int],
         extra: tuple[int | None, bytes | None],
+        epoch: int | None,
     ) -> None:
         """One row: ``json_texts`` are ran, skipped, updated, frontier and versions as JSON text;
-        ``windows`` the message and error ``(start, count)`` pairs; ``extra`` its two columns."""
+        ``windows`` the message and error ``(start, count)`` pairs; ``extra`` its two columns;
+        ``epoch`` the claim's that commits it (None: unclaimed)."""
         for column, value in zip(
             self.columns,
-            (sid, step, created_at, *json_texts, cursor, *windows, *extra),
+            (sid, step, created_at, *json_texts, cursor, *windows, *extra, epoch),
             strict=True,
         ):
             column.append(value)
+
+    def __bool__(self) -> bool:
+        return bool(self.columns[0])
 
     def params(self) -> tuple[list[Any], ...]:
         return self.columns
@@ -180,7 +198,7 @@ class SessionRows:
     __slots__ = ("columns",)
 
     def __init__(self) -> None:
-        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(7))
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(8))
 
     def add(
         self,
@@ -189,10 +207,12 @@ class SessionRows:
         moves_to: int | None,
         head: bytes | None,
         extra: bytes | None,
+        lease: float | None = None,
     ) -> None:
         """The new log counters; when ``moves_to`` is a step, the head moves there (``extra``:
-        the new whole extra, None when unchanged)."""
-        row = (sid, *counters, moves_to is not None, moves_to or 0, head, extra)
+        the new whole extra, None when unchanged); ``lease``: a claimed save's lease (seconds),
+        extended from now."""
+        row = (sid, *counters, moves_to is not None, moves_to or 0, head, extra, lease)
         for column, value in zip(self.columns, row, strict=True):
             column.append(value)
 

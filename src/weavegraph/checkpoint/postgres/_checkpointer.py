@@ -15,12 +15,14 @@ psycopg is imported lazily: it is the optional ``postgres`` extra.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from ...errors import CheckpointError, ConfigError, LeaseLost
+from ...errors import CheckpointError, ConfigError
+from ...status import RunStatus
 from .. import _codec as codec
 from .._save_plan import check_builds_on, plan_append
 from ..base import (
@@ -41,7 +43,8 @@ from . import _claim as claims
 from . import _maint as maint
 from ._batch import duplicate_row
 from ._claim import DEFAULT_LEASE_S, Claim
-from ._claimed import current, working_under
+from ._claim_batch import ClaimRequest, ReleaseRequest, claim_all, release_all
+from ._claim_context import current, working_under
 from ._connect import (
     Liveness,
     PgTarget,
@@ -80,7 +83,11 @@ class PostgresCheckpointer:
         self._liveness = Liveness(target)
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
-        self._saves = GroupCommit[PgSave](self._save_batch, max(2, pool.max_size // 4))
+        batches = max(2, pool.max_size // 4)
+        self._saves = GroupCommit[PgSave](self._save_batch, batches)
+        # Claims and releases of runs starting and ending together share commits too.
+        self._claims = GroupCommit[ClaimRequest](self._claim_batch, batches)
+        self._releases = GroupCommit[ReleaseRequest](self._release_batch, batches)
         self.target = target
         self.claims: dict[str, Claim] = {}
         """Sessions this process has claimed (a run, or ``weavegraph.queue``): the newest claim
@@ -91,6 +98,8 @@ class PostgresCheckpointer:
         """The name those claims show to other processes (``SessionBusy`` names it)."""
         self.notifier = Notifier(pool, target.schema)
         """Announces committed steps to other processes (NOTIFY after commit)."""
+        self.giving_back: set[asyncio.Future[None]] = set()
+        """Claims being given back by runs cancelled while claiming (waited for by close)."""
 
     @classmethod
     async def connect(
@@ -170,8 +179,35 @@ class PostgresCheckpointer:
 
     def working_under(self, claim: Claim) -> AbstractContextManager[Claim]:
         """While inside, this task and the tasks it starts write ``claim``'s session fenced by
-        ``claim`` (a worker's, shared with the runs it drives; ``_claimed``)."""
+        ``claim`` (a worker's, shared with the runs it drives; ``_claim_context``)."""
         return working_under(claim, self.claims)
+
+    async def claim(self, session_id: str) -> Claim:
+        """Claim ``session_id`` for a run in this process (its row made if new); SessionBusy
+        while another claim on it is alive. Claims requested together share one commit."""
+        request = ClaimRequest(session_id, self.holder, self.lease_s)
+        await self._claims.submit(request)
+        assert request.claim is not None
+        return request.claim
+
+    async def _claim_batch(self, batch: Sequence[ClaimRequest]) -> Sequence[Exception | None]:
+        for request in batch:  # (a retry after a lost connection claims afresh)
+            request.claim = None
+        return await self._run(lambda conn: claim_all(conn, self.schema, batch), pipeline=True)
+
+    async def release(
+        self, claim: Claim, status: RunStatus, error: str | None = None
+    ) -> RunStatus | None:
+        """Give ``claim``'s session back as ``status`` (``queued`` instead while requests wait,
+        unless it is cancelled or dead; ``error`` is kept as its last error) and mark the
+        claim's applied requests done. The status set, or None when the claim was no longer the
+        session's. Releases requested together share one commit."""
+        request = ReleaseRequest(claim, status, error)
+        await self._releases.submit(request)
+        return request.result
+
+    async def _release_batch(self, batch: Sequence[ReleaseRequest]) -> None:
+        await self._run(lambda conn: release_all(conn, self.schema, batch), pipeline=True)
 
     def hold(self, session_id: str) -> AbstractAsyncContextManager[Claim]:
         """Claim ``session_id`` for one run in this process, like a worker (``_hold``): other
@@ -192,30 +228,36 @@ class PostgresCheckpointer:
         builds_on: int | None = None,
     ) -> None:
         """Commit ``checkpoint`` and its events, fenced by ``builds_on``; saves of other
-        sessions arriving meanwhile share its commit (a session this process claimed for a
-        worker commits alone, fenced by its claim too)."""
+        sessions arriving meanwhile share its commit. A session this process claimed is fenced
+        by its claim too (LeaseLost once another process took it over), and the commit extends
+        the claim's lease."""
         check_builds_on(builds_on)
-        claim = current(checkpoint.session_id)
-        item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claimed=claim is not None)
-        if claim is None:
-            await self._saves.submit(item)
-        else:
-            await self._save_claimed(claim, item, subgraph=bool(checkpoint.namespace))
+        claim = current(self.claims, checkpoint.session_id)
+        item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claim=claim)
+        if item.extends is not None and claim is not None:
+            item.consume = tuple(claim.consume)
+        await self._saves.submit(item)
+        if item.extends is not None and claim is not None:
+            del claim.consume[: len(item.consume)]  # (requests applied since wait for the next)
+            claim.last_step = max(claim.last_step, checkpoint.step)
+            claim.cancel_requested = item.cancel_requested
         self.notifier.session_changed(checkpoint.session_id)
 
-    async def _save_batch(self, batch: Sequence[PgSave]) -> None:
+    async def _save_batch(self, batch: Sequence[PgSave]) -> Sequence[Exception | None]:
+        """One transaction for ``batch`` (the group commit's); each save's refusal, if any. A
+        retry after a COMMIT whose answer was lost finds its steps already stored."""
         attempts = 0
 
-        async def work(conn: Any) -> None:
+        async def work(conn: Any) -> list[Exception | None]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
                 for item in batch:
                     item.retried = True
-            await self._store.save_all(conn, batch)
+            return await self._store.save_all(conn, batch)
 
         try:
-            await self._run(work, pipeline=True)
+            refused = await self._run(work, pipeline=True)
         except Exception as exc:
             self._store.forget()  # the transaction rolled back: what was cached may not be
             if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
@@ -223,36 +265,7 @@ class PostgresCheckpointer:
                 if conflict is not None:
                     raise conflict from exc.__cause__
             raise
-
-    async def _save_claimed(self, claim: Claim, item: PgSave, *, subgraph: bool) -> None:
-        """The fenced step commit: claim check, checkpoint and events, lease extension, in one
-        transaction (a subgraph's step: the session's claim is checked, its steps are its own).
-        A retry after a COMMIT whose answer was lost finds the step already stored."""
-        step = item.checkpoint.step
-        attempts = 0
-
-        async def work(conn: Any) -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
-                item.retried = True
-            await claims.check(conn, self.schema, claim, None if subgraph else step)
-            await self._store.save_all(conn, (item,))
-            if not subgraph:
-                await claims.extend(conn, self.schema, claim, step)
-
-        try:
-            await self._run(work, pipeline=True)
-        except Exception as exc:
-            self._store.forget()
-            if isinstance(exc, CheckpointError) and not isinstance(exc, LeaseLost):
-                conflict = duplicate_row(item.checkpoint.session_id, exc.__cause__)
-                if conflict is not None:
-                    raise conflict from exc.__cause__
-            raise
-        if not subgraph:
-            claim.consume.clear()
-            claim.last_step = max(claim.last_step, step)
+        return refused  # (a refused save wrote nothing: the others' bookkeeping stands)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
@@ -328,14 +341,14 @@ class PostgresCheckpointer:
         if not events and builds_on is None:
             return
 
-        claim = current(session_id)
+        claim = current(self.claims, session_id)
 
         async def work(conn: Any) -> None:
-            if claim is not None:
-                await claims.check(conn, self.schema, claim, None)
-            latest = await self._store.latest_for_update(
-                conn, session_id, claimed=claim is not None
-            )
+            if claim is None:
+                latest = await self._store.latest_for_update(conn, session_id)
+            else:
+                stored = await claims.check(conn, self.schema, claim, None)
+                latest = None if stored < 0 else stored
             plan = plan_append(session_id, builds_on, latest, events)
             if plan.replaces and plan.rows:
                 await conn.execute(
@@ -442,7 +455,11 @@ class PostgresCheckpointer:
 
     async def close(self) -> None:
         await self.notifier.close()
+        if self.giving_back:
+            await asyncio.gather(*self.giving_back, return_exceptions=True)
+        await self._claims.aclose()
         await self._saves.aclose()
+        await self._releases.aclose()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:

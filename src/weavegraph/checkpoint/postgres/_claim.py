@@ -3,14 +3,16 @@
 Workers claim queued sessions (``queue/claims``); every other run of a session on PostgreSQL
 claims it for the run's duration (``_hold``). Either way the claim is the one decision here: the
 fencing epoch goes up by one, a new random token, a lease on the database's clock
-(:data:`SET_CLAIM`); :func:`heartbeat` extends it while the token matches and :func:`release`
-gives the session back with how its run ended.
+(:data:`SET_CLAIM`); :func:`heartbeat` extends it while the token matches, and releasing gives
+the session back with how its run ended (``_claim_batch``).
 
-A save or event append for a session this process has claimed runs, in its one transaction:
-:func:`check` (under the session row's lock: the claim token is still ours and the step builds on
-the stored latest one; otherwise :class:`~weavegraph.errors.LeaseLost` and nothing is written),
-the checkpoint's own statements, then :func:`extend` (the lease moves forward on the database's
-clock, the step records the claim's epoch, the inbox requests the step applied are marked done).
+A save or event append for a session this process has claimed is checked by :func:`verify`
+under the session row's lock (the claim token is still ours and the step builds on the stored
+latest one; otherwise :class:`~weavegraph.errors.LeaseLost` and nothing of it is written). A
+claimed save joins the group commit like any other (``_batch``): in the same transaction the
+lease moves forward on the database's clock, the step records the claim's epoch and the inbox
+requests the step applied are marked done. Claims and releases of many sessions are batched too
+(``_claim_batch``).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ __all__ = [
     "Claim",
     "check",
     "check_lease",
-    "extend",
     "heartbeat",
-    "release",
+    "set_claim",
+    "verify",
 ]
 
 DEFAULT_LEASE_S = 30.0
@@ -43,11 +45,17 @@ def check_lease(lease_s: float) -> None:
         raise ConfigError(f"the lease must be longer than 0.3 s, got {lease_s}")
 
 
-SET_CLAIM = (
-    "epoch = s.epoch + 1, claim_token = gen_random_uuid()::text, worker = %s, "
-    "lease_until = now() + make_interval(secs => %s), attempts = s.attempts + 1, "
-    "run_status = 'running'"
-)
+def set_claim(holder: str, lease: str) -> str:
+    """What claiming does to a session row ``s``, given SQL for the holder's name and the lease
+    (seconds)."""
+    return (
+        f"epoch = s.epoch + 1, claim_token = gen_random_uuid()::text, worker = {holder}, "
+        f"lease_until = now() + make_interval(secs => {lease}), attempts = s.attempts + 1, "
+        "run_status = 'running'"
+    )
+
+
+SET_CLAIM = set_claim("%s", "%s")
 """What claiming does to a session row ``s`` (parameters: the holder's name, the lease)."""
 
 
@@ -88,9 +96,22 @@ class Claim:
         return self.previous or "an earlier claim"
 
 
+def verify(claim: Claim, token: str | None, latest: int, step: int | None) -> None:
+    """The fence, given the session row read under its lock (``token``: its claim token,
+    ``latest``: its latest step): LeaseLost unless the claim is still the session's; a
+    CheckpointError unless ``step`` (None: no step) builds on ``latest``."""
+    if token != claim.token:
+        claim.lost = True
+        raise LeaseLost(claim.session_id, f"epoch {claim.epoch} was fenced out")
+    if step is not None and not latest <= step <= latest + 1:
+        raise CheckpointError(
+            f"step {step} of session {claim.session_id!r} does not build on the stored "
+            f"latest step {latest}"
+        )
+
+
 async def check(conn: Any, schema: str, claim: Claim, step: int | None) -> int:
-    """Lock the session row and check the claim (and that ``step`` builds on the stored latest
-    one); the stored latest step. LeaseLost when another claim holds the session."""
+    """Lock the session row and :func:`verify` the claim; the stored latest step."""
     row = await (
         await conn.execute(
             q(
@@ -100,43 +121,9 @@ async def check(conn: Any, schema: str, claim: Claim, step: int | None) -> int:
             (claim.session_id,),
         )
     ).fetchone()
-    if row is None or row[0] != claim.token:
-        claim.lost = True
-        raise LeaseLost(claim.session_id, f"epoch {claim.epoch} was fenced out")
-    latest = int(row[1])
-    if step is not None and not latest <= step <= latest + 1:
-        raise CheckpointError(
-            f"step {step} of session {claim.session_id!r} does not build on the stored "
-            f"latest step {latest}"
-        )
+    token, latest = (None, -1) if row is None else (row[0], int(row[1]))
+    verify(claim, token, latest, step)
     return latest
-
-
-async def extend(conn: Any, schema: str, claim: Claim, step: int | None) -> None:
-    """In the committing transaction: extend the lease, stamp the step with the claim's epoch,
-    mark the applied inbox requests done; notes a pending cancel on ``claim``."""
-    row = await (
-        await conn.execute(
-            q(
-                "WITH s AS (UPDATE {schema}.sessions SET attempts = 0, "
-                "lease_until = now() + make_interval(secs => %s) WHERE id = %s "
-                "RETURNING cancel_requested), "
-                "e AS (UPDATE {schema}.steps SET epoch = %s WHERE session_id = %s AND step = %s), "
-                "i AS (UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)) "
-                "SELECT cancel_requested FROM s",
-                schema,
-            ),
-            (
-                claim.lease_s,
-                claim.session_id,
-                claim.epoch,
-                claim.session_id,
-                -1 if step is None else step,
-                list(claim.consume),
-            ),
-        )
-    ).fetchone()
-    claim.cancel_requested = bool(row and row[0])
 
 
 async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:
@@ -157,38 +144,3 @@ async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:
         return False
     claim.cancel_requested = bool(row[0])
     return True
-
-
-async def release(
-    conn: Any, schema: str, claim: Claim, status: RunStatus, error: str | None = None
-) -> RunStatus | None:
-    """Give the session back as ``status`` (``queued`` instead while requests wait, unless it
-    is cancelled or dead); marks the claim's applied requests done. The status set, or None when
-    the claim was no longer the session's."""
-    row = await (
-        await conn.execute(
-            q(
-                "WITH i AS (UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)) "
-                "UPDATE {schema}.sessions s SET claim_token = NULL, lease_until = NULL, "
-                "worker = NULL, cancel_requested = false, attempts = 0, last_error = %s, "
-                "available_at = now(), run_status = CASE WHEN %s NOT IN ('cancelled', 'dead') "
-                "AND EXISTS (SELECT 1 FROM {schema}.inbox b WHERE b.session_id = s.id "
-                "AND b.done_at IS NULL AND NOT b.id = ANY(%s)) THEN 'queued' ELSE %s END "
-                "WHERE s.id = %s AND s.claim_token = %s RETURNING s.run_status",
-                schema,
-            ),
-            (
-                list(claim.consume),
-                error,
-                status.value,
-                list(claim.consume),
-                status.value,
-                claim.session_id,
-                claim.token,
-            ),
-        )
-    ).fetchone()
-    if row is None:
-        return None
-    claim.consume.clear()
-    return RunStatus(row[0])

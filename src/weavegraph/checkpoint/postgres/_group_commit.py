@@ -5,8 +5,9 @@ statements of a save, so with many sessions running at once the commits, not the
 would bound throughput. :class:`GroupCommit` queues each save; up to ``max_batches`` batches are
 in flight at once (one per pooled connection), each taking every save queued when it starts.
 
-A batch that fails is retried save by save, so one refused or broken save fails alone and the
-others still commit. A save whose caller was cancelled before its batch started is dropped; once
+``commit`` may refuse some items of a batch while the others commit (it returns each item's
+refusal, or None when all committed). A batch that fails as a whole is retried save by save, so
+one broken save fails alone and the others still commit. A save whose caller was cancelled before its batch started is dropped; once
 its batch started, it commits (as a save whose COMMIT was already sent would).
 """
 
@@ -18,18 +19,23 @@ from typing import Generic, TypeVar
 
 from ...errors import CheckpointError
 
-__all__ = ["MAX_BATCH", "GroupCommit"]
+__all__ = ["MAX_BATCH", "GroupCommit", "Refusals"]
 
 T = TypeVar("T")
 MAX_BATCH = 64  # saves in one transaction at most (bounds how long its row locks are held)
 
 _Pending = tuple[T, "asyncio.Future[None]"]
+Refusals = Sequence[Exception | None] | None
+"""What a commit returns: per item, the error that refused it (the others committed); None when
+every item committed."""
 
 
 class GroupCommit(Generic[T]):
     """Runs ``commit(items)`` for batches of the items passed to :meth:`submit`."""
 
-    def __init__(self, commit: Callable[[Sequence[T]], Awaitable[None]], max_batches: int) -> None:
+    def __init__(
+        self, commit: Callable[[Sequence[T]], Awaitable[Refusals]], max_batches: int
+    ) -> None:
         self._commit = commit
         self._max_batches = max(1, max_batches)
         self._queue: list[_Pending[T]] = []
@@ -71,21 +77,21 @@ class GroupCommit(Generic[T]):
 
     async def _run(self, batch: list[_Pending[T]]) -> None:
         try:
-            await self._commit([item for item, _ in batch])
+            refused = await self._commit([item for item, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)
                 return
             for item, done in batch:  # some save broke the transaction: each on its own
                 try:
-                    await self._commit((item,))
-                except Exception as alone:
-                    _settle(done, alone)
+                    alone = await self._commit((item,))
+                except Exception as error:
+                    _settle(done, error)
                 else:
-                    _settle(done, None)
+                    _settle(done, alone[0] if alone else None)
             return
-        for _, done in batch:
-            _settle(done, None)
+        for index, (_, done) in enumerate(batch):
+            _settle(done, refused[index] if refused else None)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

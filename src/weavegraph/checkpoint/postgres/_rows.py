@@ -14,6 +14,7 @@ from typing import Any
 from ...errors import SessionBusy
 from .. import _codec as codec
 from ..base import Checkpoint
+from ._claim import Claim
 from ._sql import q
 
 __all__ = ["PgSave", "is_stored", "refuse_unclaimed"]
@@ -29,8 +30,26 @@ class PgSave:
     builds_on: int | None = None
     events: Sequence[Mapping[str, Any]] = ()
     retried: bool = False
-    claimed: bool = False
-    """Written under this process's claim on the session (else refused while any is alive)."""
+    claim: Claim | None = None
+    """This process's claim on the session, which fences the save (without one, the save is
+    refused while any claim is alive)."""
+    consume: tuple[int, ...] = ()
+    """The claim's applied inbox requests this save marks done."""
+    cancel_requested: bool = False
+    """Whether a cancel was requested, as the session row said under its lock."""
+
+    @property
+    def claimed(self) -> bool:
+        return self.claim is not None
+
+    @property
+    def extends(self) -> Claim | None:
+        """The claim whose lease this save extends (a subgraph's save only passes the session's
+        fence: its steps are its own)."""
+        claim = self.claim
+        return (
+            claim if claim is not None and claim.session_id == self.checkpoint.session_id else None
+        )
 
 
 def refuse_unclaimed(session_id: str, claim_row: Sequence[Any]) -> None:

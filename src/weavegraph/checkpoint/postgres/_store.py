@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from ...errors import CheckpointConflict, CheckpointError
+from ...errors import CheckpointConflict, CheckpointError, SessionBusy
 from ...state import VersionedState
 from .. import _codec as codec
 from .. import _save_plan as saves
 from .._codec import HeadCache
 from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _batch as batch
+from . import _claim as claims
 from . import _extra as extras
 from ._rows import PgSave, is_stored, refuse_unclaimed
 from ._sql import q
@@ -78,67 +79,102 @@ class PgStore:
         events: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """Save ``cp`` (and its events, fenced by ``builds_on``) in the caller's transaction."""
-        await self.save_all(conn, (PgSave(cp, builds_on, events),))
+        refused = await self.save_all(conn, (PgSave(cp, builds_on, events),))
+        if refused[0] is not None:
+            raise refused[0]
 
-    async def save_all(self, conn: Any, checkpoints: Sequence[PgSave]) -> None:
-        """Save ``checkpoints`` in the caller's transaction, in order per session.
+    async def save_all(self, conn: Any, checkpoints: Sequence[PgSave]) -> list[Exception | None]:
+        """Save ``checkpoints`` in the caller's transaction, in order per session; per save, the
+        error that refused it (nothing of it written) or None.
 
         Each round of distinct sessions is three statements whatever its size (``_batch``): every
         session row upserted and locked at once (in session id order, so concurrent batches never
         wait on each other in a cycle), then all step rows inserted and all session rows moved.
         In pipeline mode that is two round trips. A session's later checkpoints wait for the next
-        round. A refused save (CheckpointConflict; a step or event row already stored fails the
-        transaction) fails the whole batch: the group commit then retries each save alone."""
-        pending = list(checkpoints)
+        round. A save is refused alone when its fence (the step it builds on, the claim it holds,
+        or another run's claim) says no; a step or event row already stored fails the whole
+        transaction (the group commit then retries each save alone)."""
+        refused: list[Exception | None] = [None] * len(checkpoints)
+        pending = list(enumerate(checkpoints))
         while pending:
             seen: set[str] = set()
-            now_round: list[PgSave] = []
-            later: list[PgSave] = []
-            for item in pending:
+            now_round: list[tuple[int, PgSave]] = []
+            later: list[tuple[int, PgSave]] = []
+            for index, item in pending:
                 sid = item.checkpoint.session_id
-                (later if sid in seen else now_round).append(item)
+                (later if sid in seen else now_round).append((index, item))
                 seen.add(sid)
+            # A subgraph's save is fenced by its session's claim: that row is locked too.
+            locks = seen | {item.claim.session_id for _, item in now_round if item.claim}
             now = datetime.now(UTC)
-            ids = sorted(seen)
-            locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, ids))
+            locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, sorted(locks)))
             rows = {cast("str", row[0]): row[1:] for row in locked}
             steps, sessions = batch.StepRows(), batch.SessionRows()
             events, rewrites = batch.EventRows(), batch.StepKeys()
-            for item in now_round:
-                row = rows[item.checkpoint.session_id]
-                await self._plan(conn, item, row, steps, sessions, events, rewrites)
+            done: list[int] = []
+            for index, item in now_round:
+                try:
+                    plan = await self._decide(conn, item, rows)
+                except (CheckpointError, SessionBusy) as refusal:
+                    refused[index] = refusal
+                    continue
+                if plan is not None:
+                    await self._plan(conn, item, plan, rows, (steps, sessions, events, rewrites))
+                    done.extend(item.consume)
             if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
                 await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
-            await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
-            await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
+            if steps:
+                await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
+                await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
             if events:
                 await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
+            if done:
+                await conn.execute(self.q(batch.DONE_REQUESTS), (done,))
             pending = later
+        return refused
 
-    async def _plan(
-        self, conn: Any, item: PgSave, row: Any, steps: batch.StepRows,
-        sessions: batch.SessionRows, events: batch.EventRows, rewrites: batch.StepKeys,
-    ) -> None:  # fmt: skip
-        """Add ``item``'s step, session and event rows, given its session row (locked) as
-        ``LOCK_SESSIONS`` returned it; the channel logs and ``extra_log`` are written here.
-        Nothing when it was already committed (a retry after its COMMIT's answer was lost)."""
+    async def _decide(
+        self, conn: Any, item: PgSave, rows: Mapping[str, Any]
+    ) -> saves.SavePlan | None:
+        """The fence of ``item``, given the locked session rows as ``LOCK_SESSIONS`` returned
+        them: its save plan, or None when it was already committed (a retry after its COMMIT's
+        answer was lost). Raises what refuses it; nothing is written here."""
         cp = item.checkpoint
-        sid, state = cp.session_id, cp.state
-        latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", row[:4])
-        if not item.claimed:
-            refuse_unclaimed(sid, row[4:])
+        sid = cp.session_id
+        row = rows[sid]
+        latest = cast("int", row[0])
+        claim = item.claim
+        if claim is None:
+            refuse_unclaimed(sid, row[4:7])
+        else:
+            own = rows[claim.session_id]
+            # (a subgraph's step numbers are its own: only the session's claim is checked)
+            step = cp.step if item.extends is not None else None
+            claims.verify(claim, own[batch.TOKEN], cast("int", own[0]), step)
+            item.cancel_requested = bool(own[batch.CANCEL_REQUESTED])
         # -1: the row was created just now (a new session); the fence is checked under its lock.
         stored = None if latest < 0 else latest
         try:
-            plan = saves.plan_save(sid, cp.step, item.builds_on, stored, item.events)
+            return saves.plan_save(sid, cp.step, item.builds_on, stored, item.events)
         except CheckpointConflict as conflict:
             if (
                 item.retried
                 and conflict.stored == cp.step
                 and await is_stored(conn, self.schema, cp)
             ):
-                return
+                return None
             raise
+
+    async def _plan(
+        self, conn: Any, item: PgSave, plan: saves.SavePlan, rows: Mapping[str, Any],
+        into: tuple[batch.StepRows, batch.SessionRows, batch.EventRows, batch.StepKeys],
+    ) -> None:  # fmt: skip
+        """Add ``item``'s step, session and event rows (its fence passed: ``plan``); the
+        channel logs and ``extra_log`` are written here."""
+        steps, sessions, events, rewrites = into
+        cp = item.checkpoint
+        sid, state = cp.session_id, cp.state
+        latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", rows[sid][:4])
         if plan.write is saves.StepWrite.REWRITE or plan.replaces:
             rewrites.add(sid, cp.step)
         events.add(session_of(sid), plan.events)  # a subgraph's events are the session's
@@ -146,7 +182,10 @@ class PgStore:
         head = self.heads.get(sid)
         if head is not None and (head.uid != uid or head.step != latest):
             head = None
-        await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
+        if latest < 0 and cp.keep_tasks_of is None:  # no step yet: no task results build on one
+            self.tasks_clean.add(sid)
+        else:
+            await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
         msg_start, msg_new = codec.plan_append(
             head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
         )
@@ -163,28 +202,30 @@ class PgStore:
         err_next += len(state.errors) - err_new
         texts = (cp.ran_nodes, cp.skipped_nodes, cp.updated_channels, cp.frontier, state.versions)
         ran, skipped, updated, frontier, versions = (codec.dumps(v).decode() for v in texts)
+        extends = item.extends
         steps.add(
             sid, cp.step, codec.utc(cp.created_at), (ran, skipped, updated, frontier, versions),
             codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
-            (extra_ref, extra_data),
+            (extra_ref, extra_data), None if extends is None else extends.epoch,
         )  # fmt: skip
+        lease = None if extends is None else extends.lease_s
         if not plan.moves_head:
-            sessions.add(sid, (msg_next, err_next), None, None, None)
+            sessions.add(sid, (msg_next, err_next), None, None, None, lease)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
         sessions.add(
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
-            codec.dumps(state.extra) if changed else None,
+            codec.dumps(state.extra) if changed else None, lease,
         )  # fmt: skip
         self.heads[sid] = HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
         )  # fmt: skip
 
-    async def latest_for_update(self, conn: Any, sid: str, *, claimed: bool) -> int | None:
+    async def latest_for_update(self, conn: Any, sid: str) -> int | None:
         """The session's latest step, its row locked until the transaction ends (None: none);
-        unless ``claimed``, SessionBusy while another run's claim on it is alive."""
+        SessionBusy while a claim on it is alive (a write without it is refused)."""
         row = await self.fetchone(
             conn,
             "SELECT latest_step, claim_token IS NOT NULL AND lease_until >= now(), worker, "
@@ -194,8 +235,7 @@ class PgStore:
         )
         if row is None:
             return None
-        if not claimed:
-            refuse_unclaimed(sid, row[1:])
+        refuse_unclaimed(sid, row[1:])
         return None if row[0] < 0 else cast("int", row[0])
 
     async def insert_events(self, conn: Any, sid: str, rows: Sequence[saves.EventRow]) -> None:

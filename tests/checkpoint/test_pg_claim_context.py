@@ -1,4 +1,4 @@
-"""Which claim fences a write (``checkpoint/postgres/_claimed``): the task's own claim.
+"""Which claim fences a write (``checkpoint/postgres/_claim_context``): the task's own claim.
 
 A worker cut off long enough claims one of its sessions again while its old task still runs:
 the old task must be fenced out by its own (expired) claim, and its end must not take the
@@ -18,7 +18,6 @@ from queue_procs import raw
 import weavegraph as wg
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.postgres._claim import Claim
-from weavegraph.checkpoint.postgres._hold import claim_session
 from weavegraph.checkpoint.postgres._sql import q
 from weavegraph.testing.conformance import make_checkpoint
 
@@ -37,21 +36,21 @@ async def cp(postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresC
 async def claim_again(cp: PostgresCheckpointer, sid: str) -> Claim:
     """A new claim of ``sid`` by this process, after the one it holds expired."""
 
-    async def work(conn: Any) -> Claim:
+    async def expire(conn: Any) -> None:
         await conn.execute(
             q("UPDATE {schema}.sessions SET lease_until = now() - interval '1 s' WHERE id = %s",
               cp.schema),
             (sid,),
         )  # fmt: skip
-        return await claim_session(conn, cp.schema, sid, "worker", 5.0)
 
-    return await cp.execute(work)
+    await cp.execute(expire)
+    return await cp.claim(sid)
 
 
 async def test_a_stale_task_is_fenced_by_its_own_claim_and_leaves_the_newer_one(
     cp: PostgresCheckpointer, postgres_url: str, postgres_schema: str
 ) -> None:
-    old = await cp.execute(lambda conn: claim_session(conn, cp.schema, "s", "worker", 5.0))
+    old = await cp.claim("s")
     newer_taken = asyncio.Event()
 
     async def stale() -> None:

@@ -1,0 +1,136 @@
+"""Claims and releases of many sessions, a batch in one transaction (through the group commit).
+
+Runs that start or end together share commits like their saves do: :func:`claim_all` locks every
+requested session row at once (made if new, in session id order) and claims those whose claim is
+not alive, in one round trip (``_claim.set_claim``: epoch bump, new token, lease on the
+database's clock); a session another claim holds is refused alone with ``SessionBusy`` naming its
+holder. :func:`release_all` gives many claims back with one statement; a claim that is no longer
+its session's releases nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ...errors import SessionBusy
+from ...status import RunStatus
+from ._claim import Claim, set_claim
+from ._sql import q
+
+__all__ = ["ClaimRequest", "ReleaseRequest", "claim_all", "release_all"]
+
+# Makes each row if needed and locks it, saying who held it before.
+_LOCK = (
+    "INSERT INTO {schema}.sessions AS s (id, created_at, updated_at, latest_step, head, extra) "
+    "SELECT id, now(), now(), -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
+    "ON CONFLICT (id) DO UPDATE SET updated_at = s.updated_at "
+    "RETURNING s.id, s.claim_token, coalesce(s.lease_until >= now(), false), s.worker, "
+    "extract(epoch FROM s.lease_until - now())::float8"
+)
+# Claims those rows whose claim is not alive (the rows are locked: this sees what _LOCK saw).
+_TAKE = (
+    f"UPDATE {{schema}}.sessions s SET {set_claim('u.holder', 'u.lease')} "
+    "FROM unnest(%s::text[], %s::text[], %s::float8[]) AS u (id, holder, lease) "
+    "WHERE s.id = u.id AND NOT coalesce(s.claim_token IS NOT NULL AND s.lease_until >= now(), "
+    "false) RETURNING s.id, s.epoch, s.claim_token, s.attempts"
+)
+_LOCK_HELD = "SELECT id FROM {schema}.sessions WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+# Gives claims back as their runs ended (``queued`` instead while requests wait, unless cancelled
+# or dead) and marks their applied requests done.
+_RELEASE = (
+    "WITH i AS (UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)) "
+    "UPDATE {schema}.sessions s SET claim_token = NULL, lease_until = NULL, worker = NULL, "
+    "cancel_requested = false, attempts = 0, last_error = u.error, available_at = now(), "
+    "run_status = CASE WHEN u.status NOT IN ('cancelled', 'dead') AND EXISTS (SELECT 1 FROM "
+    "{schema}.inbox b WHERE b.session_id = s.id AND b.done_at IS NULL AND NOT b.id = ANY(%s)) "
+    "THEN 'queued' ELSE u.status END "
+    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u (id, token, status, error) "
+    "WHERE s.id = u.id AND s.claim_token = u.token RETURNING s.id, u.token, s.run_status"
+)
+
+
+@dataclass(slots=True)
+class ClaimRequest:
+    """A run's request to claim ``session_id``; ``claim`` once granted."""
+
+    session_id: str
+    holder: str
+    lease_s: float
+    claim: Claim | None = None
+
+
+@dataclass(slots=True)
+class ReleaseRequest:
+    """Give ``claim`` back as ``status``; ``result``: the status set (None: the claim was no
+    longer the session's)."""
+
+    claim: Claim
+    status: RunStatus
+    error: str | None = None
+    result: RunStatus | None = None
+
+
+async def claim_all(
+    conn: Any, schema: str, requests: Sequence[ClaimRequest]
+) -> list[Exception | None]:
+    """Claim the requested sessions in the caller's transaction; per request, SessionBusy when
+    another claim on it is alive (a session requested twice: the later request, next round)."""
+    refused: list[Exception | None] = [None] * len(requests)
+    pending = list(enumerate(requests))
+    while pending:
+        now_round: dict[str, tuple[int, ClaimRequest]] = {}
+        later: list[tuple[int, ClaimRequest]] = []
+        for index, request in pending:
+            if request.session_id in now_round:
+                later.append((index, request))
+            else:
+                now_round[request.session_id] = (index, request)
+        ids = sorted(now_round)
+        rounds = [now_round[sid][1] for sid in ids]
+        locked = await conn.execute(q(_LOCK, schema), (ids,))
+        taken = await conn.execute(
+            q(_TAKE, schema),
+            (ids, [r.holder for r in rounds], [r.lease_s for r in rounds]),
+        )
+        before = {cast("str", row[0]): row[1:] for row in await locked.fetchall()}
+        for sid, epoch, token, attempts in await taken.fetchall():
+            request = now_round[sid][1]
+            previous_token, _alive, previous, _expires = before[sid]
+            stale = previous_token is not None
+            request.claim = Claim(
+                session_id=sid, token=cast("str", token), epoch=int(epoch),
+                lease_s=request.lease_s, attempts=int(attempts), stale=stale,
+                holder=request.holder, previous=cast("str | None", previous) if stale else None,
+                shared=False,
+            )  # fmt: skip
+        for sid, (index, request) in now_round.items():
+            if request.claim is None:
+                _token, _alive, holder, expires_in = before[sid]
+                refused[index] = SessionBusy(
+                    sid, holder=cast("str | None", holder), expires_in=expires_in
+                )
+        pending = later
+    return refused
+
+
+async def release_all(conn: Any, schema: str, requests: Sequence[ReleaseRequest]) -> None:
+    """Give the claims back in the caller's transaction (rows locked in session id order, as
+    every batch locks them); each request's ``result`` says what was set."""
+    consumed = [rid for r in requests for rid in r.claim.consume]
+    await conn.execute(q(_LOCK_HELD, schema), (sorted({r.claim.session_id for r in requests}),))
+    columns = (
+        [r.claim.session_id for r in requests],
+        [r.claim.token for r in requests],
+        [r.status.value for r in requests],
+        [r.error for r in requests],
+    )
+    rows = await (
+        await conn.execute(q(_RELEASE, schema), (consumed, consumed, *columns))
+    ).fetchall()
+    released = {(sid, token): RunStatus(status) for sid, token, status in rows}
+    for request in requests:
+        request.result = released.get((request.claim.session_id, request.claim.token))
+        if request.result is not None:
+            request.claim.consume.clear()
