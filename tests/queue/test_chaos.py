@@ -77,7 +77,7 @@ async def _until_done(admin: psycopg.Connection[Any], schema: str, within_s: flo
 
 
 async def _follow_all(
-    servers: list[Server], sids: list[str], rng: random.Random
+    servers: list[Server], sids: list[str], rng: random.Random, retries: list[str]
 ) -> dict[str, tuple[list[dict[str, object]], int]]:
     gate = asyncio.Semaphore(SSE_CLIENTS)
     urls = [server.url for server in servers]
@@ -86,7 +86,7 @@ async def _follow_all(
 
         async def one(sid: str) -> tuple[list[dict[str, object]], int]:
             async with gate:
-                return await follow(http, urls, sid, random.Random(rng.random()))
+                return await follow(http, urls, sid, random.Random(rng.random()), retries)
 
         results = await asyncio.gather(*(one(sid) for sid in sids))
     return dict(zip(sids, results, strict=True))
@@ -119,7 +119,8 @@ async def test_sessions_survive_killed_stopped_and_cut_off_workers(
         faults_task = asyncio.create_task(
             inject_faults(fleet, admin, postgres_schema, stop_faults, rng)
         )
-        streams = asyncio.create_task(_follow_all(servers, list(inputs), rng))
+        retries: list[str] = []
+        streams = asyncio.create_task(_follow_all(servers, list(inputs), rng, retries))
         try:
             await _until_done(admin, postgres_schema, 600)
         finally:
@@ -149,7 +150,8 @@ async def test_sessions_survive_killed_stopped_and_cut_off_workers(
     summary = (
         f"chaos: seed {seed}, {sessions} sessions, faults {faults.by_kind()}, "
         f"LeaseLost {fleet.log_count('LeaseLost')}, workers spawned {fleet.spawned}, "
-        f"SSE connections {sum(n for _, n in streamed.values())}, {wall:.1f} s"
+        f"SSE connections {sum(n for _, n in streamed.values())} "
+        f"({len(retries)} answered with a server storage failure), {wall:.1f} s"
     )
     print(summary)
     (tmp_path / "summary.txt").write_text(summary + "\n" + "\n".join(problems))
