@@ -351,7 +351,7 @@ def build_report(
         for summary in row.values():
             if "rss_import_kb" in summary and "rss_peak_kb" in summary:
                 summary["rss_added_kb"] = summary["rss_peak_kb"] - summary["rss_import_kb"]
-        if len(args.frameworks) == 2:
+        if len(sides) == 2:
             row["speedup"] = speedup(WORKLOADS[name], row["weavegraph"], row["langgraph"])
         workloads[name] = row
     return {

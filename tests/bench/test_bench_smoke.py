@@ -41,7 +41,7 @@ def workdir_args(path: Path) -> list[str]:
     return ["--workdir", str(path)]
 
 
-def run_harness(tmp_path: Path, framework: str) -> dict[str, Any]:
+def run_harness(tmp_path: Path, framework: str, *args: str) -> dict[str, Any]:
     results = tmp_path / "results"
     proc = subprocess.run(
         [
@@ -51,6 +51,7 @@ def run_harness(tmp_path: Path, framework: str) -> dict[str, Any]:
             "--framework",
             framework,
             *["--results-dir", str(results)],
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -109,6 +110,13 @@ def test_weavegraph_side_runs_every_workload_in_quick_mode(tmp_path: Path) -> No
 )
 def test_langgraph_side_runs_every_workload_in_quick_mode(tmp_path: Path) -> None:
     check_side(run_harness(tmp_path, "langgraph"), "langgraph")
+
+
+def test_a_weavegraph_only_workload_is_reported_when_both_frameworks_run(tmp_path: Path) -> None:
+    report = run_harness(tmp_path, "both", "--only", "workers")
+    row = report["workloads"]["workers"]
+    assert set(row) == {"weavegraph"}  # no LangGraph side, and no ratio
+    assert row["weavegraph"]["failed"] == 0
 
 
 def test_workload_script_prints_one_json_line(tmp_path: Path) -> None:
