@@ -22,7 +22,7 @@ from .events.model import (
     EventType,
 )
 from .state import freeze_json
-from .state._frozen import NotJson, repair_text, storable_json
+from .state._frozen import NotJson, frozen_flat, is_flat, repair_text, storable_json
 
 if TYPE_CHECKING:
     from .runtime.event_journal import EventJournal
@@ -246,11 +246,13 @@ class NodeContext:
         )
 
     def _meta(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        # The node's own values are checked; the framework's (an id, ints) need no second look.
+        flat = is_flat(metadata) and self.node_id.isascii()
         metadata["node_id"] = self.node_id
         metadata["step"] = self.step
         if self.task is not None:
             metadata["task"] = self.task
-        return storable_json(metadata)
+        return frozen_flat(metadata) if flat else storable_json(metadata)
 
     def emit(self, scope: str, message: str, **metadata: Any) -> None:
         """Emit a ``node`` event (metadata gets ``node_id`` and ``step``).
@@ -264,7 +266,12 @@ class NodeContext:
         Raises ValueError for the reserved stream-end scope (only the framework ends a stream).
         """
         _check_scope(scope)
-        self._stamper.publish(EventType.NODE, _text(scope), _text(message), self._meta(metadata))
+        # (_text inlined for the common case: an event per call, maybe many thousands a step)
+        if not (type(scope) is str and scope.isascii()):
+            scope = repair_text(str(scope))
+        if not (type(message) is str and message.isascii()):
+            message = repair_text(str(message))
+        self._stamper.publish(EventType.NODE, scope, message, self._meta(metadata))
 
     def emit_diagnostic(self, scope: str, message: str) -> None:
         """Emit a ``diagnostic`` event. Raises ValueError for the reserved stream-end scope."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from weavegraph.checkpoint.base import Checkpoint
 from weavegraph.checkpoint.sqlite import SQLiteCheckpointer
+from weavegraph.errors import CheckpointConflict
 from weavegraph.state import Message
 from weavegraph.testing.conformance import make_checkpoint
 
@@ -117,3 +118,36 @@ async def test_saves_appending_many_messages_round_trip(tmp_path: Path) -> None:
             await cp.save(checkpoint)
         for checkpoint in saved:
             assert await cp.load("s", checkpoint.step) == checkpoint
+
+
+async def test_saves_queued_while_the_connection_is_busy_commit_together_and_fail_alone(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "queued.db"
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        for sid in ("a", "b", "c"):
+            await cp.save(make_checkpoint(sid, 0), builds_on=-1)
+        other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # the connection's saves now go to its worker thread
+        saves = [
+            asyncio.ensure_future(cp.save(make_checkpoint("a", 1), builds_on=0)),
+            asyncio.ensure_future(cp.save(make_checkpoint("b", 2), builds_on=1)),  # stale
+            asyncio.ensure_future(cp.save(make_checkpoint("c", 1), builds_on=0)),
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(save.done() for save in saves)
+        other.execute("COMMIT")
+        other.close()
+        outcomes = await asyncio.gather(*saves, return_exceptions=True)
+        assert outcomes[0] is None
+        assert outcomes[2] is None
+        assert isinstance(outcomes[1], CheckpointConflict)
+        steps = {sid: (await cp.load_latest(sid)) for sid in ("a", "b", "c")}
+        assert {sid: c.step for sid, c in steps.items() if c is not None} == {
+            "a": 1,
+            "b": 0,
+            "c": 1,
+        }
+        # The queue drained: the next save is made on the calling thread again, and "b" goes on.
+        await cp.save(make_checkpoint("b", 1), builds_on=0)
+        assert [info.step for info in await cp.history("b")] == [0, 1]

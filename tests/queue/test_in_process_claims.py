@@ -186,13 +186,16 @@ async def test_the_cli_run_of_a_session_a_worker_holds_fails_clearly(
 ) -> None:
     await client.enqueue("held", "go")
     log = tmp_path / "worker.log"
-    worker = start_worker(queue_url, "queue_flows:slow_app", lease=5, env=SLOW, log=log)
+    # Long enough (300 x 60 ms) that the session is still running once the CLI has started,
+    # however slowly a loaded machine starts a Python process.
+    held = {**SLOW, "WG_TEST_ROUNDS": "300"}
+    worker = start_worker(queue_url, "queue_flows:slow_app", lease=5, env=held, log=log)
     try:
         await wait_status(client, "held", RunStatus.RUNNING, 30)
         command = [sys.executable, "-m", "weavegraph.cli", "run", "queue_flows:slow_app",
                    "--db", queue_url, "--session", "held", "--events", "none"]  # fmt: skip
         done = await asyncio.to_thread(
-            subprocess.run, command, env=_env(SLOW), capture_output=True, text=True, timeout=60
+            subprocess.run, command, env=_env(held), capture_output=True, text=True, timeout=60
         )
         assert done.returncode != 0
         assert "session 'held' is already running (claimed by " in done.stderr, done.stderr

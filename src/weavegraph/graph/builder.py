@@ -10,8 +10,8 @@ import functools
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from types import BuiltinFunctionType, FunctionType, MappingProxyType, MethodType
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from ..reducers import Reducer, ReducerRegistry
 from ..retry import RetryPolicy
@@ -278,8 +278,17 @@ def _declared_targets(targets: Sequence[str] | None, what: str) -> tuple[str, ..
     return tuple(dict.fromkeys(items))
 
 
+# Node kinds that are never a compiled graph: told without importing ``App`` (a function-level
+# import costs microseconds, for every node of a large graph).
+_PLAIN_CALLABLES: Final = frozenset(
+    {FunctionType, MethodType, BuiltinFunctionType, functools.partial}
+)
+
+
 def _as_subgraph(node_id: str, node: object) -> Subgraph | None:
     """``node`` as a Subgraph when it is a compiled graph (or already one), else None."""
+    if type(node) in _PLAIN_CALLABLES:
+        return None
     from ..app import App  # app builds on the graph package, so import it late
 
     if isinstance(node, App):

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, TypeVar
 
 from .. import tracing
 from ..checkpoint import Checkpoint, Checkpointer, TaskResultStore
@@ -45,18 +45,20 @@ _UNCLAIMED: Final = contextlib.nullcontext()
 _log = logging.getLogger(__name__)
 
 
-_TASK_STORES: dict[type, bool] = {}
+_IMPLEMENTS: dict[tuple[type, type], bool] = {}
+_P = TypeVar("_P")
 
 
-def _stores_tasks(checkpointer: Checkpointer | None) -> TypeGuard[TaskResultStore]:
-    """Whether ``checkpointer`` is a TaskResultStore, decided once per class (a protocol
-    ``isinstance`` costs tens of microseconds: too much for every run)."""
-    if checkpointer is None:
-        return False
+def _implements(checkpointer: object, protocol: type[_P]) -> TypeGuard[_P]:
+    """``isinstance(checkpointer, protocol)`` decided once per class (a protocol ``isinstance``
+    costs tens of microseconds: too much for every run); a class that delegates attributes
+    (``__getattr__``) is checked on each object, as what it wraps may differ."""
     kind = type(checkpointer)
-    known = _TASK_STORES.get(kind)
+    known = _IMPLEMENTS.get((kind, protocol))
     if known is None:
-        known = _TASK_STORES[kind] = isinstance(checkpointer, TaskResultStore)
+        known = isinstance(checkpointer, protocol)
+        if not hasattr(kind, "__getattr__"):
+            _IMPLEMENTS[kind, protocol] = known
     return known
 
 
@@ -116,7 +118,11 @@ class Session:
         self.checkpointer = checkpointer
         # Per-task durability needs the checkpointer's task-result methods (every built-in
         # backend has them; a checkpointer written before they existed simply goes without).
-        self.task_store = checkpointer if _stores_tasks(checkpointer) else None
+        self.task_store = (
+            checkpointer
+            if checkpointer is not None and _implements(checkpointer, TaskResultStore)
+            else None
+        )
         # Whether saved task results were looked for since this session was loaded (once: a
         # crash may have left some for the step about to run).
         self.tasks_checked = False
@@ -181,7 +187,7 @@ class Session:
         cp = self.checkpointer
         if cp is None or self.claim is not None or self.namespace:
             return _UNCLAIMED
-        if not isinstance(cp, SessionClaims):
+        if not _implements(cp, SessionClaims):
             return _UNCLAIMED
         return self._held(cp)
 

@@ -313,8 +313,8 @@ def freeze_mapping(value: Mapping[str, object]) -> FrozenDict:
     """Freeze a str-keyed mapping of storable JSON values (the shape of ``extra``)."""
     if isinstance(value, FrozenDict):
         return value
-    if _flat(value):
-        return _flat_frozen(value)
+    if is_flat(value):
+        return frozen_flat(value)
     return cast(FrozenDict, _walk(value, "", MAX_JSON_DEPTH + 1, lenient=False))
 
 
@@ -324,12 +324,12 @@ def storable_json(value: Mapping[Any, object]) -> FrozenDict:
     A value of another type becomes its ``str()``, as do ints beyond 64 bits and non-finite
     floats; lone surrogates become U+FFFD; a container nested too deep becomes a short string.
     """
-    if _flat(value):
-        return _flat_frozen(value)
+    if is_flat(value):
+        return frozen_flat(value)
     return cast(FrozenDict, _walk(value, "", MAX_JSON_DEPTH + 1, lenient=True))
 
 
-def _flat(value: Mapping[Any, object]) -> bool:
+def is_flat(value: Mapping[Any, object]) -> bool:
     """Whether ``value`` is the common case: ASCII str keys and plain leaves (no walk needed)."""
     for key, item in value.items():  # noqa: SIM110 (a loop: all() over a generator is slower)
         if not (type(key) is str and key.isascii() and _plain(item)):
@@ -337,7 +337,8 @@ def _flat(value: Mapping[Any, object]) -> bool:
     return True
 
 
-def _flat_frozen(value: Mapping[str, object]) -> FrozenDict:
+def frozen_flat(value: Mapping[str, object]) -> FrozenDict:
+    """``value`` frozen as it is: only for a mapping :func:`is_flat` accepted."""
     frozen = FrozenDict(value)
     frozen._depth = 1  # pyright: ignore[reportPrivateUsage]
     return frozen

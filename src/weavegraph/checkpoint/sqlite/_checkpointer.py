@@ -6,7 +6,9 @@ among themselves. A save is one transaction. When the connection is idle it runs
 event loop's thread (a WAL commit without fsync costs less than the hop to a thread and back), with
 a busy timeout of 0: if another process holds the write lock, the save is handed to the worker
 thread instead, which waits with the normal busy timeout and retries, so the loop never waits for
-another process and writers never fail with "database is locked". A lock guarantees that the
+another process and writers never fail with "database is locked". Saves handed to the worker queue
+up while it is busy and are committed together, one transaction with a savepoint per save (a save
+that fails, fails alone); until the queue is empty, new saves join it. A lock guarantees that the
 connection is used by one thread at a time. ``synchronous=NORMAL`` in WAL mode keeps every committed
 step across a process crash (kill -9); the WAL is folded into the database by the worker thread
 (never by an inline commit, which would fsync on the loop).
@@ -134,8 +136,10 @@ class SQLiteCheckpointer:
         else:
             check_builds_on(builds_on)
             fence = Fence(builds_on, tuple(events))
-        if not self._save_inline(checkpoint, fence):
-            await self._run(self._shared.counted_save, self._store, checkpoint, fence)
+        shared = self._shared
+        # (while the worker drains queued saves, a save joins them: one commit for all)
+        if shared.draining or not self._save_inline(checkpoint, fence):
+            await asyncio.wrap_future(shared.queue_save(self._store, checkpoint, fence))
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)

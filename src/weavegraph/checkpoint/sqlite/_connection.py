@@ -139,6 +139,10 @@ def open_store(path: str) -> tuple[SQLiteStore, int, int]:
     return store, before, after
 
 
+Queued = tuple[Checkpoint, Fence, "Future[None]"]
+"""A save waiting for the worker thread: the checkpoint, its fence, and its outcome."""
+
+
 @dataclass(slots=True)
 class Shared:
     """One database file's connection, its worker thread and how many checkpointers use it.
@@ -158,6 +162,9 @@ class Shared:
     commits: int = 0
     wal_executor: ThreadPoolExecutor | None = None
     wal_conn: sqlite3.Connection | None = None
+    queue_lock: threading.Lock = field(default_factory=threading.Lock)
+    queued: list[Queued] = field(default_factory=list[Queued])
+    draining: bool = False
 
     def run_locked(self, store: SQLiteStore, fn: Callable[..., T], *args: Any) -> T:
         """In the worker thread: run ``fn`` holding the connection, with the normal busy timeout."""
@@ -167,9 +174,47 @@ class Shared:
                 self.nowait = False
             return fn(*args)
 
-    def counted_save(self, store: SQLiteStore, checkpoint: Checkpoint, fence: Fence) -> None:
-        store.save(checkpoint, fence)
+    def queue_save(self, store: SQLiteStore, checkpoint: Checkpoint, fence: Fence) -> Future[None]:
+        """Queue a save for the worker thread, which commits every save queued by the time it
+        gets to them in one transaction (:meth:`drain`); the future tells this save's outcome."""
+        done: Future[None] = Future()
+        with self.queue_lock:
+            self.queued.append((checkpoint, fence, done))
+            start = not self.draining
+            self.draining = True
+        if start:
+            self.executor.submit(self.drain, store)
+        return done
+
+    def drain(self, store: SQLiteStore) -> None:
+        """In the worker thread: commit the queued saves, a batch at a time, until none is left.
+
+        While a drain runs, new saves join the queue rather than try the connection inline (see
+        ``SQLiteCheckpointer.save``), so saves that arrive while the connection is busy share
+        one commit instead of each waiting for the one before.
+        """
+        while True:
+            with self.queue_lock:
+                batch, self.queued = self.queued, []
+                if not batch:
+                    self.draining = False
+                    return
+            try:
+                outcomes = self.run_locked(store, self._commit_batch, store, batch)
+            except BaseException as exc:  # (the transaction failed: every save in it did)
+                for _, _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+                if outcome is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(outcome)
+
+    def _commit_batch(self, store: SQLiteStore, batch: list[Queued]) -> list[Exception | None]:
+        outcomes = store.save_batch([(checkpoint, fence) for checkpoint, fence, _ in batch])
         self.after_commit(store)
+        return outcomes
 
     def after_commit(self, store: SQLiteStore) -> None:
         """Count a commit (holding ``lock``); every CHECKPOINT_EVERY, queue a WAL checkpoint."""

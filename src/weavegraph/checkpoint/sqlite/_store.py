@@ -136,6 +136,37 @@ class SQLiteStore:
             self._forget(checkpoint.session_id)
             raise
 
+    def save_batch(self, items: Sequence[tuple[Checkpoint, Fence]]) -> list[Exception | None]:
+        """Saves of several sessions in one transaction (the worker's queue: ``Shared.drain``),
+        each in a savepoint of its own: a save that fails (a fence refused, a value the database
+        rejects) fails alone, with its error in its place of the result, and the others commit.
+        A failure of the transaction itself raises as from :meth:`save`."""
+        outcomes: list[Exception | None] = []
+
+        def work(conn: sqlite3.Connection) -> None:
+            outcomes.clear()  # (a busy transaction is run again from the start)
+            for checkpoint, fence in items:
+                conn.execute("SAVEPOINT one_save")
+                try:
+                    self._save(conn, checkpoint, fence)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO one_save")
+                    self._forget(checkpoint.session_id)
+                    if isinstance(exc, sqlite3.DatabaseError):
+                        exc = CheckpointError(f"{self.location}: {exc}")
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(None)
+                conn.execute("RELEASE one_save")
+
+        try:
+            self.transaction(work)
+        except BaseException:
+            for checkpoint, _ in items:
+                self._forget(checkpoint.session_id)
+            raise
+        return outcomes
+
     def is_small(self, checkpoint: Checkpoint, fence: Fence = NO_FENCE) -> bool:
         """Whether saving appends at most INLINE_MAX_ITEMS log items and events (by the cached
         head)."""
