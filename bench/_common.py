@@ -34,6 +34,8 @@ class Workload:
     higher_is_better: bool = False
     target: float | None = None
     """SPEC section 8: how many times better than LangGraph weavegraph must be (None: no target)."""
+    frameworks: tuple[str, ...] = ("weavegraph", "langgraph")
+    """Who runs it (LangGraph has no open-source equivalent of some workloads)."""
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -51,6 +53,9 @@ WORKLOADS: dict[str, Workload] = {
         Workload("sessions_pg", 1000, 20, "sessions_per_s", "sessions/s", True, target=10),
         Workload("large_extra", 100, 10, "per_step", "us/step"),
         Workload("map_reduce", 10_000, 50, "per_task", "us/task", target=10),
+        Workload(
+            "workers", 1000, 20, "sessions_per_s", "sessions/s", True, frameworks=("weavegraph",)
+        ),
     )
 }
 

@@ -44,7 +44,7 @@ from weavegraph.queue import QueueClient
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORKER_COUNTS = (1, 2, 4)
-CONCURRENCY = 16
+CONCURRENCY = 8
 """Sessions each worker runs at once (``weavegraph worker --concurrency``)."""
 LEASE_S = 30.0
 """The throughput runs' lease (the default): no lease expires while they run."""

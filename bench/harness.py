@@ -32,9 +32,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 SCRIPTS = {"weavegraph": BENCH_DIR / "wg_workloads.py", "langgraph": BENCH_DIR / "lg_workloads.py"}
 FRAMEWORKS = ("weavegraph", "langgraph")
 DEFAULT_REPS = 5
-SLOW_REPS = {"state_growth": 3, "sessions": 3, "sessions_pg": 3}
-"""state_growth on LangGraph writes ~0.5 GB per repetition, and 1,000 LangGraph sessions take over a
-minute: fewer repetitions keep a run short."""
+SLOW_REPS = {"state_growth": 3, "sessions": 3, "sessions_pg": 3, "workers": 1}
+"""state_growth on LangGraph writes ~0.5 GB per repetition, 1,000 LangGraph sessions take over a
+minute, and workers runs 3,000 sessions in worker processes: fewer repetitions keep a run short."""
 CHILD_TIMEOUT_S = 300
 
 
@@ -137,7 +137,7 @@ def run_all(args: argparse.Namespace, console: Console) -> list[Run]:
             size = args.size or (spec.quick_size if args.quick else spec.size)
             reps = 1 if args.quick else (args.reps or SLOW_REPS.get(name, DEFAULT_REPS))
             for rep in range(reps):
-                for framework in args.frameworks:
+                for framework in (f for f in args.frameworks if f in spec.frameworks):
                     workdir = Path(tmp) / f"{framework}-{name}-{rep}"
                     workdir.mkdir()
                     run = run_child(framework, name, size, rep, workdir)
@@ -189,6 +189,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _cell(summary: dict[str, Any]) -> str:
+    if not summary:  # a workload this framework has no equivalent of
+        return "-"
     if "median" not in summary:
         return f"[red]{summary.get('error', 'n/a')[:40]}[/red]"
     return f"{_fmt(summary['median'])} ({_fmt(summary['min'])}-{_fmt(summary['max'])})"
@@ -253,6 +255,7 @@ def details_table(report: dict[str, Any]) -> Table:
         ("state_growth", "last-100 step us", "last_us", 1),
         ("large_extra", "bytes written per step", "bytes_per_step", 1),
         ("large_extra", "bytes on disk", "db_bytes", 1),
+        *WORKER_ROWS,
     ]
     for workload, label, key, scale in rows:
         row = report["workloads"].get(workload)
@@ -269,6 +272,21 @@ def details_table(report: dict[str, Any]) -> Table:
     if ratios != ["-", "-"]:
         table.add_row("state_growth", "last-100 / first-100", *ratios)
     return table
+
+
+WORKER_ROWS = [
+    *(
+        ("workers", f"{measure}, {n} worker{'s' if n > 1 else ''}", f"{key}_{n}w", 1)
+        for measure, key in (("sessions/s", "sessions_per_s"), ("step commits/s", "commits_per_s"))
+        for n in (1, 2, 4)
+    ),
+    ("workers", "takeover after kill -9, p50 s", "takeover_p50_s", 1),
+    ("workers", "takeover after kill -9, p95 s", "takeover_p95_s", 1),
+    ("workers", "takeover p50 / lease", "takeover_p50_leases", 1),
+    ("workers", "takeover p95 / lease", "takeover_p95_leases", 1),
+    ("workers", "lease s", "lease_s", 1),
+]
+"""The workers workload's numbers per worker count and its takeover (weavegraph only)."""
 
 
 def _ratio(side: dict[str, Any]) -> str:
@@ -328,11 +346,12 @@ def build_report(
 ) -> dict[str, Any]:
     workloads: dict[str, Any] = {}
     for name in args.workloads:
-        row: dict[str, Any] = {fw: summarize(runs, name, fw) for fw in args.frameworks}
+        sides = [fw for fw in args.frameworks if fw in WORKLOADS[name].frameworks]
+        row: dict[str, Any] = {fw: summarize(runs, name, fw) for fw in sides}
         for summary in row.values():
             if "rss_import_kb" in summary and "rss_peak_kb" in summary:
                 summary["rss_added_kb"] = summary["rss_peak_kb"] - summary["rss_import_kb"]
-        if len(args.frameworks) == 2:
+        if len(sides) == 2:
             row["speedup"] = speedup(WORKLOADS[name], row["weavegraph"], row["langgraph"])
         workloads[name] = row
     return {
@@ -394,6 +413,8 @@ def _in_order(workloads: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _plain_cell(summary: dict[str, Any]) -> str:
+    if not summary:
+        return "-"
     if "median" not in summary:
         return "n/a"
     return f"{_fmt(summary['median'])} ({_fmt(summary['min'])}-{_fmt(summary['max'])})"

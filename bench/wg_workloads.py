@@ -412,6 +412,18 @@ async def map_reduce(size: int, workdir: Path) -> dict[str, Any]:
     return {"value": total / size * 1e6, "total_s": total, "rss_before_run_kb": rss_before}
 
 
+async def workers(size: int, workdir: Path) -> dict[str, Any]:
+    """``size`` queued sessions run by 1, 2 and 4 ``weavegraph worker`` processes, and the
+    takeover after kill -9 (``bench_workers``; in a thread: it runs its own event loops)."""
+    import bench_workers
+
+    takeover = min(bench_workers.TAKEOVER_SESSIONS, max(4, size // 5))
+    return await asyncio.to_thread(
+        bench_workers.measure, size, bench_workers.WORKER_COUNTS, bench_workers.CONCURRENCY,
+        takeover,
+    )  # fmt: skip
+
+
 ALL_WORKLOADS = (
     chain100,
     fanout1000,
@@ -425,6 +437,7 @@ ALL_WORKLOADS = (
     sessions_pg,
     large_extra,
     map_reduce,
+    workers,
 )
 
 if __name__ == "__main__":

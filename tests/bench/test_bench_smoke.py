@@ -29,7 +29,10 @@ WORKLOADS = [
     "sessions_pg",
     "large_extra",
     "map_reduce",
+    "workers",
 ]
+WEAVEGRAPH_ONLY = {"workers"}
+"""Workloads LangGraph has no open-source equivalent of."""
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +41,7 @@ def workdir_args(path: Path) -> list[str]:
     return ["--workdir", str(path)]
 
 
-def run_harness(tmp_path: Path, framework: str) -> dict[str, Any]:
+def run_harness(tmp_path: Path, framework: str, *args: str) -> dict[str, Any]:
     results = tmp_path / "results"
     proc = subprocess.run(
         [
@@ -48,6 +51,7 @@ def run_harness(tmp_path: Path, framework: str) -> dict[str, Any]:
             "--framework",
             framework,
             *["--results-dir", str(results)],
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -67,6 +71,9 @@ def check_side(report: dict[str, Any], framework: str) -> None:
     assert report["machine"]["nproc"] >= 1
     assert set(report["workloads"]) == set(WORKLOADS)
     for name, row in report["workloads"].items():
+        if framework != "weavegraph" and name in WEAVEGRAPH_ONLY:
+            assert framework not in row, (name, row)
+            continue
         side = row[framework]
         assert side["failed"] == 0, (name, side)
         assert side["runs"] == 1
@@ -88,6 +95,12 @@ def check_side(report: dict[str, Any], framework: str) -> None:
 def test_weavegraph_side_runs_every_workload_in_quick_mode(tmp_path: Path) -> None:
     report = run_harness(tmp_path, "weavegraph")
     check_side(report, "weavegraph")
+    workers = report["workloads"]["workers"]["weavegraph"]
+    for count in (1, 2, 4):  # every worker count ran the queued sessions
+        assert workers[f"sessions_per_s_{count}w"] > 0, workers
+        assert workers[f"commits_per_s_{count}w"] > workers[f"sessions_per_s_{count}w"], workers
+    assert workers["takeover_p95_s"] >= workers["takeover_p50_s"] > 0, workers
+    assert workers["takeover_p50_leases"] > 0, workers
     assert all(run["framework"] == "weavegraph" for run in report["runs"])
 
 
@@ -97,6 +110,13 @@ def test_weavegraph_side_runs_every_workload_in_quick_mode(tmp_path: Path) -> No
 )
 def test_langgraph_side_runs_every_workload_in_quick_mode(tmp_path: Path) -> None:
     check_side(run_harness(tmp_path, "langgraph"), "langgraph")
+
+
+def test_a_weavegraph_only_workload_is_reported_when_both_frameworks_run(tmp_path: Path) -> None:
+    report = run_harness(tmp_path, "both", "--only", "workers")
+    row = report["workloads"]["workers"]
+    assert set(row) == {"weavegraph"}  # no LangGraph side, and no ratio
+    assert row["weavegraph"]["failed"] == 0
 
 
 def test_workload_script_prints_one_json_line(tmp_path: Path) -> None:

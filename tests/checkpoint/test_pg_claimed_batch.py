@@ -164,3 +164,28 @@ async def test_an_unclaimed_save_in_a_batch_is_refused_alone_while_a_claim_is_al
         assert isinstance(results[1], wg.SessionBusy)
     finally:
         await other.close()
+
+
+async def test_closing_events_join_the_batch_fenced_by_their_claim(
+    cp: PostgresCheckpointer, postgres_url: str, postgres_schema: str
+) -> None:
+    with ExitStack() as stack:
+        for sid in ("kept", "lost"):
+            await claim(cp, sid, stack)
+            await cp.save(make_checkpoint(sid, 0), builds_on=-1)
+        other = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
+        try:
+            await taken_over(cp, other, "lost", stack)
+            end = [{"seq": 7, "type": "diagnostic", "scope": "x", "message": "end"}]
+            results = await asyncio.gather(
+                *(cp.append_events(sid, end, builds_on=0) for sid in ("kept", "lost")),
+                return_exceptions=True,
+            )
+            assert results[0] is None
+            assert isinstance(results[1], wg.LeaseLost)
+            stored = await rows(cp, "SELECT session_id, seq, step FROM {schema}.events")
+            assert stored == [("kept", 7, 0)]
+            with pytest.raises(wg.CheckpointConflict):  # the fence: the step it builds on
+                await cp.append_events("kept", [{**end[0], "seq": 8}], builds_on=1)
+        finally:
+            await other.close()

@@ -28,7 +28,7 @@ from ..events.model import Event, is_stream_end_json, parse_stream_end, stream_e
 from ..partial import NodePartial
 from ..runtime.stop import StopRequest
 from ..runtime.values import NO_ANSWER, StepReport
-from ..sessions import AppRunner
+from ..sessions import AppRunner, SessionInit
 from ..state import VersionedState
 from ..status import RunStatus
 from . import claims, inbox
@@ -85,7 +85,6 @@ class Owner:
             return None
 
     async def _serve(self, claim: Claim) -> tuple[RunStatus, str | None]:
-        began = _Began(-1)  # where the drive in progress started
         stopped: _Began | None = None  # a drive stopped to take the next request
         while True:
             requests = await self.checkpointer.execute(lambda conn: self._take(conn, claim))
@@ -103,8 +102,7 @@ class Owner:
                 if stopped is not None and request is not None and request.payload.get("rollback"):
                     await self._rollback(claim.session_id, stopped, request)
                 stopped = None
-                began = await self._began(claim.session_id)
-                status = await self._drive(claim, request)
+                status, began = await self._drive(claim, request)
                 if status is None:
                     stopped = began
             except SessionBusy as exc:  # another run holds the session: this claim is not its
@@ -130,10 +128,6 @@ class Owner:
             if status is not None and len(requests) <= 1:
                 return status, None
 
-    async def _began(self, sid: str) -> _Began:
-        latest = await self.checkpointer.load_latest(sid)
-        return _Began(0, created=True) if latest is None else _Began(latest.step)
-
     async def _rollback(self, sid: str, began: _Began, request: Request) -> None:
         """Put the session back where the stopped drive began, as a new step; a session that
         drive created starts over from the request's state, when it gives one."""
@@ -155,8 +149,11 @@ class Owner:
         claim.cancel_requested = False
         return await inbox.pending(conn, self.checkpointer.schema, claim.session_id)
 
-    async def _drive(self, claim: Claim, request: Request | None) -> RunStatus | None:
-        """One drive for ``request``: how it ended (None: cancelled to take the next request)."""
+    async def _drive(
+        self, claim: Claim, request: Request | None
+    ) -> tuple[RunStatus | None, _Began]:
+        """One drive for ``request``: how it ended (None: cancelled to take the next request)
+        and where it began."""
         sid = claim.session_id
         # The run loop stores each step's events with it, fenced by the claim.
         runner = AppRunner(self.app, self.checkpointer, context=self.context)
@@ -169,6 +166,8 @@ class Owner:
 
         async with runner:
             how = await _apply(runner, sid, request)
+            # (loaded or made once: the drive below finds it live)
+            began = how.began or _began(await runner.create_session(sid, how.state))
             driver = asyncio.get_running_loop().create_task(
                 runner.drive(
                     sid, how.state, answer=how.answer, update=how.update, goto=how.goto,
@@ -186,7 +185,7 @@ class Owner:
                     result = None
             if claim.lost:
                 raise _Lost("a heartbeat found the session taken over")
-        return None if result is None else result.status
+        return (None if result is None else result.status), began
 
     async def release(self, claim: Claim, status: RunStatus, error: str | None) -> RunStatus | None:
         """Give the session back; a transient failure is retried a few times (a session left
@@ -261,6 +260,12 @@ class _How:
     answer: Any = NO_ANSWER
     update: NodePartial | None = None
     goto: Sequence[str] | None = None
+    began: _Began | None = None
+    """Where the drive began, when applying the request already loaded the session."""
+
+
+def _began(init: SessionInit) -> _Began:
+    return _Began(init.step) if init.resumed else _Began(0, created=True)
 
 
 async def _apply(runner: AppRunner, sid: str, request: Request | None) -> _How:
@@ -278,9 +283,9 @@ async def _apply(runner: AppRunner, sid: str, request: Request | None) -> _How:
             goto=None if raw_goto is None else [str(node) for node in raw_goto],
         )
     if request.kind == "update":
-        await runner.create_session(sid)
+        began = _began(await runner.create_session(sid))
         await runner.update_state(sid, NodePartial.from_json_value(payload["update"]))
-        return _How()
+        return _How(began=began)
     raw = payload.get("state")
     return _How(state=VersionedState.from_json_value(raw) if raw is not None else None)
 

@@ -57,7 +57,7 @@ from ._connect import (
 from ._group_commit import GroupCommit
 from ._hold import hold, in_process_holder
 from ._notify import Notifier
-from ._rows import PgSave
+from ._rows import PgAppend, PgSave
 from ._schema import migrate, version
 from ._store import PgStore
 
@@ -84,7 +84,7 @@ class PostgresCheckpointer:
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
         batches = max(2, pool.max_size // 4)
-        self._saves = GroupCommit[PgSave](self._save_batch, batches)
+        self._saves = GroupCommit[PgSave | PgAppend](self._save_batch, batches)
         # Claims and releases of runs starting and ending together share commits too.
         self._claims = GroupCommit[ClaimRequest](self._claim_batch, batches)
         self._releases = GroupCommit[ReleaseRequest](self._release_batch, batches)
@@ -243,7 +243,7 @@ class PostgresCheckpointer:
             claim.cancel_requested = item.cancel_requested
         self.notifier.session_changed(checkpoint.session_id)
 
-    async def _save_batch(self, batch: Sequence[PgSave]) -> Sequence[Exception | None]:
+    async def _save_batch(self, batch: Sequence[PgSave | PgAppend]) -> Sequence[Exception | None]:
         """One transaction for ``batch`` (the group commit's); each save's refusal, if any. A
         retry after a COMMIT whose answer was lost finds its steps already stored."""
         attempts = 0
@@ -261,7 +261,7 @@ class PostgresCheckpointer:
         except Exception as exc:
             self._store.forget()  # the transaction rolled back: what was cached may not be
             if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
-                conflict = duplicate_row(batch[0].checkpoint.session_id, exc.__cause__)
+                conflict = duplicate_row(batch[0].key, exc.__cause__)
                 if conflict is not None:
                     raise conflict from exc.__cause__
             raise
@@ -342,6 +342,10 @@ class PostgresCheckpointer:
             return
 
         claim = current(self.claims, session_id)
+        if claim is not None and builds_on is not None:  # (a run's closing events)
+            await self._saves.submit(PgAppend(claim, builds_on, events))
+            self.notifier.session_changed(session_id)
+            return
 
         async def work(conn: Any) -> None:
             if claim is None:

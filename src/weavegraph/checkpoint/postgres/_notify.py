@@ -83,7 +83,7 @@ class Notifier:
             batch, self._pending = sorted(self._pending), set()
             await self.publish(self._channel, batch)
             try:
-                async with self._pool.connection() as conn:
+                async with self._pool.connection() as conn, conn.pipeline():  # one round trip
                     await conn.execute(
                         "SELECT pg_notify(%s, sid) FROM unnest(%s::text[]) AS sid",
                         (self._channel, batch),

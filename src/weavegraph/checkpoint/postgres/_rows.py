@@ -1,4 +1,4 @@
-"""What the group commit queues for PostgreSQL (:class:`PgSave`), and how a save retried after a
+"""What the group commit queues for PostgreSQL (:class:`PgSave`, :class:`PgAppend`), and how a save retried after a
 lost COMMIT finds itself already committed (:func:`is_stored`).
 
 The rows themselves are written a batch at a time (``_batch``); the decisions (fence, new step
@@ -17,7 +17,7 @@ from ..base import Checkpoint
 from ._claim import Claim
 from ._sql import q
 
-__all__ = ["PgSave", "is_stored", "refuse_unclaimed"]
+__all__ = ["PgAppend", "PgSave", "is_stored", "refuse_unclaimed"]
 
 
 @dataclass(slots=True)
@@ -39,6 +39,11 @@ class PgSave:
     """Whether a cancel was requested, as the session row said under its lock."""
 
     @property
+    def key(self) -> str:
+        """The session row this save locks (a subgraph's own)."""
+        return self.checkpoint.session_id
+
+    @property
     def claimed(self) -> bool:
         return self.claim is not None
 
@@ -50,6 +55,21 @@ class PgSave:
         return (
             claim if claim is not None and claim.session_id == self.checkpoint.session_id else None
         )
+
+
+@dataclass(slots=True)
+class PgAppend:
+    """Events appended after a claimed session's latest step (a run's closing events), queued
+    with the saves: fenced by ``builds_on`` and by the claim, in the batch's transaction."""
+
+    claim: Claim
+    builds_on: int
+    events: Sequence[Mapping[str, Any]]
+    retried: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.claim.session_id
 
 
 def refuse_unclaimed(session_id: str, claim_row: Sequence[Any]) -> None:

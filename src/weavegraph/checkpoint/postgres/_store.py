@@ -25,7 +25,7 @@ from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _batch as batch
 from . import _claim as claims
 from . import _extra as extras
-from ._rows import PgSave, is_stored, refuse_unclaimed
+from ._rows import PgAppend, PgSave, is_stored, refuse_unclaimed
 from ._sql import q
 
 _STEP_COLUMNS = (
@@ -83,9 +83,12 @@ class PgStore:
         if refused[0] is not None:
             raise refused[0]
 
-    async def save_all(self, conn: Any, checkpoints: Sequence[PgSave]) -> list[Exception | None]:
+    async def save_all(
+        self, conn: Any, checkpoints: Sequence[PgSave | PgAppend]
+    ) -> list[Exception | None]:
         """Save ``checkpoints`` in the caller's transaction, in order per session; per save, the
-        error that refused it (nothing of it written) or None.
+        error that refused it (nothing of it written) or None. A claimed run's closing events
+        (:class:`PgAppend`) go after its session's latest step, in the same statements.
 
         Each round of distinct sessions is three statements whatever its size (``_batch``): every
         session row upserted and locked at once (in session id order, so concurrent batches never
@@ -98,40 +101,60 @@ class PgStore:
         pending = list(enumerate(checkpoints))
         while pending:
             seen: set[str] = set()
-            now_round: list[tuple[int, PgSave]] = []
-            later: list[tuple[int, PgSave]] = []
+            now_round: list[tuple[int, PgSave | PgAppend]] = []
+            later: list[tuple[int, PgSave | PgAppend]] = []
             for index, item in pending:
-                sid = item.checkpoint.session_id
+                sid = item.key
                 (later if sid in seen else now_round).append((index, item))
                 seen.add(sid)
-            # A subgraph's save is fenced by its session's claim: that row is locked too.
-            locks = seen | {item.claim.session_id for _, item in now_round if item.claim}
-            now = datetime.now(UTC)
-            locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, sorted(locks)))
-            rows = {cast("str", row[0]): row[1:] for row in locked}
-            steps, sessions = batch.StepRows(), batch.SessionRows()
-            events, rewrites = batch.EventRows(), batch.StepKeys()
-            done: list[int] = []
-            for index, item in now_round:
-                try:
-                    plan = await self._decide(conn, item, rows)
-                except (CheckpointError, SessionBusy) as refusal:
-                    refused[index] = refusal
-                    continue
-                if plan is not None:
-                    await self._plan(conn, item, plan, rows, (steps, sessions, events, rewrites))
-                    done.extend(item.consume)
-            if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
-                await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
-            if steps:
-                await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
-                await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
-            if events:
-                await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
-            if done:
-                await conn.execute(self.q(batch.DONE_REQUESTS), (done,))
+            await self._save_round(conn, now_round, refused)
             pending = later
         return refused
+
+    async def _save_round(
+        self, conn: Any, now_round: Sequence[tuple[int, PgSave | PgAppend]],
+        refused: list[Exception | None],
+    ) -> None:  # fmt: skip
+        """One round of :meth:`save_all` (distinct sessions): lock, plan each, write them all."""
+        # A subgraph's save is fenced by its session's claim: that row is locked too.
+        locks = {item.key for _, item in now_round}
+        locks |= {item.claim.session_id for _, item in now_round if item.claim}
+        now = datetime.now(UTC)
+        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, sorted(locks)))
+        rows = {cast("str", row[0]): row[1:] for row in locked}
+        steps, sessions = batch.StepRows(), batch.SessionRows()
+        events, rewrites = batch.EventRows(), batch.StepKeys()
+        done: list[int] = []
+        for index, item in now_round:
+            try:
+                if type(item) is PgAppend:
+                    events.add(item.key, self._decide_append(item, rows[item.key]))
+                    continue
+                assert type(item) is PgSave
+                plan = await self._decide(conn, item, rows)
+            except (CheckpointError, SessionBusy) as refusal:
+                refused[index] = refusal
+                continue
+            if plan is not None:
+                await self._plan(conn, item, plan, rows, (steps, sessions, events, rewrites))
+                done.extend(item.consume)
+        if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
+            await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
+        if steps:
+            await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
+            await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
+        if events:
+            await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
+        if done:
+            await conn.execute(self.q(batch.DONE_REQUESTS), (done,))
+
+    def _decide_append(self, item: PgAppend, row: Any) -> Sequence[saves.EventRow]:
+        """The event rows of ``item``, its fence passed (the claim, the step it builds on)
+        under its session row's lock; raises what refuses it."""
+        latest = cast("int", row[0])
+        claims.verify(item.claim, row[batch.TOKEN], latest, None)
+        stored = None if latest < 0 else latest
+        return saves.plan_append(item.key, item.builds_on, stored, item.events).rows
 
     async def _decide(
         self, conn: Any, item: PgSave, rows: Mapping[str, Any]
