@@ -38,7 +38,7 @@ from .events.bus import EventBus
 from .events.model import Event, EventEmitter
 from .events.modes import ModeStream, StepObserver, check_modes
 from .partial import NodePartial
-from .runtime import loop
+from .runtime import loop, superstep
 from .runtime.answers import prepare_resume
 from .runtime.executor import TaskExecutor
 from .runtime.loop import Interrupts, OnStep
@@ -266,7 +266,7 @@ class AppRunner:
             self._live[session_id] = live
             await live.lock.acquire()  # free: nobody else can hold it yet; steps wait for begin
         try:
-            await loop.begin(live.session)
+            await superstep.begin(live.session)
         except RoutingError:
             # Recorded like any failed step: stepping the session again retries it.
             await loop.close_stream(live.session, RunStatus.ERROR)

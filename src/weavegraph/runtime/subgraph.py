@@ -31,7 +31,7 @@ from ..errors import StateError
 from ..partial import NodePartial
 from ..state import FrozenDict, StateSnapshot
 from ..status import RunStatus
-from . import loop
+from . import loop, superstep
 from .plan import Cursor, cursor_of
 from .session import PARENT_STEP, Session
 
@@ -136,7 +136,7 @@ async def _open(
     base = latest.step + 1 if latest is not None else 0
     child = parent.subgraph(sub.spec, namespace, sub.initial_state(snapshot), Cursor(step=base))
     child.parent_step = step
-    await loop.begin(child)
+    await superstep.begin(child)
     return child
 
 
