@@ -8,7 +8,6 @@ newer claim away from the process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -22,15 +21,6 @@ from weavegraph.checkpoint.postgres._sql import q
 from weavegraph.testing.conformance import make_checkpoint
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def cp(postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresCheckpointer]:
-    checkpointer = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
-    try:
-        yield checkpointer
-    finally:
-        await checkpointer.close()
 
 
 async def claim_again(cp: PostgresCheckpointer, sid: str) -> Claim:

@@ -4,7 +4,6 @@ with how the run ended, one run at a time per session even within one process.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -16,15 +15,6 @@ from weavegraph.queue import QueueClient
 from weavegraph.status import RunStatus
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def cp(postgres_url: str, postgres_schema: str) -> AsyncIterator[PostgresCheckpointer]:
-    checkpointer = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
-    try:
-        yield checkpointer
-    finally:
-        await checkpointer.close()
 
 
 def ask_then_fail() -> wg.App:
