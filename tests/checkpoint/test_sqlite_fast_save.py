@@ -151,3 +151,30 @@ async def test_saves_queued_while_the_connection_is_busy_commit_together_and_fai
         # The queue drained: the next save is made on the calling thread again, and "b" goes on.
         await cp.save(make_checkpoint("b", 1), builds_on=0)
         assert [info.step for info in await cp.history("b")] == [0, 1]
+
+
+async def test_a_queued_save_whose_caller_was_cancelled_is_dropped_and_the_queue_goes_on(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "cancelled.db"
+    async with await SQLiteCheckpointer.connect(f"sqlite://{db}") as cp:
+        await cp.save(make_checkpoint("a", 0), builds_on=-1)
+        await cp.save(make_checkpoint("b", 0), builds_on=-1)
+        other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        first = asyncio.ensure_future(cp.save(make_checkpoint("a", 1), builds_on=0))
+        await asyncio.sleep(0.05)  # the worker took it and waits for the write lock
+        dropped = asyncio.ensure_future(cp.save(make_checkpoint("b", 1), builds_on=0))
+        await asyncio.sleep(0.05)
+        dropped.cancel()
+        other.execute("COMMIT")
+        other.close()
+        await asyncio.wait_for(first, 5)
+        assert dropped.cancelled()
+        b = await cp.load_latest("b")
+        assert b is not None
+        assert b.step == 0  # never written: its caller had given up before the worker took it
+        # The worker went on: the next saves are made (they hung before).
+        await asyncio.wait_for(cp.save(make_checkpoint("b", 1), builds_on=0), 5)
+        await asyncio.wait_for(cp.save(make_checkpoint("a", 2), builds_on=1), 5)
+        assert [info.step for info in await cp.history("b")] == [0, 1]

@@ -195,10 +195,15 @@ class Shared:
         """
         while True:
             with self.queue_lock:
-                batch, self.queued = self.queued, []
-                if not batch:
+                taken, self.queued = self.queued, []
+                if not taken:
                     self.draining = False
                     return
+            # A save whose caller was cancelled while it waited is dropped, as a job the worker
+            # has not started is; the others can no longer be cancelled (their outcome is set).
+            batch = [item for item in taken if item[2].set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
                 outcomes = self.run_locked(store, self._commit_batch, store, batch)
             except BaseException as exc:  # (the transaction failed: every save in it did)
