@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -88,6 +89,8 @@ class PostgresCheckpointer:
         # Claims and releases of runs starting and ending together share commits too.
         self._claims = GroupCommit[ClaimRequest](self._claim_batch, batches)
         self._releases = GroupCommit[ReleaseRequest](self._release_batch, batches)
+        # And loads of sessions opening together share statements.
+        self._loads = GroupCommit[_LoadRequest](self._load_batch, batches)
         self.target = target
         self.claims: dict[str, Claim] = {}
         """Sessions this process has claimed (a run, or ``weavegraph.queue``): the newest claim
@@ -268,9 +271,16 @@ class PostgresCheckpointer:
         return refused  # (a refused save wrote nothing: the others' bookkeeping stands)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
-        key = storage_key(session_id, namespace)
-        found = await self._run(lambda conn: self._store.load_head(conn, key), pipeline=True)
-        return loaded_form(found, session_id, namespace)
+        """The latest checkpoint; loads requested together share their statements."""
+        request = _LoadRequest(storage_key(session_id, namespace))
+        await self._loads.submit(request)
+        return loaded_form(request.found, session_id, namespace)
+
+    async def _load_batch(self, batch: Sequence[_LoadRequest]) -> None:
+        keys = [request.key for request in batch]
+        found = await self._run(lambda conn: self._store.load_heads(conn, keys), pipeline=True)
+        for request in batch:
+            request.found = found.get(request.key)
 
     async def load(self, session_id: str, step: int, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)
@@ -464,6 +474,7 @@ class PostgresCheckpointer:
         await self._claims.aclose()
         await self._saves.aclose()
         await self._releases.aclose()
+        await self._loads.aclose()
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresCheckpointer:
@@ -471,6 +482,14 @@ class PostgresCheckpointer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+@dataclass(slots=True)
+class _LoadRequest:
+    """A :meth:`PostgresCheckpointer.load_latest` of the session stored as ``key``."""
+
+    key: str
+    found: Checkpoint | None = None
 
 
 async def migrate_postgres(url: str, *, schema: str | None = None) -> MigrationResult:

@@ -67,7 +67,7 @@ class GroupCommit(Generic[T]):
                 batch = []
         finally:
             # Left over only when this task was cancelled: nobody will commit these any more.
-            closed = CheckpointError("the checkpointer closed before this save was committed")
+            closed = CheckpointError("the checkpointer closed before this was committed")
             for _, done in batch:
                 _settle(done, closed)
             if not self._tasks - {asyncio.current_task()}:

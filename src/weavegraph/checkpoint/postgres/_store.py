@@ -359,34 +359,46 @@ class PgStore:
         return await self._load_step(conn, sid, step)
 
     async def load_head(self, conn: Any, sid: str) -> Checkpoint | None:
-        row = await self.fetchone(
+        return (await self.load_heads(conn, (sid,))).get(sid)
+
+    async def load_heads(self, conn: Any, sids: Sequence[str]) -> dict[str, Checkpoint]:
+        """The latest checkpoint of each of ``sids`` that has one: two statements whatever their
+        number (the heads, then every message and error window at once)."""
+        rows = await self.fetchall(
             conn,
-            "SELECT head, extra, created_at FROM {schema}.sessions "
-            "WHERE id = %s AND latest_step >= 0",  # (a queued session has no step yet)
-            (sid,),
+            "SELECT id, head, extra, created_at FROM {schema}.sessions "
+            "WHERE id = ANY(%s) AND latest_step >= 0",  # (a queued session has no step yet)
+            (list(sids),),
         )
-        if row is None:
-            return None
-        head = cast("dict[str, Any]", codec.loads(bytes(row[0])))
-        msg_start, msg_count = cast("list[int]", head["messages"])
-        err_start, err_count = cast("list[int]", head["errors"])
-        messages = codec.decode_messages(
-            await self.read_log(conn, sid, MESSAGES, msg_start, msg_count)
-        )
-        errors = codec.decode_errors(await self.read_log(conn, sid, ERRORS, err_start, err_count))
-        extra = codec.decode_extra(codec.loads(bytes(row[1])))
-        checkpoint = Checkpoint(
-            session_id=sid, step=head["step"], frontier=tuple(head["frontier"]),
-            state=VersionedState(messages=messages, extra=extra, errors=errors, versions=head["versions"]),
-            ran_nodes=tuple(head["ran"]), skipped_nodes=tuple(head["skipped"]),
-            updated_channels=tuple(head["updated"]), cursor=codec.freeze_cursor(head["cursor"]),
-            created_at=datetime.fromisoformat(head["created_at"]),
-        )  # fmt: skip
-        self.heads[sid] = HeadCache(
-            uid=cast("datetime", row[2]).isoformat(), step=checkpoint.step, messages=messages,
-            msg_start=msg_start, errors=errors, err_start=err_start, extra=extra, extra_step=None,
-        )  # fmt: skip
-        return checkpoint
+        heads = [
+            (cast("str", sid), cast("dict[str, Any]", codec.loads(bytes(head))), extra, created)
+            for sid, head, extra, created in rows
+        ]
+        windows: list[tuple[str, str, int, int]] = []
+        for sid, head, _, _ in heads:
+            for channel in (MESSAGES, ERRORS):
+                start, count = cast("list[int]", head[channel])
+                windows.append((sid, channel, start, count))
+        logs = await self.read_logs(conn, windows)
+        found: dict[str, Checkpoint] = {}
+        for sid, head, extra_blob, created in heads:
+            msg_start, _ = cast("list[int]", head["messages"])
+            err_start, _ = cast("list[int]", head["errors"])
+            messages = codec.decode_messages(logs.get((sid, MESSAGES), ()))
+            errors = codec.decode_errors(logs.get((sid, ERRORS), ()))
+            extra = codec.decode_extra(codec.loads(bytes(extra_blob)))
+            found[sid] = Checkpoint(
+                session_id=sid, step=head["step"], frontier=tuple(head["frontier"]),
+                state=VersionedState(messages=messages, extra=extra, errors=errors, versions=head["versions"]),
+                ran_nodes=tuple(head["ran"]), skipped_nodes=tuple(head["skipped"]),
+                updated_channels=tuple(head["updated"]), cursor=codec.freeze_cursor(head["cursor"]),
+                created_at=datetime.fromisoformat(head["created_at"]),
+            )  # fmt: skip
+            self.heads[sid] = HeadCache(
+                uid=cast("datetime", created).isoformat(), step=head["step"], messages=messages,
+                msg_start=msg_start, errors=errors, err_start=err_start, extra=extra,
+            )  # fmt: skip
+        return found
 
     async def _load_step(self, conn: Any, sid: str, step: int) -> Checkpoint | None:
         row = await self.fetchone(
@@ -416,14 +428,31 @@ class PgStore:
     async def read_log(
         self, conn: Any, sid: str, channel: str, start: int, count: int
     ) -> list[bytes]:
-        if count == 0:
-            return []
-        rows = await self.fetchall(
-            conn,
-            "SELECT item FROM {schema}.channel_log WHERE session_id = %s AND channel = %s "
-            "AND idx >= %s AND idx < %s ORDER BY idx",
-            (sid, channel, start, start + count),
-        )
-        if len(rows) != count:
-            raise CheckpointError(f"{self.location}: the {channel} log of {sid!r} is incomplete")
-        return [bytes(item) for (item,) in rows]
+        return (await self.read_logs(conn, ((sid, channel, start, count),))).get((sid, channel), [])
+
+    async def read_logs(
+        self, conn: Any, windows: Sequence[tuple[str, str, int, int]]
+    ) -> dict[tuple[str, str], list[bytes]]:
+        """The items of each ``(session, channel, start, count)`` window (one statement): by
+        ``(session, channel)``; CheckpointError when a window is incomplete."""
+        windows = [window for window in windows if window[3]]
+        if not windows:
+            return {}
+        rows = await self.fetchall(conn, _READ_LOGS, tuple(map(list, zip(*windows, strict=True))))
+        logs: dict[tuple[str, str], list[bytes]] = {}
+        for sid, channel, item in rows:
+            logs.setdefault((sid, channel), []).append(bytes(item))
+        for sid, channel, _, count in windows:
+            if len(logs.get((sid, channel), ())) != count:
+                raise CheckpointError(
+                    f"{self.location}: the {channel} log of {sid!r} is incomplete"
+                )
+        return logs
+
+
+_READ_LOGS = (
+    "SELECT l.session_id, l.channel, l.item FROM {schema}.channel_log AS l "
+    "JOIN unnest(%s::text[], %s::text[], %s::integer[], %s::integer[]) AS w (sid, channel, lo, n) "
+    "ON l.session_id = w.sid AND l.channel = w.channel AND l.idx >= w.lo AND l.idx < w.lo + w.n "
+    "ORDER BY l.session_id, l.channel, l.idx"
+)
