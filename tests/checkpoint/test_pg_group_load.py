@@ -8,11 +8,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.errors import CheckpointError
 from weavegraph.state import ErrorEvent, Message
-from weavegraph.testing.conformance import assert_same, make_checkpoint
+from weavegraph.testing._checks import assert_same
+from weavegraph.testing.conformance import make_checkpoint
 
 pytestmark = pytest.mark.postgres
 
@@ -58,7 +60,9 @@ async def test_a_session_whose_log_is_incomplete_fails_alone(
         await cp.save(checkpoint)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
-            f'DELETE FROM "{cp.schema}".channel_log WHERE session_id = %s AND channel = %s',
+            sql.SQL("DELETE FROM {}.channel_log WHERE session_id = %s AND channel = %s").format(
+                sql.Identifier(cp.schema)
+            ),
             ("s3", "errors"),
         )
     results = await asyncio.gather(
