@@ -4,9 +4,10 @@ update sessions.
 ``PgStore.save_all`` locks every session row of a round at once (:data:`LOCK_SESSIONS`, in
 session id order), plans each save in Python (its fence first, ``checkpoint/_save_plan``;
 appending to :class:`StepRows`, :class:`EventRows` and :class:`SessionRows`), then writes all step
-rows with one ``INSERT ... SELECT FROM unnest(...)``, all event rows with another, and moves all
-session rows with one ``UPDATE ... FROM unnest(...)``. In pipeline mode that is two round trips
-per batch. JSON columns travel as text and are cast to JSONB by the server.
+rows with one ``INSERT ... SELECT FROM json_to_recordset(...)``, all event rows with another, and
+moves all session rows with one ``UPDATE ... FROM json_to_recordset(...)``: each statement's rows
+are one JSON parameter. In pipeline mode that is two round trips per batch. JSON columns travel as
+text and are cast to JSONB by the server, BYTEA ones as base64.
 
 Steps and events are inserted, never upserted: a row already stored fails the transaction with a
 unique violation (:func:`duplicate_row` names it), and the group commit retries each save of the
@@ -17,9 +18,12 @@ deleted first (:data:`DELETE_STEPS`), under the session row's lock.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from binascii import b2a_base64
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from ...errors import CheckpointConflict
 from .._save_plan import EventRow, duplicate_seq, duplicate_step
@@ -37,15 +41,18 @@ __all__ = [
     "SessionRows",
     "StepKeys",
     "StepRows",
+    "b64",
     "duplicate_row",
+    "ids",
 ]
 
 # Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE);
-# also says whether a claim on it is alive, and whose (a write without the claim is refused), and
+# also says whether a claim on it is alive, and whose (a write without it is refused), and
 # for the claimed saves' fence, its claim token and whether a cancel was requested.
 LOCK_SESSIONS = (
     "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
-    "SELECT id, %s, %s, -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
+    "SELECT id, %s, %s, -1, '', '' FROM json_array_elements_text(%s::json) AS t (id) "
+    "ORDER BY id "
     "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at "
     "RETURNING id, latest_step, msg_next, err_next, created_at, "
     "claim_token IS NOT NULL AND lease_until >= now(), worker, "
@@ -55,30 +62,40 @@ TOKEN, CANCEL_REQUESTED = 7, 8
 """Where the claim token and the cancel request are in a :data:`LOCK_SESSIONS` row after its
 id."""
 
+# Rows travel as one JSON parameter per statement (orjson writes it in C; arrays of many columns
+# cost psycopg a Python call per element), BYTEA values in base64.
 _STEP_COLUMNS = (
-    "session_id, step, created_at, ran_nodes, skipped_nodes, updated_channels, frontier, "
-    "versions, cursor, msg_start, msg_count, err_start, err_count, extra_ref, extra_data, epoch"
+    "session_id text, step integer, created_at timestamptz, ran_nodes text, "
+    "skipped_nodes text, updated_channels text, frontier text, versions text, cursor text, "
+    "msg_start integer, msg_count integer, err_start integer, err_count integer, "
+    "extra_ref bigint, extra_data text, epoch bigint"
 )
-_STEP_TYPES = (
-    "text", "integer", "timestamptz", "text", "text", "text", "text", "text", "bytea",
-    "integer", "integer", "integer", "integer", "bigint", "bytea", "bigint",
-)  # fmt: skip
+_STEP_NAMES = tuple(column.split()[0] for column in _STEP_COLUMNS.split(", "))
 _JSON_COLUMNS = {"ran_nodes", "skipped_nodes", "updated_channels", "frontier", "versions"}
-_names = _STEP_COLUMNS.split(", ")
+_BYTEA_COLUMNS = {"cursor", "extra_data"}
+
+
+def _step_value(column: str) -> str:
+    if column in _JSON_COLUMNS:
+        return f"{column}::jsonb"
+    if column in _BYTEA_COLUMNS:
+        return f"decode({column}, 'base64')"
+    return column
+
+
 INSERT_STEPS = (
-    f"INSERT INTO {{schema}}.steps ({_STEP_COLUMNS}) SELECT "
-    + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in _names)
-    + " FROM unnest("
-    + ", ".join(f"%s::{t}[]" for t in _STEP_TYPES)
-    + f") AS t ({_STEP_COLUMNS})"
+    f"INSERT INTO {{schema}}.steps ({', '.join(_STEP_NAMES)}) SELECT "
+    + ", ".join(map(_step_value, _STEP_NAMES))
+    + f" FROM json_to_recordset(%s::json) AS t ({_STEP_COLUMNS})"
 )
 DELETE_STEPS = (
-    "DELETE FROM {schema}.steps AS s USING unnest(%s::text[], %s::integer[]) AS d (id, step) "
+    "DELETE FROM {schema}.steps AS s USING json_to_recordset(%s::json) AS d (id text, step integer) "
     "WHERE s.session_id = d.id AND s.step = d.step"
 )
 INSERT_EVENTS = (
-    "INSERT INTO {schema}.events (session_id, seq, step, data) SELECT * FROM "
-    "unnest(%s::text[], %s::bigint[], %s::integer[], %s::bytea[])"
+    "INSERT INTO {schema}.events (session_id, seq, step, data) "
+    "SELECT s, q, t, decode(d, 'base64') FROM json_to_recordset(%s::json) "
+    "AS e (s text, q bigint, t integer, d text)"
 )
 
 # A claimed save's lease moves forward on the database's clock (``lease`` seconds; NULL: not
@@ -86,24 +103,46 @@ INSERT_EVENTS = (
 UPDATE_SESSIONS = (
     "UPDATE {schema}.sessions AS s SET msg_next = u.msg_next, err_next = u.err_next, "
     "latest_step = CASE WHEN u.moves THEN u.step ELSE s.latest_step END, "
-    "head = COALESCE(u.head, s.head), extra = COALESCE(u.extra, s.extra), "
+    "head = COALESCE(decode(u.head, 'base64'), s.head), "
+    "extra = COALESCE(decode(u.extra, 'base64'), s.extra), "
     "lease_until = COALESCE(now() + make_interval(secs => u.lease), s.lease_until), "
     "attempts = CASE WHEN u.lease IS NULL THEN s.attempts ELSE 0 END "
-    "FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::boolean[], %s::integer[], "
-    "%s::bytea[], %s::bytea[], %s::float8[]) "
-    "AS u (id, msg_next, err_next, moves, step, head, extra, lease) WHERE s.id = u.id"
+    "FROM json_to_recordset(%s::json) AS u (id text, msg_next integer, err_next integer, "
+    "moves boolean, step integer, head text, extra text, lease float8) WHERE s.id = u.id"
 )
 DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
 """Marks the inbox requests that claimed saves applied done."""
 
 
-class StepRows:
-    """The step rows of one round, as the column arrays :data:`INSERT_STEPS` takes."""
+def ids(values: Iterable[str]) -> str:
+    """Session ids as the JSON array :data:`LOCK_SESSIONS` takes."""
+    return orjson.dumps(list(values)).decode()
 
-    __slots__ = ("columns",)
+
+def b64(data: bytes | None) -> str | None:
+    """A BYTEA value as the base64 text the statements decode."""
+    return None if data is None else b2a_base64(data, newline=False).decode("ascii")
+
+
+class _Rows:
+    """Rows of one statement, sent as one JSON array of objects (``json_to_recordset``)."""
+
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.columns: tuple[list[Any], ...] = tuple([] for _ in _names)
+        self.rows: list[dict[str, Any]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def params(self) -> tuple[str]:
+        return (orjson.dumps(self.rows).decode(),)
+
+
+class StepRows(_Rows):
+    """The step rows of one round, as :data:`INSERT_STEPS` takes them."""
+
+    __slots__ = ()
 
     def add(
         self,
@@ -119,57 +158,32 @@ class StepRows:
         """One row: ``json_texts`` are ran, skipped, updated, frontier and versions as JSON text;
         ``windows`` the message and error ``(start, count)`` pairs; ``extra`` its two columns;
         ``epoch`` the claim's that commits it (None: unclaimed)."""
-        for column, value in zip(
-            self.columns,
-            (sid, step, created_at, *json_texts, cursor, *windows, *extra, epoch),
-            strict=True,
-        ):
-            column.append(value)
-
-    def __bool__(self) -> bool:
-        return bool(self.columns[0])
-
-    def params(self) -> tuple[list[Any], ...]:
-        return self.columns
+        values = (
+            sid, step, created_at, *json_texts, b64(cursor), *windows, extra[0], b64(extra[1]),
+            epoch,
+        )  # fmt: skip
+        self.rows.append(dict(zip(_STEP_NAMES, values, strict=True)))
 
 
-class EventRows:
-    """The event rows of one round (or of one ``append_events``), as :data:`INSERT_EVENTS` takes."""
+class EventRows(_Rows):
+    """The event rows of one round (or of one ``append_events``), as :data:`INSERT_EVENTS`
+    takes them."""
 
-    __slots__ = ("columns",)
-
-    def __init__(self) -> None:
-        self.columns: tuple[list[Any], ...] = ([], [], [], [])
+    __slots__ = ()
 
     def add(self, sid: str, rows: Sequence[EventRow]) -> None:
-        for seq, step, data in rows:
-            for column, value in zip(self.columns, (sid, seq, step, data), strict=True):
-                column.append(value)
-
-    def __bool__(self) -> bool:
-        return bool(self.columns[0])
-
-    def params(self) -> tuple[list[Any], ...]:
-        return self.columns
+        self.rows.extend(
+            {"s": sid, "q": seq, "t": step, "d": b64(data)} for seq, step, data in rows
+        )
 
 
-class StepKeys:
-    """``(session, step)`` pairs of one round, as :data:`DELETE_STEPS` takes."""
+class StepKeys(_Rows):
+    """``(session, step)`` pairs of one round, as :data:`DELETE_STEPS` takes them."""
 
-    __slots__ = ("columns",)
-
-    def __init__(self) -> None:
-        self.columns: tuple[list[str], list[int]] = ([], [])
+    __slots__ = ()
 
     def add(self, sid: str, step: int) -> None:
-        self.columns[0].append(sid)
-        self.columns[1].append(step)
-
-    def __bool__(self) -> bool:
-        return bool(self.columns[0])
-
-    def params(self) -> tuple[list[str], list[int]]:
-        return self.columns
+        self.rows.append({"id": sid, "step": step})
 
 
 def duplicate_row(session_id: str, error: BaseException | None) -> CheckpointConflict | None:
@@ -192,13 +206,10 @@ def duplicate_row(session_id: str, error: BaseException | None) -> CheckpointCon
 _KEY = re.compile(r"=\(.*, (\d+)\) already exists")
 
 
-class SessionRows:
-    """The session rows of one round, as the arrays :data:`UPDATE_SESSIONS` takes."""
+class SessionRows(_Rows):
+    """The session rows of one round, as :data:`UPDATE_SESSIONS` takes them."""
 
-    __slots__ = ("columns",)
-
-    def __init__(self) -> None:
-        self.columns: tuple[list[Any], ...] = tuple([] for _ in range(8))
+    __slots__ = ()
 
     def add(
         self,
@@ -212,9 +223,8 @@ class SessionRows:
         """The new log counters; when ``moves_to`` is a step, the head moves there (``extra``:
         the new whole extra, None when unchanged); ``lease``: a claimed save's lease (seconds),
         extended from now."""
-        row = (sid, *counters, moves_to is not None, moves_to or 0, head, extra, lease)
-        for column, value in zip(self.columns, row, strict=True):
-            column.append(value)
-
-    def params(self) -> tuple[list[Any], ...]:
-        return self.columns
+        self.rows.append({
+            "id": sid, "msg_next": counters[0], "err_next": counters[1],
+            "moves": moves_to is not None, "step": moves_to or 0, "head": b64(head),
+            "extra": b64(extra), "lease": lease,
+        })  # fmt: skip

@@ -120,7 +120,7 @@ class PgStore:
         locks = {item.key for _, item in now_round}
         locks |= {item.claim.session_id for _, item in now_round if item.claim}
         now = datetime.now(UTC)
-        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, sorted(locks)))
+        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, batch.ids(locks)))
         rows = {cast("str", row[0]): row[1:] for row in locked}
         steps, sessions = batch.StepRows(), batch.SessionRows()
         events, rewrites = batch.EventRows(), batch.StepKeys()
