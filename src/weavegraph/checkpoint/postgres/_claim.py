@@ -110,6 +110,19 @@ def verify(claim: Claim, token: str | None, latest: int, step: int | None) -> No
         )
 
 
+BEAT = 1 / 3
+"""A claim's lease is renewed each time this share of it ran down: by its heartbeat (every
+``lease * BEAT`` seconds) and by a commit that finds it that far down."""
+
+
+def renewal(claim: Claim, expires_in: float | None) -> float | None:
+    """The lease a commit under ``claim`` sets (seconds from now), given the seconds it has
+    left; None while less than :data:`BEAT` of it ran down (the row is then left as it is)."""
+    if expires_in is not None and expires_in > claim.lease_s * (1 - BEAT):
+        return None
+    return claim.lease_s
+
+
 async def check(conn: Any, schema: str, claim: Claim, step: int | None) -> int:
     """Lock the session row and :func:`verify` the claim; the stored latest step."""
     row = await (

@@ -21,13 +21,17 @@ from ._sql import q
 
 __all__ = ["ClaimRequest", "ReleaseRequest", "claim_all", "release_all"]
 
-# Makes each row if needed and locks it, saying who held it before.
-_LOCK = (
-    "INSERT INTO {schema}.sessions AS s (id, created_at, updated_at, latest_step, head, extra) "
+# Makes the missing rows, then locks them all in session id order (a lock, not a new row
+# version), saying who held each before.
+_CREATE = (
+    "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
     "SELECT id, now(), now(), -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
-    "ON CONFLICT (id) DO UPDATE SET updated_at = s.updated_at "
-    "RETURNING s.id, s.claim_token, coalesce(s.lease_until >= now(), false), s.worker, "
-    "extract(epoch FROM s.lease_until - now())::float8"
+    "ON CONFLICT (id) DO NOTHING"
+)
+_LOCK = (
+    "SELECT id, claim_token, coalesce(lease_until >= now(), false), worker, "
+    "extract(epoch FROM lease_until - now())::float8 FROM {schema}.sessions "
+    "WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 )
 # Claims those rows whose claim is not alive (the rows are locked: this sees what _LOCK saw).
 _TAKE = (
@@ -89,6 +93,7 @@ async def claim_all(
                 now_round[request.session_id] = (index, request)
         ids = sorted(now_round)
         rounds = [now_round[sid][1] for sid in ids]
+        await conn.execute(q(_CREATE, schema), (ids,))
         locked = await conn.execute(q(_LOCK, schema), (ids,))
         taken = await conn.execute(
             q(_TAKE, schema),

@@ -52,7 +52,7 @@ class Lease:
 
     async def _beat(self) -> None:
         claim = self._claim
-        interval = claim.lease_s / 3
+        interval = claim.lease_s * claims.BEAT
         while True:
             await asyncio.sleep(interval)
             try:

@@ -126,6 +126,10 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     # is NULL for a session no worker manages; ``epoch`` grows with every claim and is recorded on
     # the steps a claim commits; lease times come from the database's clock.
     Migration(6, QUEUE_MIGRATION),
+    # 7: room in each page of ``sessions`` for the next version of its rows: a commit rewrites
+    # its session's row, and with the indexed columns left alone the new version goes in the
+    # same page without index entries (a HOT update).
+    Migration(7, ("ALTER TABLE {schema}.sessions SET (fillfactor = 50)",)),
 )
 
 

@@ -120,7 +120,9 @@ class PgStore:
         locks = {item.key for _, item in now_round}
         locks |= {item.claim.session_id for _, item in now_round if item.claim}
         now = datetime.now(UTC)
-        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (now, now, batch.ids(locks)))
+        ids = batch.ids(locks)
+        await conn.execute(self.q(batch.CREATE_SESSIONS), (now, now, ids))
+        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (ids,))
         rows = {cast("str", row[0]): row[1:] for row in locked}
         steps, sessions = batch.StepRows(), batch.SessionRows()
         events, rewrites = batch.EventRows(), batch.StepKeys()
@@ -142,7 +144,7 @@ class PgStore:
             await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
         if steps:
             await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
-            await conn.execute(self.q(batch.UPDATE_SESSIONS), sessions.params())
+            await conn.execute(self.q(batch.UPDATE_SESSIONS), (now, *sessions.params()))
         if events:
             await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
         if done:
@@ -231,15 +233,16 @@ class PgStore:
             codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
             (extra_ref, extra_data), None if extends is None else extends.epoch,
         )  # fmt: skip
-        lease = None if extends is None else extends.lease_s
+        claimed = extends is not None
+        lease = None if extends is None else claims.renewal(extends, rows[sid][batch.EXPIRES_IN])
         if not plan.moves_head:
-            sessions.add(sid, (msg_next, err_next), None, None, None, lease)
+            sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
         sessions.add(
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
-            codec.dumps(state.extra) if changed else None, lease,
+            codec.dumps(state.extra) if changed else None, claimed, lease,
         )  # fmt: skip
         self.heads[sid] = HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
