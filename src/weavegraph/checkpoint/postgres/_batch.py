@@ -46,6 +46,7 @@ __all__ = [
     "b64",
     "duplicate_row",
     "ids",
+    "writes",
 ]
 
 # Creates the session rows that are missing (a new row is locked by its insert), then locks them
@@ -121,6 +122,30 @@ UPDATE_SESSIONS = (
 )
 DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
 """Marks the inbox requests that claimed saves applied done."""
+
+
+def writes(
+    steps: StepRows, sessions: SessionRows, events: EventRows, done: list[int], now: datetime
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The writes of one round as one statement (the others as its data-modifying ``WITH``
+    parts) and its parameters; None when there is nothing to write. ``sessions`` holds a row for
+    each of ``steps``."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if steps:
+        parts += (INSERT_STEPS, UPDATE_SESSIONS)
+        params += (*steps.params(), now, *sessions.params())
+    if events:
+        parts.append(INSERT_EVENTS)
+        params += events.params()
+    if done:
+        parts.append(DONE_REQUESTS)
+        params.append(done)
+    if not parts:
+        return None
+    *first, last = parts
+    with_parts = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
+    return (f"WITH {with_parts} {last}" if first else last), tuple(params)
 
 
 def ids(values: Iterable[str]) -> str:

@@ -99,7 +99,7 @@ class PostgresCheckpointer:
         """The lease of the claims this process's runs take (seconds; see :meth:`hold`)."""
         self.holder = in_process_holder()
         """The name those claims show to other processes (``SessionBusy`` names it)."""
-        self.notifier = Notifier(pool, target.schema)
+        self.notifier = Notifier(target.conninfo, target.kwargs(), target.schema)
         """Announces committed steps to other processes (NOTIFY after commit)."""
         self.giving_back: set[asyncio.Future[None]] = set()
         """Claims being given back by runs cancelled while claiming (waited for by close)."""

@@ -5,7 +5,8 @@ Two channels per schema: :func:`work_channel` (a session was queued: workers cla
 notification is only a hint (they can be lost when a listener reconnects); everyone who waits also
 polls. Notifications are sent after the commit, never inside the step's transaction (``NOTIFY``
 in a transaction serializes every committing transaction of the database on one lock), and
-coalesced: one statement announces every session that changed since the last one.
+coalesced: one statement on a connection of the notifier's own (autocommit: no BEGIN and COMMIT
+around it) announces every session that changed since the last one.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from psycopg_pool import AsyncConnectionPool
+import orjson
 
 __all__ = [
     "Listener",
@@ -59,11 +59,13 @@ async def notify_work(conn: Any, schema: str, session_id: str) -> None:
 class Notifier:
     """Coalesces "session changed" announcements and sends them after the commits."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], schema: str) -> None:
-        self._pool = pool
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], schema: str) -> None:
+        self._conninfo = conninfo
+        self._kwargs = kwargs
         self._channel = session_channel(schema)
         self._pending: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None
         self.publishers: list[Publisher] = []
         """Also told of every announcement (``--redis``)."""
 
@@ -83,21 +85,38 @@ class Notifier:
             batch, self._pending = sorted(self._pending), set()
             await self.publish(self._channel, batch)
             try:
-                async with self._pool.connection() as conn, conn.pipeline():  # one round trip
-                    await conn.execute(
-                        "SELECT pg_notify(%s, sid) FROM unnest(%s::text[]) AS sid",
-                        (self._channel, batch),
-                    )
-                    await conn.commit()
+                await self._notify(batch)
             except Exception as exc:  # a hint only: the listeners poll as well
                 _log.debug("NOTIFY on %s failed: %s", self._channel, exc)
+                await self._disconnect()
                 return
+
+    async def _notify(self, session_ids: list[str]) -> None:
+        import psycopg
+
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, **self._kwargs
+            )
+            self._conn = conn
+        await conn.execute(
+            "SELECT pg_notify(%s, sid) FROM json_array_elements_text(%s::json) AS sid",
+            (self._channel, orjson.dumps(session_ids).decode()),
+        )
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 2.0)
             self._task.cancel()
+        await self._disconnect()
 
 
 class Listener:

@@ -142,13 +142,9 @@ class PgStore:
                 done.extend(item.consume)
         if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
             await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
-        if steps:
-            await conn.execute(self.q(batch.INSERT_STEPS), steps.params())
-            await conn.execute(self.q(batch.UPDATE_SESSIONS), (now, *sessions.params()))
-        if events:
-            await conn.execute(self.q(batch.INSERT_EVENTS), events.params())
-        if done:
-            await conn.execute(self.q(batch.DONE_REQUESTS), (done,))
+        writes = batch.writes(steps, sessions, events, done, now)
+        if writes is not None:
+            await conn.execute(self.q(writes[0]), writes[1])
 
     def _decide_append(self, item: PgAppend, row: Any) -> Sequence[saves.EventRow]:
         """The event rows of ``item``, its fence passed (the claim, the step it builds on)
