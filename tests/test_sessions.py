@@ -724,3 +724,24 @@ async def test_a_stored_session_whose_next_nodes_are_not_in_the_graph_is_refused
         with pytest.raises(SessionGraphMismatch):
             await runner.run_step("s")
         assert [info.step for info in await runner.history("s")] == [0, 1]  # nothing written
+
+
+async def test_completed_sessions_leave_the_runners_memory_and_load_again(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'done.db'}"
+    async with wg.AppRunner(chain_app("a", "b"), "sqlite", db_url=url) as runner:
+        for i in range(20):
+            await runner.create_session(f"s{i}")
+            await runner.run_until_complete(f"s{i}")
+        assert runner._live == {}  # pyright: ignore[reportPrivateUsage]  # a server stays small
+        again = await runner.create_session("s3")
+        assert (again.resumed, again.step) == (True, 2)
+        state = await runner.run_until_complete("s3")  # nothing left to run
+        assert state.extra == {"a": 1, "b": 1}
+
+
+async def test_a_runner_without_autosave_keeps_its_completed_sessions() -> None:
+    async with wg.AppRunner(chain_app("a"), "memory", autosave=False) as runner:
+        await runner.create_session("only-here")
+        await runner.run_until_complete("only-here")
+        state = await runner.run_until_complete("only-here")
+        assert state.extra == {"a": 1}

@@ -650,9 +650,17 @@ class AppRunner:
             self._ended[session_id] = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
             raise
         self._ended[session_id] = outcome.status
-        if outcome.abandoned and self._live.get(live.session.session_id) is live:
-            del self._live[live.session.session_id]
+        if self._live.get(session_id) is live and (
+            outcome.abandoned or self._done_with(live, outcome.status)
+        ):
+            del self._live[session_id]
         return outcome
+
+    def _done_with(self, live: LiveSession, status: RunStatus) -> bool:
+        """Whether a session that ran to ``status`` leaves memory: a completed one does once its
+        last checkpoint holds all of it (it is loaded again if asked for), so a long-lived runner
+        keeps only the sessions in progress."""
+        return status is RunStatus.COMPLETED and self.autosave and not live.iterative
 
     def _session(
         self, session_id: str, state: VersionedState, cursor: Cursor | None = None
