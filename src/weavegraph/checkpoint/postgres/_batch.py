@@ -34,7 +34,6 @@ __all__ = [
     "INSERT_EVENTS",
     "CANCEL_REQUESTED",
     "DONE_REQUESTS",
-    "EXPIRES_IN",
     "INSERT_STEPS",
     "LOCK_SESSIONS",
     "TOKEN",
@@ -46,7 +45,12 @@ __all__ = [
     "b64",
     "duplicate_row",
     "ids",
-    "writes",
+    "GUARD",
+    "INSERT_LOG",
+    "GuardRows",
+    "LogRows",
+    "Statement",
+    "Writes",
 ]
 
 # Creates the session rows that are missing (a new row is locked by its insert), then locks them
@@ -65,9 +69,9 @@ LOCK_SESSIONS = (
     "FROM {schema}.sessions WHERE id IN (SELECT json_array_elements_text(%s::json)) "
     "ORDER BY id FOR UPDATE"
 )
-EXPIRES_IN, TOKEN, CANCEL_REQUESTED = 6, 7, 8
-"""Where the seconds left of the claim's lease, the claim token and the cancel request are in a
-:data:`LOCK_SESSIONS` row after its id."""
+TOKEN, CANCEL_REQUESTED = 7, 8
+"""Where the claim token and the cancel request are in a :data:`LOCK_SESSIONS` row after its
+id."""
 
 # Rows travel as one JSON parameter per statement (orjson writes it in C; arrays of many columns
 # cost psycopg a Python call per element), BYTEA values in base64.
@@ -122,30 +126,80 @@ UPDATE_SESSIONS = (
 )
 DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
 """Marks the inbox requests that claimed saves applied done."""
+INSERT_LOG = (
+    "INSERT INTO {schema}.channel_log (session_id, channel, idx, item) "
+    "SELECT s, c, i, decode(d, 'base64') FROM json_to_recordset(%s::json) "
+    "AS l (s text, c text, i integer, d text)"
+)
+"""Appends messages and errors to the sessions' channel logs."""
+
+# True when every session row a planned batch names is still as the plan assumed: its latest
+# step, log counters and incarnation, its claim (``token``; NULL: no claim may be alive) and the
+# extra_log row its extra builds on (``ref``). Read after the rows were locked, so it holds until
+# the commit.
+GUARD = (
+    "SELECT count(*) = %s AS ok FROM {schema}.sessions AS s JOIN json_to_recordset(%s::json) "
+    "AS e (id text, latest integer, msg integer, err integer, created timestamptz, token text, "
+    "ref bigint) ON s.id = e.id WHERE s.latest_step = e.latest AND s.msg_next = e.msg "
+    "AND s.err_next = e.err AND s.created_at = e.created AND CASE WHEN e.token IS NULL "
+    "THEN NOT coalesce(s.claim_token IS NOT NULL AND s.lease_until >= now(), false) "
+    "ELSE s.claim_token = e.token END AND (e.ref IS NULL OR EXISTS (SELECT 1 FROM "
+    "{schema}.extra_log AS x WHERE x.id = e.ref AND x.session_id = e.id))"
+)
 
 
-def writes(
-    steps: StepRows, sessions: SessionRows, events: EventRows, done: list[int], now: datetime
-) -> tuple[str, tuple[Any, ...]] | None:
-    """The writes of one round as one statement (the others as its data-modifying ``WITH``
-    parts) and its parameters; None when there is nothing to write. ``sessions`` holds a row for
-    each of ``steps``."""
-    parts: list[str] = []
-    params: list[Any] = []
-    if steps:
-        parts += (INSERT_STEPS, UPDATE_SESSIONS)
-        params += (*steps.params(), now, *sessions.params())
-    if events:
-        parts.append(INSERT_EVENTS)
-        params += events.params()
-    if done:
-        parts.append(DONE_REQUESTS)
-        params.append(done)
+class Writes:
+    """Everything one round writes once its saves are decided."""
+
+    __slots__ = ("done", "events", "logs", "rewrites", "sessions", "steps")
+
+    def __init__(self) -> None:
+        self.steps = StepRows()
+        self.sessions = SessionRows()
+        """A row for each of :attr:`steps`."""
+        self.events = EventRows()
+        self.logs = LogRows()
+        self.rewrites = StepKeys()
+        """Step rows rewritten under the fence: deleted first (:data:`DELETE_STEPS`)."""
+        self.done: list[int] = []
+        """Inbox requests the claimed saves applied."""
+
+    def statement(self, now: datetime, guard: GuardRows | None = None) -> Statement | None:
+        """The writes as one statement (the others as its data-modifying ``WITH`` parts) and
+        its parameters; None when there is nothing to write. With ``guard``, each part writes
+        only if the guard holds, and the statement answers whether it did (``ok``)."""
+        parts: list[tuple[str, bool]] = []  # (SQL, whether it has a WHERE clause already)
+        params: list[Any] = []
+        if self.steps:
+            parts += ((INSERT_STEPS, False), (UPDATE_SESSIONS, True))
+            params += (*self.steps.params(), now, *self.sessions.params())
+        for rows, sql in ((self.events, INSERT_EVENTS), (self.logs, INSERT_LOG)):
+            if rows:
+                parts.append((sql, False))
+                params += rows.params()
+        if self.done:
+            parts.append((DONE_REQUESTS, True))
+            params.append(self.done)
+        if guard is None:
+            if not parts:
+                return None
+            *first, (last, _) = parts
+            return _with([sql for sql, _ in first], last), tuple(params)
+        only_if = "(SELECT ok FROM g)"
+        guarded = [f"{sql} {'AND' if where else 'WHERE'} {only_if}" for sql, where in parts]
+        return _with([GUARD, *guarded], "SELECT ok FROM g", names=["g"]), (
+            *guard.params(), *params,
+        )  # fmt: skip
+
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+def _with(parts: Sequence[str], last: str, names: Sequence[str] = ()) -> str:
     if not parts:
-        return None
-    *first, last = parts
-    with_parts = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
-    return (f"WITH {with_parts} {last}" if first else last), tuple(params)
+        return last
+    named = [*names, *(f"w{i}" for i in range(len(parts) - len(names)))]
+    return f"WITH {', '.join(f'{n} AS ({p})' for n, p in zip(named, parts, strict=True))} {last}"
 
 
 def ids(values: Iterable[str]) -> str:
@@ -209,6 +263,36 @@ class EventRows(_Rows):
         self.rows.extend(
             {"s": sid, "q": seq, "t": step, "d": b64(data)} for seq, step, data in rows
         )
+
+
+class LogRows(_Rows):
+    """Channel log items of one round, as :data:`INSERT_LOG` takes them."""
+
+    __slots__ = ()
+
+    def add(self, sid: str, channel: str, start: int, items: Sequence[bytes]) -> None:
+        self.rows.extend(
+            {"s": sid, "c": channel, "i": start + offset, "d": b64(item)}
+            for offset, item in enumerate(items)
+        )
+
+
+class GuardRows(_Rows):
+    """What a planned batch assumes of each session row, as :data:`GUARD` takes it."""
+
+    __slots__ = ()
+
+    def add(
+        self, sid: str, row: tuple[int, int, int, datetime], token: str | None, ref: int | None
+    ) -> None:
+        latest, msg, err, created = row
+        self.rows.append({
+            "id": sid, "latest": latest, "msg": msg, "err": err, "created": created,
+            "token": token, "ref": ref,
+        })  # fmt: skip
+
+    def params(self) -> tuple[int, str]:  # type: ignore[override]
+        return (len(self.rows), orjson.dumps(self.rows).decode())
 
 
 class StepKeys(_Rows):

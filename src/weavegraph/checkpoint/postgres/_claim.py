@@ -17,6 +17,7 @@ requests the step applied are marked done. Claims and releases of many sessions 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ class Claim:
     """Whether the takeover was announced in the session's event log (``attempt_restarted``)."""
     ended: RunStatus | None = None
     """How the run ended: an in-process run's claim is given back with it."""
+    renewed_at: float = field(default_factory=time.monotonic)
+    """When its lease was last set (``time.monotonic``): by the claim, a heartbeat or a commit."""
 
     def takeover(self) -> str | None:
         """Once, for a claim taken over from an expired one: who held that one; else None."""
@@ -115,11 +118,13 @@ BEAT = 1 / 3
 ``lease * BEAT`` seconds) and by a commit that finds it that far down."""
 
 
-def renewal(claim: Claim, expires_in: float | None) -> float | None:
-    """The lease a commit under ``claim`` sets (seconds from now), given the seconds it has
-    left; None while less than :data:`BEAT` of it ran down (the row is then left as it is)."""
-    if expires_in is not None and expires_in > claim.lease_s * (1 - BEAT):
+def renewal(claim: Claim) -> float | None:
+    """The lease a commit under ``claim`` sets (seconds from now); None while less than
+    :data:`BEAT` of it ran down since it was last set (the row is then left as it is)."""
+    now = time.monotonic()
+    if now - claim.renewed_at < claim.lease_s * BEAT:
         return None
+    claim.renewed_at = now
     return claim.lease_s
 
 
@@ -155,5 +160,6 @@ async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:
     if row is None:
         claim.lost = True
         return False
+    claim.renewed_at = time.monotonic()
     claim.cancel_requested = bool(row[0])
     return True

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from ...errors import SessionBusy
 from .. import _codec as codec
@@ -17,7 +18,17 @@ from ..base import Checkpoint
 from ._claim import Claim
 from ._sql import q
 
-__all__ = ["PgAppend", "PgSave", "is_stored", "refuse_unclaimed"]
+__all__ = ["PgAppend", "PgSave", "RowState", "is_stored", "refuse_unclaimed"]
+
+
+class RowState(NamedTuple):
+    """What a save plans from, of its session row: as locked, or as this process's last commit
+    of it left it (``created``: the row's incarnation)."""
+
+    latest: int
+    msg_next: int
+    err_next: int
+    created: datetime
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _batch as batch
 from . import _claim as claims
 from . import _extra as extras
-from ._rows import PgAppend, PgSave, is_stored, refuse_unclaimed
+from ._rows import PgAppend, PgSave, RowState, is_stored, refuse_unclaimed
 from ._sql import q
 
 _STEP_COLUMNS = (
@@ -46,17 +46,20 @@ class PgStore:
         self.bases: dict[str, extras.Base] = {}
         # Sessions known to have no saved task results (so a save need not delete any).
         self.tasks_clean: set[str] = set()
+        # Per session, its row as this process's last commit of it left it (see ``_fast_save``).
+        self.rows: dict[str, RowState] = {}
 
     def forget(self) -> None:
         """Drop the bookkeeping (after an error or maintenance): the next saves re-read."""
         self.tasks_clean.clear()
         self.heads.clear()
         self.bases.clear()
+        self.rows.clear()
 
     def forget_session(self, session_id: str) -> None:
         """Drop the bookkeeping of a deleted session and of its subgraphs."""
         prefix = subgraph_keys_prefix(session_id)
-        for cache in (self.heads, self.bases):
+        for cache in (self.heads, self.bases, self.rows):
             for key in [key for key in cache if key == session_id or key.startswith(prefix)]:
                 del cache[key]
 
@@ -124,13 +127,11 @@ class PgStore:
         await conn.execute(self.q(batch.CREATE_SESSIONS), (now, now, ids))
         locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (ids,))
         rows = {cast("str", row[0]): row[1:] for row in locked}
-        steps, sessions = batch.StepRows(), batch.SessionRows()
-        events, rewrites = batch.EventRows(), batch.StepKeys()
-        done: list[int] = []
+        writes = batch.Writes()
         for index, item in now_round:
             try:
                 if type(item) is PgAppend:
-                    events.add(item.key, self._decide_append(item, rows[item.key]))
+                    writes.events.add(item.key, self._decide_append(item, rows[item.key]))
                     continue
                 assert type(item) is PgSave
                 plan = await self._decide(conn, item, rows)
@@ -138,13 +139,14 @@ class PgStore:
                 refused[index] = refusal
                 continue
             if plan is not None:
-                await self._plan(conn, item, plan, rows, (steps, sessions, events, rewrites))
-                done.extend(item.consume)
-        if rewrites:  # rows rewritten under the fence (deleted, then inserted): never upserted
-            await conn.execute(self.q(batch.DELETE_STEPS), rewrites.params())
-        writes = batch.writes(steps, sessions, events, done, now)
-        if writes is not None:
-            await conn.execute(self.q(writes[0]), writes[1])
+                row = RowState(*rows[item.key][:4])
+                await self._plan(conn, item, plan, row, writes)
+                writes.done.extend(item.consume)
+        if writes.rewrites:  # rows rewritten under the fence (deleted, then inserted)
+            await conn.execute(self.q(batch.DELETE_STEPS), writes.rewrites.params())
+        statement = writes.statement(now)
+        if statement is not None:
+            await conn.execute(self.q(statement[0]), statement[1])
 
     def _decide_append(self, item: PgAppend, row: Any) -> Sequence[saves.EventRow]:
         """The event rows of ``item``, its fence passed (the claim, the step it builds on)
@@ -187,62 +189,74 @@ class PgStore:
             raise
 
     async def _plan(
-        self, conn: Any, item: PgSave, plan: saves.SavePlan, rows: Mapping[str, Any],
-        into: tuple[batch.StepRows, batch.SessionRows, batch.EventRows, batch.StepKeys],
-    ) -> None:  # fmt: skip
-        """Add ``item``'s step, session and event rows (its fence passed: ``plan``); the
-        channel logs and ``extra_log`` are written here."""
-        steps, sessions, events, rewrites = into
+        self, conn: Any, item: PgSave, plan: saves.SavePlan, row: RowState, writes: batch.Writes
+    ) -> None:
+        """Add ``item``'s rows to ``writes`` (its fence passed: ``plan``, on the locked ``row``);
+        stale task results are deleted and ``extra_log`` rows written here."""
         cp = item.checkpoint
-        sid, state = cp.session_id, cp.state
-        latest, msg_next, err_next, created = cast("tuple[int, int, int, datetime]", rows[sid][:4])
+        sid = cp.session_id
         if plan.write is saves.StepWrite.REWRITE or plan.replaces:
-            rewrites.add(sid, cp.step)
-        events.add(session_of(sid), plan.events)  # a subgraph's events are the session's
-        uid = created.isoformat()
-        head = self.heads.get(sid)
-        if head is not None and (head.uid != uid or head.step != latest):
-            head = None
-        if latest < 0 and cp.keep_tasks_of is None:  # no step yet: no task results build on one
+            writes.rewrites.add(sid, cp.step)
+        head = self.trusted_head(sid, row)
+        if row.latest < 0 and cp.keep_tasks_of is None:  # no step yet: no task results
             self.tasks_clean.add(sid)
         else:
             await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
+        extra = await self._plan_extra(conn, sid, row.created.isoformat(), cp.state.extra)
+        self.add_rows(item, plan, row, extra, writes)
+
+    def trusted_head(self, sid: str, row: RowState) -> HeadCache | None:
+        """This process's cache of ``sid``'s head, if ``row`` says it is still the stored one."""
+        head = self.heads.get(sid)
+        if head is None or head.uid != row.created.isoformat() or head.step != row.latest:
+            return None
+        return head
+
+    def add_rows(
+        self, item: PgSave, plan: saves.SavePlan, row: RowState,
+        extra: tuple[int | None, bytes | None], writes: batch.Writes,
+    ) -> None:  # fmt: skip
+        """Add ``item``'s step, session, log and event rows to ``writes`` (nothing is read or
+        written here) and remember the session row as the commit will leave it."""
+        cp = item.checkpoint
+        sid, state = cp.session_id, cp.state
+        latest, msg_next, err_next, created = row
+        writes.events.add(session_of(sid), plan.events)  # a subgraph's events are the session's
+        head = self.trusted_head(sid, row)
         msg_start, msg_new = codec.plan_append(
             head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
         )
         err_start, err_new = codec.plan_append(
             head.errors if head else None, head.err_start if head else 0, state.errors, err_next
         )
-        extra_ref, extra_data = await self._plan_extra(conn, sid, uid, state.extra)
-        encoded = codec.encode_messages(state.messages[msg_new:])
-        await self._append_log(conn, sid, MESSAGES, msg_next, encoded)
-        await self._append_log(
-            conn, sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:])
-        )
+        writes.logs.add(sid, MESSAGES, msg_next, codec.encode_messages(state.messages[msg_new:]))
+        writes.logs.add(sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
         texts = (cp.ran_nodes, cp.skipped_nodes, cp.updated_channels, cp.frontier, state.versions)
         ran, skipped, updated, frontier, versions = (codec.dumps(v).decode() for v in texts)
         extends = item.extends
-        steps.add(
+        writes.steps.add(
             sid, cp.step, codec.utc(cp.created_at), (ran, skipped, updated, frontier, versions),
             codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
-            (extra_ref, extra_data), None if extends is None else extends.epoch,
+            extra, None if extends is None else extends.epoch,
         )  # fmt: skip
         claimed = extends is not None
-        lease = None if extends is None else claims.renewal(extends, rows[sid][batch.EXPIRES_IN])
+        lease = None if extends is None else claims.renewal(extends)
         if not plan.moves_head:
-            sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
+            writes.sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
+            self.rows[sid] = RowState(latest, msg_next, err_next, created)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
-        sessions.add(
+        writes.sessions.add(
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
             codec.dumps(state.extra) if changed else None, claimed, lease,
         )  # fmt: skip
+        self.rows[sid] = RowState(cp.step, msg_next, err_next, created)
         self.heads[sid] = HeadCache(
-            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
-            errors=state.errors, err_start=err_start, extra=state.extra, extra_step=None,
+            uid=created.isoformat(), step=cp.step, messages=state.messages, msg_start=msg_start,
+            errors=state.errors, err_start=err_start, extra=state.extra,
         )  # fmt: skip
 
     async def latest_for_update(self, conn: Any, sid: str) -> int | None:
@@ -313,19 +327,6 @@ class PgStore:
         if rows:
             self.tasks_clean.discard(sid)
         return {cast("int", idx): codec.loads(bytes(blob)) for idx, blob in rows}
-
-    async def _append_log(
-        self, conn: Any, sid: str, channel: str, start: int, items: list[bytes]
-    ) -> None:
-        if items:
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    self.q(
-                        "INSERT INTO {schema}.channel_log (session_id, channel, idx, item) "
-                        "VALUES (%s, %s, %s, %s)"
-                    ),
-                    [(sid, channel, start + offset, item) for offset, item in enumerate(items)],
-                )
 
     async def _plan_extra(
         self, conn: Any, sid: str, uid: str, extra: Mapping[str, Any]
