@@ -41,6 +41,7 @@ from ..base import (
     stored_form,
 )
 from . import _claim as claims
+from . import _fast_save as fast_save
 from . import _maint as maint
 from ._batch import duplicate_row
 from ._claim import DEFAULT_LEASE_S, Claim
@@ -84,7 +85,7 @@ class PostgresCheckpointer:
         self._liveness = Liveness(target)
         # A few batches in flight (not one per connection): saves that arrive meanwhile gather
         # into the next batch, and connections stay free for reads.
-        batches = int(__import__("os").environ.get("WGB", max(2, pool.max_size // 4)))
+        batches = max(2, pool.max_size // 4)
         self._saves = GroupCommit[PgSave | PgAppend](self._save_batch, batches)
         # Claims and releases of runs starting and ending together share commits too.
         self._claims = GroupCommit[ClaimRequest](self._claim_batch, batches)
@@ -244,11 +245,46 @@ class PostgresCheckpointer:
             del claim.consume[: len(item.consume)]  # (requests applied since wait for the next)
             claim.last_step = max(claim.last_step, checkpoint.step)
             claim.cancel_requested = item.cancel_requested
+            if item.renews:
+                claim.renewed_at = max(claim.renewed_at, item.planned_at)
         self.notifier.session_changed(checkpoint.session_id)
 
     async def _save_batch(self, batch: Sequence[PgSave | PgAppend]) -> Sequence[Exception | None]:
         """One transaction for ``batch`` (the group commit's); each save's refusal, if any. A
-        retry after a COMMIT whose answer was lost finds its steps already stored."""
+        batch decided from this process's own last commits goes in one round trip
+        (``_fast_save``); a retry after a COMMIT whose answer was lost finds its steps already
+        stored."""
+        try:
+            fast = fast_save.plan(self._store, batch)
+            if fast is not None:
+                if await self._save_fast(fast):
+                    return [None] * len(batch)
+                fast.undo()  # nothing was written: the rows were not as this process left them
+            return await self._save_checked(batch)
+        except Exception as exc:
+            self._store.forget()  # the transaction rolled back: what was cached may not be
+            if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
+                conflict = duplicate_row(batch[0].key, exc.__cause__)
+                if conflict is not None:
+                    raise conflict from exc.__cause__
+            raise
+
+    async def _save_fast(self, fast: fast_save.FastBatch) -> bool:
+        attempts = 0
+
+        async def work(conn: Any) -> tuple[Any, Any]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
+                for item in fast.items:
+                    item.retried = True
+            return await fast_save.send(conn, self._store, fast)
+
+        locked, answer = await self._run(work, pipeline=True)
+        # (the cursors' results came with the COMMIT's: reading them needs no connection)
+        return await fast_save.finish(fast, locked, answer)
+
+    async def _save_checked(self, batch: Sequence[PgSave | PgAppend]) -> Sequence[Exception | None]:
         attempts = 0
 
         async def work(conn: Any) -> list[Exception | None]:
@@ -259,16 +295,7 @@ class PostgresCheckpointer:
                     item.retried = True
             return await self._store.save_all(conn, batch)
 
-        try:
-            refused = await self._run(work, pipeline=True)
-        except Exception as exc:
-            self._store.forget()  # the transaction rolled back: what was cached may not be
-            if len(batch) == 1 and isinstance(exc, CheckpointError):  # a save alone: name it
-                conflict = duplicate_row(batch[0].key, exc.__cause__)
-                if conflict is not None:
-                    raise conflict from exc.__cause__
-            raise
-        return refused  # (a refused save wrote nothing: the others' bookkeeping stands)
+        return await self._run(work, pipeline=True)  # (a refused save wrote nothing)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         """The latest checkpoint; loads requested together share their statements."""

@@ -118,13 +118,12 @@ BEAT = 1 / 3
 ``lease * BEAT`` seconds) and by a commit that finds it that far down."""
 
 
-def renewal(claim: Claim) -> float | None:
-    """The lease a commit under ``claim`` sets (seconds from now); None while less than
-    :data:`BEAT` of it ran down since it was last set (the row is then left as it is)."""
-    now = time.monotonic()
+def renewal(claim: Claim, now: float) -> float | None:
+    """The lease a commit under ``claim`` planned at ``now`` (``time.monotonic``) sets (seconds
+    from then); None while less than :data:`BEAT` of it ran down since it was last set (the row
+    is then left as it is). The committed save sets ``claim.renewed_at``."""
     if now - claim.renewed_at < claim.lease_s * BEAT:
         return None
-    claim.renewed_at = now
     return claim.lease_s
 
 

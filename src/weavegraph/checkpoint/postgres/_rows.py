@@ -48,6 +48,9 @@ class PgSave:
     """The claim's applied inbox requests this save marks done."""
     cancel_requested: bool = False
     """Whether a cancel was requested, as the session row said under its lock."""
+    renews: bool = False
+    """Whether it renews its claim's lease (planned at ``planned_at``, ``time.monotonic``)."""
+    planned_at: float = 0.0
 
     @property
     def key(self) -> str:

@@ -12,7 +12,8 @@ database on every save.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -55,6 +56,29 @@ class PgStore:
         self.heads.clear()
         self.bases.clear()
         self.rows.clear()
+
+    def remember(self, keys: Iterable[str]) -> Callable[[], None]:
+        """A function that puts the bookkeeping of these sessions back as it is now (after a
+        plan that was not committed)."""
+        kept = [
+            (key, self.heads.get(key), self.bases.get(key), self.rows.get(key),
+             key in self.tasks_clean)
+            for key in keys
+        ]  # fmt: skip
+
+        def restore() -> None:
+            for key, head, base, row, clean in kept:
+                for cache, value in ((self.heads, head), (self.bases, base), (self.rows, row)):
+                    if value is None:
+                        cache.pop(key, None)
+                    else:
+                        cache[key] = value  # pyright: ignore[reportArgumentType]
+                if clean:
+                    self.tasks_clean.add(key)
+                else:
+                    self.tasks_clean.discard(key)
+
+        return restore
 
     def forget_session(self, session_id: str) -> None:
         """Drop the bookkeeping of a deleted session and of its subgraphs."""
@@ -242,7 +266,11 @@ class PgStore:
             extra, None if extends is None else extends.epoch,
         )  # fmt: skip
         claimed = extends is not None
-        lease = None if extends is None else claims.renewal(extends)
+        lease = None
+        if extends is not None:
+            item.planned_at = time.monotonic()
+            lease = claims.renewal(extends, item.planned_at)
+            item.renews = lease is not None
         if not plan.moves_head:
             writes.sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
             self.rows[sid] = RowState(latest, msg_next, err_next, created)
