@@ -260,9 +260,10 @@ class EventRows(_Rows):
     __slots__ = ()
 
     def add(self, sid: str, rows: Sequence[EventRow]) -> None:
-        self.rows.extend(
-            {"s": sid, "q": seq, "t": step, "d": b64(data)} for seq, step, data in rows
-        )
+        if rows:
+            self.rows.extend(
+                {"s": sid, "q": seq, "t": step, "d": b64(data)} for seq, step, data in rows
+            )
 
 
 class LogRows(_Rows):
@@ -271,6 +272,8 @@ class LogRows(_Rows):
     __slots__ = ()
 
     def add(self, sid: str, channel: str, start: int, items: Sequence[bytes]) -> None:
+        if not items:
+            return
         self.rows.extend(
             {"s": sid, "c": channel, "i": start + offset, "d": b64(item)}
             for offset, item in enumerate(items)

@@ -253,8 +253,11 @@ class PgStore:
         err_start, err_new = codec.plan_append(
             head.errors if head else None, head.err_start if head else 0, state.errors, err_next
         )
-        writes.logs.add(sid, MESSAGES, msg_next, codec.encode_messages(state.messages[msg_new:]))
-        writes.logs.add(sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
+        if msg_new < len(state.messages):
+            new = codec.encode_messages(state.messages[msg_new:])
+            writes.logs.add(sid, MESSAGES, msg_next, new)
+        if err_new < len(state.errors):
+            writes.logs.add(sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
         texts = (cp.ran_nodes, cp.skipped_nodes, cp.updated_channels, cp.frontier, state.versions)
