@@ -246,11 +246,14 @@ class StepRows(_Rows):
         """One row: ``json_texts`` are ran, skipped, updated, frontier and versions as JSON text;
         ``windows`` the message and error ``(start, count)`` pairs; ``extra`` its two columns;
         ``epoch`` the claim's that commits it (None: unclaimed)."""
-        values = (
-            sid, step, created_at, *json_texts, b64(cursor), *windows, extra[0], b64(extra[1]),
-            epoch,
-        )  # fmt: skip
-        self.rows.append(dict(zip(_STEP_NAMES, values, strict=True)))
+        ran, skipped, updated, frontier, versions = json_texts
+        self.rows.append({
+            "session_id": sid, "step": step, "created_at": created_at, "ran_nodes": ran,
+            "skipped_nodes": skipped, "updated_channels": updated, "frontier": frontier,
+            "versions": versions, "cursor": b64(cursor), "msg_start": windows[0],
+            "msg_count": windows[1], "err_start": windows[2], "err_count": windows[3],
+            "extra_ref": extra[0], "extra_data": b64(extra[1]), "epoch": epoch,
+        })  # fmt: skip
 
 
 class EventRows(_Rows):
@@ -286,9 +289,10 @@ class GuardRows(_Rows):
     __slots__ = ()
 
     def add(
-        self, sid: str, row: tuple[int, int, int, datetime], token: str | None, ref: int | None
-    ) -> None:
-        latest, msg, err, created = row
+        self, sid: str, row: tuple[int, int, int, datetime, str], token: str | None,
+        ref: int | None,
+    ) -> None:  # fmt: skip
+        latest, msg, err, created, _ = row
         self.rows.append({
             "id": sid, "latest": latest, "msg": msg, "err": err, "created": created,
             "token": token, "ref": ref,

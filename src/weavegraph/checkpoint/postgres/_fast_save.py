@@ -84,7 +84,7 @@ def _add(store: PgStore, fast: FastBatch, item: PgSave | PgAppend) -> bool:
     if row is None:
         if item.builds_on not in (None, -1):
             return False
-        row = RowState(-1, 0, 0, fast.now)
+        row = RowState.of(-1, 0, 0, fast.now)
         fast.new.append(item.key)
     try:
         if claim is not None and not row.latest <= cp.step <= row.latest + 1:
@@ -101,7 +101,7 @@ def _add(store: PgStore, fast: FastBatch, item: PgSave | PgAppend) -> bool:
     if extra is None:
         return False
     stored_extra, ref = extra
-    store.add_rows(item, decided, row, stored_extra, fast.writes)
+    store.add_rows(item, decided, row, head, stored_extra, fast.writes)
     fast.writes.done.extend(item.consume)
     fast.guard.add(item.key, row, token, ref)
     return True
@@ -127,7 +127,7 @@ def _extra(
     """The step row's extra columns and the ``extra_log`` row they build on (for the guard);
     None when a new ``extra_log`` row is needed."""
     sid, extra = item.key, item.checkpoint.state.extra
-    uid = row.created.isoformat()
+    uid = row.uid
     base = store.bases.get(sid)
     if base is not None and base.uid != uid:
         return None

@@ -29,6 +29,12 @@ class RowState(NamedTuple):
     msg_next: int
     err_next: int
     created: datetime
+    uid: str
+    """``created`` as the caches name the incarnation (ISO text)."""
+
+    @classmethod
+    def of(cls, latest: int, msg_next: int, err_next: int, created: datetime) -> RowState:
+        return cls(latest, msg_next, err_next, created, created.isoformat())
 
 
 @dataclass(slots=True)

@@ -163,7 +163,7 @@ class PgStore:
                 refused[index] = refusal
                 continue
             if plan is not None:
-                row = RowState(*rows[item.key][:4])
+                row = RowState.of(*rows[item.key][:4])
                 await self._plan(conn, item, plan, row, writes)
                 writes.done.extend(item.consume)
         if writes.rewrites:  # rows rewritten under the fence (deleted, then inserted)
@@ -226,27 +226,27 @@ class PgStore:
             self.tasks_clean.add(sid)
         else:
             await self._drop_tasks(conn, sid, cp.keep_tasks_of, trusted=head is not None)
-        extra = await self._plan_extra(conn, sid, row.created.isoformat(), cp.state.extra)
-        self.add_rows(item, plan, row, extra, writes)
+        extra = await self._plan_extra(conn, sid, row.uid, cp.state.extra)
+        self.add_rows(item, plan, row, head, extra, writes)
 
     def trusted_head(self, sid: str, row: RowState) -> HeadCache | None:
         """This process's cache of ``sid``'s head, if ``row`` says it is still the stored one."""
         head = self.heads.get(sid)
-        if head is None or head.uid != row.created.isoformat() or head.step != row.latest:
+        if head is None or head.uid != row.uid or head.step != row.latest:
             return None
         return head
 
     def add_rows(
-        self, item: PgSave, plan: saves.SavePlan, row: RowState,
+        self, item: PgSave, plan: saves.SavePlan, row: RowState, head: HeadCache | None,
         extra: tuple[int | None, bytes | None], writes: batch.Writes,
     ) -> None:  # fmt: skip
         """Add ``item``'s step, session, log and event rows to ``writes`` (nothing is read or
-        written here) and remember the session row as the commit will leave it."""
+        written here; ``head``: :meth:`trusted_head`) and remember the session row as the commit
+        will leave it."""
         cp = item.checkpoint
         sid, state = cp.session_id, cp.state
-        latest, msg_next, err_next, created = row
+        latest, msg_next, err_next, created, uid = row
         writes.events.add(session_of(sid), plan.events)  # a subgraph's events are the session's
-        head = self.trusted_head(sid, row)
         msg_start, msg_new = codec.plan_append(
             head.messages if head else None, head.msg_start if head else 0, state.messages, msg_next
         )
@@ -260,11 +260,15 @@ class PgStore:
             writes.logs.add(sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        texts = (cp.ran_nodes, cp.skipped_nodes, cp.updated_channels, cp.frontier, state.versions)
-        ran, skipped, updated, frontier, versions = (codec.dumps(v).decode() for v in texts)
+        dumps = codec.dumps
+        texts = (
+            dumps(cp.ran_nodes).decode(), dumps(cp.skipped_nodes).decode(),
+            dumps(cp.updated_channels).decode(), dumps(cp.frontier).decode(),
+            dumps(state.versions).decode(),
+        )  # fmt: skip
         extends = item.extends
         writes.steps.add(
-            sid, cp.step, codec.utc(cp.created_at), (ran, skipped, updated, frontier, versions),
+            sid, cp.step, codec.utc(cp.created_at), texts,
             codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
             extra, None if extends is None else extends.epoch,
         )  # fmt: skip
@@ -276,7 +280,7 @@ class PgStore:
             item.renews = lease is not None
         if not plan.moves_head:
             writes.sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
-            self.rows[sid] = RowState(latest, msg_next, err_next, created)
+            self.rows[sid] = RowState(latest, msg_next, err_next, created, uid)
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
@@ -284,9 +288,9 @@ class PgStore:
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
             codec.dumps(state.extra) if changed else None, claimed, lease,
         )  # fmt: skip
-        self.rows[sid] = RowState(cp.step, msg_next, err_next, created)
+        self.rows[sid] = RowState(cp.step, msg_next, err_next, created, uid)
         self.heads[sid] = HeadCache(
-            uid=created.isoformat(), step=cp.step, messages=state.messages, msg_start=msg_start,
+            uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra,
         )  # fmt: skip
 
