@@ -270,32 +270,14 @@ class PostgresCheckpointer:
             raise
 
     async def _save_fast(self, fast: fast_save.FastBatch) -> bool:
-        attempts = 0
-
-        async def work(conn: Any) -> tuple[Any, Any]:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
-                for item in fast.items:
-                    item.retried = True
-            return await fast_save.send(conn, self._store, fast)
-
-        locked, answer = await self._run(work, pipeline=True)
+        send = _marking_retries(fast.items, lambda conn: fast_save.send(conn, self._store, fast))
+        locked, answer = await self._run(send, pipeline=True)
         # (the cursors' results came with the COMMIT's: reading them needs no connection)
         return await fast_save.finish(fast, locked, answer)
 
     async def _save_checked(self, batch: Sequence[PgSave | PgAppend]) -> Sequence[Exception | None]:
-        attempts = 0
-
-        async def work(conn: Any) -> list[Exception | None]:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:  # the first attempt lost its connection, maybe during COMMIT
-                for item in batch:
-                    item.retried = True
-            return await self._store.save_all(conn, batch)
-
-        return await self._run(work, pipeline=True)  # (a refused save wrote nothing)
+        save = _marking_retries(batch, lambda conn: self._store.save_all(conn, batch))
+        return await self._run(save, pipeline=True)  # (a refused save wrote nothing)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         """The latest checkpoint; loads requested together share their statements."""
@@ -509,6 +491,24 @@ class PostgresCheckpointer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _marking_retries(
+    items: Sequence[PgSave | PgAppend], work: Callable[[Any], Awaitable[T]]
+) -> Callable[[Any], Awaitable[T]]:
+    """``work`` for ``_run``; from its second attempt on (the first lost its connection, maybe
+    during COMMIT) ``items`` are marked ``retried``: each then checks whether it landed."""
+    attempts = 0
+
+    async def attempt(conn: Any) -> T:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            for item in items:
+                item.retried = True
+        return await work(conn)
+
+    return attempt
 
 
 @dataclass(slots=True)
