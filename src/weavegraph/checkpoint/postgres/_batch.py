@@ -48,10 +48,17 @@ __all__ = [
     "GUARD",
     "INSERT_LOG",
     "GuardRows",
+    "IDS",
     "LogRows",
     "Statement",
     "Writes",
 ]
+
+IDS = "ARRAY(SELECT json_array_elements_text(%s::json))"
+"""The session ids of a JSON array parameter, as the array ``id = ANY(...)`` looks up in the
+primary key. Every statement that reads or writes rows of a batch's sessions (or their steps)
+names them so: joined only with the rows of a JSON parameter, which the server guesses are 100,
+``sessions`` would be read whole (a hash join over a scan of the table) by every batch."""
 
 # Creates the session rows that are missing (a new row is locked by its insert), then locks them
 # all in session id order: a lock, not a new row version (an upsert would rewrite the whole row).
@@ -66,8 +73,7 @@ LOCK_SESSIONS = (
     "SELECT id, latest_step, msg_next, err_next, created_at, "
     "claim_token IS NOT NULL AND lease_until >= now(), worker, "
     "extract(epoch FROM lease_until - now())::float8, claim_token, cancel_requested "
-    "FROM {schema}.sessions WHERE id IN (SELECT json_array_elements_text(%s::json)) "
-    "ORDER BY id FOR UPDATE"
+    f"FROM {{schema}}.sessions WHERE id = ANY({IDS}) ORDER BY id FOR UPDATE"
 )
 TOKEN, CANCEL_REQUESTED = 7, 8
 """Where the claim token and the cancel request are in a :data:`LOCK_SESSIONS` row after its
@@ -101,7 +107,7 @@ INSERT_STEPS = (
 )
 DELETE_STEPS = (
     "DELETE FROM {schema}.steps AS s USING json_to_recordset(%s::json) AS d (id text, step integer) "
-    "WHERE s.session_id = d.id AND s.step = d.step"
+    f"WHERE s.session_id = d.id AND s.step = d.step AND s.session_id = ANY({IDS})"
 )
 INSERT_EVENTS = (
     "INSERT INTO {schema}.events (session_id, seq, step, data) "
@@ -122,7 +128,7 @@ UPDATE_SESSIONS = (
     "attempts = CASE WHEN u.claimed THEN 0 ELSE s.attempts END "
     "FROM json_to_recordset(%s::json) AS u (id text, msg_next integer, err_next integer, "
     "moves boolean, step integer, head text, extra text, claimed boolean, lease float8) "
-    "WHERE s.id = u.id"
+    f"WHERE s.id = u.id AND s.id = ANY({IDS})"
 )
 DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
 """Marks the inbox requests that claimed saves applied done."""
@@ -133,19 +139,33 @@ INSERT_LOG = (
 )
 """Appends messages and errors to the sessions' channel logs."""
 
-# True when every session row a planned batch names is still as the plan assumed: its latest
-# step, log counters and incarnation, its claim (``token``; NULL: no claim may be alive) and the
-# extra_log row its extra builds on (``ref``). Read after the rows were locked, so it holds until
-# the commit.
-GUARD = (
-    "SELECT count(*) = %s AS ok FROM {schema}.sessions AS s JOIN json_to_recordset(%s::json) "
-    "AS e (id text, latest integer, msg integer, err integer, created timestamptz, token text, "
-    "ref bigint) ON s.id = e.id WHERE s.latest_step = e.latest AND s.msg_next = e.msg "
-    "AND s.err_next = e.err AND s.created_at = e.created AND CASE WHEN e.token IS NULL "
-    "THEN NOT coalesce(s.claim_token IS NOT NULL AND s.lease_until >= now(), false) "
-    "ELSE s.claim_token = e.token END AND (e.ref IS NULL OR EXISTS (SELECT 1 FROM "
-    "{schema}.extra_log AS x WHERE x.id = e.ref AND x.session_id = e.id))"
+
+def _guard(rows: str) -> str:
+    """True when every session row a planned batch names is still as the plan assumed: its
+    latest step, log counters and incarnation, its claim (``token``; NULL: no claim may be alive)
+    and the ``extra_log`` row its extra builds on (``ref``). ``rows``: the session rows, already
+    locked, so the answer holds until the commit."""
+    return (
+        f"SELECT count(*) = %s AS ok FROM {rows} AS s JOIN json_to_recordset(%s::json) "
+        "AS e (id text, latest integer, msg integer, err integer, created timestamptz, "
+        "token text, ref bigint) ON s.id = e.id WHERE s.latest_step = e.latest "
+        "AND s.msg_next = e.msg AND s.err_next = e.err AND s.created_at = e.created AND CASE "
+        "WHEN e.token IS NULL THEN NOT coalesce(s.claim_token IS NOT NULL AND s.lease_until >= "
+        "now(), false) ELSE s.claim_token = e.token END AND (e.ref IS NULL OR EXISTS (SELECT 1 "
+        "FROM {schema}.extra_log AS x WHERE x.id = e.ref AND x.session_id = e.id))"
+    )
+
+
+GUARD = _guard("{schema}.sessions") + f" AND s.id = ANY({IDS})"
+"""The guard over rows locked by an earlier statement (:data:`LOCK_SESSIONS`)."""
+LOCKED = (
+    "SELECT id, latest_step, msg_next, err_next, created_at, claim_token, lease_until, "
+    f"cancel_requested FROM {{schema}}.sessions WHERE id = ANY({IDS}) ORDER BY id FOR UPDATE"
 )
+"""The batch's session rows, locked by the statement that writes them (``locked``: in session
+id order, as every batch locks them). Rows another transaction changed meanwhile are read as it
+left them (a row lock waits for that transaction, then reads the row's newest version), so the
+guard over them is as good as one read after the lock."""
 
 
 class Writes:
@@ -164,10 +184,15 @@ class Writes:
         self.done: list[int] = []
         """Inbox requests the claimed saves applied."""
 
-    def statement(self, now: datetime, guard: GuardRows | None = None) -> Statement | None:
+    def statement(
+        self, now: datetime, guard: GuardRows | None = None, *, lock: bool = False
+    ) -> Statement | None:
         """The writes as one statement (the others as its data-modifying ``WITH`` parts) and
         its parameters; None when there is nothing to write. With ``guard``, each part writes
-        only if the guard holds, and the statement answers whether it did (``ok``)."""
+        only if the guard holds, and the statement answers whether it did (``ok``). With
+        ``lock`` too, the statement locks the guarded rows itself (:data:`LOCKED`) and also
+        answers which of them have a cancel requested: the whole batch in one statement, which
+        is its own transaction."""
         parts: list[tuple[str, bool]] = []  # (SQL, whether it has a WHERE clause already)
         params: list[Any] = []
         if self.steps:
@@ -187,6 +212,14 @@ class Writes:
             return _with([sql for sql, _ in first], last), tuple(params)
         only_if = "(SELECT ok FROM g)"
         guarded = [f"{sql} {'AND' if where else 'WHERE'} {only_if}" for sql, where in parts]
+        if lock:
+            count, rows, keys = guard.params()
+            answer = (
+                "SELECT (SELECT ok FROM g), ARRAY(SELECT id FROM locked WHERE cancel_requested)"
+            )
+            return _with([LOCKED, _guard("locked"), *guarded], answer, names=["locked", "g"]), (
+                keys, count, rows, *params,
+            )  # fmt: skip
         return _with([GUARD, *guarded], "SELECT ok FROM g", names=["g"]), (
             *guard.params(), *params,
         )  # fmt: skip
@@ -223,8 +256,18 @@ class _Rows:
     def __bool__(self) -> bool:
         return bool(self.rows)
 
-    def params(self) -> tuple[str]:
+    def params(self) -> tuple[str, ...]:
         return (orjson.dumps(self.rows).decode(),)
+
+
+class _KeyedRows(_Rows):
+    """Rows of sessions named by their ``id``: sent with those ids (:data:`IDS`)."""
+
+    __slots__ = ()
+
+    def params(self) -> tuple[str, ...]:
+        rows = self.rows
+        return (orjson.dumps(rows).decode(), ids(row["id"] for row in rows))
 
 
 class StepRows(_Rows):
@@ -283,7 +326,7 @@ class LogRows(_Rows):
         )
 
 
-class GuardRows(_Rows):
+class GuardRows(_KeyedRows):
     """What a planned batch assumes of each session row, as :data:`GUARD` takes it."""
 
     __slots__ = ()
@@ -298,11 +341,11 @@ class GuardRows(_Rows):
             "token": token, "ref": ref,
         })  # fmt: skip
 
-    def params(self) -> tuple[int, str]:  # type: ignore[override]
-        return (len(self.rows), orjson.dumps(self.rows).decode())
+    def params(self) -> tuple[int | str, ...]:  # type: ignore[override]
+        return (len(self.rows), *super().params())
 
 
-class StepKeys(_Rows):
+class StepKeys(_KeyedRows):
     """``(session, step)`` pairs of one round, as :data:`DELETE_STEPS` takes them."""
 
     __slots__ = ()
@@ -331,7 +374,7 @@ def duplicate_row(session_id: str, error: BaseException | None) -> CheckpointCon
 _KEY = re.compile(r"=\(.*, (\d+)\) already exists")
 
 
-class SessionRows(_Rows):
+class SessionRows(_KeyedRows):
     """The session rows of one round, as :data:`UPDATE_SESSIONS` takes them."""
 
     __slots__ = ()

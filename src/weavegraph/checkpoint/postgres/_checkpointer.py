@@ -143,11 +143,15 @@ class PostgresCheckpointer:
         checkpointer.lease_s = lease_s
         return checkpointer
 
-    async def _run(self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False) -> T:
+    async def _run(
+        self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False, block: bool = True
+    ) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
         (or none came in time) and the server still answers; failing at once if it does not.
         ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
-        together (with the commit)."""
+        together (with the commit). ``block=False``: no transaction block, for ``work`` that runs
+        one statement (the pool's connections are in autocommit mode: it is its own
+        transaction, one round trip)."""
         import psycopg
 
         self._liveness.check()
@@ -155,6 +159,8 @@ class PostgresCheckpointer:
             try:
                 conn = await checkout(self._pool, self._liveness)
                 try:
+                    if not block:
+                        return await work(conn)
                     if pipeline:
                         async with conn.pipeline(), conn.transaction():
                             return await work(conn)
@@ -270,6 +276,11 @@ class PostgresCheckpointer:
             raise
 
     async def _save_fast(self, fast: fast_save.FastBatch) -> bool:
+        if not fast.new:
+            one = _marking_retries(
+                fast.items, lambda conn: fast_save.send_one(conn, self._store, fast)
+            )
+            return await self._run(one, block=False)
         send = _marking_retries(fast.items, lambda conn: fast_save.send(conn, self._store, fast))
         locked, answer = await self._run(send, pipeline=True)
         # (the cursors' results came with the COMMIT's: reading them needs no connection)
@@ -464,13 +475,8 @@ class PostgresCheckpointer:
         before = await self._run(lambda conn: maint.collect_extra_log(self._store, conn))
         try:
             async with self._pool.connection() as conn:
-                # VACUUM cannot run inside a transaction block; the pool gets the connection back
-                # as it lent it.
-                await conn.set_autocommit(True)
-                try:
-                    return before, await maint.vacuum(self._store, conn)
-                finally:
-                    await conn.set_autocommit(False)
+                # (VACUUM cannot run inside a transaction block: pooled connections autocommit)
+                return before, await maint.vacuum(self._store, conn)
         except psycopg.Error as exc:
             raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
 

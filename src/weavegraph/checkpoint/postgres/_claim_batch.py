@@ -34,11 +34,13 @@ _LOCK = (
     "WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 )
 # Claims those rows whose claim is not alive (the rows are locked: this sees what _LOCK saw).
+# Here and in _RELEASE the ids are given again as an array: joined only with ``unnest`` (which
+# the server guesses is 100 rows) the table would be read whole by every batch.
 _TAKE = (
     f"UPDATE {{schema}}.sessions s SET {set_claim('u.holder', 'u.lease')} "
     "FROM unnest(%s::text[], %s::text[], %s::float8[]) AS u (id, holder, lease) "
-    "WHERE s.id = u.id AND NOT coalesce(s.claim_token IS NOT NULL AND s.lease_until >= now(), "
-    "false) RETURNING s.id, s.epoch, s.claim_token, s.attempts"
+    "WHERE s.id = u.id AND s.id = ANY(%s) AND NOT coalesce(s.claim_token IS NOT NULL "
+    "AND s.lease_until >= now(), false) RETURNING s.id, s.epoch, s.claim_token, s.attempts"
 )
 _LOCK_HELD = "SELECT id FROM {schema}.sessions WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 # Gives claims back as their runs ended (``queued`` instead while requests wait, unless cancelled
@@ -51,7 +53,8 @@ _RELEASE = (
     "{schema}.inbox b WHERE b.session_id = s.id AND b.done_at IS NULL AND NOT b.id = ANY(%s)) "
     "THEN 'queued' ELSE u.status END "
     "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u (id, token, status, error) "
-    "WHERE s.id = u.id AND s.claim_token = u.token RETURNING s.id, u.token, s.run_status"
+    "WHERE s.id = u.id AND s.id = ANY(%s) AND s.claim_token = u.token "
+    "RETURNING s.id, u.token, s.run_status"
 )
 
 
@@ -97,7 +100,7 @@ async def claim_all(
         locked = await conn.execute(q(_LOCK, schema), (ids,))
         taken = await conn.execute(
             q(_TAKE, schema),
-            (ids, [r.holder for r in rounds], [r.lease_s for r in rounds]),
+            (ids, [r.holder for r in rounds], [r.lease_s for r in rounds], ids),
         )
         before = {cast("str", row[0]): row[1:] for row in await locked.fetchall()}
         for sid, epoch, token, attempts in await taken.fetchall():
@@ -124,7 +127,8 @@ async def release_all(conn: Any, schema: str, requests: Sequence[ReleaseRequest]
     """Give the claims back in the caller's transaction (rows locked in session id order, as
     every batch locks them); each request's ``result`` says what was set."""
     consumed = [rid for r in requests for rid in r.claim.consume]
-    await conn.execute(q(_LOCK_HELD, schema), (sorted({r.claim.session_id for r in requests}),))
+    held = sorted({r.claim.session_id for r in requests})
+    await conn.execute(q(_LOCK_HELD, schema), (held,))
     columns = (
         [r.claim.session_id for r in requests],
         [r.claim.token for r in requests],
@@ -132,7 +136,7 @@ async def release_all(conn: Any, schema: str, requests: Sequence[ReleaseRequest]
         [r.error for r in requests],
     )
     rows = await (
-        await conn.execute(q(_RELEASE, schema), (consumed, consumed, *columns))
+        await conn.execute(q(_RELEASE, schema), (consumed, consumed, *columns, held))
     ).fetchall()
     released = {(sid, token): RunStatus(status) for sid, token, status in rows}
     for request in requests:

@@ -143,12 +143,15 @@ class Liveness:
 
 async def open_pool(target: PgTarget, max_size: int) -> AsyncConnectionPool[Any]:
     """A pool, opened once the server has answered. Connections are not pinged on checkout (a
-    round trip per operation): the operation that meets a dropped one retries (``_run``)."""
+    round trip per operation): the operation that meets a dropped one retries (``_run``). They
+    are in autocommit mode: work that needs a transaction block opens one
+    (``conn.transaction()``), and a lone statement is its own transaction."""
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
     bridge_pool_logging()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        target.conninfo, min_size=1, max_size=max_size, open=False, kwargs=target.kwargs(),
+        target.conninfo, min_size=1, max_size=max_size, open=False,
+        kwargs={**target.kwargs(), "autocommit": True},
         timeout=CHECKOUT_TIMEOUT,
     )  # fmt: skip
     try:

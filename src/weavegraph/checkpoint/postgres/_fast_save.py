@@ -30,7 +30,7 @@ from . import _batch as batch
 from ._rows import PgAppend, PgSave, RowState
 from ._store import PgStore
 
-__all__ = ["FastBatch", "finish", "plan", "send"]
+__all__ = ["FastBatch", "finish", "plan", "send", "send_one"]
 
 
 @dataclass(slots=True)
@@ -142,15 +142,25 @@ def _extra(
     return (ref, data), (ref if isinstance(step, Reuse) else None)
 
 
+async def send_one(conn: Any, store: PgStore, fast: FastBatch) -> bool:
+    """Run a batch that makes no session as one statement on ``conn`` (outside a transaction
+    block: the statement is its own transaction), which locks the rows, checks the guard and
+    writes; whether it wrote. If so, each claimed save learns whether a cancel was requested."""
+    statement = fast.writes.statement(fast.now, fast.guard, lock=True)
+    assert statement is not None  # (the guard's answer at least)
+    row = await (await conn.execute(store.q(statement[0]), statement[1])).fetchone()
+    if row is None or not row[0]:
+        return False
+    _note_cancels(fast, set(row[1]))
+    return True
+
+
 async def send(conn: Any, store: PgStore, fast: FastBatch) -> tuple[Any, Any]:
-    """Queue the batch on ``conn`` (in pipeline mode, in the caller's transaction): the rows
-    locked, then the guarded writes. The cursors of the locked rows and of the guard's answer;
-    their results arrive with the COMMIT's."""
+    """Queue a batch that makes sessions on ``conn`` (in pipeline mode, in the caller's
+    transaction): the missing rows made, all locked, then the guarded writes. The cursors of
+    the locked rows and of the guard's answer; their results arrive with the COMMIT's."""
     ids = batch.ids(item.key for item in fast.items)
-    if fast.new:
-        await conn.execute(
-            store.q(batch.CREATE_SESSIONS), (fast.now, fast.now, batch.ids(fast.new))
-        )
+    await conn.execute(store.q(batch.CREATE_SESSIONS), (fast.now, fast.now, batch.ids(fast.new)))
     locked = await conn.execute(store.q(batch.LOCK_SESSIONS), (ids,))
     statement = fast.writes.statement(fast.now, fast.guard)
     assert statement is not None  # (the guard's answer at least)
@@ -159,13 +169,17 @@ async def send(conn: Any, store: PgStore, fast: FastBatch) -> tuple[Any, Any]:
 
 
 async def finish(fast: FastBatch, locked: Any, answer: Any) -> bool:
-    """Whether the batch was written (the cursors :func:`send` returned, once committed); if
-    so, each claimed save learns whether a cancel was requested."""
+    """Whether the batch :func:`send` queued was written (its cursors, once committed); if so,
+    each claimed save learns whether a cancel was requested."""
     row = await answer.fetchone()
     if row is None or not row[0]:
         return False
-    cancels = {row[0]: bool(row[1 + batch.CANCEL_REQUESTED]) for row in await locked.fetchall()}
+    rows = await locked.fetchall()
+    _note_cancels(fast, {row[0] for row in rows if row[1 + batch.CANCEL_REQUESTED]})
+    return True
+
+
+def _note_cancels(fast: FastBatch, cancelled: set[str]) -> None:
     for item in fast.items:
         if type(item) is PgSave and item.claim is not None:
-            item.cancel_requested = cancels.get(item.key, False)
-    return True
+            item.cancel_requested = item.key in cancelled

@@ -473,7 +473,8 @@ class PgStore:
         windows = [window for window in windows if window[3]]
         if not windows:
             return {}
-        rows = await self.fetchall(conn, _READ_LOGS, tuple(map(list, zip(*windows, strict=True))))
+        columns = tuple(map(list, zip(*windows, strict=True)))
+        rows = await self.fetchall(conn, _READ_LOGS, (*columns, sorted(set(columns[0]))))
         logs: dict[tuple[str, str], list[bytes]] = {}
         for sid, channel, item in rows:
             logs.setdefault((sid, channel), []).append(bytes(item))
@@ -489,5 +490,6 @@ _READ_LOGS = (
     "SELECT l.session_id, l.channel, l.item FROM {schema}.channel_log AS l "
     "JOIN unnest(%s::text[], %s::text[], %s::integer[], %s::integer[]) AS w (sid, channel, lo, n) "
     "ON l.session_id = w.sid AND l.channel = w.channel AND l.idx >= w.lo AND l.idx < w.lo + w.n "
+    "WHERE l.session_id = ANY(%s) "  # (looked up in the key: see _batch.IDS)
     "ORDER BY l.session_id, l.channel, l.idx"
 )
