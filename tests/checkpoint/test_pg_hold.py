@@ -11,6 +11,8 @@ from queue_procs import raw
 
 import weavegraph as wg
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
+from weavegraph.checkpoint.postgres._claim import Claim
+from weavegraph.events.model import STREAM_END_SCOPE
 from weavegraph.queue import QueueClient
 from weavegraph.status import RunStatus
 
@@ -143,3 +145,71 @@ async def blocked_by(url: str, pid: int) -> None:
             if row is not None and row[0] > 0:
                 return
             await asyncio.sleep(0.01)
+
+
+async def test_a_runs_last_events_give_its_claim_back_in_their_commit(
+    cp: PostgresCheckpointer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream end is stored and the session given back in one commit: no release of its
+    own, for a run that completes, pauses or fails alike."""
+    releases: list[str] = []
+    release = cp.release
+
+    async def counted(claim: Claim, status: RunStatus, error: str | None = None) -> object:
+        releases.append(claim.session_id)
+        return await release(claim, status, error)
+
+    monkeypatch.setattr(cp, "release", counted)
+    queue = QueueClient(cp)
+    async with wg.AppRunner(ask_then_fail(), cp) as runner:
+        assert (await runner.drive("s", "hi")).status is RunStatus.INTERRUPTED
+        assert (await queue.status("s")).status is RunStatus.INTERRUPTED
+        with pytest.raises(wg.NodeRunError):
+            await runner.drive("s", answer="no")
+        assert (await queue.status("s")).status is RunStatus.ERROR
+    assert releases == []
+    ends = [
+        event["message"]
+        for event in await cp.load_events("s")
+        if event["scope"] == STREAM_END_SCOPE
+    ]
+    assert [end.split()[1] for end in ends] == ["status=interrupted", "status=error"]
+    row = await cp.execute(
+        lambda conn: conn.execute(
+            raw(f'SELECT claim_token, worker FROM "{cp.schema}".sessions WHERE id = %s'), ("s",)
+        )
+    )
+    assert await row.fetchone() == (None, None)
+
+
+async def test_a_claim_lost_before_the_last_events_gives_nothing_back(
+    cp: PostgresCheckpointer,
+) -> None:
+    """A run whose claim was taken over stores no closing events under it (LeaseLost, logged)
+    and leaves the new holder's claim alone."""
+    app = (
+        wg.GraphBuilder()
+        .add_node("a", lambda snapshot, ctx: wg.NodePartial(extra={"a": 1}))
+        .add_edge(wg.START, "a")
+        .add_edge("a", wg.END)
+        .compile()
+    )
+    async with wg.AppRunner(app, cp) as runner:
+        await runner.create_session("t", "go")
+        async with cp.hold("t") as claim:
+            claim.ended = RunStatus.COMPLETED
+            await cp.execute(  # (another process takes the session over)
+                lambda conn: conn.execute(
+                    raw(f"UPDATE \"{cp.schema}\".sessions SET claim_token = 'other' WHERE id = 't'")
+                )
+            )
+            claim.closing = True
+            with pytest.raises(wg.LeaseLost):
+                await cp.append_events("t", [{"seq": 5, "message": "late"}], builds_on=0)
+    row = await cp.execute(
+        lambda conn: conn.execute(
+            raw(f'SELECT claim_token FROM "{cp.schema}".sessions WHERE id = %s'), ("t",)
+        )
+    )
+    assert await row.fetchone() == ("other",)
+    assert "late" not in [event.get("message") for event in await cp.load_events("t")]

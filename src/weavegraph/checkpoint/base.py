@@ -291,6 +291,9 @@ class RunClaim(Protocol):
 
     ended: RunStatus | None
     """How the run ended: the session is given back with this status."""
+    closing: bool
+    """Set while the run's last events are stored: the store may give the session back
+    (``ended``) in the same commit."""
 
     def takeover(self) -> str | None:
         """Once, when the claim took over an expired one (its holder died mid-run): who held

@@ -366,6 +366,8 @@ class Session:
             pending.discard()
             return
         batches = list(pending.batches())
+        if self.claim is not None:  # (one batch: it may give the claim back with it)
+            self.claim.closing = len(batches) == 1
         try:
             try:
                 await self._append(batches)

@@ -27,6 +27,7 @@ import orjson
 
 from ...errors import CheckpointConflict
 from .._save_plan import EventRow, duplicate_seq, duplicate_step
+from ._claim import RELEASE_SET
 
 __all__ = [
     "CREATE_SESSIONS",
@@ -49,7 +50,10 @@ __all__ = [
     "INSERT_LOG",
     "GuardRows",
     "IDS",
+    "LOCKED",
     "LogRows",
+    "RELEASES",
+    "ReleaseRows",
     "Statement",
     "Writes",
 ]
@@ -130,6 +134,13 @@ UPDATE_SESSIONS = (
     "moves boolean, step integer, head text, extra text, claimed boolean, lease float8) "
     f"WHERE s.id = u.id AND s.id = ANY({IDS})"
 )
+RELEASES = (
+    f"UPDATE {{schema}}.sessions AS s SET {RELEASE_SET} FROM json_to_recordset(%s::json) "
+    "AS u (id text, token text, status text, error text) "
+    f"WHERE s.id = u.id AND s.id = ANY({IDS}) AND s.claim_token = u.token"
+)
+"""Gives claims back with a run's last events (:class:`ReleaseRows`; a claim that is no longer
+its session's gives nothing back)."""
 DONE_REQUESTS = "UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)"
 """Marks the inbox requests that claimed saves applied done."""
 INSERT_LOG = (
@@ -171,7 +182,7 @@ guard over them is as good as one read after the lock."""
 class Writes:
     """Everything one round writes once its saves are decided."""
 
-    __slots__ = ("done", "events", "logs", "rewrites", "sessions", "steps")
+    __slots__ = ("done", "events", "logs", "releases", "rewrites", "sessions", "steps")
 
     def __init__(self) -> None:
         self.steps = StepRows()
@@ -181,8 +192,10 @@ class Writes:
         self.logs = LogRows()
         self.rewrites = StepKeys()
         """Step rows rewritten under the fence: deleted first (:data:`DELETE_STEPS`)."""
+        self.releases = ReleaseRows()
+        """Claims given back with their runs' last events."""
         self.done: list[int] = []
-        """Inbox requests the claimed saves applied."""
+        """Inbox requests the claimed saves (and the claims given back) applied."""
 
     def statement(
         self, now: datetime, guard: GuardRows | None = None, *, lock: bool = False
@@ -202,6 +215,9 @@ class Writes:
             if rows:
                 parts.append((sql, False))
                 params += rows.params()
+        if self.releases:
+            parts.append((RELEASES, True))
+            params += (self.done, *self.releases.params())
         if self.done:
             parts.append((DONE_REQUESTS, True))
             params.append(self.done)
@@ -372,6 +388,15 @@ def duplicate_row(session_id: str, error: BaseException | None) -> CheckpointCon
 
 
 _KEY = re.compile(r"=\(.*, (\d+)\) already exists")
+
+
+class ReleaseRows(_KeyedRows):
+    """Claims given back, as :data:`RELEASES` takes them."""
+
+    __slots__ = ()
+
+    def add(self, sid: str, token: str, status: str) -> None:
+        self.rows.append({"id": sid, "token": token, "status": status, "error": None})
 
 
 class SessionRows(_KeyedRows):

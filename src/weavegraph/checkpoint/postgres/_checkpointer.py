@@ -373,7 +373,11 @@ class PostgresCheckpointer:
 
         claim = current(self.claims, session_id)
         if claim is not None and builds_on is not None:  # (a run's closing events)
-            await self._saves.submit(PgAppend(claim, builds_on, events))
+            item = _closing(claim, builds_on, events)
+            await self._saves.submit(item)
+            if item.release is not None:  # (the claim was given back with them)
+                claim.released = True
+                del claim.consume[: len(item.consume)]
             self.notifier.session_changed(session_id)
             return
 
@@ -497,6 +501,14 @@ class PostgresCheckpointer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _closing(claim: Claim, builds_on: int, events: tuple[Mapping[str, Any], ...]) -> PgAppend:
+    """The append of a claimed run's events; the run's last ones (``Claim.closing``) give an
+    in-process run's claim back in the same commit."""
+    if not (claim.closing and claim.ended is not None) or claim.shared or claim.lost:
+        return PgAppend(claim, builds_on, events)
+    return PgAppend(claim, builds_on, events, release=claim.ended, consume=tuple(claim.consume))
 
 
 def _marking_retries(

@@ -27,6 +27,7 @@ from ._sql import q
 
 __all__ = [
     "DEFAULT_LEASE_S",
+    "RELEASE_SET",
     "SET_CLAIM",
     "Claim",
     "check",
@@ -59,6 +60,17 @@ def set_claim(holder: str, lease: str) -> str:
 SET_CLAIM = set_claim("%s", "%s")
 """What claiming does to a session row ``s`` (parameters: the holder's name, the lease)."""
 
+RELEASE_SET = (
+    "claim_token = NULL, lease_until = NULL, worker = NULL, cancel_requested = false, "
+    "attempts = 0, last_error = u.error, available_at = now(), run_status = CASE WHEN u.status "
+    "NOT IN ('cancelled', 'dead') AND EXISTS (SELECT 1 FROM {schema}.inbox b WHERE "
+    "b.session_id = s.id AND b.done_at IS NULL AND NOT b.id = ANY(%s)) THEN 'queued' "
+    "ELSE u.status END"
+)
+"""What giving a claim back does to its session row ``s``, given ``u``: the run's ``status``
+(``queued`` instead while requests wait, unless it is cancelled or dead) and its last ``error``.
+The parameter: the inbox requests the same statement marks done (it still sees them pending)."""
+
 
 @dataclass(slots=True, kw_only=True)
 class Claim:
@@ -88,6 +100,11 @@ class Claim:
     """Whether the takeover was announced in the session's event log (``attempt_restarted``)."""
     ended: RunStatus | None = None
     """How the run ended: an in-process run's claim is given back with it."""
+    closing: bool = False
+    """The run's last events are being stored: an in-process run's claim is given back
+    (``ended``) in their commit."""
+    released: bool = False
+    """Given back already (with the run's last events)."""
     renewed_at: float = field(default_factory=time.monotonic)
     """When its lease was last set (``time.monotonic``): by the claim, a heartbeat or a commit."""
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from ...errors import SessionBusy
 from ...status import RunStatus
-from ._claim import Claim, set_claim
+from ._claim import RELEASE_SET, Claim, set_claim
 from ._sql import q
 
 __all__ = ["ClaimRequest", "ReleaseRequest", "claim_all", "release_all"]
@@ -47,11 +47,7 @@ _LOCK_HELD = "SELECT id FROM {schema}.sessions WHERE id = ANY(%s) ORDER BY id FO
 # or dead) and marks their applied requests done.
 _RELEASE = (
     "WITH i AS (UPDATE {schema}.inbox SET done_at = now() WHERE id = ANY(%s)) "
-    "UPDATE {schema}.sessions s SET claim_token = NULL, lease_until = NULL, worker = NULL, "
-    "cancel_requested = false, attempts = 0, last_error = u.error, available_at = now(), "
-    "run_status = CASE WHEN u.status NOT IN ('cancelled', 'dead') AND EXISTS (SELECT 1 FROM "
-    "{schema}.inbox b WHERE b.session_id = s.id AND b.done_at IS NULL AND NOT b.id = ANY(%s)) "
-    "THEN 'queued' ELSE u.status END "
+    f"UPDATE {{schema}}.sessions s SET {RELEASE_SET} "
     "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u (id, token, status, error) "
     "WHERE s.id = u.id AND s.id = ANY(%s) AND s.claim_token = u.token "
     "RETURNING s.id, u.token, s.run_status"

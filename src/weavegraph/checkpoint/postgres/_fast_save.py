@@ -77,6 +77,9 @@ def _add(store: PgStore, fast: FastBatch, item: PgSave | PgAppend) -> bool:
         except CheckpointError:
             return False
         fast.writes.events.add(item.key, planned.rows)
+        if item.release is not None:
+            fast.writes.releases.add(item.key, item.claim.token, item.release.value)
+            fast.writes.done.extend(item.consume)
         fast.guard.add(item.key, row, token, None)
         return True
     assert type(item) is PgSave

@@ -95,7 +95,7 @@ async def _give_back_taken(cp: PostgresCheckpointer, taking: asyncio.Future[Clai
 async def _give_back(cp: PostgresCheckpointer, claim: Claim) -> None:
     """Release the claim with how the run ended; a failure only costs the lease's length (the
     claim expires and the session can be claimed again)."""
-    if claim.lost:
+    if claim.lost or claim.released:
         return
     status = claim.ended or RunStatus.STOPPED
     try:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ...errors import SessionBusy
+from ...status import RunStatus
 from .. import _codec as codec
 from ..base import Checkpoint
 from ._claim import Claim
@@ -86,6 +87,10 @@ class PgAppend:
     builds_on: int
     events: Sequence[Mapping[str, Any]]
     retried: bool = False
+    release: RunStatus | None = None
+    """Give the claim back as this in the same commit (the run's last events: ``Claim.closing``)."""
+    consume: tuple[int, ...] = ()
+    """With ``release``: the claim's applied inbox requests, marked done."""
 
     @property
     def key(self) -> str:

@@ -156,6 +156,9 @@ class PgStore:
             try:
                 if type(item) is PgAppend:
                     writes.events.add(item.key, self._decide_append(item, rows[item.key]))
+                    if item.release is not None:
+                        writes.releases.add(item.key, item.claim.token, item.release.value)
+                        writes.done.extend(item.consume)
                     continue
                 assert type(item) is PgSave
                 plan = await self._decide(conn, item, rows)
