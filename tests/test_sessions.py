@@ -733,6 +733,8 @@ async def test_completed_sessions_leave_the_runners_memory_and_load_again(tmp_pa
             await runner.create_session(f"s{i}")
             await runner.run_until_complete(f"s{i}")
         assert runner._live == {}  # pyright: ignore[reportPrivateUsage]  # a server stays small
+        assert runner._ended == {}  # pyright: ignore[reportPrivateUsage]
+        assert (await runner.session_info("s7")).status == "completed"
         again = await runner.create_session("s3")
         assert (again.resumed, again.step) == (True, 2)
         state = await runner.run_until_complete("s3")  # nothing left to run

@@ -654,6 +654,8 @@ class AppRunner:
             outcome.abandoned or self._done_with(live, outcome.status)
         ):
             del self._live[session_id]
+            if not outcome.abandoned:  # (its stored stream end says how it ended)
+                del self._ended[session_id]
         return outcome
 
     def _done_with(self, live: LiveSession, status: RunStatus) -> bool:

@@ -34,12 +34,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from ..errors import CheckpointConflict, CheckpointError
 from . import _codec as codec
 
 __all__ = [
+    "REMEMBERED_SESSIONS",
     "AppendPlan",
     "EventRow",
     "SavePlan",
@@ -51,6 +52,7 @@ __all__ = [
     "event_rows",
     "plan_append",
     "plan_save",
+    "remember",
 ]
 
 EventRow: TypeAlias = tuple[int, int | None, bytes]
@@ -187,3 +189,21 @@ def duplicate_step(session_id: str, step: int) -> CheckpointConflict:
     return CheckpointConflict(
         session_id, None, None, reason=f"step {step} is already stored; steps are never replaced"
     )
+
+
+REMEMBERED_SESSIONS = 10_000
+"""How many sessions a store keeps the bookkeeping of (the row and head it last wrote or read),
+to plan their next saves without reading them first. Beyond that the session remembered
+longest is forgotten (its next save reads its row again), so a long-lived process holds a
+bounded amount however many sessions it has run."""
+
+V = TypeVar("V")
+
+
+def remember(cache: dict[str, V], key: str, value: V) -> str | None:
+    """``cache[key] = value`` as its newest entry; the key remembered longest once ``cache``
+    holds more than :data:`REMEMBERED_SESSIONS` (the caller forgets that session in all its
+    caches), else None."""
+    cache.pop(key, None)
+    cache[key] = value
+    return next(iter(cache)) if len(cache) > REMEMBERED_SESSIONS else None

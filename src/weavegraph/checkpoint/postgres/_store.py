@@ -80,6 +80,16 @@ class PgStore:
 
         return restore
 
+    def _keep(self, cache: dict[str, Any], sid: str, value: object) -> None:
+        """Remember ``value`` for ``sid`` in ``cache``, forgetting the session remembered
+        longest once there are too many (``_save_plan.remember``)."""
+        oldest = saves.remember(cache, sid, value)
+        if oldest is not None:
+            self.heads.pop(oldest, None)
+            self.bases.pop(oldest, None)
+            self.rows.pop(oldest, None)
+            self.tasks_clean.discard(oldest)
+
     def forget_session(self, session_id: str) -> None:
         """Drop the bookkeeping of a deleted session and of its subgraphs."""
         prefix = subgraph_keys_prefix(session_id)
@@ -283,7 +293,7 @@ class PgStore:
             item.renews = lease is not None
         if not plan.moves_head:
             writes.sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
-            self.rows[sid] = RowState(latest, msg_next, err_next, created, uid)
+            self._keep(self.rows, sid, RowState(latest, msg_next, err_next, created, uid))
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
@@ -291,11 +301,11 @@ class PgStore:
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
             codec.dumps(state.extra) if changed else None, claimed, lease,
         )  # fmt: skip
-        self.rows[sid] = RowState(cp.step, msg_next, err_next, created, uid)
-        self.heads[sid] = HeadCache(
+        self._keep(self.rows, sid, RowState(cp.step, msg_next, err_next, created, uid))
+        self._keep(self.heads, sid, HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     async def latest_for_update(self, conn: Any, sid: str) -> int | None:
         """The session's latest step, its row locked until the transaction ends (None: none);
@@ -432,10 +442,10 @@ class PgStore:
                 updated_channels=tuple(head["updated"]), cursor=codec.freeze_cursor(head["cursor"]),
                 created_at=datetime.fromisoformat(head["created_at"]),
             )  # fmt: skip
-            self.heads[sid] = HeadCache(
+            self._keep(self.heads, sid, HeadCache(
                 uid=cast("datetime", created).isoformat(), step=head["step"], messages=messages,
                 msg_start=msg_start, errors=errors, err_start=err_start, extra=extra,
-            )  # fmt: skip
+            ))  # fmt: skip
         return found
 
     async def _load_step(self, conn: Any, sid: str, step: int) -> Checkpoint | None:
