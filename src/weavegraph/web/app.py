@@ -30,7 +30,16 @@ from ..app import App
 from ..checkpoint import Checkpointer, SessionInfo
 from ..checkpoint.postgres import PostgresCheckpointer
 from ..config import getenv
-from ..errors import ConfigError, SessionBusy, SessionGraphMismatch, StateError, WeavegraphError
+from ..errors import (
+    CheckpointConflict,
+    CheckpointError,
+    ConfigError,
+    LeaseLost,
+    SessionBusy,
+    SessionGraphMismatch,
+    StateError,
+    WeavegraphError,
+)
 from ..queue import Multitask
 from ..runtime.plan import cursor_of, missing_nodes
 from ..session_status import PendingInterrupt, describe, stored_status
@@ -329,8 +338,20 @@ async def _weavegraph_error(_request: Request, exc: Exception) -> Response:
     if isinstance(exc, SessionBusy):  # a run started meanwhile (another request, another server)
         busy_now = busy(exc.session_id)
         return _error(busy_now.status, busy_now.message, busy_now.code)
-    status = 404 if isinstance(exc, KeyError) else 400
-    return _error(status, exc.message, exc.code)
+    return _error(_status_of(exc), exc.message, exc.code)
+
+
+def _status_of(exc: WeavegraphError) -> int:
+    """The HTTP status of an error: a missing session 404; a session another writer moved on
+    409; a storage failure 503 (the request was fine, the database was not: try again); else the
+    request's fault, 400."""
+    if isinstance(exc, KeyError):
+        return 404
+    if isinstance(exc, (CheckpointConflict, LeaseLost)):
+        return 409
+    if isinstance(exc, CheckpointError):
+        return 503
+    return 400
 
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
