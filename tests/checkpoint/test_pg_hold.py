@@ -39,6 +39,16 @@ def ask_then_fail() -> wg.App:
     )
 
 
+def one_node() -> wg.App:
+    return (
+        wg.GraphBuilder()
+        .add_node("a", lambda snapshot, ctx: wg.NodePartial(extra={"a": 1}))
+        .add_edge(wg.START, "a")
+        .add_edge("a", wg.END)
+        .compile()
+    )
+
+
 async def test_each_run_claims_the_session_and_gives_it_back_with_its_status(
     cp: PostgresCheckpointer,
 ) -> None:
@@ -107,14 +117,7 @@ async def test_two_runs_of_one_session_in_one_process_do_not_overlap(
 async def test_a_run_cancelled_while_its_claim_commits_gives_the_claim_back(
     cp: PostgresCheckpointer, postgres_url: str
 ) -> None:
-    app = (
-        wg.GraphBuilder()
-        .add_node("a", lambda snapshot, ctx: wg.NodePartial(extra={"a": 1}))
-        .add_edge(wg.START, "a")
-        .add_edge("a", wg.END)
-        .compile()
-    )
-    async with wg.AppRunner(app, cp) as runner:
+    async with wg.AppRunner(one_node(), cp) as runner:
         await runner.create_session("c", "go")
         # Another transaction holds the session row: the run's claim waits for it, in flight.
         async with await psycopg.AsyncConnection.connect(postgres_url) as blocker:
@@ -187,14 +190,7 @@ async def test_a_claim_lost_before_the_last_events_gives_nothing_back(
 ) -> None:
     """A run whose claim was taken over stores no closing events under it (LeaseLost, logged)
     and leaves the new holder's claim alone."""
-    app = (
-        wg.GraphBuilder()
-        .add_node("a", lambda snapshot, ctx: wg.NodePartial(extra={"a": 1}))
-        .add_edge(wg.START, "a")
-        .add_edge("a", wg.END)
-        .compile()
-    )
-    async with wg.AppRunner(app, cp) as runner:
+    async with wg.AppRunner(one_node(), cp) as runner:
         await runner.create_session("t", "go")
         async with cp.hold("t") as claim:
             claim.ended = RunStatus.COMPLETED
