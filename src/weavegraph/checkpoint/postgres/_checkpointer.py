@@ -61,6 +61,7 @@ from ._hold import hold, in_process_holder
 from ._notify import Notifier
 from ._rows import PgAppend, PgSave
 from ._schema import migrate, version
+from ._sql import pipelined
 from ._store import PgStore
 
 if TYPE_CHECKING:
@@ -162,8 +163,9 @@ class PostgresCheckpointer:
                     if not block:
                         return await work(conn)
                     if pipeline:
-                        async with conn.pipeline(), conn.transaction():
-                            return await work(conn)
+                        async with conn.pipeline() as pipe, conn.transaction():
+                            with pipelined(conn, pipe):
+                                return await work(conn)
                     async with conn.transaction():
                         return await work(conn)
                 finally:

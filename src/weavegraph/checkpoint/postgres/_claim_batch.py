@@ -17,7 +17,7 @@ from typing import Any, cast
 from ...errors import SessionBusy
 from ...status import RunStatus
 from ._claim import RELEASE_SET, Claim, set_claim
-from ._sql import q
+from ._sql import q, settle
 
 __all__ = ["ClaimRequest", "ReleaseRequest", "claim_all", "release_all"]
 
@@ -98,6 +98,7 @@ async def claim_all(
             q(_TAKE, schema),
             (ids, [r.holder for r in rounds], [r.lease_s for r in rounds], ids),
         )
+        await settle(conn)
         before = {cast("str", row[0]): row[1:] for row in await locked.fetchall()}
         for sid, epoch, token, attempts in await taken.fetchall():
             request = now_round[sid][1]
@@ -131,9 +132,9 @@ async def release_all(conn: Any, schema: str, requests: Sequence[ReleaseRequest]
         [r.status.value for r in requests],
         [r.error for r in requests],
     )
-    rows = await (
-        await conn.execute(q(_RELEASE, schema), (consumed, consumed, *columns, held))
-    ).fetchall()
+    cursor = await conn.execute(q(_RELEASE, schema), (consumed, consumed, *columns, held))
+    await settle(conn)
+    rows = await cursor.fetchall()
     released = {(sid, token): RunStatus(status) for sid, token, status in rows}
     for request in requests:
         request.result = released.get((request.claim.session_id, request.claim.token))

@@ -26,7 +26,7 @@ from typing import Any, cast
 from ...errors import CheckpointError
 from .. import _codec as codec
 from .._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
-from ._sql import q
+from ._sql import q, settle
 
 __all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
 
@@ -61,6 +61,7 @@ async def _append(conn: Any, schema: str, sid: str, base: int | None, data: byte
         ),
         (sid, base, data),
     )
+    await settle(conn)
     return cast("int", (await cur.fetchone())[0])
 
 
@@ -69,6 +70,7 @@ async def ref_exists(conn: Any, schema: str, sid: str, ref: int) -> bool:
         q("SELECT 1 FROM {schema}.extra_log WHERE id = %s AND session_id = %s", schema),
         (ref, sid),
     )
+    await settle(conn)
     return await cur.fetchone() is not None
 
 
@@ -89,6 +91,7 @@ async def resolve(
     if ref is None:
         return None if data is None else cast("dict[str, Any]", codec.loads(bytes(data)))
     cur = await conn.execute(q(_CHAIN, schema), (ref, sid, sid, _CHAIN_LIMIT))
+    await settle(conn)
     chain = cast("Sequence[tuple[int | None, bytes]]", await cur.fetchall())
     if not chain or chain[-1][0] is not None:
         if len(chain) > _CHAIN_LIMIT:

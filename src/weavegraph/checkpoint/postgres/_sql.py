@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, LiteralString, cast
 
 from .. import _codec as codec
 
-__all__ = ["jsonb", "q"]
+__all__ = ["jsonb", "pipelined", "q", "settle"]
+
+_PIPELINE: ContextVar[tuple[Any, Any] | None] = ContextVar("weavegraph_pipeline", default=None)
+"""The connection and pipeline of the transaction this task runs in pipeline mode."""
+
+
+@contextmanager
+def pipelined(conn: Any, pipeline: Any) -> Generator[None]:
+    """While inside, this task's transaction on ``conn`` runs in ``pipeline`` (see
+    :func:`settle`)."""
+    token = _PIPELINE.set((conn, pipeline))
+    try:
+        yield
+    finally:
+        _PIPELINE.reset(token)
+
+
+async def settle(conn: Any) -> None:
+    """Call before reading a result inside a transaction: in pipeline mode, a Sync first.
+
+    Reading a result in pipeline mode otherwise asks the server for it with a flush, after which
+    the server, waiting for the client's next message, still counts as running a statement: its
+    ``idle_in_transaction_session_timeout`` never starts. A worker stopped (``SIGSTOP``) or cut
+    off between two statements of a transaction would then hold its sessions' row locks for as
+    long as it is gone, and no other worker could take them over. After a Sync the server waits
+    as ``idle in transaction``, which the timeout bounds."""
+    current = _PIPELINE.get()
+    if current is not None and current[0] is conn:
+        await current[1].sync()
 
 
 @lru_cache(maxsize=512)

@@ -27,7 +27,7 @@ from . import _batch as batch
 from . import _claim as claims
 from . import _extra as extras
 from ._rows import PgAppend, PgSave, RowState, is_stored, refuse_unclaimed
-from ._sql import q
+from ._sql import q, settle
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
@@ -101,10 +101,14 @@ class PgStore:
         return q(template, self.schema)
 
     async def fetchone(self, conn: Any, template: str, params: tuple[Any, ...] = ()) -> Any:
-        return await (await conn.execute(self.q(template), params)).fetchone()
+        cursor = await conn.execute(self.q(template), params)
+        await settle(conn)
+        return await cursor.fetchone()
 
     async def fetchall(self, conn: Any, template: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        return await (await conn.execute(self.q(template), params)).fetchall()
+        cursor = await conn.execute(self.q(template), params)
+        await settle(conn)
+        return await cursor.fetchall()
 
     # --- save ------------------------------------------------------------------------------
 
