@@ -209,3 +209,44 @@ async def test_a_claim_lost_before_the_last_events_gives_nothing_back(
     )
     assert await row.fetchone() == ("other",)
     assert "late" not in [event.get("message") for event in await cp.load_events("t")]
+
+
+async def test_one_heartbeat_keeps_every_in_process_claim_alive(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    """Claims of runs in one process are renewed together by one task (a run starts none), and
+    one taken over elsewhere is marked lost by it."""
+    lease = 0.6
+    cp = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema, lease_s=lease)
+
+    async def alive(sid: str) -> bool:
+        row = await cp.execute(
+            lambda conn: conn.execute(
+                raw(f'SELECT lease_until > now() FROM "{postgres_schema}".sessions WHERE id = %s'),
+                (sid,),
+            )
+        )
+        return bool((await row.fetchone())[0])
+
+    try:
+        async with wg.AppRunner(one_node(), cp) as runner:
+            for sid in ("a", "b"):
+                await runner.create_session(sid, "go")
+            async with cp.hold("a") as first, cp.hold("b") as second:
+                beating = cp.heartbeats._task  # pyright: ignore[reportPrivateUsage]
+                await asyncio.sleep(3 * lease)  # no commit meanwhile: only heartbeats renew
+                assert await alive("a")
+                assert await alive("b")
+                assert cp.heartbeats._task is beating  # pyright: ignore[reportPrivateUsage]
+                await cp.execute(
+                    lambda conn: conn.execute(
+                        raw(
+                            f"UPDATE \"{postgres_schema}\".sessions SET claim_token = 'other' "
+                            "WHERE id = 'b'"
+                        )
+                    )
+                )
+                await asyncio.sleep(lease)
+                assert (first.lost, second.lost) == (False, True)
+    finally:
+        await cp.close()

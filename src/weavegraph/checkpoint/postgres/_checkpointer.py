@@ -58,6 +58,7 @@ from ._connect import (
 )
 from ._group_commit import GroupCommit
 from ._hold import hold, in_process_holder
+from ._lease import Heartbeats
 from ._notify import Notifier
 from ._rows import PgAppend, PgSave
 from ._schema import migrate, version
@@ -102,6 +103,8 @@ class PostgresCheckpointer:
         self.holder = in_process_holder()
         """The name those claims show to other processes (``SessionBusy`` names it)."""
         self.notifier = Notifier(target.conninfo, target.kwargs(), target.schema)
+        self.heartbeats = Heartbeats(self.execute, target.schema)
+        """Keeps the claims of this process's in-process runs alive (``_hold``)."""
         """Announces committed steps to other processes (NOTIFY after commit)."""
         self.giving_back: set[asyncio.Future[None]] = set()
         """Claims being given back by runs cancelled while claiming (waited for by close)."""
@@ -489,6 +492,7 @@ class PostgresCheckpointer:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def close(self) -> None:
+        self.heartbeats.close()
         await self.notifier.close()
         if self.giving_back:
             await asyncio.gather(*self.giving_back, return_exceptions=True)

@@ -18,8 +18,11 @@ requests the step applied are marked done. Claims and releases of many sessions 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+
+import orjson
 
 from ...errors import CheckpointError, ConfigError, LeaseLost
 from ...status import RunStatus
@@ -33,6 +36,7 @@ __all__ = [
     "check",
     "check_lease",
     "heartbeat",
+    "heartbeats",
     "set_claim",
     "verify",
 ]
@@ -158,6 +162,32 @@ async def check(conn: Any, schema: str, claim: Claim, step: int | None) -> int:
     token, latest = (None, -1) if row is None else (row[0], int(row[1]))
     verify(claim, token, latest, step)
     return latest
+
+
+_HEARTBEATS = (
+    "UPDATE {schema}.sessions AS s SET lease_until = now() + make_interval(secs => u.lease) "
+    "FROM json_to_recordset(%s::json) AS u (id text, token text, lease float8) "
+    "WHERE s.id = u.id AND s.id = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+    "AND s.claim_token = u.token RETURNING s.id, s.cancel_requested"
+)
+
+
+async def heartbeats(conn: Any, schema: str, held: Sequence[Claim]) -> None:
+    """:func:`heartbeat` for many claims in one statement (``held``: at most one per
+    session); a claim that is no longer its session's is marked ``lost``."""
+    rows = [{"id": c.session_id, "token": c.token, "lease": c.lease_s} for c in held]
+    ids = [c.session_id for c in held]
+    cursor = await conn.execute(
+        q(_HEARTBEATS, schema), (orjson.dumps(rows).decode(), orjson.dumps(ids).decode())
+    )
+    alive = {cast("str", sid): bool(cancel) for sid, cancel in await cursor.fetchall()}
+    now = time.monotonic()
+    for claim in held:
+        if claim.session_id in alive:
+            claim.renewed_at = now
+            claim.cancel_requested = alive[claim.session_id]
+        else:
+            claim.lost = True
 
 
 async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:

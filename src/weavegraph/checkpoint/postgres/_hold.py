@@ -2,7 +2,8 @@
 
 The run loop claims the session for the length of a run (:func:`hold`, through
 ``PostgresCheckpointer.hold``): the same claim as a worker's (``_claim.SET_CLAIM``: epoch bump,
-new token, lease on the database's clock), a heartbeat every lease/3, fenced step commits, and at
+new token, lease on the database's clock), renewed at least every lease/3 (``_lease.Heartbeats``:
+one task for all of the process's runs), fenced step commits, and at
 the end the session given back with how the run ended. A session whose claim is alive elsewhere
 is refused with ``SessionBusy`` naming its holder; an expired one (its holder died) is taken over.
 A worker's claim is shared with the runs its owner drives (the tasks working under it,
@@ -25,7 +26,6 @@ from ...errors import SessionBusy
 from ...status import RunStatus
 from ._claim import Claim
 from ._claim_context import current, working_under
-from ._lease import Lease
 
 if TYPE_CHECKING:
     from ._checkpointer import PostgresCheckpointer
@@ -60,7 +60,7 @@ async def hold(cp: PostgresCheckpointer, session_id: str) -> AsyncGenerator[Clai
         raise SessionBusy(session_id, holder=f"{existing.holder}, another run in this process")
     claim = await _claimed(cp, session_id)
     try:
-        with working_under(claim, cp.claims), Lease(cp.execute, cp.schema, claim):
+        with working_under(claim, cp.claims), cp.heartbeats.keeping(claim):
             yield claim
     except BaseException as exc:
         if claim.ended is None:
@@ -68,7 +68,8 @@ async def hold(cp: PostgresCheckpointer, session_id: str) -> AsyncGenerator[Clai
             claim.ended = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
         raise
     finally:
-        await asyncio.shield(_give_back(cp, claim))
+        if not (claim.lost or claim.released):  # (given back with its last events already)
+            await asyncio.shield(_give_back(cp, claim))
 
 
 async def _claimed(cp: PostgresCheckpointer, session_id: str) -> Claim:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from . import _claim as claims
 from ._claim import Claim
 
-__all__ = ["Lease"]
+__all__ = ["Heartbeats", "Lease"]
 
 _log = logging.getLogger(__name__)
 
@@ -73,3 +74,61 @@ class Lease:
                     with contextlib.suppress(RuntimeError):
                         self._driver.cancel()
                 return
+
+
+class Heartbeats:
+    """The heartbeat of every in-process run's claim (``_hold``), one task for all: every
+    ``lease * BEAT / 2`` seconds it renews, in one statement, each claim whose lease was last set
+    (by a heartbeat or a commit) at least that long ago, so none goes longer than ``lease * BEAT``
+    without. A claim found no longer its session's is marked lost (the run's next commit is then
+    refused with ``LeaseLost``). Runs thus start no task of their own, and leave no cancelled one
+    behind for the garbage collector."""
+
+    def __init__(
+        self, execute: Callable[[Callable[[Any], Awaitable[None]]], Awaitable[None]], schema: str
+    ) -> None:
+        self._execute = execute
+        self._schema = schema
+        self._claims: dict[int, Claim] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def keeping(self, claim: Claim) -> Generator[Claim]:
+        """While inside, ``claim`` is kept alive."""
+        self._claims[id(claim)] = claim
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._beat())
+        try:
+            yield claim
+        finally:
+            del self._claims[id(claim)]
+
+    async def _beat(self) -> None:
+        while self._claims:
+            await asyncio.sleep(min(c.lease_s for c in self._claims.values()) * claims.BEAT / 2)
+            now = time.monotonic()
+            due = [
+                c for c in self._claims.values()
+                if not c.lost and now - c.renewed_at >= c.lease_s * claims.BEAT / 2
+            ]  # fmt: skip
+            if not due:
+                continue
+            await self._renew(due)
+
+    async def _renew(self, due: list[Claim]) -> None:
+        try:
+            await self._execute(lambda conn: claims.heartbeats(conn, self._schema, due))
+        except Exception as exc:  # the database is unreachable: the commit will say so
+            _log.debug("heartbeat of %d claims failed: %s", len(due), exc)
+            return
+        for claim in due:
+            if claim.lost:
+                _log.warning(
+                    "session %s: LeaseLost (epoch %d): another process took it over",
+                    claim.session_id,
+                    claim.epoch,
+                )
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
