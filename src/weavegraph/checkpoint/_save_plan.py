@@ -32,7 +32,7 @@ did: an unfenced save rewrites a stored step row, an unfenced ``append_events`` 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
@@ -200,10 +200,11 @@ bounded amount however many sessions it has run."""
 V = TypeVar("V")
 
 
-def remember(cache: dict[str, V], key: str, value: V) -> str | None:
-    """``cache[key] = value`` as its newest entry; the key remembered longest once ``cache``
-    holds more than :data:`REMEMBERED_SESSIONS` (the caller forgets that session in all its
-    caches), else None."""
+def remember(cache: dict[str, V], key: str, value: V, forget: Callable[[str], None]) -> None:
+    """``cache[key] = value`` as its newest entry; once ``cache`` holds more than
+    :data:`REMEMBERED_SESSIONS`, ``forget`` the session remembered longest (in all the store's
+    caches)."""
     cache.pop(key, None)
     cache[key] = value
-    return next(iter(cache)) if len(cache) > REMEMBERED_SESSIONS else None
+    if len(cache) > REMEMBERED_SESSIONS:
+        forget(next(iter(cache)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from binascii import b2a_base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ import orjson
 from ...errors import CheckpointConflict
 from .._save_plan import EventRow, duplicate_seq, duplicate_step
 from ._claim import RELEASE_SET
+from ._rows import PgAppend
+from ._sql import IDS, ids
 
 __all__ = [
     "CREATE_SESSIONS",
@@ -45,11 +47,9 @@ __all__ = [
     "StepRows",
     "b64",
     "duplicate_row",
-    "ids",
     "GUARD",
     "INSERT_LOG",
     "GuardRows",
-    "IDS",
     "LOCKED",
     "LogRows",
     "RELEASES",
@@ -57,12 +57,6 @@ __all__ = [
     "Statement",
     "Writes",
 ]
-
-IDS = "ARRAY(SELECT json_array_elements_text(%s::json))"
-"""The session ids of a JSON array parameter, as the array ``id = ANY(...)`` looks up in the
-primary key. Every statement that reads or writes rows of a batch's sessions (or their steps)
-names them so: joined only with the rows of a JSON parameter, which the server guesses are 100,
-``sessions`` would be read whole (a hash join over a scan of the table) by every batch."""
 
 # Creates the session rows that are missing (a new row is locked by its insert), then locks them
 # all in session id order: a lock, not a new row version (an upsert would rewrite the whole row).
@@ -197,6 +191,14 @@ class Writes:
         self.done: list[int] = []
         """Inbox requests the claimed saves (and the claims given back) applied."""
 
+    def append(self, item: PgAppend, rows: Sequence[EventRow]) -> None:
+        """A run's events appended as ``rows``; the last ones of an in-process run give its
+        claim back too (``item.release``) and mark its applied requests done."""
+        self.events.add(item.key, rows)
+        if item.release is not None:
+            self.releases.add(item.key, item.claim.token, item.release.value)
+            self.done.extend(item.consume)
+
     def statement(
         self, now: datetime, guard: GuardRows | None = None, *, lock: bool = False
     ) -> Statement | None:
@@ -249,11 +251,6 @@ def _with(parts: Sequence[str], last: str, names: Sequence[str] = ()) -> str:
         return last
     named = [*names, *(f"w{i}" for i in range(len(parts) - len(names)))]
     return f"WITH {', '.join(f'{n} AS ({p})' for n, p in zip(named, parts, strict=True))} {last}"
-
-
-def ids(values: Iterable[str]) -> str:
-    """Session ids as the JSON array :data:`LOCK_SESSIONS` takes."""
-    return orjson.dumps(list(values)).decode()
 
 
 def b64(data: bytes | None) -> str | None:

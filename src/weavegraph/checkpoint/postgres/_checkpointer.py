@@ -103,9 +103,9 @@ class PostgresCheckpointer:
         self.holder = in_process_holder()
         """The name those claims show to other processes (``SessionBusy`` names it)."""
         self.notifier = Notifier(target.conninfo, target.kwargs(), target.schema)
+        """Announces committed steps to other processes (NOTIFY after commit)."""
         self.heartbeats = Heartbeats(self.execute, target.schema)
         """Keeps the claims of this process's in-process runs alive (``_hold``)."""
-        """Announces committed steps to other processes (NOTIFY after commit)."""
         self.giving_back: set[asyncio.Future[None]] = set()
         """Claims being given back by runs cancelled while claiming (waited for by close)."""
 
@@ -512,7 +512,7 @@ class PostgresCheckpointer:
 def _closing(claim: Claim, builds_on: int, events: tuple[Mapping[str, Any], ...]) -> PgAppend:
     """The append of a claimed run's events; the run's last ones (``Claim.closing``) give an
     in-process run's claim back in the same commit."""
-    if not (claim.closing and claim.ended is not None) or claim.shared or claim.lost:
+    if not (claim.closing and claim.ended is not None) or claim.shared or not claim.held:
         return PgAppend(claim, builds_on, events)
     return PgAppend(claim, builds_on, events, release=claim.ended, consume=tuple(claim.consume))
 

@@ -26,7 +26,7 @@ import orjson
 
 from ...errors import CheckpointError, ConfigError, LeaseLost
 from ...status import RunStatus
-from ._sql import q
+from ._sql import IDS, fetchall, ids, q
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -112,6 +112,11 @@ class Claim:
     renewed_at: float = field(default_factory=time.monotonic)
     """When its lease was last set (``time.monotonic``): by the claim, a heartbeat or a commit."""
 
+    @property
+    def held(self) -> bool:
+        """Still this process's to give back: neither lost nor given back already."""
+        return not (self.lost or self.released)
+
     def takeover(self) -> str | None:
         """Once, for a claim taken over from an expired one: who held that one; else None."""
         if not self.stale or self.announced:
@@ -167,20 +172,18 @@ async def check(conn: Any, schema: str, claim: Claim, step: int | None) -> int:
 _HEARTBEATS = (
     "UPDATE {schema}.sessions AS s SET lease_until = now() + make_interval(secs => u.lease) "
     "FROM json_to_recordset(%s::json) AS u (id text, token text, lease float8) "
-    "WHERE s.id = u.id AND s.id = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
-    "AND s.claim_token = u.token RETURNING s.id, s.cancel_requested"
+    f"WHERE s.id = u.id AND s.id = ANY({IDS}) AND s.claim_token = u.token "
+    "RETURNING s.id, s.cancel_requested"
 )
 
 
 async def heartbeats(conn: Any, schema: str, held: Sequence[Claim]) -> None:
-    """:func:`heartbeat` for many claims in one statement (``held``: at most one per
-    session); a claim that is no longer its session's is marked ``lost``."""
+    """Extend the leases of ``held`` (at most one claim per session) in one statement, noting a
+    requested cancel on each; a claim that is no longer its session's is marked ``lost``."""
     rows = [{"id": c.session_id, "token": c.token, "lease": c.lease_s} for c in held]
-    ids = [c.session_id for c in held]
-    cursor = await conn.execute(
-        q(_HEARTBEATS, schema), (orjson.dumps(rows).decode(), orjson.dumps(ids).decode())
-    )
-    alive = {cast("str", sid): bool(cancel) for sid, cancel in await cursor.fetchall()}
+    params = (orjson.dumps(rows).decode(), ids(c.session_id for c in held))
+    found = await fetchall(conn, q(_HEARTBEATS, schema), params)
+    alive = {cast("str", sid): bool(cancel) for sid, cancel in found}
     now = time.monotonic()
     for claim in held:
         if claim.session_id in alive:
@@ -191,21 +194,7 @@ async def heartbeats(conn: Any, schema: str, held: Sequence[Claim]) -> None:
 
 
 async def heartbeat(conn: Any, schema: str, claim: Claim) -> bool:
-    """Extend the lease while the claim is still the session's; False once it is not. Notes a
-    requested cancel on ``claim``."""
-    row = await (
-        await conn.execute(
-            q(
-                "UPDATE {schema}.sessions SET lease_until = now() + make_interval(secs => %s) "
-                "WHERE id = %s AND claim_token = %s RETURNING cancel_requested",
-                schema,
-            ),
-            (claim.lease_s, claim.session_id, claim.token),
-        )
-    ).fetchone()
-    if row is None:
-        claim.lost = True
-        return False
-    claim.renewed_at = time.monotonic()
-    claim.cancel_requested = bool(row[0])
-    return True
+    """Extend the lease while the claim is still the session's; False once it is not (the
+    claim is then ``lost``). Notes a requested cancel on ``claim``."""
+    await heartbeats(conn, schema, (claim,))
+    return not claim.lost

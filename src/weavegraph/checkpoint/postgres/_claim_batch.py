@@ -17,7 +17,7 @@ from typing import Any, cast
 from ...errors import SessionBusy
 from ...status import RunStatus
 from ._claim import RELEASE_SET, Claim, set_claim
-from ._sql import q, settle
+from ._sql import fetchall, q, settle
 
 __all__ = ["ClaimRequest", "ReleaseRequest", "claim_all", "release_all"]
 
@@ -132,9 +132,7 @@ async def release_all(conn: Any, schema: str, requests: Sequence[ReleaseRequest]
         [r.status.value for r in requests],
         [r.error for r in requests],
     )
-    cursor = await conn.execute(q(_RELEASE, schema), (consumed, consumed, *columns, held))
-    await settle(conn)
-    rows = await cursor.fetchall()
+    rows = await fetchall(conn, q(_RELEASE, schema), (consumed, consumed, *columns, held))
     released = {(sid, token): RunStatus(status) for sid, token, status in rows}
     for request in requests:
         request.result = released.get((request.claim.session_id, request.claim.token))

@@ -26,7 +26,7 @@ from typing import Any, cast
 from ...errors import CheckpointError
 from .. import _codec as codec
 from .._extra_plan import MAX_CHAIN, Append, Base, Stored, plan_extra
-from ._sql import q, settle
+from ._sql import fetchall, fetchone, q
 
 __all__ = ["Base", "collect", "plan", "ref_exists", "resolve"]
 
@@ -53,7 +53,8 @@ async def plan(
 
 
 async def _append(conn: Any, schema: str, sid: str, base: int | None, data: bytes) -> int:
-    cur = await conn.execute(
+    row = await fetchone(
+        conn,
         q(
             "INSERT INTO {schema}.extra_log (session_id, base, data) VALUES (%s, %s, %s) "
             "RETURNING id",
@@ -61,17 +62,16 @@ async def _append(conn: Any, schema: str, sid: str, base: int | None, data: byte
         ),
         (sid, base, data),
     )
-    await settle(conn)
-    return cast("int", (await cur.fetchone())[0])
+    return cast("int", row[0])
 
 
 async def ref_exists(conn: Any, schema: str, sid: str, ref: int) -> bool:
-    cur = await conn.execute(
+    found = await fetchone(
+        conn,
         q("SELECT 1 FROM {schema}.extra_log WHERE id = %s AND session_id = %s", schema),
         (ref, sid),
     )
-    await settle(conn)
-    return await cur.fetchone() is not None
+    return found is not None
 
 
 _CHAIN = (
@@ -90,9 +90,8 @@ async def resolve(
     """A step's ``extra`` from its row's two columns (one query); None when it cannot be built."""
     if ref is None:
         return None if data is None else cast("dict[str, Any]", codec.loads(bytes(data)))
-    cur = await conn.execute(q(_CHAIN, schema), (ref, sid, sid, _CHAIN_LIMIT))
-    await settle(conn)
-    chain = cast("Sequence[tuple[int | None, bytes]]", await cur.fetchall())
+    rows = await fetchall(conn, q(_CHAIN, schema), (ref, sid, sid, _CHAIN_LIMIT))
+    chain = cast("Sequence[tuple[int | None, bytes]]", rows)
     if not chain or chain[-1][0] is not None:
         if len(chain) > _CHAIN_LIMIT:
             raise CheckpointError(f"{location}: the extra log chain of {sid!r} is too long")

@@ -28,6 +28,7 @@ from .. import _save_plan as saves
 from .._extra_plan import Append, Reuse, plan_extra
 from . import _batch as batch
 from ._rows import PgAppend, PgSave, RowState
+from ._sql import ids
 from ._store import PgStore
 
 __all__ = ["FastBatch", "finish", "plan", "send", "send_one"]
@@ -76,10 +77,7 @@ def _add(store: PgStore, fast: FastBatch, item: PgSave | PgAppend) -> bool:
             planned = saves.plan_append(item.key, item.builds_on, _stored(row), item.events)
         except CheckpointError:
             return False
-        fast.writes.events.add(item.key, planned.rows)
-        if item.release is not None:
-            fast.writes.releases.add(item.key, item.claim.token, item.release.value)
-            fast.writes.done.extend(item.consume)
+        fast.writes.append(item, planned.rows)
         fast.guard.add(item.key, row, token, None)
         return True
     assert type(item) is PgSave
@@ -162,9 +160,9 @@ async def send(conn: Any, store: PgStore, fast: FastBatch) -> tuple[Any, Any]:
     """Queue a batch that makes sessions on ``conn`` (in pipeline mode, in the caller's
     transaction): the missing rows made, all locked, then the guarded writes. The cursors of
     the locked rows and of the guard's answer; their results arrive with the COMMIT's."""
-    ids = batch.ids(item.key for item in fast.items)
-    await conn.execute(store.q(batch.CREATE_SESSIONS), (fast.now, fast.now, batch.ids(fast.new)))
-    locked = await conn.execute(store.q(batch.LOCK_SESSIONS), (ids,))
+    keys = ids(item.key for item in fast.items)
+    await conn.execute(store.q(batch.CREATE_SESSIONS), (fast.now, fast.now, ids(fast.new)))
+    locked = await conn.execute(store.q(batch.LOCK_SESSIONS), (keys,))
     statement = fast.writes.statement(fast.now, fast.guard)
     assert statement is not None  # (the guard's answer at least)
     answer = await conn.execute(store.q(statement[0]), statement[1])

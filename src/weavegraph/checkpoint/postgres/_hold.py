@@ -68,7 +68,7 @@ async def hold(cp: PostgresCheckpointer, session_id: str) -> AsyncGenerator[Clai
             claim.ended = RunStatus.CANCELLED if cancelled else RunStatus.ERROR
         raise
     finally:
-        if not (claim.lost or claim.released):  # (given back with its last events already)
+        if claim.held:  # (else lost, or given back with the run's last events)
             await asyncio.shield(_give_back(cp, claim))
 
 
@@ -96,7 +96,7 @@ async def _give_back_taken(cp: PostgresCheckpointer, taking: asyncio.Future[Clai
 async def _give_back(cp: PostgresCheckpointer, claim: Claim) -> None:
     """Release the claim with how the run ended; a failure only costs the lease's length (the
     claim expires and the session can be claimed again)."""
-    if claim.lost or claim.released:
+    if not claim.held:
         return
     status = claim.ended or RunStatus.STOPPED
     try:

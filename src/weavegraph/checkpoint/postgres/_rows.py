@@ -17,7 +17,7 @@ from ...status import RunStatus
 from .. import _codec as codec
 from ..base import Checkpoint
 from ._claim import Claim
-from ._sql import q, settle
+from ._sql import fetchone, q
 
 __all__ = ["PgAppend", "PgSave", "RowState", "is_stored", "refuse_unclaimed"]
 
@@ -109,15 +109,14 @@ async def is_stored(conn: Any, schema: str, cp: Checkpoint) -> bool:
     """Whether ``cp``'s step row is stored as ``cp`` wrote it (same creation time and cursor).
     Asked only for a save retried after its COMMIT's answer was lost: it finds itself already
     committed (another writer's save of that step would have had to win the row lock first)."""
-    cursor = await conn.execute(
+    row = await fetchone(
+        conn,
         q(
             "SELECT created_at, cursor FROM {schema}.steps WHERE session_id = %s AND step = %s",
             schema,
         ),
         (cp.session_id, cp.step),
     )
-    await settle(conn)
-    row = await cursor.fetchone()
     return (
         row is not None
         and row[0] == codec.utc(cp.created_at)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, LiteralString, cast
 
+import orjson
+
 from .. import _codec as codec
 
-__all__ = ["jsonb", "pipelined", "q", "settle"]
+__all__ = ["IDS", "fetchall", "fetchone", "ids", "jsonb", "pipelined", "q", "settle"]
+
+IDS = "ARRAY(SELECT json_array_elements_text(%s::json))"
+"""The session ids of a JSON array parameter (:func:`ids`), as the array ``id = ANY(...)`` looks
+up in the primary key. Every statement that reads or writes rows of many sessions (or their
+steps) names them so: joined only with the rows of a JSON parameter, which the server guesses are
+100, ``sessions`` would be read whole (a hash join over a scan of the table) each time."""
+
+
+def ids(values: Iterable[str]) -> str:
+    """Session ids as the JSON array :data:`IDS` takes."""
+    return orjson.dumps(list(values)).decode()
+
 
 _PIPELINE: ContextVar[tuple[Any, Any] | None] = ContextVar("weavegraph_pipeline", default=None)
 """The connection and pipeline of the transaction this task runs in pipeline mode."""
@@ -39,6 +53,20 @@ async def settle(conn: Any) -> None:
     current = _PIPELINE.get()
     if current is not None and current[0] is conn:
         await current[1].sync()
+
+
+async def fetchone(conn: Any, query: Any, params: Any = ()) -> Any:
+    """Run ``query`` and read its first row (:func:`settle` first)."""
+    cursor = await conn.execute(query, params)
+    await settle(conn)
+    return await cursor.fetchone()
+
+
+async def fetchall(conn: Any, query: Any, params: Any = ()) -> list[Any]:
+    """Run ``query`` and read its rows (:func:`settle` first)."""
+    cursor = await conn.execute(query, params)
+    await settle(conn)
+    return await cursor.fetchall()
 
 
 @lru_cache(maxsize=512)

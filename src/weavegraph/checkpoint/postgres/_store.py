@@ -26,8 +26,9 @@ from ..base import Checkpoint, session_of, subgraph_keys_prefix
 from . import _batch as batch
 from . import _claim as claims
 from . import _extra as extras
+from . import _sql as sql
 from ._rows import PgAppend, PgSave, RowState, is_stored, refuse_unclaimed
-from ._sql import q, settle
+from ._sql import ids, q
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
@@ -80,35 +81,28 @@ class PgStore:
 
         return restore
 
-    def _keep(self, cache: dict[str, Any], sid: str, value: object) -> None:
-        """Remember ``value`` for ``sid`` in ``cache``, forgetting the session remembered
-        longest once there are too many (``_save_plan.remember``)."""
-        oldest = saves.remember(cache, sid, value)
-        if oldest is not None:
-            self.heads.pop(oldest, None)
-            self.bases.pop(oldest, None)
-            self.rows.pop(oldest, None)
-            self.tasks_clean.discard(oldest)
+    def _forget(self, key: str) -> None:
+        """Drop the bookkeeping of the session (or subgraph) stored as ``key``."""
+        self.heads.pop(key, None)
+        self.bases.pop(key, None)
+        self.rows.pop(key, None)
+        self.tasks_clean.discard(key)
 
     def forget_session(self, session_id: str) -> None:
         """Drop the bookkeeping of a deleted session and of its subgraphs."""
         prefix = subgraph_keys_prefix(session_id)
-        for cache in (self.heads, self.bases, self.rows):
-            for key in [key for key in cache if key == session_id or key.startswith(prefix)]:
-                del cache[key]
+        for key in [key for key in self.rows.keys() | self.heads.keys() | self.bases.keys()
+                    if key == session_id or key.startswith(prefix)]:  # fmt: skip
+            self._forget(key)
 
     def q(self, template: str) -> Any:
         return q(template, self.schema)
 
     async def fetchone(self, conn: Any, template: str, params: tuple[Any, ...] = ()) -> Any:
-        cursor = await conn.execute(self.q(template), params)
-        await settle(conn)
-        return await cursor.fetchone()
+        return await sql.fetchone(conn, self.q(template), params)
 
     async def fetchall(self, conn: Any, template: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        cursor = await conn.execute(self.q(template), params)
-        await settle(conn)
-        return await cursor.fetchall()
+        return await sql.fetchall(conn, self.q(template), params)
 
     # --- save ------------------------------------------------------------------------------
 
@@ -161,18 +155,15 @@ class PgStore:
         locks = {item.key for _, item in now_round}
         locks |= {item.claim.session_id for _, item in now_round if item.claim}
         now = datetime.now(UTC)
-        ids = batch.ids(locks)
-        await conn.execute(self.q(batch.CREATE_SESSIONS), (now, now, ids))
-        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (ids,))
+        keys = ids(locks)
+        await conn.execute(self.q(batch.CREATE_SESSIONS), (now, now, keys))
+        locked = await self.fetchall(conn, batch.LOCK_SESSIONS, (keys,))
         rows = {cast("str", row[0]): row[1:] for row in locked}
         writes = batch.Writes()
         for index, item in now_round:
             try:
                 if type(item) is PgAppend:
-                    writes.events.add(item.key, self._decide_append(item, rows[item.key]))
-                    if item.release is not None:
-                        writes.releases.add(item.key, item.claim.token, item.release.value)
-                        writes.done.extend(item.consume)
+                    writes.append(item, self._decide_append(item, rows[item.key]))
                     continue
                 assert type(item) is PgSave
                 plan = await self._decide(conn, item, rows)
@@ -297,7 +288,9 @@ class PgStore:
             item.renews = lease is not None
         if not plan.moves_head:
             writes.sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
-            self._keep(self.rows, sid, RowState(latest, msg_next, err_next, created, uid))
+            saves.remember(
+                self.rows, sid, RowState(latest, msg_next, err_next, created, uid), self._forget
+            )
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
@@ -305,11 +298,13 @@ class PgStore:
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
             codec.dumps(state.extra) if changed else None, claimed, lease,
         )  # fmt: skip
-        self._keep(self.rows, sid, RowState(cp.step, msg_next, err_next, created, uid))
-        self._keep(self.heads, sid, HeadCache(
+        saves.remember(
+            self.rows, sid, RowState(cp.step, msg_next, err_next, created, uid), self._forget
+        )
+        saves.remember(self.heads, sid, HeadCache(
             uid=uid, step=cp.step, messages=state.messages, msg_start=msg_start,
             errors=state.errors, err_start=err_start, extra=state.extra,
-        ))  # fmt: skip
+        ), self._forget)  # fmt: skip
 
     async def latest_for_update(self, conn: Any, sid: str) -> int | None:
         """The session's latest step, its row locked until the transaction ends (None: none);
@@ -446,10 +441,10 @@ class PgStore:
                 updated_channels=tuple(head["updated"]), cursor=codec.freeze_cursor(head["cursor"]),
                 created_at=datetime.fromisoformat(head["created_at"]),
             )  # fmt: skip
-            self._keep(self.heads, sid, HeadCache(
+            saves.remember(self.heads, sid, HeadCache(
                 uid=cast("datetime", created).isoformat(), step=head["step"], messages=messages,
                 msg_start=msg_start, errors=errors, err_start=err_start, extra=extra,
-            ))  # fmt: skip
+            ), self._forget)  # fmt: skip
         return found
 
     async def _load_step(self, conn: Any, sid: str, step: int) -> Checkpoint | None:
@@ -507,6 +502,6 @@ _READ_LOGS = (
     "SELECT l.session_id, l.channel, l.item FROM {schema}.channel_log AS l "
     "JOIN unnest(%s::text[], %s::text[], %s::integer[], %s::integer[]) AS w (sid, channel, lo, n) "
     "ON l.session_id = w.sid AND l.channel = w.channel AND l.idx >= w.lo AND l.idx < w.lo + w.n "
-    "WHERE l.session_id = ANY(%s) "  # (looked up in the key: see _batch.IDS)
+    "WHERE l.session_id = ANY(%s) "  # (looked up in the key: see _sql.IDS)
     "ORDER BY l.session_id, l.channel, l.idx"
 )

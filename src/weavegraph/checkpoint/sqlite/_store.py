@@ -291,8 +291,9 @@ class SQLiteStore:
                 "UPDATE sessions SET msg_next = ?, err_next = ?, updated_at = ? WHERE id = ?",
                 (msg_next, err_next, now, sid),
             )
-            self._keep(
-                self._rows, sid, _Row(latest, uid, msg_next, err_next, row.legacy if row else True)
+            legacy = row.legacy if row else True
+            saves.remember(
+                self._rows, sid, _Row(latest, uid, msg_next, err_next, legacy), self._forget
             )
             return
         if len(extra_json) <= HEAD_EXTRA_MAX or ref is None:
@@ -316,8 +317,8 @@ class SQLiteStore:
         if latest is not None and (row is None or row.legacy):
             # A head written before schema version 4 may have left its extra there.
             conn.execute("DELETE FROM session_extra WHERE session_id = ?", (sid,))
-        self._keep(self._heads, sid, new_head)
-        self._keep(self._rows, sid, _Row(cp.step, uid, msg_next, err_next, False))
+        saves.remember(self._heads, sid, new_head, self._forget)
+        saves.remember(self._rows, sid, _Row(cp.step, uid, msg_next, err_next, False), self._forget)
 
     def _trusted(self, conn: sqlite3.Connection) -> bool:
         """Whether what this connection cached is still what the file holds.
@@ -340,13 +341,6 @@ class SQLiteStore:
         encoded = codec.ExtraJson.of(extra, cached)
         self._extra_json[sid] = encoded
         return encoded
-
-    def _keep(self, cache: dict[str, Any], sid: str, value: object) -> None:
-        """Remember ``value`` for ``sid`` in ``cache``, forgetting the session remembered
-        longest once there are too many (``_save_plan.remember``)."""
-        oldest = saves.remember(cache, sid, value)
-        if oldest is not None:
-            self._forget(oldest)
 
     def _forget(self, sid: str) -> None:
         self._tasks_clean.discard(sid)
@@ -466,7 +460,7 @@ class SQLiteStore:
             created_at=datetime.fromisoformat(head["created_at"]),
         )
         # Resuming continues the log where it is; the first changed extra after it gets a new base.
-        self._keep(self._heads, sid, _Head(
+        saves.remember(self._heads, sid, _Head(
             uid=uid,
             step=checkpoint.step,
             messages=messages,
@@ -475,7 +469,7 @@ class SQLiteStore:
             err_start=err_start,
             extra=extra,
             extra_step=None,
-        ))  # fmt: skip
+        ), self._forget)  # fmt: skip
         return checkpoint
 
     # --- listing, deleting, events -----------------------------------------------------------
