@@ -63,6 +63,7 @@ class EventStamper:
 
     __slots__ = (
         "_emitter",
+        "_held",
         "_lock",
         "_root",
         "_seq",
@@ -80,6 +81,10 @@ class EventStamper:
         self._lock = threading.Lock()
         self._root: EventStamper | None = None
         self._seq = next_seq
+        # While not None: events are numbered and journaled, but reach the emitter only at
+        # deliver_held() (a run's closing events, stored with its last step, go live once it
+        # is committed).
+        self._held: list[Event] | None = None
         self.session_id = session_id
         self.clock = clock
         self.namespace: str | None = None
@@ -151,11 +156,45 @@ class EventStamper:
             root._seq += 1
             if root.journal is not None:  # stored with the step, whoever listens live
                 root.journal.add(event)
-            try:
-                root._emitter.publish(event)
-            except Exception:  # an emitter must not break the run
-                _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
+            if root._held is not None:
+                root._held.append(event)
+            else:
+                root._deliver(event)
         return event
+
+    def _deliver(self, event: Event) -> None:
+        try:
+            self._emitter.publish(event)
+        except Exception:  # an emitter must not break the run
+            _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
+
+    def hold(self) -> None:
+        """Keep the next events from the emitter until :meth:`deliver_held` (or
+        :meth:`drop_held`); they are numbered and journaled as usual."""
+        root = self._root or self
+        with root._lock:
+            if root._held is None:
+                root._held = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether events are being held back (:meth:`hold`)."""
+        return (self._root or self)._held is not None
+
+    def deliver_held(self) -> None:
+        """Hand the held events to the emitter, in order; later ones go straight to it again."""
+        root = self._root or self
+        with root._lock:
+            held, root._held = root._held or [], None
+            for event in held:
+                root._deliver(event)
+
+    def drop_held(self) -> None:
+        """Forget the held events (never delivered: their step was not committed, and the seqs
+        they had are numbered again from where the failed save left them)."""
+        root = self._root or self
+        with root._lock:
+            root._held = None
 
     def lifecycle_event(self, scope: str, message: str, **metadata: Any) -> None:
         """A framework event; call only when ``self.lifecycle`` is true (callers check, for speed)."""

@@ -185,6 +185,54 @@ async def test_a_runs_last_events_give_its_claim_back_in_their_commit(
     assert await row.fetchone() == (None, None)
 
 
+@pytest.mark.parametrize("made_elsewhere", [False, True], ids=["planned", "checked"])
+async def test_a_completing_step_gives_the_claim_back_in_its_own_commit(
+    cp: PostgresCheckpointer, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+    made_elsewhere: bool,
+) -> None:  # fmt: skip
+    """The step that completes a run carries its stream end and the release: no append and no
+    release of their own. Planned from this process's last commit (one statement) or checked
+    under the row lock (a session another process made: nothing of it is cached here)."""
+    calls: list[str] = []
+    append, release = cp.append_events, cp.release
+
+    async def counted_append(*args: object, **kwargs: object) -> None:
+        calls.append("append")
+        await append(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def counted_release(*args: object, **kwargs: object) -> object:
+        calls.append("release")
+        return await release(*args, **kwargs)  # type: ignore[arg-type]
+
+    if made_elsewhere:
+        other = await PostgresCheckpointer.connect(postgres_url, schema=cp.schema)
+        try:
+            async with wg.AppRunner(one_node(), other) as runner:
+                await runner.create_session("c", "go")
+        finally:
+            await other.close()
+    monkeypatch.setattr(cp, "append_events", counted_append)
+    monkeypatch.setattr(cp, "release", counted_release)
+    async with wg.AppRunner(one_node(), cp) as runner:
+        if not made_elsewhere:
+            await runner.create_session("c", "go")
+        await runner.run_until_complete("c")
+    assert calls == []
+    assert (await QueueClient(cp).status("c")).status is RunStatus.COMPLETED
+    row = await cp.execute(
+        lambda conn: conn.execute(
+            raw(
+                f'SELECT claim_token, worker, lease_until FROM "{cp.schema}".sessions WHERE id = %s'
+            ),
+            ("c",),
+        )
+    )
+    assert await row.fetchone() == (None, None, None)
+    stored = await cp.load_events("c")
+    assert stored[-1]["scope"] == STREAM_END_SCOPE
+    assert "status=completed" in stored[-1]["message"]
+
+
 async def test_a_claim_lost_before_the_last_events_gives_nothing_back(
     cp: PostgresCheckpointer,
 ) -> None:

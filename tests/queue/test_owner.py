@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import pytest
 import queue_flows
 
+import weavegraph as wg
 from weavegraph.checkpoint import Checkpoint
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
 from weavegraph.checkpoint.postgres._claim import Claim
@@ -78,12 +79,13 @@ async def faltering(queue_url: str, client: QueueClient) -> AsyncIterator[Falter
 
 
 async def owner_of_one(
-    cp: Faltering, client: QueueClient, *, enqueue: bool = True
+    cp: Faltering, client: QueueClient, *, enqueue: bool = True, app: wg.App | None = None
 ) -> tuple[Owner, Claim]:
     if enqueue:
         await client.enqueue("e", "go")
     [claim] = await cp.execute(lambda conn: claims.claim(conn, cp.schema, "w", 5.0, 1))
-    return Owner(queue_flows.build_slow_app(), cp, None, 3, StopRequest()), claim
+    app = app or queue_flows.build_slow_app()
+    return Owner(app, cp, None, 3, StopRequest()), claim
 
 
 async def test_a_start_whose_drive_failed_on_storage_waits_for_the_next_claim(
@@ -128,15 +130,18 @@ async def test_a_claim_taken_over_after_its_run_ended_gives_it_back_as_it_ended(
 async def test_the_worker_stores_the_stream_end_its_run_could_not(
     faltering: Faltering, client: QueueClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A run that pauses stores its stream end after its step; when that write fails (its
+    connection was cut), the worker stores it. (A run that completes stores it in the commit
+    of its last step.)"""
     monkeypatch.setenv("WG_TEST_SLEEP_MS", "0")
-    owner, claim = await owner_of_one(faltering, client)
+    owner, claim = await owner_of_one(faltering, client, app=queue_flows.build_ask_app())
     faltering.cut_stream_end = True
-    assert await owner.own(claim) is RunStatus.COMPLETED
+    assert await owner.own(claim) is RunStatus.INTERRUPTED
     assert not faltering.cut_stream_end  # the run's own closing write failed
     events = await faltering.load_events("e")
     assert [e["seq"] for e in events] == list(range(len(events)))
     ends = [e["message"] for e in events if is_stream_end_json(e)]
-    assert ends == ["session=e status=completed step=3"]
+    assert ends == ["session=e status=interrupted step=1"]
 
 
 async def test_giving_the_session_back_survives_a_transient_failure(

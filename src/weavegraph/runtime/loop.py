@@ -149,6 +149,10 @@ async def _drive(
 ) -> DriveOutcome:
     """:func:`drive` inside the claim and the stop tracking."""
     status = RunStatus.ERROR
+    session.end_stored = False
+    if not interrupts and not session.namespace and not session.stamper.lifecycle:
+        # The run's closing events go with its last step, in the same commit.
+        session.ends_with_step = _end_invocation if invocation else _end_run
     try:
         paused = await _steps(session, interrupts, stop, limit, on_step)
         if stop is not None and paused is _STOPPED:
@@ -166,7 +170,22 @@ async def _drive(
             raise  # also cancelled by someone else
         return DriveOutcome(status, abandoned=True)
     finally:
+        session.ends_with_step = None
         await close_stream(session, status, invocation=invocation)
+
+
+def _end_run(session: Session) -> None:
+    """The closing events of a run that completes with the step being saved."""
+    if session.claim is not None:
+        session.claim.ended = RunStatus.COMPLETED
+    end_stream(session, RunStatus.COMPLETED)
+
+
+def _end_invocation(session: Session) -> None:
+    """:func:`_end_run` for one input of an iterative session."""
+    if session.claim is not None:
+        session.claim.ended = RunStatus.COMPLETED
+    end_stream(session, RunStatus.COMPLETED, invocation=True)
 
 
 _STOPPED: Final = PausedReason(kind="step", step=-1)
@@ -260,8 +279,13 @@ async def close_stream(session: Session, status: RunStatus, *, invocation: bool 
     """:func:`end_stream`, then store the closing events after the session's latest step.
 
     Storing is shielded: a run cancelled while it ends still leaves its stream end in the log.
-    A claimed run gives its session back with ``status``.
+    A claimed run gives its session back with ``status``. Closing events already stored with the
+    run's last step (``Session.save_last``) only go live now.
     """
+    if session.end_stored:
+        session.end_stored = False
+        session.stamper.deliver_held()
+        return
     if session.claim is not None:
         session.claim.ended = status
     end_stream(session, status, invocation=invocation)

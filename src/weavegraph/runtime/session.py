@@ -6,9 +6,10 @@ caller can report where the run stopped. Only ``loop.py`` moves them forward.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, TypeGuard, TypeVar
 
@@ -71,6 +72,8 @@ class Session:
         "closing_events",
         "context",
         "cursor",
+        "end_stored",
+        "ends_with_step",
         "last_record",
         "log_debug",
         "log_steps",
@@ -152,6 +155,12 @@ class Session:
             self.stamper.journal = EventJournal()
         self.stream_ended = False
         """Whether the stream-end event was emitted (``loop.end_stream``)."""
+        self.ends_with_step: Callable[[Session], None] | None = None
+        """Set by the run loop while the run's closing events may go with its last step:
+        emits them (see :meth:`save_last`)."""
+        self.end_stored = False
+        """Whether the run's closing events were stored with its last step (they go live when
+        the loop ends the stream)."""
         self.claim: RunClaim | None = None
         """The run's claim on the session while it holds one (see :meth:`claimed`)."""
         # The step the stored session is at, as far as this run knows: each save builds on it
@@ -263,7 +272,9 @@ class Session:
         """Checkpoint the current state and cursor with the events emitted since the last save,
         building on ``saved_step``; any failure is a CheckpointError (CheckpointConflict
         when another writer moved the session on)."""
-        next_seq = self.stamper.next_seq + self.closing_events
+        stamper = self.stamper
+        # (the closing events, once emitted for this save (save_last), need no seqs reserved)
+        next_seq = stamper.next_seq + (0 if stamper.holding else self.closing_events)
         if self.cursor.next_seq != next_seq:  # advance() already set it for a normal step
             self.cursor = replace(self.cursor, next_seq=next_seq)
         self.last_record = (tuple(ran), tuple(skipped), tuple(updated))
@@ -335,6 +346,7 @@ class Session:
         the step's events are emitted again when it runs again."""
         fence = self._fence()
         if pending is NOTHING:
+            self._closing()
             await checkpointer.save(checkpoint, **fence)
             return
         unstored = self.stamper.next_seq - len(pending)  # the first seq of the step's events
@@ -348,10 +360,55 @@ class Session:
                         await checkpointer.append_events(self.session_id, events, **fence)
                         unstored += len(events)
                     events = batch
+            self._closing()
             await checkpointer.save(checkpoint, events=events, **fence)
         except Exception:
             self.stamper.continue_at(unstored)
             raise
+
+    def _closing(self) -> None:
+        """Before the save that carries the run's closing events (:meth:`save_last`): the
+        run's claim goes back in the same commit."""
+        if self.claim is not None and self.stamper.holding:
+            self.claim.closing = True
+
+    async def save_last(
+        self, ran: Sequence[str] = (), skipped: Sequence[str] = (), updated: Sequence[str] = ()
+    ) -> None:
+        """:meth:`save` of the step that completes the run, with the run's closing events in the
+        same commit (``ends_with_step`` emits them; live listeners get them once it is
+        committed, when the loop ends the stream). The commit's outcome is awaited even if the
+        run is cancelled meanwhile: the stream must end with what was stored."""
+        assert self.ends_with_step is not None
+        self.stamper.hold()
+        self.ends_with_step(self)
+        saving = asyncio.ensure_future(self.save(ran, skipped, updated))
+        cancelled: asyncio.CancelledError | None = None
+        while not saving.done():
+            try:
+                await asyncio.shield(saving)
+            except asyncio.CancelledError as exc:
+                if not saving.done():
+                    cancelled = exc  # (the run is cancelled: the commit is still waited for)
+            except BaseException:
+                pass  # (the save's own failure: below)
+        if saving.cancelled() or saving.exception() is not None:
+            self._unstage()
+            if cancelled is not None:
+                raise cancelled
+            saving.result()
+        self.end_stored = True
+        if cancelled is not None:
+            raise cancelled
+
+    def _unstage(self) -> None:
+        """The closing events were not stored with the step (its save failed, which gave
+        their seqs back): they are forgotten, and the run's stream ends the usual way."""
+        self.stamper.drop_held()
+        self.stream_ended = False
+        if self.claim is not None:
+            self.claim.ended = None
+            self.claim.closing = False
 
     async def store_events(self) -> None:
         """Store the events emitted since the last save (a run's closing events) after the

@@ -195,6 +195,8 @@ async def untraced_step(session: Session) -> StepReport | PausedReason:
     ran = ran_nodes(step_plan) if sends else run
     if session.checkpointer is None:  # the bookkeeping of save(), without a coroutine
         session.last_record = (ran, step_plan.skipped, barrier.updated_channels)
+    elif session.ends_with_step is not None and _ends_run(session.cursor):
+        await session.save_last(ran, step_plan.skipped, barrier.updated_channels)
     else:
         await session.save(ran, step_plan.skipped, barrier.updated_channels)
     if session.observer is not None:  # stream modes: what each task returned, the merged state
@@ -206,6 +208,11 @@ async def untraced_step(session: Session) -> StepReport | PausedReason:
         updated_channels=barrier.updated_channels,
         next_frontier=session.cursor.pending(),
     )
+
+
+def _ends_run(cursor: plan.Cursor) -> bool:
+    """Whether the run ends with the step just recorded: nothing left to run, no question."""
+    return not cursor.frontier and not cursor.sends and cursor.interrupt is None
 
 
 def _task_of(step_plan: StepPlan, position: int) -> int | None:

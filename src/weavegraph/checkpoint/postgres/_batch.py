@@ -27,7 +27,7 @@ import orjson
 
 from ...errors import CheckpointConflict
 from .._save_plan import EventRow, duplicate_seq, duplicate_step
-from ._claim import RELEASE_SET
+from ._claim import RELEASE_SET, RELEASED
 from ._rows import PgAppend
 from ._sql import IDS, ids
 
@@ -40,6 +40,7 @@ __all__ = [
     "INSERT_STEPS",
     "LOCK_SESSIONS",
     "TOKEN",
+    "UPDATE_RELEASING",
     "UPDATE_SESSIONS",
     "EventRows",
     "SessionRows",
@@ -116,18 +117,45 @@ INSERT_EVENTS = (
 # A claimed save's session's attempts start over (it made progress), and its lease moves forward
 # on the database's clock when a third of it ran down (``lease`` seconds; NULL: not claimed, or
 # not yet: a row whose indexed lease column is left alone is updated in place, a HOT update).
-UPDATE_SESSIONS = (
-    "UPDATE {schema}.sessions AS s SET msg_next = u.msg_next, err_next = u.err_next, "
-    "updated_at = %s, "
-    "latest_step = CASE WHEN u.moves THEN u.step ELSE s.latest_step END, "
-    "head = COALESCE(decode(u.head, 'base64'), s.head), "
-    "extra = COALESCE(decode(u.extra, 'base64'), s.extra), "
-    "lease_until = COALESCE(now() + make_interval(secs => u.lease), s.lease_until), "
-    "attempts = CASE WHEN u.claimed THEN 0 ELSE s.attempts END "
-    "FROM json_to_recordset(%s::json) AS u (id text, msg_next integer, err_next integer, "
-    "moves boolean, step integer, head text, extra text, claimed boolean, lease float8) "
-    f"WHERE s.id = u.id AND s.id = ANY({IDS})"
+_SESSION_SET = {
+    "msg_next": "u.msg_next",
+    "err_next": "u.err_next",
+    "updated_at": "%s",
+    "latest_step": "CASE WHEN u.moves THEN u.step ELSE s.latest_step END",
+    "head": "COALESCE(decode(u.head, 'base64'), s.head)",
+    "extra": "COALESCE(decode(u.extra, 'base64'), s.extra)",
+    "lease_until": "COALESCE(now() + make_interval(secs => u.lease), s.lease_until)",
+    "attempts": "CASE WHEN u.claimed THEN 0 ELSE s.attempts END",
+}
+_SESSION_COLUMNS = (
+    "id text, msg_next integer, err_next integer, moves boolean, step integer, head text, "
+    "extra text, claimed boolean, lease float8"
 )
+
+
+def _update_sessions(assignments: dict[str, str], columns: str) -> str:
+    sets = ", ".join(f"{column} = {value}" for column, value in assignments.items())
+    return (
+        f"UPDATE {{schema}}.sessions AS s SET {sets} FROM json_to_recordset(%s::json) "
+        f"AS u ({columns}) WHERE s.id = u.id AND s.id = ANY({IDS})"
+    )
+
+
+def _releasing(column: str, released: str) -> str:
+    """``column``'s value in a session update where some rows give their claim back too."""
+    kept = _SESSION_SET.get(column, f"s.{column}")
+    return f"CASE WHEN u.status IS NULL THEN {kept} ELSE {released} END"
+
+
+UPDATE_SESSIONS = _update_sessions(_SESSION_SET, _SESSION_COLUMNS)
+UPDATE_RELEASING = _update_sessions(
+    {**_SESSION_SET, **{c: _releasing(c, v) for c, v in RELEASED.items()}},
+    f"{_SESSION_COLUMNS}, status text, error text",
+)
+""":data:`UPDATE_SESSIONS` where the saves of some rows give their claim back in the same commit
+(a run's last step, with its closing events: ``status`` is how it ended; a row is updated once
+per statement, so the release is part of the update). Parameters: the update time, the inbox
+requests the statement marks done, then the rows."""
 RELEASES = (
     f"UPDATE {{schema}}.sessions AS s SET {RELEASE_SET} FROM json_to_recordset(%s::json) "
     "AS u (id text, token text, status text, error text) "
@@ -211,8 +239,13 @@ class Writes:
         parts: list[tuple[str, bool]] = []  # (SQL, whether it has a WHERE clause already)
         params: list[Any] = []
         if self.steps:
-            parts += ((INSERT_STEPS, False), (UPDATE_SESSIONS, True))
-            params += (*self.steps.params(), now, *self.sessions.params())
+            sessions = self.sessions
+            if sessions.releasing:
+                parts += ((INSERT_STEPS, False), (UPDATE_RELEASING, True))
+                params += (*self.steps.params(), now, self.done, *sessions.params())
+            else:
+                parts += ((INSERT_STEPS, False), (UPDATE_SESSIONS, True))
+                params += (*self.steps.params(), now, *sessions.params())
         for rows, sql in ((self.events, INSERT_EVENTS), (self.logs, INSERT_LOG)):
             if rows:
                 parts.append((sql, False))
@@ -397,9 +430,14 @@ class ReleaseRows(_KeyedRows):
 
 
 class SessionRows(_KeyedRows):
-    """The session rows of one round, as :data:`UPDATE_SESSIONS` takes them."""
+    """The session rows of one round, as :data:`UPDATE_SESSIONS` takes them (or
+    :data:`UPDATE_RELEASING`, when some give their claim back)."""
 
-    __slots__ = ()
+    __slots__ = ("releasing",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.releasing = False
 
     def add(
         self,
@@ -410,12 +448,18 @@ class SessionRows(_KeyedRows):
         extra: bytes | None,
         claimed: bool = False,
         lease: float | None = None,
+        release: str | None = None,
     ) -> None:
         """The new log counters; when ``moves_to`` is a step, the head moves there (``extra``:
         the new whole extra, None when unchanged); ``claimed``: a claimed save; ``lease``: the
-        claim's lease (seconds) to extend from now (None: left as it is)."""
-        self.rows.append({
+        claim's lease (seconds) to extend from now (None: left as it is); ``release``: the
+        claim is given back too, the run having ended so (a run status)."""
+        row = {
             "id": sid, "msg_next": counters[0], "err_next": counters[1],
             "moves": moves_to is not None, "step": moves_to or 0, "head": b64(head),
             "extra": b64(extra), "claimed": claimed, "lease": lease,
-        })  # fmt: skip
+        }  # fmt: skip
+        if release is not None:
+            row["status"] = release
+            self.releasing = True
+        self.rows.append(row)

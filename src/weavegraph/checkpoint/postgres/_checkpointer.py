@@ -251,8 +251,11 @@ class PostgresCheckpointer:
         item = PgSave(stored_form(checkpoint), builds_on, tuple(events), claim=claim)
         if item.extends is not None and claim is not None:
             item.consume = tuple(claim.consume)
+            item.release = _release_with(claim)
         await self._saves.submit(item)
         if item.extends is not None and claim is not None:
+            if item.release is not None:  # (the claim was given back with the step)
+                claim.released = True
             del claim.consume[: len(item.consume)]  # (requests applied since wait for the next)
             claim.last_step = max(claim.last_step, checkpoint.step)
             claim.cancel_requested = item.cancel_requested
@@ -509,12 +512,21 @@ class PostgresCheckpointer:
         await self.close()
 
 
+def _release_with(claim: Claim) -> RunStatus | None:
+    """How the run ended, when its claim is given back with the commit being queued: an
+    in-process run's claim, with the run's last events (``Claim.closing``)."""
+    if not claim.closing or claim.shared or not claim.held:
+        return None
+    return claim.ended
+
+
 def _closing(claim: Claim, builds_on: int, events: tuple[Mapping[str, Any], ...]) -> PgAppend:
-    """The append of a claimed run's events; the run's last ones (``Claim.closing``) give an
-    in-process run's claim back in the same commit."""
-    if not (claim.closing and claim.ended is not None) or claim.shared or not claim.held:
+    """The append of a claimed run's events; the run's last ones give an in-process run's
+    claim back in the same commit (:func:`_release_with`)."""
+    release = _release_with(claim)
+    if release is None:
         return PgAppend(claim, builds_on, events)
-    return PgAppend(claim, builds_on, events, release=claim.ended, consume=tuple(claim.consume))
+    return PgAppend(claim, builds_on, events, release=release, consume=tuple(claim.consume))
 
 
 def _marking_retries(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import orjson
 
@@ -30,6 +30,7 @@ from ._sql import IDS, fetchall, ids, q
 
 __all__ = [
     "DEFAULT_LEASE_S",
+    "RELEASED",
     "RELEASE_SET",
     "SET_CLAIM",
     "Claim",
@@ -64,16 +65,24 @@ def set_claim(holder: str, lease: str) -> str:
 SET_CLAIM = set_claim("%s", "%s")
 """What claiming does to a session row ``s`` (parameters: the holder's name, the lease)."""
 
-RELEASE_SET = (
-    "claim_token = NULL, lease_until = NULL, worker = NULL, cancel_requested = false, "
-    "attempts = 0, last_error = u.error, available_at = now(), run_status = CASE WHEN u.status "
-    "NOT IN ('cancelled', 'dead') AND EXISTS (SELECT 1 FROM {schema}.inbox b WHERE "
-    "b.session_id = s.id AND b.done_at IS NULL AND NOT b.id = ANY(%s)) THEN 'queued' "
-    "ELSE u.status END"
-)
-"""What giving a claim back does to its session row ``s``, given ``u``: the run's ``status``
-(``queued`` instead while requests wait, unless it is cancelled or dead) and its last ``error``.
-The parameter: the inbox requests the same statement marks done (it still sees them pending)."""
+RELEASED: Final = {
+    "claim_token": "NULL",
+    "lease_until": "NULL",
+    "worker": "NULL",
+    "cancel_requested": "false",
+    "attempts": "0",
+    "last_error": "u.error",
+    "available_at": "now()",
+    "run_status": "CASE WHEN u.status NOT IN ('cancelled', 'dead') AND EXISTS (SELECT 1 FROM "
+    "{schema}.inbox b WHERE b.session_id = s.id AND b.done_at IS NULL AND NOT b.id = ANY(%s)) "
+    "THEN 'queued' ELSE u.status END",
+}
+"""What giving a claim back does to its session row ``s``, column by column, given ``u``: the
+run's ``status`` (``queued`` instead while requests wait, unless it is cancelled or dead) and its
+last ``error``. The parameter: the inbox requests the same statement marks done (it still sees
+them pending)."""
+RELEASE_SET: Final = ", ".join(f"{column} = {value}" for column, value in RELEASED.items())
+""":data:`RELEASED` as an UPDATE's SET list."""
 
 
 @dataclass(slots=True, kw_only=True)

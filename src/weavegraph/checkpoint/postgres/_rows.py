@@ -58,6 +58,9 @@ class PgSave:
     renews: bool = False
     """Whether it renews its claim's lease (planned at ``planned_at``, ``time.monotonic``)."""
     planned_at: float = 0.0
+    release: RunStatus | None = None
+    """Give the claim back as this in the same commit (the step that ended the run, saved with
+    its closing events: ``Claim.closing``)."""
 
     @property
     def key(self) -> str:

@@ -286,8 +286,11 @@ class PgStore:
             item.planned_at = time.monotonic()
             lease = claims.renewal(extends, item.planned_at)
             item.renews = lease is not None
+        release = None if item.release is None else item.release.value
         if not plan.moves_head:
-            writes.sessions.add(sid, (msg_next, err_next), None, None, None, claimed, lease)
+            writes.sessions.add(
+                sid, (msg_next, err_next), None, None, None, claimed, lease, release
+            )
             saves.remember(
                 self.rows, sid, RowState(latest, msg_next, err_next, created, uid), self._forget
             )
@@ -296,7 +299,7 @@ class PgStore:
         changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
         writes.sessions.add(
             sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
-            codec.dumps(state.extra) if changed else None, claimed, lease,
+            codec.dumps(state.extra) if changed else None, claimed, lease, release,
         )  # fmt: skip
         saves.remember(
             self.rows, sid, RowState(cp.step, msg_next, err_next, created, uid), self._forget
