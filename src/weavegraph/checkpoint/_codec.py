@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 
+from .._iso import iso
 from ..errors import CheckpointError
 from ..state import ErrorEvent, FrozenDict, Message, freeze_extra, freeze_json
 from .base import Checkpoint
@@ -134,22 +135,46 @@ def names(blob: bytes | str) -> tuple[str, ...]:
     return tuple(str(item) for item in cast("list[object]", loads(blob)))
 
 
-def encode_head(cp: Checkpoint, msg_start: int, err_start: int) -> bytes:
-    """A session's latest checkpoint minus its channels (``[start, count]`` windows into the log)."""
-    return dumps(
-        {
-            "step": cp.step,
-            "created_at": utc(cp.created_at).isoformat(),
-            "frontier": cp.frontier,
-            "ran": cp.ran_nodes,
-            "skipped": cp.skipped_nodes,
-            "updated": cp.updated_channels,
-            "versions": cp.state.versions,
-            "cursor": cp.cursor,
-            "messages": [msg_start, len(cp.state.messages)],
-            "errors": [err_start, len(cp.state.errors)],
-        }
-    )
+class StepJson(NamedTuple):
+    """A checkpoint's step fields as JSON, encoded once for its step row and its head."""
+
+    ran: bytes
+    skipped: bytes
+    updated: bytes
+    frontier: bytes
+    versions: bytes
+    cursor: bytes
+
+    @classmethod
+    def of(cls, cp: Checkpoint) -> StepJson:
+        return cls(
+            dumps(cp.ran_nodes), dumps(cp.skipped_nodes), dumps(cp.updated_channels),
+            dumps(cp.frontier), dumps(cp.state.versions), dumps(cp.cursor),
+        )  # fmt: skip
+
+
+_HEAD = (
+    b'{"step":%d,"created_at":"%s","frontier":%s,"ran":%s,"skipped":%s,"updated":%s,'
+    b'"versions":%s,"cursor":%s,"messages":[%d,%d],"errors":[%d,%d]'
+)
+
+
+def head_fields(cp: Checkpoint, msg_start: int, err_start: int, parts: StepJson) -> bytes:
+    """:func:`encode_head` without its closing brace (a backend may add fields)."""
+    state = cp.state
+    return _HEAD % (
+        cp.step, iso(utc(cp.created_at)).encode(), parts.frontier, parts.ran, parts.skipped,
+        parts.updated, parts.versions, parts.cursor, msg_start, len(state.messages), err_start,
+        len(state.errors),
+    )  # fmt: skip
+
+
+def encode_head(
+    cp: Checkpoint, msg_start: int, err_start: int, parts: StepJson | None = None
+) -> bytes:
+    """A session's latest checkpoint minus its channels (``[start, count]`` windows into the log);
+    ``parts``: its step fields, when already encoded for the step row."""
+    return head_fields(cp, msg_start, err_start, parts or StepJson.of(cp)) + b"}"
 
 
 def extra_delta(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:

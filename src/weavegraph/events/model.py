@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol, cast
 
 import orjson
 
+from .._iso import iso
 from ..state import FrozenDict
 from ..state._frozen import NotJson, freeze_mapping, text_problem
 from ..status import STREAM_END_STATUSES, RunStatus
@@ -128,7 +129,7 @@ class Event:
             "type": str(self.type),
             "scope": self.scope,
             "message": self.message,
-            "timestamp": self.timestamp.isoformat(),
+            "timestamp": iso(self.timestamp),
             "metadata": dict(self.metadata),
             "seq": self.seq,
             "session_id": self.session_id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from ..._iso import iso
 from ...errors import SessionBusy
 from ...status import RunStatus
 from .. import _codec as codec
@@ -35,7 +36,7 @@ class RowState(NamedTuple):
 
     @classmethod
     def of(cls, latest: int, msg_next: int, err_next: int, created: datetime) -> RowState:
-        return cls(latest, msg_next, err_next, created, created.isoformat())
+        return cls(latest, msg_next, err_next, created, iso(created))
 
 
 @dataclass(slots=True)

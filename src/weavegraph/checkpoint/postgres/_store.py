@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from ..._iso import iso
 from ...errors import CheckpointConflict, CheckpointError, SessionBusy
 from ...state import VersionedState
 from .. import _codec as codec
@@ -268,16 +269,15 @@ class PgStore:
             writes.logs.add(sid, ERRORS, err_next, codec.encode_errors(state.errors[err_new:]))
         msg_next += len(state.messages) - msg_new
         err_next += len(state.errors) - err_new
-        dumps = codec.dumps
+        parts = codec.StepJson.of(cp)
         texts = (
-            dumps(cp.ran_nodes).decode(), dumps(cp.skipped_nodes).decode(),
-            dumps(cp.updated_channels).decode(), dumps(cp.frontier).decode(),
-            dumps(state.versions).decode(),
+            parts.ran.decode(), parts.skipped.decode(), parts.updated.decode(),
+            parts.frontier.decode(), parts.versions.decode(),
         )  # fmt: skip
         extends = item.extends
         writes.steps.add(
             sid, cp.step, codec.utc(cp.created_at), texts,
-            codec.dumps(cp.cursor), (msg_start, len(state.messages), err_start, len(state.errors)),
+            parts.cursor, (msg_start, len(state.messages), err_start, len(state.errors)),
             extra, None if extends is None else extends.epoch,
         )  # fmt: skip
         claimed = extends is not None
@@ -296,9 +296,9 @@ class PgStore:
             )
             return
         # The row is locked and latest_step <= cp.step: the head moves to this step.
-        changed = head is None or codec.extra_delta(head.extra, state.extra) is not None
+        changed = head is None or head.extra != state.extra  # (values shared: mostly identity)
         writes.sessions.add(
-            sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start),
+            sid, (msg_next, err_next), cp.step, codec.encode_head(cp, msg_start, err_start, parts),
             codec.dumps(state.extra) if changed else None, claimed, lease, release,
         )  # fmt: skip
         saves.remember(
@@ -445,7 +445,7 @@ class PgStore:
                 created_at=datetime.fromisoformat(head["created_at"]),
             )  # fmt: skip
             saves.remember(self.heads, sid, HeadCache(
-                uid=cast("datetime", created).isoformat(), step=head["step"], messages=messages,
+                uid=iso(cast("datetime", created)), step=head["step"], messages=messages,
                 msg_start=msg_start, errors=errors, err_start=err_start, extra=extra,
             ), self._forget)  # fmt: skip
         return found

@@ -90,24 +90,11 @@ class HeadExtra:
 
 
 def encode_head(
-    cp: Checkpoint, msg_start: int, err_start: int, cursor: bytes, extra: HeadExtra
+    cp: Checkpoint, msg_start: int, err_start: int, parts: codec.StepJson, extra: HeadExtra
 ) -> bytes:
-    """``codec.encode_head`` with the already-encoded cursor (shared with the steps row) and the
+    """``codec.encode_head`` from the step fields already encoded for the steps row, with the
     extra spliced in."""
-    fields = codec.dumps(
-        {
-            "step": cp.step,
-            "created_at": codec.utc(cp.created_at).isoformat(),
-            "frontier": cp.frontier,
-            "ran": cp.ran_nodes,
-            "skipped": cp.skipped_nodes,
-            "updated": cp.updated_channels,
-            "versions": cp.state.versions,
-            "messages": [msg_start, len(cp.state.messages)],
-            "errors": [err_start, len(cp.state.errors)],
-        }
-    )
-    return fields[:-1] + b',"cursor":' + cursor + extra.json_fields() + b"}"
+    return codec.head_fields(cp, msg_start, err_start, parts) + extra.json_fields() + b"}"
 
 
 def load_head_extra(

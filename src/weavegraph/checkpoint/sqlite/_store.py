@@ -266,15 +266,15 @@ class SQLiteStore:
         ref, data = self._plan_extra(
             conn, sid, uid, state.extra, extra_json, checked=row is not None
         )
-        cursor_blob = codec.dumps(cp.cursor)
+        parts = codec.StepJson.of(cp)
         columns = (
             time_text(cp.created_at),
-            codec.dumps(cp.ran_nodes),
-            codec.dumps(cp.skipped_nodes),
-            codec.dumps(cp.updated_channels),
-            codec.dumps(cp.frontier),
-            codec.dumps(state.versions),
-            cursor_blob,
+            parts.ran,
+            parts.skipped,
+            parts.updated,
+            parts.frontier,
+            parts.versions,
+            parts.cursor,
             msg_start,
             len(state.messages),
             err_start,
@@ -301,7 +301,7 @@ class SQLiteStore:
             head_extra = HeadExtra(whole=whole)
         else:
             head_extra = HeadExtra(ref=ref, delta=data)
-        head_blob = encode_head(cp, msg_start, err_start, cursor_blob, head_extra)
+        head_blob = encode_head(cp, msg_start, err_start, parts, head_extra)
         if latest is None:
             conn.execute(
                 "INSERT INTO sessions (id, created_at, updated_at, latest_step, uid, msg_next, "
