@@ -153,3 +153,18 @@ async def test_a_paused_run_stores_its_closing_events_after_the_step() -> None:
     assert checkpointer.appends == [[STREAM_END_SCOPE]]  # the completing step carried its end
     stored = await checkpointer.load_events("p")
     assert [end.split()[1] for end in ends(stored)] == ["status=interrupted", "status=completed"]
+
+
+async def test_with_lifecycle_events_the_stream_end_follows_the_last_steps_commit() -> None:
+    """Lifecycle events (``checkpoint_saved`` after each commit, ``run_end``) come after the last
+    step: the closing events are stored after it, the stream end still last."""
+    checkpointer = Recording()
+    bus = Collector()
+    bus.lifecycle = True
+    await chain().invoke("go", session_id="loud", checkpointer=checkpointer, event_bus=bus)
+    assert checkpointer.appends
+    assert checkpointer.appends[-1][-1] == STREAM_END_SCOPE
+    assert STREAM_END_SCOPE not in checkpointer.saves[-1][1]
+    stored = await checkpointer.load_events("loud")
+    assert stored[-1]["scope"] == STREAM_END_SCOPE
+    assert [e["seq"] for e in stored] == list(range(len(stored)))

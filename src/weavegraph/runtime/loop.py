@@ -150,8 +150,7 @@ async def _drive(
     """:func:`drive` inside the claim and the stop tracking."""
     status = RunStatus.ERROR
     session.end_stored = False
-    if not interrupts and not session.namespace and not session.stamper.lifecycle:
-        # The run's closing events go with its last step, in the same commit.
+    if _ends_with_step(session, interrupts):
         session.ends_with_step = _end_invocation if invocation else _end_run
     try:
         paused = await _steps(session, interrupts, stop, limit, on_step)
@@ -172,6 +171,19 @@ async def _drive(
     finally:
         session.ends_with_step = None
         await close_stream(session, status, invocation=invocation)
+
+
+def _ends_with_step(session: Session, interrupts: Interrupts) -> bool:
+    """Whether the run's closing events can go with its last step, in the same commit: its
+    events are stored with its steps, and its last step is the last thing it records (no static
+    interrupt pauses behind it, no lifecycle event follows it; a subgraph ends no stream)."""
+    stamper = session.stamper
+    return (
+        not interrupts
+        and not session.namespace
+        and not stamper.lifecycle
+        and stamper.journal is not None
+    )
 
 
 def _end_run(session: Session) -> None:
