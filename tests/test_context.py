@@ -7,21 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from event_collector import Collector
 
 from weavegraph.context import EventStamper, Interrupt, NodeContext, as_clock, task_context
 from weavegraph.events.model import STREAM_END_SCOPE, Event, NullEmitter
 
 WHEN = datetime(2031, 2, 3, tzinfo=UTC)
-
-
-class Collector:
-    lifecycle = False
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, event: Event) -> None:
-        self.events.append(event)
 
 
 def make_ctx(emitter: Collector | NullEmitter, **kwargs: Any) -> NodeContext:

@@ -8,23 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from event_collector import Collector
 
 import weavegraph as wg
 from weavegraph.events import INVOCATION_END_SCOPE
-from weavegraph.events.model import Event
-
-
-class Collector:
-    lifecycle = False
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, event: Event) -> None:
-        self.events.append(event)
-
-    def ends(self) -> list[str]:
-        return [e.message for e in self.events if e.is_stream_end]
 
 
 def counter(key: str) -> Any:

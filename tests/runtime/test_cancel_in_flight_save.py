@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from event_collector import emitting_chain
 
 import weavegraph as wg
 
@@ -33,21 +34,9 @@ class CommitsAfterCancel(wg.InMemoryCheckpointer):
         await wg.InMemoryCheckpointer.save(self, checkpoint, **kwargs)
 
 
-def chain() -> wg.App:
-    async def node(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
-        ctx.emit("work", ctx.node_id)
-        return wg.NodePartial(extra={ctx.node_id: True})
-
-    builder = wg.GraphBuilder()
-    for name in ("a", "b", "c"):
-        builder.add_node(name, node)
-    builder.add_edge(wg.START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", wg.END)
-    return builder.compile()
-
-
 async def test_the_stream_end_is_stored_after_a_save_that_landed_anyway() -> None:
     checkpointer = CommitsAfterCancel(slow_step=2)
-    async with wg.AppRunner(chain(), checkpointer) as runner:
+    async with wg.AppRunner(emitting_chain(), checkpointer) as runner:
         await runner.create_session("late", wg.VersionedState())
         run = asyncio.ensure_future(runner.run_until_complete("late"))
         await checkpointer.saving.wait()

@@ -8,21 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from event_collector import Collector, emitting_chain
 
 import weavegraph as wg
 from weavegraph.checkpoint import Checkpoint
 from weavegraph.events.model import STREAM_END_SCOPE, Event
 from weavegraph.status import RunStatus
-
-
-class Collector:
-    lifecycle = False
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish(self, event: Event) -> None:
-        self.events.append(event)
 
 
 class Recording(wg.InMemoryCheckpointer):
@@ -65,18 +56,6 @@ class Recording(wg.InMemoryCheckpointer):
         await super().append_events(session_id, events, builds_on=builds_on)
 
 
-def chain() -> wg.App:
-    async def node(snapshot: wg.StateSnapshot, ctx: wg.NodeContext) -> wg.NodePartial:
-        ctx.emit("work", ctx.node_id)
-        return wg.NodePartial(extra={ctx.node_id: True})
-
-    builder = wg.GraphBuilder()
-    for name in ("a", "b", "c"):
-        builder.add_node(name, node)
-    builder.add_edge(wg.START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", wg.END)
-    return builder.compile()
-
-
 def ends(events: Sequence[Mapping[str, Any]] | Sequence[Event]) -> list[str]:
     """The stream-end messages among ``events`` (stored mappings or live events)."""
     found: list[str] = []
@@ -91,7 +70,7 @@ def ends(events: Sequence[Mapping[str, Any]] | Sequence[Event]) -> list[str]:
 async def test_the_last_step_and_the_stream_end_are_one_commit() -> None:
     checkpointer = Recording()
     bus = Collector()
-    await chain().invoke("go", session_id="one", checkpointer=checkpointer, event_bus=bus)
+    await emitting_chain().invoke("go", session_id="one", checkpointer=checkpointer, event_bus=bus)
     assert checkpointer.appends == []  # no commit of its own for the closing events
     assert checkpointer.saves[-1] == (3, ["work", STREAM_END_SCOPE])
     stored = await checkpointer.load_events("one")
@@ -104,7 +83,9 @@ async def test_a_failed_last_save_ends_the_stream_once_with_the_error() -> None:
     checkpointer = Recording(fail_step=3)
     bus = Collector()
     with pytest.raises(wg.CheckpointError):
-        await chain().invoke("go", session_id="fail", checkpointer=checkpointer, event_bus=bus)
+        await emitting_chain().invoke(
+            "go", session_id="fail", checkpointer=checkpointer, event_bus=bus
+        )
     live = ends(bus.events)
     assert len(live) == 1
     assert "status=error" in live[0]
@@ -122,7 +103,7 @@ async def test_a_run_cancelled_during_its_last_commit_ends_with_what_was_stored(
     checkpointer = Recording(hold_step=3)
     bus = Collector()
     run = asyncio.ensure_future(
-        chain().invoke("go", session_id="late", checkpointer=checkpointer, event_bus=bus)
+        emitting_chain().invoke("go", session_id="late", checkpointer=checkpointer, event_bus=bus)
     )
     await checkpointer.saving.wait()
     run.cancel()
@@ -159,9 +140,8 @@ async def test_with_lifecycle_events_the_stream_end_follows_the_last_steps_commi
     """Lifecycle events (``checkpoint_saved`` after each commit, ``run_end``) come after the last
     step: the closing events are stored after it, the stream end still last."""
     checkpointer = Recording()
-    bus = Collector()
-    bus.lifecycle = True
-    await chain().invoke("go", session_id="loud", checkpointer=checkpointer, event_bus=bus)
+    bus = Collector(lifecycle=True)
+    await emitting_chain().invoke("go", session_id="loud", checkpointer=checkpointer, event_bus=bus)
     assert checkpointer.appends
     assert checkpointer.appends[-1][-1] == STREAM_END_SCOPE
     assert STREAM_END_SCOPE not in checkpointer.saves[-1][1]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from event_collector import Collector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,17 +20,6 @@ from weavegraph.events.model import STREAM_END_SCOPE, Event
 from weavegraph.runtime import loop
 from weavegraph.runtime.plan import Cursor
 from weavegraph.runtime.session import Session
-
-
-class Collector:
-    """A small emitter that keeps every event (thread-safe: list.append is atomic)."""
-
-    def __init__(self, *, lifecycle: bool = False) -> None:
-        self.lifecycle = lifecycle
-        self.events: list[Event] = []
-
-    def publish(self, event: Event) -> None:
-        self.events.append(event)
 
 
 class FailingSave(wg.InMemoryCheckpointer):
