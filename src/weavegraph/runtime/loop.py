@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from .. import tracing
@@ -151,7 +152,7 @@ async def _drive(
     status = RunStatus.ERROR
     session.end_stored = False
     if _ends_with_step(session, interrupts):
-        session.ends_with_step = _end_invocation if invocation else _end_run
+        session.ends_with_step = partial(_ended, status=RunStatus.COMPLETED, invocation=invocation)
     try:
         paused = await _steps(session, interrupts, stop, limit, on_step)
         if stop is not None and paused is _STOPPED:
@@ -184,20 +185,6 @@ def _ends_with_step(session: Session, interrupts: Interrupts) -> bool:
         and not stamper.lifecycle
         and stamper.journal is not None
     )
-
-
-def _end_run(session: Session) -> None:
-    """The closing events of a run that completes with the step being saved."""
-    if session.claim is not None:
-        session.claim.ended = RunStatus.COMPLETED
-    end_stream(session, RunStatus.COMPLETED)
-
-
-def _end_invocation(session: Session) -> None:
-    """:func:`_end_run` for one input of an iterative session."""
-    if session.claim is not None:
-        session.claim.ended = RunStatus.COMPLETED
-    end_stream(session, RunStatus.COMPLETED, invocation=True)
 
 
 _STOPPED: Final = PausedReason(kind="step", step=-1)
@@ -298,11 +285,16 @@ async def close_stream(session: Session, status: RunStatus, *, invocation: bool 
         session.end_stored = False
         session.stamper.deliver_held()
         return
+    _ended(session, status, invocation=invocation)
+    if session.checkpointer is not None:
+        await asyncio.shield(session.store_events())
+
+
+def _ended(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
+    """The run ended so: its claim is given back with ``status`` and its stream ends."""
     if session.claim is not None:
         session.claim.ended = status
     end_stream(session, status, invocation=invocation)
-    if session.checkpointer is not None:
-        await asyncio.shield(session.store_events())
 
 
 def end_stream(session: Session, status: RunStatus, *, invocation: bool = False) -> None:
