@@ -84,6 +84,30 @@ def test_emitting_without_listeners_or_with_a_broken_emitter_never_fails() -> No
     assert [(e.message, e.seq) for e in broken.events] == [("lost", 10), ("still fine", 11)]
 
 
+def test_held_events_are_numbered_at_once_and_delivered_or_dropped_later() -> None:
+    class Broken(Collector):
+        def publish(self, event: Event) -> None:
+            self.events.append(event)
+            if event.message == "a":
+                raise RuntimeError("down")
+
+    sink = Broken()
+    stamper = EventStamper(sink, "sess", lambda: WHEN, next_seq=0)
+    stamper.hold()
+    stamper.publish("custom", "x", "a", {})
+    stamper.publish("custom", "x", "b", {})
+    assert sink.events == []
+    assert stamper.next_seq == 2
+    stamper.deliver_held()  # the first one's failure is swallowed, the next still goes out
+    assert [(e.message, e.seq) for e in sink.events] == [("a", 0), ("b", 1)]
+    assert not stamper.holding
+    stamper.hold()
+    stamper.publish("custom", "x", "never", {})
+    stamper.drop_held()
+    stamper.publish("custom", "x", "c", {})
+    assert [e.message for e in sink.events] == ["a", "b", "c"]
+
+
 def test_seq_stays_gap_free_when_threads_emit_concurrently() -> None:
     sink = Collector()
     ctx = make_ctx(sink)

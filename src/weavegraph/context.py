@@ -53,6 +53,10 @@ def as_clock(clock: object | None) -> Clock:
     raise TypeError(f"a clock must be callable or have a now() method, got {clock!r}")
 
 
+def _dropped(event: Event) -> None:
+    _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
+
+
 class EventStamper:
     """Stamps and publishes one session's events: ``seq`` +1 per event, session id, timestamp.
 
@@ -156,17 +160,15 @@ class EventStamper:
             root._seq += 1
             if root.journal is not None:  # stored with the step, whoever listens live
                 root.journal.add(event)
-            if root._held is not None:
-                root._held.append(event)
-            else:
-                root._deliver(event)
+            held = root._held
+            if held is not None:
+                held.append(event)
+                return event
+            try:
+                root._emitter.publish(event)
+            except Exception:  # an emitter must not break the run
+                _dropped(event)
         return event
-
-    def _deliver(self, event: Event) -> None:
-        try:
-            self._emitter.publish(event)
-        except Exception:  # an emitter must not break the run
-            _log.warning("event emitter failed; event %s dropped", event.seq, exc_info=True)
 
     def hold(self) -> None:
         """Keep the next events from the emitter until :meth:`deliver_held` (or
@@ -187,7 +189,10 @@ class EventStamper:
         with root._lock:
             held, root._held = root._held or [], None
             for event in held:
-                root._deliver(event)
+                try:
+                    root._emitter.publish(event)
+                except Exception:  # an emitter must not break the run
+                    _dropped(event)
 
     def drop_held(self) -> None:
         """Forget the held events (never delivered: their step was not committed, and the seqs

@@ -150,7 +150,6 @@ async def _drive(
 ) -> DriveOutcome:
     """:func:`drive` inside the claim and the stop tracking."""
     status = RunStatus.ERROR
-    session.end_stored = False
     if _ends_with_step(session, interrupts):
         session.ends_with_step = partial(_ended, status=RunStatus.COMPLETED, invocation=invocation)
     try:

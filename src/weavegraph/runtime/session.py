@@ -345,8 +345,7 @@ class Session:
         seqs are given to the next events (the run's closing ones), so the log has no gap, and
         the step's events are emitted again when it runs again."""
         fence = self._fence()
-        if pending is NOTHING:
-            self._closing()
+        if pending is NOTHING:  # (never the save carrying the closing events: they are pending)
             await checkpointer.save(checkpoint, **fence)
             return
         unstored = self.stamper.next_seq - len(pending)  # the first seq of the step's events

@@ -212,7 +212,7 @@ async def untraced_step(session: Session) -> StepReport | PausedReason:
 
 def _ends_run(cursor: plan.Cursor) -> bool:
     """Whether the run ends with the step just recorded: nothing left to run, no question."""
-    return not cursor.frontier and not cursor.sends and cursor.interrupt is None
+    return cursor.idle and cursor.interrupt is None
 
 
 def _task_of(step_plan: StepPlan, position: int) -> int | None:
