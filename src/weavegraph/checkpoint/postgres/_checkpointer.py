@@ -2,9 +2,9 @@
 
 Same layout as SQLite (see ``checkpoint/_migration``): TIMESTAMPTZ times, JSONB name lists, BYTEA (orjson)
 payloads so any JSON string, even one holding U+0000, round-trips exactly. Saves lock the session
-row and only move its latest pointer forward, so many writers are safe (``_store``). No
-server-side prepared statements (``prepare_threshold=None``): works behind transaction poolers.
-Connecting tries one direct connection first, so an unreachable server fails within seconds
+row and only move its latest pointer forward, so many writers are safe (``_store``). The pool's
+connections prepare their statements, and stop for good where a transaction pooler loses them
+(``_prepared``). Connecting tries one direct connection first, so an unreachable server fails within seconds
 (``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions running at once
 share transactions (``_group_commit``). An operation that meets a dropped pooled connection (they
 are not pinged on checkout) probes the server and, if it answers, is retried once on a fresh
@@ -60,6 +60,7 @@ from ._group_commit import GroupCommit
 from ._hold import hold, in_process_holder
 from ._lease import Heartbeats
 from ._notify import Notifier
+from ._prepared import PreparedStatements
 from ._rows import PgAppend, PgSave
 from ._schema import migrate, version
 from ._sql import pipelined
@@ -78,8 +79,11 @@ class PostgresCheckpointer:
 
     keeps_history: ClassVar[bool] = True
 
-    def __init__(self, pool: AsyncConnectionPool[Any], target: PgTarget) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], target: PgTarget, prepared: PreparedStatements
+    ) -> None:
         self._pool = pool
+        self._prepared = prepared
         self.schema = target.schema
         self.location = target.location  # host:port/database and schema, never the password
         self.schema_before = 0
@@ -142,7 +146,8 @@ class PostgresCheckpointer:
             raise CheckpointError(f"PostgreSQL at {target.location}: {exc}") from exc
         finally:
             await conn.close()
-        checkpointer = cls(await open_pool(target, max_size), target)
+        prepared = PreparedStatements(target.prepared, target.location)
+        checkpointer = cls(await open_pool(target, max_size, prepared), target, prepared)
         checkpointer.schema_before = before
         checkpointer.lease_s = lease_s
         return checkpointer
@@ -151,7 +156,8 @@ class PostgresCheckpointer:
         self, work: Callable[[Any], Awaitable[T]], *, pipeline: bool = False, block: bool = True
     ) -> T:
         """Run ``work(conn)`` in one transaction; retried once when the connection was dropped
-        (or none came in time) and the server still answers; failing at once if it does not.
+        (or none came in time) and the server still answers; failing at once if it does not;
+        retried unprepared once when a pooler lost a prepared statement (``_prepared``).
         ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
         together (with the commit). ``block=False``: no transaction block, for ``work`` that runs
         one statement (the pool's connections are in autocommit mode: it is its own
@@ -162,6 +168,7 @@ class PostgresCheckpointer:
         for attempt in (1, 2):
             try:
                 conn = await checkout(self._pool, self._liveness)
+                self._prepared.apply(conn)
                 try:
                     if not block:
                         return await work(conn)
@@ -185,6 +192,8 @@ class PostgresCheckpointer:
                 await self._pool.check()
             except psycopg.Error as exc:
                 self._store.forget()
+                if attempt == 1 and self._prepared.lost(exc, self._pool):
+                    continue  # (the statement wrote nothing: again, unprepared)
                 raise CheckpointError(f"PostgreSQL at {self.location}: {exc}") from exc
         raise AssertionError("unreachable")
 

@@ -1,7 +1,7 @@
 """Where a PostgreSQL checkpointer connects, and connecting fast or failing fast.
 
-A URL may carry the schema as ``?schema=NAME`` (libpq itself would reject the parameter, so it is
-removed before connecting). The first connection is a single direct one with a short
+A URL may carry the schema as ``?schema=NAME`` and ``?prepared_statements=off`` (``_prepared``):
+libpq itself would reject those parameters, so they are removed before connecting. The first connection is a single direct one with a short
 ``connect_timeout``: an unreachable server fails in seconds with its own error, instead of a pool
 retrying in the background for its whole open timeout and logging a warning each time.
 
@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...errors import CheckpointError, ConfigError
 from ._pool_log import bridge_pool_logging
+from ._prepared import URL_PARAMETER, PreparedStatements, parse_switch
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -44,13 +45,17 @@ class PgTarget:
     schema: str
     location: str
     connect_kwargs: tuple[tuple[str, Any], ...]
+    prepared: bool = True
+    """Whether the pool's connections may prepare statements (``?prepared_statements=``)."""
 
     def kwargs(self) -> dict[str, Any]:
+        """What a connection gets (without prepared statements: see :func:`open_pool`)."""
         return dict(self.connect_kwargs)
 
 
 def parse_target(url: str, schema: str | None = None) -> PgTarget:
-    """Split ``?schema=`` off ``url``; ``schema`` given in code must agree with it."""
+    """Split ``?schema=`` and ``?prepared_statements=`` off ``url``; ``schema`` given in code
+    must agree with the URL's."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
@@ -61,7 +66,8 @@ def parse_target(url: str, schema: str | None = None) -> PgTarget:
             f"{url.split('://', 1)[0]}:// is not a PostgreSQL URL: expected "
             "postgresql://user@host/db or a key=value connection string"
         )
-    conninfo, url_schema = _split_schema(url)
+    conninfo, own = _split_own(url)
+    url_schema = own.get("schema") or None
     if schema and url_schema and schema != url_schema:
         raise ConfigError(f"schema={schema!r} does not match the URL's ?schema={url_schema}")
     chosen = schema or url_schema or "public"
@@ -72,7 +78,7 @@ def parse_target(url: str, schema: str | None = None) -> PgTarget:
     host = str(params.get("host") or params.get("hostaddr") or "localhost")
     port = str(params.get("port") or "5432")
     where = f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"
-    kwargs: dict[str, Any] = {"prepare_threshold": None}
+    kwargs: dict[str, Any] = {"prepare_threshold": None}  # (a pool's: ``PreparedStatements``)
     if "connect_timeout" not in params and not os.environ.get("PGCONNECT_TIMEOUT"):
         kwargs["connect_timeout"] = CONNECT_TIMEOUT
     return PgTarget(
@@ -80,19 +86,24 @@ def parse_target(url: str, schema: str | None = None) -> PgTarget:
         schema=chosen,
         location=f"{where} schema {chosen}",
         connect_kwargs=tuple(kwargs.items()),
+        prepared=parse_switch(own[URL_PARAMETER]) if URL_PARAMETER in own else True,
     )
 
 
-def _split_schema(url: str) -> tuple[str, str | None]:
+_OWN_PARAMETERS = ("schema", URL_PARAMETER)
+
+
+def _split_own(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without weavegraph's own query parameters, and their values (the last given)."""
     if not url.startswith(("postgres://", "postgresql://")):
-        return url, None
+        return url, {}
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
-    if not schemas:
-        return url, None
-    rest = urlencode([(key, value) for key, value in query if key != "schema"])
-    return urlunsplit(parts._replace(query=rest)), schemas[-1] or None
+    own = {key: value for key, value in query if key in _OWN_PARAMETERS}
+    if not own:
+        return url, {}
+    rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMETERS])
+    return urlunsplit(parts._replace(query=rest)), own
 
 
 async def connect_once(target: PgTarget) -> Any:
@@ -141,17 +152,20 @@ class Liveness:
         return None
 
 
-async def open_pool(target: PgTarget, max_size: int) -> AsyncConnectionPool[Any]:
+async def open_pool(
+    target: PgTarget, max_size: int, prepared: PreparedStatements
+) -> AsyncConnectionPool[Any]:
     """A pool, opened once the server has answered. Connections are not pinged on checkout (a
     round trip per operation): the operation that meets a dropped one retries (``_run``). They
     are in autocommit mode: work that needs a transaction block opens one
-    (``conn.transaction()``), and a lone statement is its own transaction."""
+    (``conn.transaction()``), and a lone statement is its own transaction. They prepare their
+    statements as ``prepared`` says."""
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
     bridge_pool_logging()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         target.conninfo, min_size=1, max_size=max_size, open=False,
-        kwargs={**target.kwargs(), "autocommit": True},
+        kwargs={**target.kwargs(), **prepared.connection_kwargs(), "autocommit": True},
         timeout=CHECKOUT_TIMEOUT,
     )  # fmt: skip
     try:
@@ -217,4 +231,5 @@ def with_settings(target: PgTarget, settings: dict[str, Any] | None) -> PgTarget
         schema=target.schema,
         location=target.location,
         connect_kwargs=tuple({**target.kwargs(), **settings}.items()),
+        prepared=target.prepared,
     )
