@@ -45,7 +45,7 @@ from . import _fast_save as fast_save
 from . import _maint as maint
 from ._batch import duplicate_row
 from ._claim import DEFAULT_LEASE_S, Claim
-from ._claim_batch import ClaimRequest, ReleaseRequest, claim_all, release_all
+from ._claim_batch import ClaimRequest, ReleaseRequest, read_claims, release_all, send_claims
 from ._claim_context import current, working_under
 from ._connect import (
     Liveness,
@@ -159,9 +159,9 @@ class PostgresCheckpointer:
         (or none came in time) and the server still answers; failing at once if it does not;
         retried unprepared once when a pooler lost a prepared statement (``_prepared``).
         ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
-        together (with the commit). ``block=False``: no transaction block, for ``work`` that runs
-        one statement (the pool's connections are in autocommit mode: it is its own
-        transaction, one round trip)."""
+        together (with the commit). ``block=False``: no transaction block, for ``work`` whose
+        statements need no common transaction (the pool's connections are in autocommit mode:
+        each is its own transaction, one round trip)."""
         import psycopg
 
         self._liveness.check()
@@ -217,7 +217,9 @@ class PostgresCheckpointer:
     async def _claim_batch(self, batch: Sequence[ClaimRequest]) -> Sequence[Exception | None]:
         for request in batch:  # (a retry after a lost connection claims afresh)
             request.claim = None
-        return await self._run(lambda conn: claim_all(conn, self.schema, batch), pipeline=True)
+        sent = await self._run(lambda conn: send_claims(conn, self.schema, batch), pipeline=True)
+        # (the cursors' results came with the COMMIT's: reading them needs no connection)
+        return await read_claims(sent, len(batch))
 
     async def release(
         self, claim: Claim, status: RunStatus, error: str | None = None
@@ -315,7 +317,9 @@ class PostgresCheckpointer:
 
     async def _load_batch(self, batch: Sequence[_LoadRequest]) -> None:
         keys = [request.key for request in batch]
-        found = await self._run(lambda conn: self._store.load_heads(conn, keys), pipeline=True)
+        # Autocommit statements, no transaction block: each reads its own snapshot either way
+        # (read committed), and a batch of new sessions' probes is one round trip.
+        found = await self._run(lambda conn: self._store.load_heads(conn, keys), block=False)
         for request in batch:
             request.found = found.get(request.key)
 

@@ -1,6 +1,6 @@
 """Claims and releases of many sessions, a batch in one transaction (through the group commit).
 
-Runs that start or end together share commits like their saves do: :func:`claim_all` locks every
+Runs that start or end together share commits like their saves do: :func:`send_claims` locks every
 requested session row at once (made if new, in session id order) and claims those whose claim is
 not alive, in one round trip (``_claim.set_claim``: epoch bump, new token, lease on the
 database's clock); a session another claim holds is refused alone with ``SessionBusy`` naming its
@@ -17,9 +17,16 @@ from typing import Any, cast
 from ...errors import SessionBusy
 from ...status import RunStatus
 from ._claim import RELEASE_SET, Claim, set_claim
-from ._sql import fetchall, q, settle
+from ._sql import fetchall, q
 
-__all__ = ["ClaimRequest", "ReleaseRequest", "claim_all", "release_all"]
+__all__ = [
+    "ClaimRequest",
+    "ClaimRound",
+    "ReleaseRequest",
+    "read_claims",
+    "release_all",
+    "send_claims",
+]
 
 # Makes the missing rows, then locks them all in session id order (a lock, not a new row
 # version), saying who held each before.
@@ -75,12 +82,22 @@ class ReleaseRequest:
     result: RunStatus | None = None
 
 
-async def claim_all(
-    conn: Any, schema: str, requests: Sequence[ClaimRequest]
-) -> list[Exception | None]:
-    """Claim the requested sessions in the caller's transaction; per request, SessionBusy when
-    another claim on it is alive (a session requested twice: the later request, next round)."""
-    refused: list[Exception | None] = [None] * len(requests)
+@dataclass(slots=True)
+class ClaimRound:
+    """One round of a claim batch as sent: its requests by session id (with their index in the
+    batch) and the cursors of its locked and taken rows, read once the transaction committed."""
+
+    requests: dict[str, tuple[int, ClaimRequest]]
+    locked: Any
+    taken: Any
+
+
+async def send_claims(conn: Any, schema: str, requests: Sequence[ClaimRequest]) -> list[ClaimRound]:
+    """Queue the claims of ``requests`` in the caller's transaction (in pipeline mode: nothing
+    sent needs a result first, so the batch and its COMMIT go in one round trip); a session
+    requested twice is claimed by the earlier request, the later one goes in the next round
+    (and is refused, seeing the first one's claim). :func:`read_claims` reads the outcome."""
+    rounds: list[ClaimRound] = []
     pending = list(enumerate(requests))
     while pending:
         now_round: dict[str, tuple[int, ClaimRequest]] = {}
@@ -91,17 +108,26 @@ async def claim_all(
             else:
                 now_round[request.session_id] = (index, request)
         ids = sorted(now_round)
-        rounds = [now_round[sid][1] for sid in ids]
+        takers = [now_round[sid][1] for sid in ids]
         await conn.execute(q(_CREATE, schema), (ids,))
         locked = await conn.execute(q(_LOCK, schema), (ids,))
         taken = await conn.execute(
             q(_TAKE, schema),
-            (ids, [r.holder for r in rounds], [r.lease_s for r in rounds], ids),
+            (ids, [r.holder for r in takers], [r.lease_s for r in takers], ids),
         )
-        await settle(conn)
-        before = {cast("str", row[0]): row[1:] for row in await locked.fetchall()}
-        for sid, epoch, token, attempts in await taken.fetchall():
-            request = now_round[sid][1]
+        rounds.append(ClaimRound(now_round, locked, taken))
+        pending = later
+    return rounds
+
+
+async def read_claims(rounds: Sequence[ClaimRound], count: int) -> list[Exception | None]:
+    """The outcome of :func:`send_claims` once committed: each request's claim set, or, per
+    request of the ``count`` sent, SessionBusy when another claim on it is alive."""
+    refused: list[Exception | None] = [None] * count
+    for sent in rounds:
+        before = {cast("str", row[0]): row[1:] for row in await sent.locked.fetchall()}
+        for sid, epoch, token, attempts in await sent.taken.fetchall():
+            request = sent.requests[sid][1]
             previous_token, _alive, previous, _expires = before[sid]
             stale = previous_token is not None
             request.claim = Claim(
@@ -110,13 +136,12 @@ async def claim_all(
                 holder=request.holder, previous=cast("str | None", previous) if stale else None,
                 shared=False,
             )  # fmt: skip
-        for sid, (index, request) in now_round.items():
+        for sid, (index, request) in sent.requests.items():
             if request.claim is None:
                 _token, _alive, holder, expires_in = before[sid]
                 refused[index] = SessionBusy(
                     sid, holder=cast("str | None", holder), expires_in=expires_in
                 )
-        pending = later
     return refused
 
 
