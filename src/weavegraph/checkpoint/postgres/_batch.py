@@ -29,7 +29,7 @@ from ...errors import CheckpointConflict
 from .._save_plan import EventRow, duplicate_seq, duplicate_step
 from ._claim import RELEASE_SET, RELEASED
 from ._rows import PgAppend
-from ._sql import IDS, ids
+from ._sql import IDS, ids, recordset
 
 __all__ = [
     "CREATE_SESSIONS",
@@ -58,19 +58,6 @@ __all__ = [
     "Statement",
     "Writes",
 ]
-
-
-def recordset(columns: str, alias: str) -> str:
-    """The rows of one JSON parameter (an array of arrays, each row's values in the order of
-    ``columns``: "name type, ..."), as a subquery named ``alias`` with those columns. Read by
-    position, they cost the server about half of what objects with named keys cost
-    (``json_to_recordset``), and this process the keys; a value missing at the end of a row
-    reads as NULL."""
-    values = ", ".join(
-        f"(r.v->>{index})::{kind} AS {name}"
-        for index, (name, kind) in enumerate(column.split(" ", 1) for column in columns.split(", "))
-    )
-    return f"(SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r (v)) AS {alias}"
 
 
 # Creates the session rows that are missing (a new row is locked by its insert), then locks them

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
+
 from ...errors import SessionBusy
 from ...status import RunStatus
 from ._claim import RELEASE_SET, Claim, set_claim
-from ._sql import fetchall, q
+from ._sql import IDS, fetchall, ids, q, recordset
 
 __all__ = [
     "ClaimRequest",
@@ -32,21 +34,22 @@ __all__ = [
 # version), saying who held each before.
 _CREATE = (
     "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
-    "SELECT id, now(), now(), -1, '', '' FROM unnest(%s::text[]) AS t (id) ORDER BY id "
+    "SELECT id, now(), now(), -1, '', '' FROM json_array_elements_text(%s::json) AS t (id) "
+    "ORDER BY id "
     "ON CONFLICT (id) DO NOTHING"
 )
 _LOCK = (
     "SELECT id, claim_token, coalesce(lease_until >= now(), false), worker, "
     "extract(epoch FROM lease_until - now())::float8 FROM {schema}.sessions "
-    "WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+    f"WHERE id = ANY({IDS}) ORDER BY id FOR UPDATE"
 )
 # Claims those rows whose claim is not alive (the rows are locked: this sees what _LOCK saw).
-# Here and in _RELEASE the ids are given again as an array: joined only with ``unnest`` (which
-# the server guesses is 100 rows) the table would be read whole by every batch.
+# Here and in _RELEASE the ids are given again (``IDS``, an array in _RELEASE): joined only with
+# the row set (which the server guesses is 100 rows) the table would be read whole by every batch.
 _TAKE = (
     f"UPDATE {{schema}}.sessions s SET {set_claim('u.holder', 'u.lease')} "
-    "FROM unnest(%s::text[], %s::text[], %s::float8[]) AS u (id, holder, lease) "
-    "WHERE s.id = u.id AND s.id = ANY(%s) AND NOT coalesce(s.claim_token IS NOT NULL "
+    f"FROM {recordset('id text, holder text, lease float8', 'u')} "
+    f"WHERE s.id = u.id AND s.id = ANY({IDS}) AND NOT coalesce(s.claim_token IS NOT NULL "
     "AND s.lease_until >= now(), false) RETURNING s.id, s.epoch, s.claim_token, s.attempts"
 )
 _LOCK_HELD = "SELECT id FROM {schema}.sessions WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
@@ -107,14 +110,14 @@ async def send_claims(conn: Any, schema: str, requests: Sequence[ClaimRequest]) 
                 later.append((index, request))
             else:
                 now_round[request.session_id] = (index, request)
-        ids = sorted(now_round)
-        takers = [now_round[sid][1] for sid in ids]
-        await conn.execute(q(_CREATE, schema), (ids,))
-        locked = await conn.execute(q(_LOCK, schema), (ids,))
-        taken = await conn.execute(
-            q(_TAKE, schema),
-            (ids, [r.holder for r in takers], [r.lease_s for r in takers], ids),
-        )
+        keys = ids(sorted(now_round))
+        takers = orjson.dumps([
+            [sid, request.holder, request.lease_s]
+            for sid, (_, request) in sorted(now_round.items())
+        ]).decode()  # fmt: skip
+        await conn.execute(q(_CREATE, schema), (keys,))
+        locked = await conn.execute(q(_LOCK, schema), (keys,))
+        taken = await conn.execute(q(_TAKE, schema), (takers, keys))
         rounds.append(ClaimRound(now_round, locked, taken))
         pending = later
     return rounds

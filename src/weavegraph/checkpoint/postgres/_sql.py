@@ -12,7 +12,7 @@ import orjson
 
 from .. import _codec as codec
 
-__all__ = ["IDS", "fetchall", "fetchone", "ids", "jsonb", "pipelined", "q", "settle"]
+__all__ = ["IDS", "fetchall", "fetchone", "ids", "jsonb", "pipelined", "q", "recordset", "settle"]
 
 IDS = "ARRAY(SELECT json_array_elements_text(%s::json))"
 """The session ids of a JSON array parameter (:func:`ids`), as the array ``id = ANY(...)`` looks
@@ -24,6 +24,19 @@ steps) names them so: joined only with the rows of a JSON parameter, which the s
 def ids(values: Iterable[str]) -> str:
     """Session ids as the JSON array :data:`IDS` takes."""
     return orjson.dumps(list(values)).decode()
+
+
+def recordset(columns: str, alias: str) -> str:
+    """The rows of one JSON parameter (an array of arrays, each row's values in the order of
+    ``columns``: "name type, ..."), as a subquery named ``alias`` with those columns. Read by
+    position, they cost the server about half of what objects with named keys cost
+    (``json_to_recordset``), and this process the keys; a value missing at the end of a row
+    reads as NULL."""
+    values = ", ".join(
+        f"(r.v->>{index})::{kind} AS {name}"
+        for index, (name, kind) in enumerate(column.split(" ", 1) for column in columns.split(", "))
+    )
+    return f"(SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS r (v)) AS {alias}"
 
 
 _PIPELINE: ContextVar[tuple[Any, Any] | None] = ContextVar("weavegraph_pipeline", default=None)

@@ -29,7 +29,7 @@ from . import _claim as claims
 from . import _extra as extras
 from . import _sql as sql
 from ._rows import PgAppend, PgSave, RowState, is_stored, refuse_unclaimed
-from ._sql import ids, q
+from ._sql import IDS, ids, q
 
 _STEP_COLUMNS = (
     "created_at, ran_nodes, skipped_nodes, updated_channels, frontier, versions, cursor, "
@@ -417,8 +417,8 @@ class PgStore:
         rows = await self.fetchall(
             conn,
             "SELECT id, head, extra, created_at FROM {schema}.sessions "
-            "WHERE id = ANY(%s) AND latest_step >= 0",  # (a queued session has no step yet)
-            (list(sids),),
+            f"WHERE id = ANY({IDS}) AND latest_step >= 0",  # (a queued session has no step yet)
+            (ids(sids),),
         )
         heads = [
             (cast("str", sid), cast("dict[str, Any]", codec.loads(bytes(head))), extra, created)
