@@ -35,8 +35,7 @@ __all__ = [
 _CREATE = (
     "INSERT INTO {schema}.sessions (id, created_at, updated_at, latest_step, head, extra) "
     "SELECT id, now(), now(), -1, '', '' FROM json_array_elements_text(%s::json) AS t (id) "
-    "ORDER BY id "
-    "ON CONFLICT (id) DO NOTHING"
+    "ORDER BY id ON CONFLICT (id) DO NOTHING"
 )
 _LOCK = (
     "SELECT id, claim_token, coalesce(lease_until >= now(), false), worker, "
