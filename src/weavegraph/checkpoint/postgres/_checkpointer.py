@@ -4,12 +4,12 @@ Same layout as SQLite (see ``checkpoint/_migration``): TIMESTAMPTZ times, JSONB 
 payloads so any JSON string, even one holding U+0000, round-trips exactly. Saves lock the session
 row and only move its latest pointer forward, so many writers are safe (``_store``). The pool's
 connections prepare their statements, and stop for good where a transaction pooler loses them
-(``_prepared``). Connecting tries one direct connection first, so an unreachable server fails within seconds
-(``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions running at once
-share transactions (``_group_commit``). An operation that meets a dropped pooled connection (they
-are not pinged on checkout) probes the server and, if it answers, is retried once on a fresh
-connection (the pool's broken connections replaced first), else fails at once (a server stopped mid-run ends the run
-in seconds).
+(``_prepared``). Connecting tries one direct connection first, so an unreachable server fails
+within seconds (``_connect``); the URL may name the schema (``?schema=NAME``). Saves of sessions
+running at once share transactions (``_group_commit``). An operation that meets a dropped pooled
+connection (they are not pinged on checkout) probes the server and, if it answers, is retried once
+on a fresh connection (the pool's broken connections replaced first), else fails at once (a server
+stopped mid-run ends the run in seconds).
 psycopg is imported lazily: it is the optional ``postgres`` extra.
 """
 

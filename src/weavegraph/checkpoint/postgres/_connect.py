@@ -1,9 +1,10 @@
 """Where a PostgreSQL checkpointer connects, and connecting fast or failing fast.
 
 A URL may carry the schema as ``?schema=NAME`` and ``?prepared_statements=off`` (``_prepared``):
-libpq itself would reject those parameters, so they are removed before connecting. The first connection is a single direct one with a short
-``connect_timeout``: an unreachable server fails in seconds with its own error, instead of a pool
-retrying in the background for its whole open timeout and logging a warning each time.
+libpq itself would reject those parameters, so they are removed before connecting. The first
+connection is a single direct one with a short ``connect_timeout``: an unreachable server fails
+in seconds with its own error, instead of a pool retrying in the background for its whole open
+timeout and logging a warning each time.
 
 A server that stops while sessions run fails fast too: an operation that meets a dropped connection
 (or waits PROBE_AFTER for a pooled one, see :func:`checkout`) probes the server with one direct connection, and when
