@@ -734,3 +734,42 @@ async def test_a_runner_without_autosave_keeps_its_completed_sessions() -> None:
         await runner.run_until_complete("only-here")
         state = await runner.run_until_complete("only-here")
         assert state.extra == {"a": 1}
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres"])
+async def test_creating_a_stored_session_resumes_it_and_writes_and_emits_nothing(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Another runner's create_session of a stored session (memory, SQLite, PostgreSQL): it
+    resumes it, and writes and emits nothing."""
+    saver: Any
+    if backend == "postgres":
+        url, schema = (
+            request.getfixturevalue("postgres_url"),
+            request.getfixturevalue("postgres_schema"),
+        )
+        saver = await wg.PostgresCheckpointer.connect(url, schema=schema)
+    elif backend == "sqlite":
+        saver = await wg.SQLiteCheckpointer.connect(f"sqlite://{tmp_path / 's.db'}")
+    else:
+        saver = wg.InMemoryCheckpointer()
+    app = chain_app("a", "b", "c")
+    try:
+        async with wg.AppRunner(app, saver) as first:
+            assert (await first.create_session("s", "hi")).resumed is False
+            await first.run_step("s")
+            stored = await first.history("s")
+        bus = Collector()
+        async with wg.AppRunner(app, saver, event_bus=bus) as second:
+            init = await second.create_session("s", "other")
+            assert (init.resumed, init.step) == (True, 1)
+            assert await second.history("s") == stored  # nothing written
+            assert bus.events == []
+            assert (await second.get_state("s")).messages[0].content == "hi"
+            state = await second.run_until_complete("s")
+            assert state.extra == {"a": 1, "b": 1, "c": 1}
+            assert (await second.history("s"))[-1].step == 3
+            assert (await second.create_session("t", "new")).resumed is False
+    finally:
+        if hasattr(saver, "close"):
+            await saver.close()
