@@ -298,3 +298,43 @@ async def test_one_heartbeat_keeps_every_in_process_claim_alive(
                 assert (first.lost, second.lost) == (False, True)
     finally:
         await cp.close()
+
+
+async def test_claims_asked_together_are_taken_in_one_commit_and_refused_alone(
+    cp: PostgresCheckpointer,
+    postgres_url: str,
+    postgres_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One batch: a session asked for twice (the later request sees the earlier one's claim), a
+    session another process holds, and a free one; the refusals name their holders."""
+    other = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
+    try:
+        held = await other.claim("held")
+        batches: list[int] = []
+        claim_batch = cp._claim_batch  # pyright: ignore[reportPrivateUsage]
+
+        async def counted(batch: list[object]) -> object:
+            batches.append(len(batch))
+            return await claim_batch(batch)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(cp._claims, "_commit", counted)  # pyright: ignore[reportPrivateUsage]
+        results = await asyncio.gather(
+            cp.claim("twice"), cp.claim("twice"), cp.claim("held"), cp.claim("free"),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert batches == [4]
+        first, second, busy, free = results
+        assert isinstance(first, Claim)
+        assert first.session_id == "twice"
+        assert isinstance(second, wg.SessionBusy)
+        assert second.holder == cp.holder
+        assert isinstance(busy, wg.SessionBusy)
+        assert busy.holder == held.holder
+        assert "lease expires in" in str(busy)
+        assert isinstance(free, Claim)
+        assert free.session_id == "free"
+        assert not free.stale
+        assert free.holder == cp.holder
+    finally:
+        await other.close()

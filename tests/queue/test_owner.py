@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 import queue_flows
+from save_hooks import SaveHooks
 
 import weavegraph as wg
 from weavegraph.checkpoint import Checkpoint
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.postgres
 T = TypeVar("T")
 
 
-class Faltering(PostgresCheckpointer):
+class Faltering(SaveHooks, PostgresCheckpointer):
     """A real checkpointer whose first write of a stream end fails (with ``cut_stream_end``),
     and whose next ``fail_releases`` releases and ``fail_saves`` saves fail, as when
     the connection is cut."""
@@ -35,29 +36,17 @@ class Faltering(PostgresCheckpointer):
     fail_releases = 0
     fail_saves = 0
 
-    async def save(
-        self,
-        checkpoint: Checkpoint,
-        *,
-        events: Sequence[Mapping[str, Any]] = (),
-        builds_on: int | None = None,
+    async def before_save(
+        self, checkpoint: Checkpoint, events: Sequence[Mapping[str, Any]]
     ) -> None:
         if self.fail_saves > 0:
             self.fail_saves -= 1
             raise CheckpointError("the connection was cut")
-        await super().save(checkpoint, events=events, builds_on=builds_on)
 
-    async def append_events(
-        self,
-        session_id: str,
-        events: Sequence[Mapping[str, Any]],
-        *,
-        builds_on: int | None = None,
-    ) -> None:
+    async def before_append(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
         if self.cut_stream_end and any(is_stream_end_json(event) for event in events):
             self.cut_stream_end = False
             raise CheckpointError("the connection was cut")
-        await super().append_events(session_id, events, builds_on=builds_on)
 
     async def release(
         self, claim: Claim, status: RunStatus, error: str | None = None

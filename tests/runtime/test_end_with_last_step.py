@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from event_collector import Collector, emitting_chain
+from save_hooks import SaveHooks
 
 import weavegraph as wg
 from weavegraph.checkpoint import Checkpoint
@@ -16,7 +17,7 @@ from weavegraph.events.model import STREAM_END_SCOPE, Event
 from weavegraph.status import RunStatus
 
 
-class Recording(wg.InMemoryCheckpointer):
+class Recording(SaveHooks, wg.InMemoryCheckpointer):
     """Records what each save and append carries; the save of ``fail_step`` fails once, the save
     of ``hold_step`` waits for ``proceed``."""
 
@@ -29,12 +30,8 @@ class Recording(wg.InMemoryCheckpointer):
         self.saving = asyncio.Event()
         self.proceed = asyncio.Event()
 
-    async def save(
-        self,
-        checkpoint: Checkpoint,
-        *,
-        events: Sequence[Mapping[str, Any]] = (),
-        builds_on: int | None = None,
+    async def before_save(
+        self, checkpoint: Checkpoint, events: Sequence[Mapping[str, Any]]
     ) -> None:
         self.saves.append((checkpoint.step, [event["scope"] for event in events]))
         if checkpoint.step == self.fail_step:
@@ -43,17 +40,9 @@ class Recording(wg.InMemoryCheckpointer):
         if checkpoint.step == self.hold_step:
             self.saving.set()
             await self.proceed.wait()
-        await super().save(checkpoint, events=events, builds_on=builds_on)
 
-    async def append_events(
-        self,
-        session_id: str,
-        events: Sequence[Mapping[str, Any]],
-        *,
-        builds_on: int | None = None,
-    ) -> None:
+    async def before_append(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> None:
         self.appends.append([event["scope"] for event in events])
-        await super().append_events(session_id, events, builds_on=builds_on)
 
 
 def ends(events: Sequence[Mapping[str, Any]] | Sequence[Event]) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from event_collector import Collector
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from save_hooks import SaveHooks
 
 import weavegraph as wg
 from weavegraph import reducers
@@ -22,24 +23,19 @@ from weavegraph.runtime.plan import Cursor
 from weavegraph.runtime.session import Session
 
 
-class FailingSave(wg.InMemoryCheckpointer):
+class FailingSave(SaveHooks, wg.InMemoryCheckpointer):
     """A real in-memory checkpointer whose saves start failing after ``ok`` successes."""
 
     def __init__(self, ok: int) -> None:
         super().__init__()
         self.ok = ok
 
-    async def save(
-        self,
-        checkpoint: Checkpoint,
-        *,
-        events: Sequence[Mapping[str, Any]] = (),
-        builds_on: int | None = None,
+    async def before_save(
+        self, checkpoint: Checkpoint, events: Sequence[Mapping[str, Any]]
     ) -> None:
         if self.ok <= 0:
             raise OSError("disk full")
         self.ok -= 1
-        await super().save(checkpoint, events=events, builds_on=builds_on)
 
 
 def writer(key: str, value: Any) -> Any:

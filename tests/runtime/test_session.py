@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from save_hooks import SaveHooks
 
 import weavegraph as wg
 from weavegraph.checkpoint import Checkpoint
@@ -14,7 +15,7 @@ from weavegraph.events.model import STREAM_END_SCOPE
 from weavegraph.status import RunStatus
 
 
-class FailsStepOnce(wg.InMemoryCheckpointer):
+class FailsStepOnce(SaveHooks, wg.InMemoryCheckpointer):
     """A real in-memory checkpointer whose first save of step ``step`` fails."""
 
     def __init__(self, step: int) -> None:
@@ -22,17 +23,12 @@ class FailsStepOnce(wg.InMemoryCheckpointer):
         self.step = step
         self.failed = False
 
-    async def save(
-        self,
-        checkpoint: Checkpoint,
-        *,
-        events: Sequence[Mapping[str, Any]] = (),
-        builds_on: int | None = None,
+    async def before_save(
+        self, checkpoint: Checkpoint, events: Sequence[Mapping[str, Any]]
     ) -> None:
         if checkpoint.step == self.step and not self.failed:
             self.failed = True
             raise OSError("the connection was cut")
-        await super().save(checkpoint, events=events, builds_on=builds_on)
 
 
 def three_steps() -> wg.App:
