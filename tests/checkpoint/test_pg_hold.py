@@ -4,6 +4,7 @@ with how the run ended, one run at a time per session even within one process.""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import psycopg
 import pytest
@@ -11,10 +12,12 @@ from queue_procs import raw
 
 import weavegraph as wg
 from weavegraph.checkpoint.postgres import PostgresCheckpointer
+from weavegraph.checkpoint.postgres import _checkpointer as checkpointer_module
 from weavegraph.checkpoint.postgres._claim import Claim
 from weavegraph.events.model import STREAM_END_SCOPE
 from weavegraph.queue import QueueClient
 from weavegraph.status import RunStatus
+from weavegraph.testing.conformance import make_checkpoint
 
 pytestmark = pytest.mark.postgres
 
@@ -336,5 +339,61 @@ async def test_claims_asked_together_are_taken_in_one_commit_and_refused_alone(
         assert free.session_id == "free"
         assert not free.stale
         assert free.holder == cp.holder
+    finally:
+        await other.close()
+
+
+async def test_claims_of_sessions_this_process_saved_are_one_statement_and_refused_alone(
+    cp: PostgresCheckpointer,
+    postgres_url: str,
+    postgres_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sessions whose rows this process committed are claimed by one statement outside a
+    transaction block: a free one is claimed, one another process holds is refused naming its
+    holder, and one whose row was deleted behind this process's back is made and claimed the
+    general way."""
+    for sid in ("free", "held", "gone"):
+        await cp.save(make_checkpoint(sid, 0), builds_on=-1)
+    other = await PostgresCheckpointer.connect(postgres_url, schema=postgres_schema)
+    try:
+        held = await other.claim("held")
+        await cp.execute(
+            lambda conn: conn.execute(
+                raw(f"DELETE FROM \"{cp.schema}\".sessions WHERE id = 'gone'")
+            )
+        )
+        ways: list[tuple[str, list[str]]] = []
+        for name in ("claim_existing", "send_claims"):
+            real = getattr(checkpointer_module, name)
+
+            def spied(
+                conn: object, schema: str, asked: list[Any], real: Any = real, name: str = name
+            ) -> Any:
+                ways.append((name, [request.session_id for request in asked]))
+                return real(conn, schema, asked)
+
+            monkeypatch.setattr(checkpointer_module, name, spied)
+        free, busy, gone = await asyncio.gather(
+            cp.claim("free"), cp.claim("held"), cp.claim("gone"), return_exceptions=True
+        )
+        assert ways == [
+            ("claim_existing", ["free", "held", "gone"]), ("send_claims", ["gone"])
+        ]  # fmt: skip
+        assert isinstance(free, Claim)
+        assert not free.stale
+        assert isinstance(busy, wg.SessionBusy)
+        assert busy.holder == held.holder
+        assert "lease expires in" in str(busy)
+        assert isinstance(gone, Claim)
+        rows = await cp.execute(
+            lambda conn: conn.execute(
+                raw(f'SELECT id, claim_token, epoch FROM "{cp.schema}".sessions ORDER BY id')
+            )
+        )
+        assert await rows.fetchall() == [
+            ("free", free.token, free.epoch), ("gone", gone.token, gone.epoch),
+            ("held", held.token, held.epoch),
+        ]  # fmt: skip
     finally:
         await other.close()

@@ -45,7 +45,14 @@ from . import _fast_save as fast_save
 from . import _maint as maint
 from ._batch import duplicate_row
 from ._claim import DEFAULT_LEASE_S, Claim
-from ._claim_batch import ClaimRequest, ReleaseRequest, read_claims, release_all, send_claims
+from ._claim_batch import (
+    ClaimRequest,
+    ReleaseRequest,
+    claim_existing,
+    read_claims,
+    release_all,
+    send_claims,
+)
 from ._claim_context import current, working_under
 from ._connect import (
     Liveness,
@@ -215,8 +222,25 @@ class PostgresCheckpointer:
         return request.claim
 
     async def _claim_batch(self, batch: Sequence[ClaimRequest]) -> Sequence[Exception | None]:
+        """Sessions whose rows this process committed are claimed with one statement (rows
+        missing after all, deleted by another process meanwhile, go the general way: made,
+        locked and claimed in a transaction)."""
         for request in batch:  # (a retry after a lost connection claims afresh)
             request.claim = None
+        keys = {request.session_id for request in batch}
+        if len(keys) == len(batch) and all(key in self._store.rows for key in keys):
+            refused, missing = await self._run(
+                lambda conn: claim_existing(conn, self.schema, batch), block=False
+            )
+            if not missing:
+                return refused
+            rest = [batch[index] for index in missing]
+            for index, outcome in zip(missing, await self._claim_made(rest), strict=True):
+                refused[index] = outcome
+            return refused
+        return await self._claim_made(batch)
+
+    async def _claim_made(self, batch: Sequence[ClaimRequest]) -> list[Exception | None]:
         sent = await self._run(lambda conn: send_claims(conn, self.schema, batch), pipeline=True)
         # (the cursors' results came with the COMMIT's: reading them needs no connection)
         return await read_claims(sent, len(batch))

@@ -25,6 +25,7 @@ __all__ = [
     "ClaimRequest",
     "ClaimRound",
     "ReleaseRequest",
+    "claim_existing",
     "read_claims",
     "release_all",
     "send_claims",
@@ -45,11 +46,21 @@ _LOCK = (
 # Claims those rows whose claim is not alive (the rows are locked: this sees what _LOCK saw).
 # Here and in _RELEASE the ids are given again (``IDS``, an array in _RELEASE): joined only with
 # the row set (which the server guesses is 100 rows) the table would be read whole by every batch.
+_RETURNING = "RETURNING s.id, s.epoch, s.claim_token, s.attempts"
 _TAKE = (
     f"UPDATE {{schema}}.sessions s SET {set_claim('u.holder', 'u.lease')} "
     f"FROM {recordset('id text, holder text, lease float8', 'u')} "
     f"WHERE s.id = u.id AND s.id = ANY({IDS}) AND NOT coalesce(s.claim_token IS NOT NULL "
-    "AND s.lease_until >= now(), false) RETURNING s.id, s.epoch, s.claim_token, s.attempts"
+    f"AND s.lease_until >= now(), false) {_RETURNING}"
+)
+# The claims of sessions whose rows exist, as one statement (its own transaction): the rows
+# locked in session id order first (``taken`` reads ``locked``'s count, so it runs after it),
+# then those whose claim is not alive claimed; each locked row with its claim if taken. A row
+# another transaction changed meanwhile is read, and re-checked by the update, as it left it.
+_CLAIM_EXISTING = (
+    f"WITH locked AS ({_LOCK}), taken AS ({_TAKE.removesuffix(_RETURNING)} "
+    f"AND (SELECT count(*) FROM locked) >= 0 {_RETURNING}) "
+    "SELECT l.*, t.epoch, t.claim_token, t.attempts FROM locked AS l LEFT JOIN taken AS t USING (id)"
 )
 _LOCK_HELD = "SELECT id FROM {schema}.sessions WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
 # Gives claims back as their runs ended (``queued`` instead while requests wait, unless cancelled
@@ -128,23 +139,51 @@ async def read_claims(rounds: Sequence[ClaimRound], count: int) -> list[Exceptio
     refused: list[Exception | None] = [None] * count
     for sent in rounds:
         before = {cast("str", row[0]): row[1:] for row in await sent.locked.fetchall()}
-        for sid, epoch, token, attempts in await sent.taken.fetchall():
-            request = sent.requests[sid][1]
-            previous_token, _alive, previous, _expires = before[sid]
-            stale = previous_token is not None
-            request.claim = Claim(
-                session_id=sid, token=cast("str", token), epoch=int(epoch),
-                lease_s=request.lease_s, attempts=int(attempts), stale=stale,
-                holder=request.holder, previous=cast("str | None", previous) if stale else None,
-                shared=False,
-            )  # fmt: skip
+        taken = {cast("str", row[0]): row[1:] for row in await sent.taken.fetchall()}
         for sid, (index, request) in sent.requests.items():
-            if request.claim is None:
-                _token, _alive, holder, expires_in = before[sid]
-                refused[index] = SessionBusy(
-                    sid, holder=cast("str | None", holder), expires_in=expires_in
-                )
+            refused[index] = _granted(request, before[sid], taken.get(sid))
     return refused
+
+
+async def claim_existing(
+    conn: Any, schema: str, requests: Sequence[ClaimRequest]
+) -> tuple[list[Exception | None], list[int]]:
+    """Claim ``requests`` (each session asked once) whose session rows exist, in one statement
+    outside a transaction block (one round trip, no BEGIN or COMMIT to send); their refusals as
+    :func:`read_claims` says, and the indexes of the requests whose row was missing (nothing
+    was done for them: :func:`send_claims` makes their rows)."""
+    by_id = {request.session_id: (index, request) for index, request in enumerate(requests)}
+    keys = ids(sorted(by_id))
+    takers = orjson.dumps([
+        [sid, request.holder, request.lease_s] for sid, (_, request) in sorted(by_id.items())
+    ]).decode()  # fmt: skip
+    rows = await fetchall(conn, q(_CLAIM_EXISTING, schema), (keys, takers, keys))
+    refused: list[Exception | None] = [None] * len(requests)
+    for row in rows:
+        index, request = by_id.pop(cast("str", row[0]))
+        refused[index] = _granted(request, row[1:5], None if row[5] is None else row[5:])
+    return refused, sorted(index for index, _ in by_id.values())
+
+
+def _granted(
+    request: ClaimRequest, before: Sequence[Any], taken: Sequence[Any] | None
+) -> Exception | None:
+    """Set ``request.claim`` from its row as ``taken`` (epoch, token, attempts), given the row as
+    locked ``before`` (token, alive, holder, seconds left); SessionBusy naming the holder when it
+    was not taken."""
+    previous_token, _alive, previous, expires_in = before
+    if taken is None:
+        return SessionBusy(
+            request.session_id, holder=cast("str | None", previous), expires_in=expires_in
+        )
+    epoch, token, attempts = taken
+    stale = previous_token is not None
+    request.claim = Claim(
+        session_id=request.session_id, token=cast("str", token), epoch=int(epoch),
+        lease_s=request.lease_s, attempts=int(attempts), stale=stale, holder=request.holder,
+        previous=cast("str | None", previous) if stale else None, shared=False,
+    )  # fmt: skip
+    return None
 
 
 async def release_all(conn: Any, schema: str, requests: Sequence[ReleaseRequest]) -> None:
