@@ -168,7 +168,9 @@ class PostgresCheckpointer:
         ``pipeline``: in pipeline mode, so statements whose results are not read go to the server
         together (with the commit). ``block=False``: no transaction block, for ``work`` whose
         statements need no common transaction (the pool's connections are in autocommit mode:
-        each is its own transaction, one round trip)."""
+        each is its own transaction, one round trip); with ``pipeline``, ``work``'s statements
+        are one implicit transaction instead, committed by the pipeline's closing Sync (no BEGIN
+        or COMMIT to send; ``work`` must not read a result before the end)."""
         import psycopg
 
         self._liveness.check()
@@ -178,6 +180,9 @@ class PostgresCheckpointer:
                 self._prepared.apply(conn)
                 try:
                     if not block:
+                        if pipeline:  # (one implicit transaction, committed by the Sync)
+                            async with conn.pipeline():
+                                return await work(conn)
                         return await work(conn)
                     if pipeline:
                         async with conn.pipeline() as pipe, conn.transaction():
@@ -325,9 +330,9 @@ class PostgresCheckpointer:
             )
             return await self._run(one, block=False)
         send = _marking_retries(fast.items, lambda conn: fast_save.send(conn, self._store, fast))
-        locked, answer = await self._run(send, pipeline=True)
-        # (the cursors' results came with the COMMIT's: reading them needs no connection)
-        return await fast_save.finish(fast, locked, answer)
+        answer = await self._run(send, pipeline=True, block=False)
+        # (the answer came with the commit's: reading it needs no connection)
+        return await fast_save.finish(fast, answer)
 
     async def _save_checked(self, batch: Sequence[PgSave | PgAppend]) -> Sequence[Exception | None]:
         save = _marking_retries(batch, lambda conn: self._store.save_all(conn, batch))

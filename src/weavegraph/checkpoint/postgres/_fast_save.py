@@ -149,34 +149,27 @@ async def send_one(conn: Any, store: PgStore, fast: FastBatch) -> bool:
     writes; whether it wrote. If so, each claimed save learns whether a cancel was requested."""
     statement = fast.writes.statement(fast.now, fast.guard, lock=True)
     assert statement is not None  # (the guard's answer at least)
-    row = await (await conn.execute(store.q(statement[0]), statement[1])).fetchone()
-    if row is None or not row[0]:
-        return False
-    _note_cancels(fast, set(row[1]))
-    return True
+    return await finish(fast, await conn.execute(store.q(statement[0]), statement[1]))
 
 
-async def send(conn: Any, store: PgStore, fast: FastBatch) -> tuple[Any, Any]:
-    """Queue a batch that makes sessions on ``conn`` (in pipeline mode, in the caller's
-    transaction): the missing rows made, all locked, then the guarded writes. The cursors of
-    the locked rows and of the guard's answer; their results arrive with the COMMIT's."""
-    keys = ids(item.key for item in fast.items)
+async def send(conn: Any, store: PgStore, fast: FastBatch) -> Any:
+    """Queue a batch that makes sessions on ``conn`` (in pipeline mode, one implicit
+    transaction): the missing rows made, then the batch's statement as :func:`send_one` runs
+    it (locking them all in session id order, the new ones included). Its cursor, whose answer
+    arrives with the commit's (:func:`finish`)."""
     await conn.execute(store.q(batch.CREATE_SESSIONS), (fast.now, fast.now, ids(fast.new)))
-    locked = await conn.execute(store.q(batch.LOCK_SESSIONS), (keys,))
-    statement = fast.writes.statement(fast.now, fast.guard)
+    statement = fast.writes.statement(fast.now, fast.guard, lock=True)
     assert statement is not None  # (the guard's answer at least)
-    answer = await conn.execute(store.q(statement[0]), statement[1])
-    return locked, answer
+    return await conn.execute(store.q(statement[0]), statement[1])
 
 
-async def finish(fast: FastBatch, locked: Any, answer: Any) -> bool:
-    """Whether the batch :func:`send` queued was written (its cursors, once committed); if so,
-    each claimed save learns whether a cancel was requested."""
+async def finish(fast: FastBatch, answer: Any) -> bool:
+    """Whether the batch's statement wrote (its cursor, once committed); if so, each claimed
+    save learns whether a cancel was requested."""
     row = await answer.fetchone()
     if row is None or not row[0]:
         return False
-    rows = await locked.fetchall()
-    _note_cancels(fast, {row[0] for row in rows if row[1 + batch.CANCEL_REQUESTED]})
+    _note_cancels(fast, set(row[1]))
     return True
 
 
