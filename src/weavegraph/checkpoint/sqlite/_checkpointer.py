@@ -139,7 +139,7 @@ class SQLiteCheckpointer:
         shared = self._shared
         # (while the worker drains queued saves, a save joins them: one commit for all)
         if shared.draining or not self._save_inline(checkpoint, fence):
-            await asyncio.wrap_future(shared.queue_save(self._store, checkpoint, fence))
+            await shared.queue_save(self._store, checkpoint, fence)
 
     async def load_latest(self, session_id: str, *, namespace: str = "") -> Checkpoint | None:
         key = storage_key(session_id, namespace)

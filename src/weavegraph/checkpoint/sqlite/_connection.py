@@ -8,6 +8,8 @@ and left byte-for-byte unchanged. Every checkpointer opened on one file shares i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import sqlite3
@@ -139,8 +141,9 @@ def open_store(path: str) -> tuple[SQLiteStore, int, int]:
     return store, before, after
 
 
-Queued = tuple[Checkpoint, Fence, "Future[None]"]
-"""A save waiting for the worker thread: the checkpoint, its fence, and its outcome."""
+Queued = tuple[Checkpoint, Fence, "asyncio.Future[None]"]
+"""A save waiting for the worker thread: the checkpoint, its fence, and its outcome (a future of
+the caller's event loop, settled there)."""
 
 
 @dataclass(slots=True)
@@ -174,10 +177,13 @@ class Shared:
                 self.nowait = False
             return fn(*args)
 
-    def queue_save(self, store: SQLiteStore, checkpoint: Checkpoint, fence: Fence) -> Future[None]:
+    def queue_save(
+        self, store: SQLiteStore, checkpoint: Checkpoint, fence: Fence
+    ) -> asyncio.Future[None]:
         """Queue a save for the worker thread, which commits every save queued by the time it
-        gets to them in one transaction (:meth:`drain`); the future tells this save's outcome."""
-        done: Future[None] = Future()
+        gets to them in one transaction (:meth:`drain`); the future (of the calling event loop)
+        tells this save's outcome."""
+        done = asyncio.get_running_loop().create_future()
         with self.queue_lock:
             self.queued.append((checkpoint, fence, done))
             start = not self.draining
@@ -191,7 +197,8 @@ class Shared:
 
         While a drain runs, new saves join the queue rather than try the connection inline (see
         ``SQLiteCheckpointer.save``), so saves that arrive while the connection is busy share
-        one commit instead of each waiting for the one before.
+        one commit instead of each waiting for the one before. A batch's outcomes go back to
+        its callers' event loop in one call (not one thread hop per save).
         """
         while True:
             with self.queue_lock:
@@ -200,21 +207,17 @@ class Shared:
                     self.draining = False
                     return
             # A save whose caller was cancelled while it waited is dropped, as a job the worker
-            # has not started is; the others can no longer be cancelled (their outcome is set).
-            batch = [item for item in taken if item[2].set_running_or_notify_cancel()]
+            # has not started is; the others commit, also for a caller cancelled meanwhile.
+            batch = [item for item in taken if not item[2].cancelled()]
             if not batch:
                 continue
             try:
-                outcomes = self.run_locked(store, self._commit_batch, store, batch)
+                outcomes: list[BaseException | None] = list(
+                    self.run_locked(store, self._commit_batch, store, batch)
+                )
             except BaseException as exc:  # (the transaction failed: every save in it did)
-                for _, _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for (_, _, done), outcome in zip(batch, outcomes, strict=True):
-                if outcome is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(outcome)
+                outcomes = [exc] * len(batch)
+            _report(batch, outcomes)
 
     def _commit_batch(self, store: SQLiteStore, batch: list[Queued]) -> list[Exception | None]:
         outcomes = store.save_batch([(checkpoint, fence) for checkpoint, fence, _ in batch])
@@ -255,6 +258,29 @@ class Shared:
             self.wal_conn.close()
             self.wal_conn = None
         self.run_locked(store, store.conn.close)
+
+
+def _report(batch: list[Queued], outcomes: list[BaseException | None]) -> None:
+    """Settle the batch's futures on their event loops (in the worker thread: one call per
+    loop; a loop that closed meanwhile has nobody waiting)."""
+    by_loop: dict[
+        asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]
+    ] = {}
+    for (_, _, done), outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(done.get_loop(), []).append((done, outcome))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    for done, outcome in settled:
+        if done.done():  # (its caller was cancelled while the batch committed)
+            continue
+        if outcome is None:
+            done.set_result(None)
+        else:
+            done.set_exception(outcome)
 
 
 _SHARED: dict[str, Shared] = {}
