@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeGuard, TypeVar
 
 from .. import tracing
@@ -74,6 +75,7 @@ class Session:
         "cursor",
         "end_stored",
         "ends_with_step",
+        "in_doubt",
         "last_record",
         "log_debug",
         "log_steps",
@@ -170,6 +172,9 @@ class Session:
         self.saved_step: int | None = None
         self.saved = False
         """Whether this run has stored the session (its closing events have a step to go with)."""
+        self.in_doubt: tuple[int, datetime] | None = None
+        """The step and time of this run's save that was cancelled in flight (it may commit
+        anyway: a writer thread, a group commit); None once a save's outcome is known."""
         # What the latest recorded step ran, so re-saving it keeps its history entry.
         self.last_record: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
         # Decided once per run (asking OpenTelemetry costs an environment lookup per span).
@@ -299,6 +304,7 @@ class Session:
         journal = self.stamper.journal
         # (NOTHING, not an empty batch: told by identity, without a __len__ call every step)
         pending = journal.take() if journal is not None else NOTHING
+        self.in_doubt = None
         try:
             if self.traced:
                 with tracing.span(
@@ -307,6 +313,9 @@ class Session:
                     await self._commit(self.checkpointer, checkpoint, pending)
             else:
                 await self._commit(self.checkpointer, checkpoint, pending)
+        except asyncio.CancelledError:
+            self.in_doubt = (checkpoint.step, checkpoint.created_at)
+            raise
         except (CheckpointError, SessionBusy):
             raise
         except Exception as exc:
@@ -445,15 +454,18 @@ class Session:
             await self.checkpointer.append_events(self.session_id, batch, **fence)
 
     async def _adopt_landed_save(self) -> bool:
-        """After a fence refusal: whether the step this session was saving is stored anyway (a
-        save cancelled while in flight still commits: a writer thread, a group commit); if so,
-        that step is what the session's next writes build on."""
+        """After a fence refusal: whether this run's save that was cancelled in flight is
+        stored anyway (it still commits: a writer thread, a group commit); if so, that step is
+        what the session's next writes build on. A step another writer stored (the same step
+        number, saved at another time) is not this run's: its writes stay refused."""
         assert self.checkpointer is not None
-        if self.saved_step is None or self.namespace:
+        doubt = self.in_doubt
+        if doubt is None or self.saved_step is None or self.namespace:
             return False
         latest = await self.checkpointer.load_latest(self.session_id)
-        if latest is None or latest.step != self.cursor.step or latest.step == self.saved_step:
+        if latest is None or (latest.step, latest.created_at) != doubt:
             return False
+        self.in_doubt = None
         self.saved, self.saved_step = True, latest.step
         return True
 
