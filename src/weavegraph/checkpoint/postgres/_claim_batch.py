@@ -4,8 +4,11 @@ Runs that start or end together share commits like their saves do: :func:`send_c
 requested session row at once (made if new, in session id order) and claims those whose claim is
 not alive, in one round trip (``_claim.set_claim``: epoch bump, new token, lease on the
 database's clock); a session another claim holds is refused alone with ``SessionBusy`` naming its
-holder. :func:`release_all` gives many claims back with one statement; a claim that is no longer
-its session's releases nothing.
+holder. Sessions whose rows exist (this process committed them) are claimed by
+:func:`claim_existing` the same way with one statement outside a transaction block (a
+transaction's BEGIN, COMMIT and extra statements cost more of this process's time than the claims
+themselves). :func:`release_all` gives many claims back with one statement; a claim that is no
+longer its session's releases nothing.
 """
 
 from __future__ import annotations

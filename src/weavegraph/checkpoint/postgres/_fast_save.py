@@ -3,11 +3,13 @@
 The ordinary batch (``PgStore.save_all``) locks its session rows, reads them, decides each save
 and then writes: two round trips. Most batches save sessions whose rows this process itself left
 as they are (``PgStore.rows``: the latest step, the log counters, the row's incarnation) under
-claims it holds: :func:`plan` decides such a batch before anything is read, and :func:`send`
-sends it in one flush: the rows locked (in session id order, as every batch locks them), then
-the writes, each part of which writes only if every locked row is still what the plan assumed
-(``_batch.GUARD``: latest step, counters, incarnation, claim, the ``extra_log`` row a delta builds
-on), then COMMIT. If the guard failed nothing was written, and the batch goes the ordinary way.
+claims it holds: :func:`plan` decides such a batch before anything is read, and :func:`send_one`
+runs it as one statement, its own transaction: the rows locked (in session id order, as every
+batch locks them), then the writes, each part of which writes only if every locked row is still
+what the plan assumed (``_batch.GUARD``: latest step, counters, incarnation, claim, the
+``extra_log`` row a delta builds on). A batch that makes sessions (:func:`send`) inserts their rows
+first, in the same implicit transaction of one pipeline. If the guard failed nothing was written,
+and the batch goes the ordinary way.
 
 A batch is planned only when nothing of it needs a read first: no session twice, no re-save of
 a stored step, no saved task results to drop, no new ``extra_log`` row, no subgraph saved under
